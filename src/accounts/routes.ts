@@ -1,0 +1,306 @@
+import { createRoute } from '@hono/zod-openapi';
+import { createRouter, errorResponses, json, jsonBody, PageQuery, pageOf, bearerSecurity, z } from '../http/openapi.js';
+import { requireAdmin, requireAuth } from '../http/middleware.js';
+import { TOKEN_SCOPES } from '../shared/principal.js';
+import type { Authenticator } from './authenticate.js';
+import type { ApiTokens } from './api-tokens.js';
+import { PASSWORD_MAX_LENGTH } from './passwords.js';
+import type { AccountsService } from './service.js';
+
+const Email = z.string().trim().max(254).pipe(z.email()).openapi({ example: 'ada@example.com' });
+const Username = z
+  .string()
+  .trim()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{2,31}$/, '3–32 letters, digits, _ or -, starting with a letter or digit')
+  .openapi({ example: 'ada' });
+const Password = z.string().min(1).max(PASSWORD_MAX_LENGTH);
+
+const User = z
+  .object({
+    id: z.uuid(),
+    email: z.string(),
+    username: z.string(),
+    is_admin: z.boolean(),
+    disabled: z.boolean(),
+    created_at: z.string(),
+    updated_at: z.string(),
+  })
+  .openapi('User');
+
+const AuthResult = z
+  .object({
+    user: User,
+    access_token: z.string(),
+    refresh_token: z.string(),
+    token_type: z.literal('Bearer'),
+    expires_in: z.number().int(),
+  })
+  .openapi('AuthResult');
+
+const ApiToken = z
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    prefix: z.string(),
+    scopes: z.array(z.enum(TOKEN_SCOPES)),
+    expires_at: z.string().nullable(),
+    last_used_at: z.string().nullable(),
+    created_at: z.string(),
+    revoked_at: z.string().nullable(),
+  })
+  .openapi('ApiToken');
+
+const IdParam = z.object({ id: z.uuid() });
+
+export interface AccountsRoutesDeps {
+  accounts: AccountsService;
+  apiTokens: ApiTokens;
+  auth: Authenticator;
+}
+
+export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps) {
+  const app = createRouter();
+  const authed = requireAuth(auth, 'api');
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/auth/register',
+      tags: ['auth'],
+      summary: 'Create an account (the first account becomes admin)',
+      request: { body: jsonBody(z.object({ email: Email, username: Username, password: Password })) },
+      responses: { 201: json(AuthResult, 'Registered'), ...errorResponses(400, 403, 409, 429) },
+    }),
+    async (c) => c.json(await accounts.register(c.req.valid('json'), c.get('clientIp')), 201),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/auth/login',
+      tags: ['auth'],
+      summary: 'Log in with email or username',
+      request: { body: jsonBody(z.object({ login: z.string().trim().min(1).max(254), password: Password })) },
+      responses: { 200: json(AuthResult), ...errorResponses(400, 401, 403, 429) },
+    }),
+    async (c) => c.json(await accounts.login(c.req.valid('json'), c.get('clientIp')), 200),
+  );
+
+  const RefreshBody = z.object({ refresh_token: z.string().min(1).max(256) });
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/auth/refresh',
+      tags: ['auth'],
+      summary: 'Exchange a refresh token for new tokens (rotates the refresh token)',
+      request: { body: jsonBody(RefreshBody) },
+      responses: { 200: json(AuthResult), ...errorResponses(400, 401) },
+    }),
+    async (c) => c.json(await accounts.refresh(c.req.valid('json').refresh_token, c.get('clientIp')), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/auth/logout',
+      tags: ['auth'],
+      summary: 'Revoke a refresh token and every token rotated from the same login',
+      request: { body: jsonBody(RefreshBody) },
+      responses: { 204: { description: 'Logged out' }, ...errorResponses(400) },
+    }),
+    async (c) => {
+      await accounts.logout(c.req.valid('json').refresh_token, c.get('clientIp'));
+      return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/users/me',
+      tags: ['users'],
+      security: bearerSecurity,
+      middleware: [authed] as const,
+      responses: { 200: json(User), ...errorResponses(401) },
+    }),
+    async (c) => c.json(await accounts.getUser(c.get('principal').userId), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'patch',
+      path: '/users/me',
+      tags: ['users'],
+      security: bearerSecurity,
+      middleware: [authed] as const,
+      request: { body: jsonBody(z.object({ email: Email.optional(), username: Username.optional() })) },
+      responses: { 200: json(User), ...errorResponses(400, 401, 409) },
+    }),
+    async (c) => c.json(await accounts.updateMe(c.get('principal'), c.req.valid('json'), c.get('clientIp')), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/users/me/password',
+      tags: ['users'],
+      summary: 'Change password (ends all console sessions)',
+      security: bearerSecurity,
+      middleware: [authed] as const,
+      request: { body: jsonBody(z.object({ current_password: Password, new_password: Password })) },
+      responses: { 204: { description: 'Changed' }, ...errorResponses(400, 401, 429) },
+    }),
+    async (c) => {
+      await accounts.changePassword(c.get('principal'), c.req.valid('json'), c.get('clientIp'));
+      return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/users/me',
+      tags: ['users'],
+      summary: 'Delete the account and everything it owns',
+      security: bearerSecurity,
+      middleware: [authed] as const,
+      request: { body: jsonBody(z.object({ password: Password })) },
+      responses: { 204: { description: 'Deleted' }, ...errorResponses(400, 401, 429) },
+    }),
+    async (c) => {
+      await accounts.deleteAccount(c.get('principal'), c.req.valid('json').password, c.get('clientIp'));
+      return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/users',
+      tags: ['admin'],
+      summary: 'List users (admin)',
+      security: bearerSecurity,
+      middleware: [authed, requireAdmin] as const,
+      request: { query: PageQuery.extend({ q: z.string().max(254).optional() }) },
+      responses: { 200: json(pageOf(User)), ...errorResponses(400, 401, 403) },
+    }),
+    async (c) => c.json(await accounts.listUsers(c.req.valid('query')), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/users',
+      tags: ['admin'],
+      summary: 'Create a user (admin; works with SIGNUP=closed)',
+      security: bearerSecurity,
+      middleware: [authed, requireAdmin] as const,
+      request: {
+        body: jsonBody(
+          z.object({ email: Email, username: Username, password: Password, is_admin: z.boolean().default(false) }),
+        ),
+      },
+      responses: { 201: json(User), ...errorResponses(400, 401, 403, 409) },
+    }),
+    async (c) => {
+      const { is_admin, ...input } = c.req.valid('json');
+      const user = await accounts.createUser(input, {
+        isAdmin: is_admin,
+        actorId: c.get('principal').userId,
+        ip: c.get('clientIp'),
+        publicSignup: false,
+      });
+      return c.json(user, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'patch',
+      path: '/users/{id}',
+      tags: ['admin'],
+      summary: 'Disable/enable a user or change admin rights (admin)',
+      security: bearerSecurity,
+      middleware: [authed, requireAdmin] as const,
+      request: {
+        params: IdParam,
+        body: jsonBody(z.object({ disabled: z.boolean().optional(), is_admin: z.boolean().optional() })),
+      },
+      responses: { 200: json(User), ...errorResponses(400, 401, 403, 404, 409) },
+    }),
+    async (c) =>
+      c.json(
+        await accounts.adminUpdateUser(
+          c.get('principal'),
+          c.req.valid('param').id,
+          c.req.valid('json'),
+          c.get('clientIp'),
+        ),
+        200,
+      ),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/tokens',
+      tags: ['tokens'],
+      security: bearerSecurity,
+      middleware: [authed] as const,
+      request: { query: PageQuery },
+      responses: { 200: json(pageOf(ApiToken)), ...errorResponses(400, 401) },
+    }),
+    async (c) => c.json(await apiTokens.list(c.get('principal').userId, c.req.valid('query')), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/tokens',
+      tags: ['tokens'],
+      summary: 'Create an API token; the plaintext is returned once',
+      security: bearerSecurity,
+      middleware: [authed] as const,
+      request: {
+        body: jsonBody(
+          z.object({
+            name: z.string().trim().min(1).max(100),
+            scopes: z.array(z.enum(TOKEN_SCOPES)).min(1).max(2).default(['mcp']),
+            expires_at: z.iso.datetime({ offset: true }).nullish(),
+          }),
+        ),
+      },
+      responses: {
+        201: json(ApiToken.extend({ token: z.string() }).openapi('NewApiToken'), 'Created'),
+        ...errorResponses(400, 401),
+      },
+    }),
+    async (c) => {
+      const body = c.req.valid('json');
+      const created = await apiTokens.create(
+        c.get('principal'),
+        { name: body.name, scopes: body.scopes, expiresAt: body.expires_at ? new Date(body.expires_at) : null },
+        c.get('clientIp'),
+      );
+      return c.json(created, 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/tokens/{id}',
+      tags: ['tokens'],
+      security: bearerSecurity,
+      middleware: [authed] as const,
+      request: { params: IdParam },
+      responses: { 204: { description: 'Revoked' }, ...errorResponses(401, 404) },
+    }),
+    async (c) => {
+      await apiTokens.revoke(c.get('principal'), c.req.valid('param').id, c.get('clientIp'));
+      return c.body(null, 204);
+    },
+  );
+
+  return app;
+}

@@ -1,0 +1,458 @@
+import { randomUUID } from 'node:crypto';
+import { and, asc, eq, gt, ilike, isNull, or, sql, type SQL } from 'drizzle-orm';
+import { z } from 'zod';
+import { tables, type Database, type Transaction } from '../db/index.js';
+import { isUniqueViolation, violatedConstraint } from '../db/errors.js';
+import { recordAudit } from '../audit/service.js';
+import { AppError, conflict, forbidden, notFound, tooManyRequests } from '../shared/errors.js';
+import { randomHex, sha256Hex } from '../shared/crypto.js';
+import { decodeCursor, toPage, type Page } from '../shared/pagination.js';
+import type { Principal } from '../shared/principal.js';
+import type { RateLimiter } from '../shared/rate-limit.js';
+import type { AccessTokens } from './access-tokens.js';
+import type { ApiTokens } from './api-tokens.js';
+import { burnVerification, hashPassword, passwordProblems, verifyPassword } from './passwords.js';
+import { toUserView, type UserView } from './views.js';
+
+export interface AuthResult {
+  user: UserView;
+  access_token: string;
+  refresh_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+}
+
+export interface AccountsOptions {
+  signup: 'open' | 'closed';
+  refreshTokenTtlDays: number;
+  rateLimit: { perIp: number; perAccount: number; windowSeconds: number };
+}
+
+/** Runs inside the account-deletion transaction, after the user's rows are gone (e.g. to free blobs). */
+export type AccountDeletionHook = (tx: Transaction, userId: string) => Promise<void>;
+
+const invalidCredentials = () => new AppError(401, 'invalid_credentials', 'Invalid login or password');
+const invalidRefresh = () => new AppError(401, 'invalid_refresh_token', 'Refresh token is invalid or expired');
+
+/** Serialises registrations so exactly one first user becomes admin. */
+const REGISTER_LOCK_KEY = 7_346_202;
+
+export class AccountsService {
+  private readonly deletionHooks: AccountDeletionHook[] = [];
+
+  constructor(
+    private readonly db: Database,
+    private readonly accessTokens: AccessTokens,
+    private readonly apiTokens: ApiTokens,
+    private readonly rateLimiter: RateLimiter,
+    private readonly options: AccountsOptions,
+  ) {}
+
+  onAccountDeleted(hook: AccountDeletionHook): void {
+    this.deletionHooks.push(hook);
+  }
+
+  async register(
+    input: { email: string; username: string; password: string },
+    ip: string | null,
+  ): Promise<AuthResult> {
+    await this.limit(`register:ip:${ip ?? 'unknown'}`, this.options.rateLimit.perIp);
+    const user = await this.insertUser(input, { isAdmin: undefined, actorId: null, ip, publicSignup: true });
+    return this.issueTokens(user);
+  }
+
+  /** Creates a user (admin API and CLI); `isAdmin: undefined` means "admin if this is the first user". */
+  async createUser(
+    input: { email: string; username: string; password: string },
+    opts: { isAdmin: boolean | undefined; actorId: string | null; ip: string | null; publicSignup: boolean },
+  ): Promise<UserView> {
+    return toUserView(await this.insertUser(input, opts));
+  }
+
+  private async insertUser(
+    input: { email: string; username: string; password: string },
+    opts: { isAdmin: boolean | undefined; actorId: string | null; ip: string | null; publicSignup: boolean },
+  ) {
+    const email = normaliseEmail(input.email);
+    const username = input.username.toLowerCase();
+    assertPassword(input.password, { email, username });
+    const passwordHash = await hashPassword(input.password);
+    try {
+      const row = await this.db.transaction(async (tx) => {
+        await tx.execute(sql`select pg_advisory_xact_lock(${REGISTER_LOCK_KEY})`);
+        const [{ count }] = (await tx.select({ count: sql<number>`count(*)::int` }).from(tables.users)) as [
+          { count: number },
+        ];
+        if (opts.publicSignup && this.options.signup === 'closed' && count > 0) {
+          throw forbidden('Sign-up is closed; ask an administrator for an account');
+        }
+        const [created] = await tx
+          .insert(tables.users)
+          .values({ email, username, passwordHash, isAdmin: opts.isAdmin ?? count === 0 })
+          .returning();
+        await recordAudit(tx, {
+          actorId: opts.actorId ?? created!.id,
+          action: opts.actorId ? 'admin.user.create' : 'user.register',
+          target: `user:${created!.id}`,
+          result: 'success',
+          ip: opts.ip,
+          details: { is_admin: created!.isAdmin },
+        });
+        return created!;
+      });
+      return row;
+    } catch (err) {
+      throw mapUniqueError(err);
+    }
+  }
+
+  async login(input: { login: string; password: string }, ip: string | null): Promise<AuthResult> {
+    const login = input.login.trim().toLowerCase();
+    await this.limit(`login:ip:${ip ?? 'unknown'}`, this.options.rateLimit.perIp);
+    await this.limit(`login:account:${login}`, this.options.rateLimit.perAccount);
+    const [user] = await this.db
+      .select()
+      .from(tables.users)
+      .where(login.includes('@') ? eq(tables.users.email, login) : eq(tables.users.username, login));
+    if (!user) {
+      await burnVerification(input.password);
+      await recordAudit(this.db, {
+        actorId: null,
+        action: 'auth.login',
+        result: 'failure',
+        ip,
+        details: { reason: 'invalid_credentials' },
+      });
+      throw invalidCredentials();
+    }
+    const { ok, needsRehash } = await verifyPassword(input.password, user.passwordHash);
+    if (!ok) {
+      await recordAudit(this.db, {
+        actorId: user.id,
+        action: 'auth.login',
+        target: `user:${user.id}`,
+        result: 'failure',
+        ip,
+        details: { reason: 'invalid_credentials' },
+      });
+      throw invalidCredentials();
+    }
+    if (user.disabledAt) {
+      await recordAudit(this.db, {
+        actorId: user.id,
+        action: 'auth.login',
+        target: `user:${user.id}`,
+        result: 'failure',
+        ip,
+        details: { reason: 'disabled' },
+      });
+      throw new AppError(403, 'account_disabled', 'This account is disabled');
+    }
+    if (needsRehash) {
+      // Legacy bcrypt (or weaker argon2) hashes are replaced once the plaintext is known to be right.
+      await this.db
+        .update(tables.users)
+        .set({ passwordHash: await hashPassword(input.password), updatedAt: new Date() })
+        .where(eq(tables.users.id, user.id));
+    }
+    await recordAudit(this.db, {
+      actorId: user.id,
+      action: 'auth.login',
+      target: `user:${user.id}`,
+      result: 'success',
+      ip,
+      details: needsRehash ? { password_rehashed: true } : undefined,
+    });
+    return this.issueTokens(user);
+  }
+
+  /** Rotates a refresh token. Presenting one that was already used revokes its whole family (theft signal). */
+  async refresh(presented: string, ip: string | null): Promise<AuthResult> {
+    const hash = sha256Hex(presented);
+    const rt = tables.refreshTokens;
+    const [row] = await this.db.select().from(rt).where(eq(rt.tokenHash, hash));
+    if (!row) throw invalidRefresh();
+    if (row.usedAt || row.revokedAt) {
+      if (row.usedAt && !row.revokedAt) await this.revokeFamily(row.familyId, row.userId, ip, 'reuse_detected');
+      throw invalidRefresh();
+    }
+    if (row.expiresAt.getTime() <= Date.now()) throw invalidRefresh();
+    const result = await this.db.transaction(async (tx) => {
+      // The conditional update makes rotation single-use even when two requests race with the same token.
+      const claimed = await tx
+        .update(rt)
+        .set({ usedAt: new Date(), updatedAt: new Date() })
+        .where(and(eq(rt.id, row.id), isNull(rt.usedAt), isNull(rt.revokedAt)))
+        .returning({ id: rt.id });
+      if (claimed.length === 0) return null;
+      const [user] = await tx.select().from(tables.users).where(eq(tables.users.id, row.userId));
+      if (!user || user.disabledAt) return undefined;
+      const refreshToken = await this.insertRefreshToken(tx, user.id, row.familyId);
+      return { user, refreshToken };
+    });
+    if (result === null) {
+      await this.revokeFamily(row.familyId, row.userId, ip, 'reuse_detected');
+      throw invalidRefresh();
+    }
+    if (!result) throw invalidRefresh();
+    return this.authResult(result.user, result.refreshToken);
+  }
+
+  async logout(presented: string, ip: string | null): Promise<void> {
+    const [row] = await this.db
+      .select()
+      .from(tables.refreshTokens)
+      .where(eq(tables.refreshTokens.tokenHash, sha256Hex(presented)));
+    if (row) await this.revokeFamily(row.familyId, row.userId, ip, 'logout');
+  }
+
+  async getUser(userId: string): Promise<UserView> {
+    const [user] = await this.db.select().from(tables.users).where(eq(tables.users.id, userId));
+    if (!user) throw notFound('User not found');
+    return toUserView(user);
+  }
+
+  /** The principal behind a console session, or null when the user is gone or disabled. */
+  async sessionPrincipal(userId: string): Promise<Principal | null> {
+    const [user] = await this.db
+      .select({ id: tables.users.id, isAdmin: tables.users.isAdmin, disabledAt: tables.users.disabledAt })
+      .from(tables.users)
+      .where(eq(tables.users.id, userId));
+    if (!user || user.disabledAt) return null;
+    return { userId: user.id, isAdmin: user.isAdmin, via: 'session', scopes: ['api', 'mcp'] };
+  }
+
+  async updateMe(
+    principal: Principal,
+    input: { email?: string; username?: string },
+    ip: string | null,
+  ): Promise<UserView> {
+    const set: Partial<typeof tables.users.$inferInsert> = { updatedAt: new Date() };
+    if (input.email !== undefined) set.email = normaliseEmail(input.email);
+    if (input.username !== undefined) set.username = input.username.toLowerCase();
+    try {
+      const row = await this.db.transaction(async (tx) => {
+        const [updated] = await tx
+          .update(tables.users)
+          .set(set)
+          .where(eq(tables.users.id, principal.userId))
+          .returning();
+        if (!updated) throw notFound('User not found');
+        await recordAudit(tx, {
+          actorId: principal.userId,
+          action: 'user.update',
+          target: `user:${principal.userId}`,
+          result: 'success',
+          ip,
+          details: { fields: Object.keys(input).filter((k) => input[k as keyof typeof input] !== undefined) },
+        });
+        return updated;
+      });
+      return toUserView(row);
+    } catch (err) {
+      throw mapUniqueError(err);
+    }
+  }
+
+  async changePassword(
+    principal: Principal,
+    input: { current_password: string; new_password: string },
+    ip: string | null,
+  ): Promise<void> {
+    const [user] = await this.db.select().from(tables.users).where(eq(tables.users.id, principal.userId));
+    if (!user) throw notFound('User not found');
+    await this.limit(`password:account:${user.id}`, this.options.rateLimit.perAccount);
+    if (!(await verifyPassword(input.current_password, user.passwordHash)).ok) {
+      await recordAudit(this.db, {
+        actorId: user.id,
+        action: 'user.password_change',
+        target: `user:${user.id}`,
+        result: 'failure',
+        ip,
+      });
+      throw new AppError(400, 'invalid_password', 'Current password is wrong', {
+        fields: [{ path: 'current_password', message: 'is wrong' }],
+      });
+    }
+    assertPassword(input.new_password, user, 'new_password');
+    const passwordHash = await hashPassword(input.new_password);
+    await this.db.transaction(async (tx) => {
+      await tx
+        .update(tables.users)
+        .set({ passwordHash, updatedAt: new Date() })
+        .where(eq(tables.users.id, user.id));
+      // Other sessions end: a password change is how people respond to a suspected compromise.
+      await tx
+        .update(tables.refreshTokens)
+        .set({ revokedAt: new Date(), updatedAt: new Date() })
+        .where(and(eq(tables.refreshTokens.userId, user.id), isNull(tables.refreshTokens.revokedAt)));
+      await recordAudit(tx, {
+        actorId: user.id,
+        action: 'user.password_change',
+        target: `user:${user.id}`,
+        result: 'success',
+        ip,
+      });
+    });
+  }
+
+  /** Deletes the account and everything it owns, in one transaction, after checking the password. */
+  async deleteAccount(principal: Principal, password: string, ip: string | null): Promise<void> {
+    const [user] = await this.db.select().from(tables.users).where(eq(tables.users.id, principal.userId));
+    if (!user) throw notFound('User not found');
+    await this.limit(`password:account:${user.id}`, this.options.rateLimit.perAccount);
+    if (!(await verifyPassword(password, user.passwordHash)).ok) {
+      await recordAudit(this.db, {
+        actorId: user.id,
+        action: 'user.delete',
+        target: `user:${user.id}`,
+        result: 'failure',
+        ip,
+      });
+      throw new AppError(400, 'invalid_password', 'Password is wrong', {
+        fields: [{ path: 'password', message: 'is wrong' }],
+      });
+    }
+    await this.db.transaction(async (tx) => {
+      await tx.delete(tables.users).where(eq(tables.users.id, user.id));
+      for (const hook of this.deletionHooks) await hook(tx, user.id);
+      await recordAudit(tx, {
+        actorId: null,
+        action: 'user.delete',
+        target: `user:${user.id}`,
+        result: 'success',
+        ip,
+      });
+    });
+    this.apiTokens.invalidateUser(user.id);
+  }
+
+  async listUsers(query: { q?: string; cursor?: string; limit: number }): Promise<Page<UserView>> {
+    const after = decodeCursor(query.cursor, z.tuple([z.string(), z.string()]));
+    const u = tables.users;
+    const where: SQL[] = [];
+    if (query.q) {
+      const pattern = `%${query.q.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
+      where.push(or(ilike(u.email, pattern), ilike(u.username, pattern))!);
+    }
+    if (after) {
+      const at = new Date(after[0]);
+      where.push(or(gt(u.createdAt, at), and(eq(u.createdAt, at), gt(u.id, after[1])))!);
+    }
+    const rows = await this.db
+      .select()
+      .from(u)
+      .where(where.length ? and(...where) : undefined)
+      .orderBy(asc(u.createdAt), asc(u.id))
+      .limit(query.limit + 1);
+    return toPage(rows, query.limit, toUserView, (r) => [r.createdAt.toISOString(), r.id]);
+  }
+
+  async adminUpdateUser(
+    admin: Principal,
+    userId: string,
+    input: { disabled?: boolean; is_admin?: boolean },
+    ip: string | null,
+  ): Promise<UserView> {
+    if (userId === admin.userId && (input.disabled === true || input.is_admin === false)) {
+      throw conflict('Administrators cannot disable or demote themselves');
+    }
+    const set: Partial<typeof tables.users.$inferInsert> = { updatedAt: new Date() };
+    if (input.disabled !== undefined) set.disabledAt = input.disabled ? new Date() : null;
+    if (input.is_admin !== undefined) set.isAdmin = input.is_admin;
+    const row = await this.db.transaction(async (tx) => {
+      const [updated] = await tx.update(tables.users).set(set).where(eq(tables.users.id, userId)).returning();
+      if (!updated) throw notFound('User not found');
+      if (input.disabled) {
+        await tx
+          .update(tables.refreshTokens)
+          .set({ revokedAt: new Date(), updatedAt: new Date() })
+          .where(and(eq(tables.refreshTokens.userId, userId), isNull(tables.refreshTokens.revokedAt)));
+      }
+      await recordAudit(tx, {
+        actorId: admin.userId,
+        action: 'admin.user.update',
+        target: `user:${userId}`,
+        result: 'success',
+        ip,
+        details: input,
+      });
+      return updated;
+    });
+    this.apiTokens.invalidateUser(userId);
+    return toUserView(row);
+  }
+
+  private async issueTokens(user: typeof tables.users.$inferSelect): Promise<AuthResult> {
+    const refreshToken = await this.insertRefreshToken(this.db, user.id, randomUUID());
+    return this.authResult(user, refreshToken);
+  }
+
+  private async authResult(
+    user: typeof tables.users.$inferSelect,
+    refreshToken: string,
+  ): Promise<AuthResult> {
+    return {
+      user: toUserView(user),
+      access_token: await this.accessTokens.sign(user.id),
+      refresh_token: refreshToken,
+      token_type: 'Bearer',
+      expires_in: this.accessTokens.ttlSeconds,
+    };
+  }
+
+  private async insertRefreshToken(exec: Database | Transaction, userId: string, familyId: string) {
+    const token = `rt_${randomHex(32)}`;
+    await exec.insert(tables.refreshTokens).values({
+      userId,
+      familyId,
+      tokenHash: sha256Hex(token),
+      expiresAt: new Date(Date.now() + this.options.refreshTokenTtlDays * 86_400_000),
+    });
+    return token;
+  }
+
+  private async revokeFamily(familyId: string, userId: string, ip: string | null, reason: string) {
+    await this.db.transaction(async (tx) => {
+      await tx
+        .update(tables.refreshTokens)
+        .set({ revokedAt: new Date(), updatedAt: new Date() })
+        .where(and(eq(tables.refreshTokens.familyId, familyId), isNull(tables.refreshTokens.revokedAt)));
+      await recordAudit(tx, {
+        actorId: userId,
+        action: reason === 'logout' ? 'auth.logout' : 'auth.refresh_reuse',
+        target: `user:${userId}`,
+        result: reason === 'logout' ? 'success' : 'failure',
+        ip,
+      });
+    });
+  }
+
+  private async limit(key: string, limit: number): Promise<void> {
+    const { allowed, retryAfter } = await this.rateLimiter.consume(
+      key,
+      limit,
+      this.options.rateLimit.windowSeconds,
+    );
+    if (!allowed) throw tooManyRequests('Too many attempts; try again later', retryAfter);
+  }
+}
+
+export function normaliseEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+function assertPassword(password: string, context: { email: string; username: string }, field = 'password') {
+  const problems = passwordProblems(password, context);
+  if (problems.length) {
+    throw new AppError(400, 'validation_error', `Password ${problems.join('; ')}`, {
+      fields: problems.map((message) => ({ path: field, message })),
+    });
+  }
+}
+
+function mapUniqueError(err: unknown): unknown {
+  if (!isUniqueViolation(err)) return err;
+  const field = violatedConstraint(err)?.includes('email') ? 'email' : 'username';
+  return conflict(`That ${field} is already taken`, { fields: [{ path: field, message: 'is already taken' }] });
+}

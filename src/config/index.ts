@@ -1,0 +1,107 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * Configuration comes from environment variables only (a `.env` file is loaded by the CLI in development).
+ * Every variable is documented with its default in README.md; keep the two in step.
+ */
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const csv = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
+
+const envSchema = z.object({
+  PORT: int(0, 65535).default(8123),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  DATA_DIR: z.string().min(1).default('./.data'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
+  DATABASE_POOL_SIZE: int(1, 200).default(10),
+  SECRET_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
+  PUBLIC_URL: z.string().url().optional(),
+  CORS_ORIGINS: csv.default([]),
+  ALLOWED_HOSTS: csv.default([]),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SIGNUP: z.enum(['open', 'closed']).default('open'),
+  ACCESS_TOKEN_TTL_SECONDS: int(60, 86_400).default(900),
+  REFRESH_TOKEN_TTL_DAYS: int(1, 365).default(30),
+  AUTH_RATE_LIMIT_PER_IP: int(1, 100_000).default(20),
+  AUTH_RATE_LIMIT_PER_ACCOUNT: int(1, 100_000).default(10),
+  AUTH_RATE_LIMIT_WINDOW_SECONDS: int(1, 86_400).default(60),
+  MAX_JSON_BODY_BYTES: int(1024, 10 * 1024 * 1024).default(1024 * 1024),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  TRUST_PROXY: bool.default(false),
+  SKILL_MAX_ARCHIVE_MB: int(1, 1024).default(50),
+  SKILL_MAX_UNPACKED_MB: int(1, 4096).default(100),
+  SKILL_MAX_FILES: int(1, 100_000).default(1000),
+  SKILL_MAX_FILE_MB: int(1, 1024).default(20),
+  SKILL_MAX_DEPTH: int(1, 64).default(12),
+  SKILL_MAX_PATH_LENGTH: int(16, 4096).default(512),
+  COMMAND_SECURITY_LEVEL: z.enum(['disabled', 'whitelist', 'strict']).optional(),
+  COMMAND_ALLOW_DISABLED: bool.default(false),
+  COMMAND_ALLOWED_PROGRAMS: csv.default(['python', 'python3', 'node', 'bash', 'sh']),
+  COMMAND_TIMEOUT: int(1, 3600).default(60),
+  COMMAND_MAX_MEMORY_MB: int(16, 65_536).default(512),
+  COMMAND_MAX_CPU_PERCENT: int(1, 100).default(50),
+  COMMAND_MAX_OUTPUT_KB: int(1, 10_240).default(64),
+  COMMAND_MAX_PROCESSES: int(1, 4096).default(64),
+  COMMAND_MAX_FILE_MB: int(1, 4096).default(16),
+  COMMAND_CONCURRENCY_PER_USER: int(1, 64).default(2),
+  COMMAND_CONCURRENCY_GLOBAL: int(1, 1024).default(8),
+  COMMANDS_ENABLED: bool.default(true),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config extends Omit<Env, 'SECRET_KEY' | 'DATA_DIR'> {
+  DATA_DIR: string;
+  SECRET_KEY: string;
+  /** Where the embedded database lives when DATABASE_URL is not set. */
+  embeddedDbDir: string;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Validates the environment and fills in derived values. Throws ConfigError with every problem listed. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const raw = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const dataDir = path.resolve(e.DATA_DIR);
+  if (e.DATABASE_URL && !e.SECRET_KEY) {
+    throw new ConfigError('Invalid configuration:\n  SECRET_KEY: required when DATABASE_URL is set (≥ 32 characters)');
+  }
+  const secretKey = e.SECRET_KEY ?? loadOrCreateSecretKey(dataDir);
+  return { ...e, DATA_DIR: dataDir, SECRET_KEY: secretKey, embeddedDbDir: path.join(dataDir, 'db') };
+}
+
+/** The embedded set-up keeps a generated key in the data dir so that sessions survive restarts. */
+function loadOrCreateSecretKey(dataDir: string): string {
+  const file = path.join(dataDir, 'secret_key');
+  if (existsSync(file)) {
+    const key = readFileSync(file, 'utf8').trim();
+    if (key.length < 32) throw new ConfigError(`Invalid configuration:\n  ${file}: key shorter than 32 characters`);
+    return key;
+  }
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const key = randomBytes(48).toString('base64url');
+  writeFileSync(file, key + '\n', { mode: 0o600, flag: 'wx' });
+  chmodSync(file, 0o600);
+  return key;
+}

@@ -1,0 +1,211 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  boolean,
+  customType,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+/**
+ * The one schema for PGlite and PostgreSQL. Migrations in /migrations are generated from this file with
+ * `npm run db:generate`; never edit a migration that has been committed, add a new one.
+ */
+
+const bytea = customType<{ data: Buffer; driverData: Buffer | Uint8Array }>({
+  dataType: () => 'bytea',
+  fromDriver: (v) => (Buffer.isBuffer(v) ? v : Buffer.from(v)),
+});
+const tsvector = customType<{ data: string }>({ dataType: () => 'tsvector' });
+
+const timestamps = {
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+};
+
+export const users = pgTable(
+  'users',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    /** Stored lower-cased: emails are case-insensitive. */
+    email: text('email').notNull(),
+    username: text('username').notNull(),
+    passwordHash: text('password_hash').notNull(),
+    isAdmin: boolean('is_admin').notNull().default(false),
+    disabledAt: timestamp('disabled_at', { withTimezone: true }),
+    ...timestamps,
+  },
+  (t) => [
+    uniqueIndex('users_email_key').on(t.email),
+    uniqueIndex('users_username_key').on(t.username),
+    index('users_created_at_idx').on(t.createdAt, t.id),
+  ],
+);
+
+export const refreshTokens = pgTable(
+  'refresh_tokens',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** All tokens issued from one login share a family; reuse of a rotated token revokes the family. */
+    familyId: uuid('family_id').notNull(),
+    tokenHash: text('token_hash').notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    usedAt: timestamp('used_at', { withTimezone: true }),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+    ...timestamps,
+  },
+  (t) => [
+    uniqueIndex('refresh_tokens_hash_key').on(t.tokenHash),
+    index('refresh_tokens_user_idx').on(t.userId),
+    index('refresh_tokens_family_idx').on(t.familyId),
+  ],
+);
+
+export const apiTokens = pgTable(
+  'api_tokens',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    tokenHash: text('token_hash').notNull(),
+    prefix: text('prefix').notNull(),
+    scopes: text('scopes').array().notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+    ...timestamps,
+  },
+  (t) => [
+    uniqueIndex('api_tokens_hash_key').on(t.tokenHash),
+    index('api_tokens_user_idx').on(t.userId, t.createdAt),
+  ],
+);
+
+export const auditEvents = pgTable(
+  'audit_events',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    /** Kept (set to null) when the actor's account is deleted: the security record outlives the account. */
+    actorId: uuid('actor_id').references(() => users.id, { onDelete: 'set null' }),
+    action: text('action').notNull(),
+    target: text('target'),
+    result: text('result').notNull(),
+    ip: text('ip'),
+    details: jsonb('details').$type<Record<string, unknown>>(),
+    ...timestamps,
+  },
+  (t) => [
+    index('audit_events_actor_idx').on(t.actorId, t.id),
+    index('audit_events_created_idx').on(t.createdAt),
+  ],
+);
+
+/** Content-addressed file contents, shared by every version and user that has the same bytes. */
+export const blobs = pgTable('blobs', {
+  sha256: text('sha256').primaryKey(),
+  size: bigint('size', { mode: 'number' }).notNull(),
+  data: bytea('data').notNull(),
+  ...timestamps,
+});
+
+export const skills = pgTable(
+  'skills',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    ownerId: uuid('owner_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    description: text('description').notNull(),
+    enabled: boolean('enabled').notNull().default(true),
+    /** Published by an admin to every user (read-only for them). */
+    shared: boolean('shared').notNull().default(false),
+    runCommandsEnabled: boolean('run_commands_enabled').notNull().default(true),
+    currentVersionId: uuid('current_version_id'),
+    /** Full-text document over name, description and SKILL.md body of the current version. */
+    search: tsvector('search'),
+    ...timestamps,
+  },
+  (t) => [
+    uniqueIndex('skills_owner_name_key').on(t.ownerId, t.name),
+    index('skills_shared_idx')
+      .on(t.name)
+      .where(sql`${t.shared}`),
+    index('skills_search_idx').using('gin', t.search),
+  ],
+);
+
+export const skillVersions = pgTable(
+  'skill_versions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    skillId: uuid('skill_id')
+      .notNull()
+      .references(() => skills.id, { onDelete: 'cascade' }),
+    number: integer('number').notNull(),
+    /** `metadata.version` from the frontmatter, shown as a label only. */
+    label: text('label'),
+    frontmatter: jsonb('frontmatter').$type<Record<string, unknown>>().notNull(),
+    warnings: jsonb('warnings').$type<string[]>().notNull(),
+    fileCount: integer('file_count').notNull(),
+    sizeBytes: bigint('size_bytes', { mode: 'number' }).notNull(),
+    ...timestamps,
+  },
+  (t) => [uniqueIndex('skill_versions_skill_number_key').on(t.skillId, t.number)],
+);
+
+export const versionFiles = pgTable(
+  'version_files',
+  {
+    versionId: uuid('version_id')
+      .notNull()
+      .references(() => skillVersions.id, { onDelete: 'cascade' }),
+    path: text('path').notNull(),
+    sha256: text('sha256')
+      .notNull()
+      .references(() => blobs.sha256),
+    size: bigint('size', { mode: 'number' }).notNull(),
+    executable: boolean('executable').notNull(),
+    ...timestamps,
+  },
+  (t) => [primaryKey({ columns: [t.versionId, t.path] }), index('version_files_sha256_idx').on(t.sha256)],
+);
+
+/** Shared skills a user chose not to see. */
+export const hiddenSkills = pgTable(
+  'hidden_skills',
+  {
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    skillId: uuid('skill_id')
+      .notNull()
+      .references(() => skills.id, { onDelete: 'cascade' }),
+    ...timestamps,
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.skillId] }), index('hidden_skills_skill_idx').on(t.skillId)],
+);
+
+export const schema = {
+  users,
+  refreshTokens,
+  apiTokens,
+  auditEvents,
+  blobs,
+  skills,
+  skillVersions,
+  versionFiles,
+  hiddenSkills,
+};

@@ -1,0 +1,71 @@
+import { randomUUID } from 'node:crypto';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import type { MiddlewareHandler } from 'hono';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Authenticator } from '../accounts/authenticate.js';
+import type { TokenScope } from '../shared/principal.js';
+import { errorResponse } from './errors.js';
+import type { AppEnv } from './types.js';
+
+/** Request id, per-request logger, client IP, access log line and HTTP metrics. */
+export function requestContext(logger: Logger, metrics: Metrics, trustProxy: boolean): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const started = performance.now();
+    const incoming = c.req.header('x-request-id');
+    const requestId = incoming && /^[\w-]{1,64}$/.test(incoming) ? incoming : randomUUID();
+    const log = logger.child({ req_id: requestId });
+    c.set('requestId', requestId);
+    c.set('log', log);
+    c.set('clientIp', clientIp(c, trustProxy));
+    c.header('X-Request-Id', requestId);
+    await next();
+    const route = c.req.routePath || 'unmatched';
+    const seconds = (performance.now() - started) / 1000;
+    const status = c.res.status;
+    metrics.httpRequests.inc({ method: c.req.method, route, status: String(status) });
+    metrics.httpDuration.observe({ method: c.req.method, route }, seconds);
+    log.info(
+      { method: c.req.method, path: c.req.path, route, status, ms: Math.round(seconds * 1000) },
+      'request',
+    );
+  };
+}
+
+function clientIp(c: Parameters<MiddlewareHandler<AppEnv>>[0], trustProxy: boolean): string | null {
+  if (trustProxy) {
+    const forwarded = c.req.header('x-forwarded-for')?.split(',')[0]?.trim();
+    if (forwarded) return forwarded;
+  }
+  try {
+    return getConnInfo(c).remote.address ?? null;
+  } catch {
+    return null; // not served by @hono/node-server (e.g. app.request in tests)
+  }
+}
+
+/** Rejects the request with 401 (and a `WWW-Authenticate` challenge) unless it carries a valid credential. */
+export function requireAuth(auth: Authenticator, scope: TokenScope): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const result = await auth.resolve(c.req.header('authorization'), scope);
+    if ('failure' in result) {
+      const insufficient = result.failure === 'insufficient_scope';
+      const challenge = insufficient
+        ? `Bearer realm="skillport", error="insufficient_scope", scope="${scope}"`
+        : result.failure === 'missing'
+          ? 'Bearer realm="skillport"'
+          : 'Bearer realm="skillport", error="invalid_token"';
+      c.header('WWW-Authenticate', challenge);
+      return insufficient
+        ? errorResponse(c, 403, 'insufficient_scope', `This token lacks the "${scope}" scope`)
+        : errorResponse(c, 401, 'unauthorized', 'A valid bearer token is required');
+    }
+    c.set('principal', result.principal);
+    await next();
+  };
+}
+
+export const requireAdmin: MiddlewareHandler<AppEnv> = async (c, next) => {
+  if (!c.get('principal').isAdmin) return errorResponse(c, 403, 'forbidden', 'Administrators only');
+  await next();
+};

@@ -1,0 +1,84 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Config } from '../config/index.js';
+import { openDatabase, type DatabaseHandle } from '../db/index.js';
+import { createLogger, type Logger } from '../observability/logger.js';
+import { Metrics } from '../observability/metrics.js';
+import { AccessTokens } from '../accounts/access-tokens.js';
+import { ApiTokens } from '../accounts/api-tokens.js';
+import { Authenticator } from '../accounts/authenticate.js';
+import { AccountsService } from '../accounts/service.js';
+import { MemoryRateLimiter, type RateLimiter } from '../shared/rate-limit.js';
+import type pino from 'pino';
+
+/**
+ * The composition root's output: every long-lived service, built once per server instance and handed to the
+ * rooms that need it. Nothing else constructs services.
+ */
+export interface AppContext {
+  version: string;
+  config: Config;
+  logger: Logger;
+  metrics: Metrics;
+  db: DatabaseHandle;
+  rateLimiter: RateLimiter;
+  accessTokens: AccessTokens;
+  apiTokens: ApiTokens;
+  accounts: AccountsService;
+  authenticator: Authenticator;
+  /** Degraded-mode notices shown by /ready and logged at start. */
+  warnings: string[];
+  close(): Promise<void>;
+}
+
+export const VERSION: string = JSON.parse(
+  readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../package.json'), 'utf8'),
+).version;
+
+export interface ContextOptions {
+  /** Log destination (tests capture log lines to check that no secret is written). */
+  logDestination?: pino.DestinationStream;
+  /** Use an already opened database instead of opening one from the config. */
+  database?: DatabaseHandle;
+}
+
+export async function createContext(config: Config, opts: ContextOptions = {}): Promise<AppContext> {
+  const logger = createLogger(config.LOG_LEVEL, opts.logDestination);
+  const db =
+    opts.database ??
+    (await openDatabase({
+      url: config.DATABASE_URL,
+      embeddedDir: config.embeddedDbDir,
+      poolSize: config.DATABASE_POOL_SIZE,
+    }));
+  const metrics = new Metrics({ dataDir: config.DATA_DIR, databaseUp: () => db.ping() });
+  const rateLimiter = new MemoryRateLimiter();
+  const accessTokens = new AccessTokens(config.SECRET_KEY, config.ACCESS_TOKEN_TTL_SECONDS);
+  const apiTokens = new ApiTokens(db.db);
+  const accounts = new AccountsService(db.db, accessTokens, apiTokens, rateLimiter, {
+    signup: config.SIGNUP,
+    refreshTokenTtlDays: config.REFRESH_TOKEN_TTL_DAYS,
+    rateLimit: {
+      perIp: config.AUTH_RATE_LIMIT_PER_IP,
+      perAccount: config.AUTH_RATE_LIMIT_PER_ACCOUNT,
+      windowSeconds: config.AUTH_RATE_LIMIT_WINDOW_SECONDS,
+    },
+  });
+  const authenticator = new Authenticator(accessTokens, apiTokens, accounts);
+  return {
+    version: VERSION,
+    config,
+    logger,
+    metrics,
+    db,
+    rateLimiter,
+    accessTokens,
+    apiTokens,
+    accounts,
+    authenticator,
+    warnings: [],
+    // A database handed in by the caller stays the caller's to close.
+    close: () => (opts.database ? Promise.resolve() : db.close()),
+  };
+}

@@ -1,0 +1,57 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { randomBytes } from 'node:crypto';
+import { loadConfig } from '../../src/config/index.js';
+import { startServer, type RunningServer } from '../../src/server/start.js';
+import { createTestDatabase } from './db.js';
+
+export interface TestServer {
+  baseUrl: string;
+  server: RunningServer;
+  /** Every log line the server wrote, as raw JSON text. */
+  logs: string[];
+  secretKey: string;
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A real Skillport server on a free port, with its own data dir and its own database (PGlite or PostgreSQL,
+ * see SKILLPORT_TEST_DB). Log lines are captured so tests can assert on them.
+ */
+export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'skillport-test-'));
+  const database = await createTestDatabase();
+  const secretKey = randomBytes(32).toString('hex');
+  const logs: string[] = [];
+  const logDestination = new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(...String(chunk).split('\n').filter(Boolean));
+      cb();
+    },
+  });
+  const config = loadConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    SECRET_KEY: secretKey,
+    LOG_LEVEL: 'debug',
+    ...(database.url ? { DATABASE_URL: database.url } : {}),
+    ...env,
+  });
+  const server = await startServer(config, { database: database.handle, logDestination });
+  return {
+    baseUrl: server.url,
+    server,
+    logs,
+    secretKey,
+    dataDir,
+    async close() {
+      await server.stop();
+      await database.dispose();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
