@@ -6,6 +6,7 @@ import { constantTimeEqual } from '../shared/crypto.js';
 import type { AppContext } from '../server/context.js';
 import { accountsRoutes } from '../accounts/routes.js';
 import { auditRoutes } from '../audit/routes.js';
+import { skillsRoutes } from '../skills/index.js';
 import { mountApiDocs, mountConsole } from '../web/console.js';
 import { errorResponse, handleError } from './errors.js';
 import { requestContext } from './middleware.js';
@@ -87,6 +88,7 @@ export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; cons
   const deps = { ...ctx, auth: ctx.authenticator, db: ctx.db.db };
   app.route(API_PREFIX, accountsRoutes(deps));
   app.route(API_PREFIX, auditRoutes(deps));
+  app.route(API_PREFIX, skillsRoutes({ ...deps, limits: ctx.archiveLimits }));
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
     type: 'http',

@@ -10,6 +10,7 @@ import { ApiTokens } from '../accounts/api-tokens.js';
 import { Authenticator } from '../accounts/authenticate.js';
 import { AccountsService } from '../accounts/service.js';
 import { MemoryRateLimiter, type RateLimiter } from '../shared/rate-limit.js';
+import { DatabaseBlobStore, SkillsService, type ArchiveLimits } from '../skills/index.js';
 import type pino from 'pino';
 
 /**
@@ -27,6 +28,8 @@ export interface AppContext {
   apiTokens: ApiTokens;
   accounts: AccountsService;
   authenticator: Authenticator;
+  skills: SkillsService;
+  archiveLimits: ArchiveLimits;
   /** Degraded-mode notices shown by /ready and logged at start. */
   warnings: string[];
   close(): Promise<void>;
@@ -66,6 +69,8 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
     },
   });
   const authenticator = new Authenticator(accessTokens, apiTokens, accounts);
+  const skills = new SkillsService(db.db, new DatabaseBlobStore());
+  accounts.onAccountDeleted(skills.afterAccountDeleted);
   return {
     version: VERSION,
     config,
@@ -77,8 +82,22 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
     apiTokens,
     accounts,
     authenticator,
+    skills,
+    archiveLimits: archiveLimitsFrom(config),
     warnings: [],
     // A database handed in by the caller stays the caller's to close.
     close: () => (opts.database ? Promise.resolve() : db.close()),
+  };
+}
+
+const MiB = 1024 * 1024;
+export function archiveLimitsFrom(config: Config): ArchiveLimits {
+  return {
+    maxArchiveBytes: config.SKILL_MAX_ARCHIVE_MB * MiB,
+    maxUnpackedBytes: config.SKILL_MAX_UNPACKED_MB * MiB,
+    maxFiles: config.SKILL_MAX_FILES,
+    maxFileBytes: config.SKILL_MAX_FILE_MB * MiB,
+    maxDepth: config.SKILL_MAX_DEPTH,
+    maxPathLength: config.SKILL_MAX_PATH_LENGTH,
   };
 }

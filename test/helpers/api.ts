@@ -26,7 +26,7 @@ export class Api {
     if (this.token && !('authorization' in h)) h.authorization = `Bearer ${this.token}`;
     let payload: BodyInit | undefined;
     if (body instanceof Uint8Array) {
-      payload = body;
+      payload = body as unknown as BodyInit;
       h['content-type'] ??= 'application/zip';
     } else if (body instanceof FormData) {
       payload = body;
@@ -69,7 +69,11 @@ export async function registerUser(
 }
 
 /** Creates an API token for the given session and returns its plaintext. */
-export async function createApiToken(session: Api, scopes: string[] = ['mcp'], name = 'test'): Promise<string> {
+export async function createApiToken(
+  session: Api,
+  scopes: string[] = ['mcp'],
+  name = 'test',
+): Promise<string> {
   const res = await session.post('/api/v1/tokens', { name, scopes });
   if (res.status !== 201) throw new Error(`token create failed: ${res.status} ${res.text}`);
   return res.body.token;

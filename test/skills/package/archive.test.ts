@@ -5,7 +5,7 @@ import {
   readSkillArchive,
   type ArchiveLimits,
 } from '../../../src/skills/package/index.js';
-import { craftZip, skillMd, type CraftEntry } from './zip-craft.js';
+import { craftZip, skillMd, type CraftEntry } from '../../helpers/zip-craft.js';
 import { expectAppError, makeTempDir, yazlZip, type TempDir } from './helpers.js';
 
 let tmp: TempDir;

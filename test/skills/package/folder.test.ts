@@ -4,7 +4,7 @@ import { chmod, mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_ARCHIVE_LIMITS, readSkillFolder } from '../../../src/skills/package/index.js';
-import { skillMd } from './zip-craft.js';
+import { skillMd } from '../../helpers/zip-craft.js';
 import { expectAppError, makeTempDir, type TempDir } from './helpers.js';
 
 let tmp: TempDir;

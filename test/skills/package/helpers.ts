@@ -1,7 +1,6 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import yazl from 'yazl';
 import { expect } from 'vitest';
 import { AppError } from '../../../src/shared/errors.js';
 
@@ -25,29 +24,7 @@ export async function makeTempDir(prefix = 'skillport-pkg-'): Promise<TempDir> {
   };
 }
 
-export interface YazlEntry {
-  path: string;
-  data?: Buffer | string;
-  mode?: number;
-  dir?: boolean;
-  compress?: boolean;
-}
-
-/** Build a zip with yazl (the ordinary, well-formed cases). */
-export async function yazlZip(entries: readonly YazlEntry[]): Promise<Buffer> {
-  const zip = new yazl.ZipFile();
-  for (const e of entries) {
-    if (e.dir) zip.addEmptyDirectory(e.path);
-    else {
-      const data = typeof e.data === 'string' ? Buffer.from(e.data) : (e.data ?? Buffer.alloc(0));
-      zip.addBuffer(data, e.path, { mode: e.mode ?? 0o100644, compress: e.compress ?? true });
-    }
-  }
-  zip.end();
-  const chunks: Buffer[] = [];
-  for await (const chunk of zip.outputStream as AsyncIterable<Buffer>) chunks.push(chunk);
-  return Buffer.concat(chunks);
-}
+export { yazlZip, type YazlEntry } from '../../helpers/zips.js';
 
 /** Await a rejection and check it is the expected AppError; returns it for further checks. */
 export async function expectAppError(

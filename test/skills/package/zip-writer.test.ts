@@ -12,7 +12,7 @@ import {
   writeSkillZip,
   type ZipInputFile,
 } from '../../../src/skills/package/index.js';
-import { skillMd } from './zip-craft.js';
+import { skillMd } from '../../helpers/zip-craft.js';
 import { makeTempDir, type TempDir } from './helpers.js';
 
 let tmp: TempDir;

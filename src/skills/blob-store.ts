@@ -1,0 +1,64 @@
+import { inArray, sql } from 'drizzle-orm';
+import { tables, type Executor, type Transaction } from '../db/index.js';
+import { sha256Hex } from '../shared/crypto.js';
+
+/**
+ * Where file contents live, addressed by their SHA-256. The database store keeps server instances
+ * stateless; a filesystem or S3-compatible store implements the same four calls.
+ */
+export interface BlobStore {
+  /** Stores the contents (idempotent) inside the caller's transaction; returns the digest. */
+  put(tx: Transaction, data: Buffer): Promise<string>;
+  get(exec: Executor, sha256: string): Promise<Buffer | null>;
+  getMany(exec: Executor, digests: string[]): Promise<Map<string, Buffer>>;
+  /** Deletes blobs no version references any more; limited to `candidates` when given. */
+  collectGarbage(tx: Transaction, candidates?: string[]): Promise<number>;
+}
+
+export class DatabaseBlobStore implements BlobStore {
+  async put(tx: Transaction, data: Buffer): Promise<string> {
+    const digest = sha256Hex(data);
+    await tx
+      .insert(tables.blobs)
+      .values({ sha256: digest, size: data.length, data })
+      .onConflictDoNothing({ target: tables.blobs.sha256 });
+    return digest;
+  }
+
+  async get(exec: Executor, digest: string): Promise<Buffer | null> {
+    const [row] = await exec
+      .select({ data: tables.blobs.data })
+      .from(tables.blobs)
+      .where(sql`${tables.blobs.sha256} = ${digest}`);
+    return row?.data ?? null;
+  }
+
+  async getMany(exec: Executor, digests: string[]): Promise<Map<string, Buffer>> {
+    const out = new Map<string, Buffer>();
+    const unique = [...new Set(digests)];
+    // Fetch in slices so that one query never returns an unbounded amount of data.
+    for (let i = 0; i < unique.length; i += 50) {
+      const slice = unique.slice(i, i + 50);
+      const rows = await exec
+        .select({ sha256: tables.blobs.sha256, data: tables.blobs.data })
+        .from(tables.blobs)
+        .where(inArray(tables.blobs.sha256, slice));
+      for (const r of rows) out.set(r.sha256, r.data);
+    }
+    return out;
+  }
+
+  async collectGarbage(tx: Transaction, candidates?: string[]): Promise<number> {
+    if (candidates && candidates.length === 0) return 0;
+    const scope = candidates
+      ? sql`and b.sha256 in (${sql.join(
+          candidates.map((c) => sql`${c}`),
+          sql`, `,
+        )})`
+      : sql``;
+    const result = await tx.execute(
+      sql`delete from blobs b where not exists (select 1 from version_files f where f.sha256 = b.sha256) ${scope} returning b.sha256`,
+    );
+    return (result as unknown as { rows: unknown[] }).rows.length;
+  }
+}

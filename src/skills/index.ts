@@ -1,0 +1,12 @@
+/** Public surface of the skill library room. */
+export { DatabaseBlobStore, type BlobStore } from './blob-store.js';
+export {
+  SkillsService,
+  type LoadedSkill,
+  type SkillChange,
+  type ListQuery,
+  type UploadResult,
+} from './service.js';
+export { skillsRoutes } from './routes.js';
+export { contentTypeFor, isText, isTextType } from './content-type.js';
+export { readSkillFolder, type ArchiveLimits, type SkillFiles } from './package/index.js';

@@ -1,0 +1,652 @@
+import { EventEmitter } from 'node:events';
+import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
+import { z } from 'zod';
+import { tables, type Database, type Executor, type Transaction } from '../db/index.js';
+import { isUniqueViolation } from '../db/errors.js';
+import { recordAudit } from '../audit/service.js';
+import { sha256Hex } from '../shared/crypto.js';
+import { AppError, conflict, forbidden, notFound, unprocessable } from '../shared/errors.js';
+import { decodeCursor, encodeCursor, type Page } from '../shared/pagination.js';
+import type { Principal } from '../shared/principal.js';
+import type { BlobStore } from './blob-store.js';
+import { contentTypeFor } from './content-type.js';
+import { decodeUtf8Strict, parseSkillMd, type ParsedSkill, type SkillFiles } from './package/index.js';
+import { toSkillView, toVersionView, type FileEntryView, type SkillView, type VersionView } from './views.js';
+
+type SkillRow = typeof tables.skills.$inferSelect;
+type VersionRow = typeof tables.skillVersions.$inferSelect;
+
+export interface UploadResult {
+  skill: SkillView;
+  version: VersionView;
+  warnings: string[];
+}
+
+export interface SkillFileContent {
+  path: string;
+  data: Buffer;
+  size: number;
+  executable: boolean;
+  contentType: string;
+}
+
+/** A skill's current version, as the MCP tools and the sandbox need it. */
+export interface LoadedSkill {
+  skill: SkillRow;
+  version: VersionRow;
+  manifest: FileEntryView[];
+}
+
+export interface SkillChange {
+  /** The user whose view changed, or null when a shared skill changed (everybody's view). */
+  userId: string | null;
+}
+
+export interface ListQuery {
+  q?: string;
+  scope: 'all' | 'own' | 'shared';
+  includeDisabled: boolean;
+  cursor?: string;
+  limit: number;
+}
+
+const SKILL_MD = 'SKILL.md';
+/** tsvector documents are limited to 1 MiB; the body beyond this adds little to ranking. */
+const SEARCH_BODY_CHARS = 200_000;
+
+/**
+ * The skill library: private, versioned skills per user plus admin-published shared ones. Every read takes the
+ * caller's user id and only ever finds that user's skills or shared ones, so a name, id or version of somebody
+ * else's private skill is indistinguishable from one that does not exist.
+ */
+export class SkillsService {
+  /** Emits `change` with a SkillChange whenever what a user can see may have changed. */
+  readonly events = new EventEmitter();
+
+  constructor(
+    private readonly db: Database,
+    private readonly blobs: BlobStore,
+  ) {
+    this.events.setMaxListeners(0);
+  }
+
+  // ---- writes ---------------------------------------------------------------------------------------------
+
+  async create(principal: Principal, pkg: SkillFiles, ip: string | null): Promise<UploadResult> {
+    const parsed = parsePackage(pkg);
+    try {
+      const result = await this.db.transaction(async (tx) => {
+        const [skill] = await tx
+          .insert(tables.skills)
+          .values({ ownerId: principal.userId, name: parsed.name, description: parsed.description })
+          .returning();
+        const version = await this.insertVersion(tx, skill!, pkg, parsed);
+        await recordAudit(tx, {
+          actorId: principal.userId,
+          action: 'skill.create',
+          target: `skill:${skill!.id}`,
+          result: 'success',
+          ip,
+          details: { name: parsed.name, version: version.number },
+        });
+        return { skill: { ...skill!, currentVersionId: version.id }, version };
+      });
+      this.changed(principal.userId, false);
+      return this.uploadResult(principal.userId, result.skill, result.version);
+    } catch (err) {
+      if (isUniqueViolation(err)) {
+        throw conflict(
+          `You already have a skill named "${parsed.name}"; upload a new version of it instead`,
+          {
+            name: parsed.name,
+          },
+        );
+      }
+      throw err;
+    }
+  }
+
+  async addVersion(
+    principal: Principal,
+    name: string,
+    pkg: SkillFiles,
+    ip: string | null,
+  ): Promise<UploadResult> {
+    const parsed = parsePackage(pkg);
+    const result = await this.db.transaction(async (tx) => {
+      const skill = await this.ownSkillForUpdate(tx, principal.userId, name);
+      if (parsed.name !== skill.name) {
+        throw unprocessable(
+          'name_mismatch',
+          `The uploaded SKILL.md is named "${parsed.name}" but this skill is "${skill.name}"; a skill keeps its name`,
+          { expected: skill.name, actual: parsed.name },
+        );
+      }
+      const version = await this.insertVersion(tx, skill, pkg, parsed);
+      await recordAudit(tx, {
+        actorId: principal.userId,
+        action: 'skill.version.create',
+        target: `skill:${skill.id}`,
+        result: 'success',
+        ip,
+        details: { name: skill.name, version: version.number },
+      });
+      return { skill: { ...skill, currentVersionId: version.id, description: parsed.description }, version };
+    });
+    this.changed(principal.userId, result.skill.shared);
+    return this.uploadResult(principal.userId, result.skill, result.version);
+  }
+
+  /** Creates the skill or adds a version when its content differs from the current one (CLI import). */
+  async importPackage(
+    principal: Principal,
+    pkg: SkillFiles,
+  ): Promise<{ status: 'created' | 'updated' | 'unchanged'; result?: UploadResult; name: string }> {
+    const parsed = parsePackage(pkg);
+    const existing = await this.findOwn(this.db, principal.userId, parsed.name);
+    if (!existing)
+      return { status: 'created', result: await this.create(principal, pkg, null), name: parsed.name };
+    const current = await this.manifest(this.db, existing.currentVersionId!);
+    const byPath = new Map(current.map((m) => [m.path, m]));
+    const same =
+      current.length === pkg.files.length &&
+      pkg.files.every((f) => {
+        const c = byPath.get(f.path);
+        return c !== undefined && c.executable === f.executable && c.sha256 === sha256Hex(f.data);
+      });
+    if (same) return { status: 'unchanged', name: parsed.name };
+    return {
+      status: 'updated',
+      result: await this.addVersion(principal, parsed.name, pkg, null),
+      name: parsed.name,
+    };
+  }
+
+  async update(
+    principal: Principal,
+    name: string,
+    patch: { enabled?: boolean; run_commands_enabled?: boolean; shared?: boolean; hidden?: boolean },
+    ip: string | null,
+  ): Promise<SkillView> {
+    const skill = await this.resolve(this.db, principal.userId, name);
+    const own = skill.ownerId === principal.userId;
+    if (!own) {
+      const others = Object.keys(patch).filter(
+        (k) => k !== 'hidden' && patch[k as keyof typeof patch] !== undefined,
+      );
+      if (others.length)
+        throw forbidden(`Shared skills are read-only; you can only hide them (not: ${others.join(', ')})`);
+    }
+    if (own && patch.hidden !== undefined) {
+      throw new AppError(400, 'validation_error', 'Only shared skills can be hidden', {
+        fields: [{ path: 'hidden', message: 'applies to shared skills only' }],
+      });
+    }
+    if (patch.shared !== undefined && !principal.isAdmin)
+      throw forbidden('Only administrators can share skills');
+    await this.db.transaction(async (tx) => {
+      if (own) {
+        const set: Partial<typeof tables.skills.$inferInsert> = { updatedAt: new Date() };
+        if (patch.enabled !== undefined) set.enabled = patch.enabled;
+        if (patch.run_commands_enabled !== undefined) set.runCommandsEnabled = patch.run_commands_enabled;
+        if (patch.shared !== undefined) set.shared = patch.shared;
+        await tx.update(tables.skills).set(set).where(eq(tables.skills.id, skill.id));
+      } else if (patch.hidden === true) {
+        await tx
+          .insert(tables.hiddenSkills)
+          .values({ userId: principal.userId, skillId: skill.id })
+          .onConflictDoNothing();
+      } else if (patch.hidden === false) {
+        await tx
+          .delete(tables.hiddenSkills)
+          .where(
+            and(eq(tables.hiddenSkills.userId, principal.userId), eq(tables.hiddenSkills.skillId, skill.id)),
+          );
+      }
+      await recordAudit(tx, {
+        actorId: principal.userId,
+        action: 'skill.update',
+        target: `skill:${skill.id}`,
+        result: 'success',
+        ip,
+        details: { name: skill.name, ...patch },
+      });
+    });
+    this.changed(principal.userId, own && (skill.shared || patch.shared === true));
+    return this.get(principal.userId, skill.name);
+  }
+
+  async rollback(
+    principal: Principal,
+    name: string,
+    versionNumber: number,
+    ip: string | null,
+  ): Promise<SkillView> {
+    const skill = await this.db.transaction(async (tx) => {
+      const s = await this.ownSkillForUpdate(tx, principal.userId, name);
+      const version = await this.versionByNumber(tx, s.id, versionNumber);
+      const body = await this.skillMdText(tx, version.id);
+      await tx
+        .update(tables.skills)
+        .set({
+          currentVersionId: version.id,
+          description: String(version.frontmatter.description ?? s.description),
+          updatedAt: new Date(),
+        })
+        .where(eq(tables.skills.id, s.id));
+      await this.updateSearch(tx, s.id, body);
+      await recordAudit(tx, {
+        actorId: principal.userId,
+        action: 'skill.rollback',
+        target: `skill:${s.id}`,
+        result: 'success',
+        ip,
+        details: { name: s.name, version: versionNumber },
+      });
+      return s;
+    });
+    this.changed(principal.userId, skill.shared);
+    return this.get(principal.userId, name);
+  }
+
+  async deleteVersion(
+    principal: Principal,
+    name: string,
+    versionNumber: number,
+    ip: string | null,
+  ): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      const s = await this.ownSkillForUpdate(tx, principal.userId, name);
+      const version = await this.versionByNumber(tx, s.id, versionNumber);
+      if (version.id === s.currentVersionId) {
+        throw conflict('The current version cannot be deleted; roll back to another version first');
+      }
+      const digests = (await this.manifest(tx, version.id)).map((f) => f.sha256);
+      await tx.delete(tables.skillVersions).where(eq(tables.skillVersions.id, version.id));
+      await this.blobs.collectGarbage(tx, digests);
+      await recordAudit(tx, {
+        actorId: principal.userId,
+        action: 'skill.version.delete',
+        target: `skill:${s.id}`,
+        result: 'success',
+        ip,
+        details: { name: s.name, version: versionNumber },
+      });
+    });
+  }
+
+  async delete(principal: Principal, name: string, ip: string | null): Promise<void> {
+    const skill = await this.db.transaction(async (tx) => {
+      const s = await this.ownSkillForUpdate(tx, principal.userId, name);
+      const digests = await tx
+        .selectDistinct({ sha256: tables.versionFiles.sha256 })
+        .from(tables.versionFiles)
+        .innerJoin(tables.skillVersions, eq(tables.skillVersions.id, tables.versionFiles.versionId))
+        .where(eq(tables.skillVersions.skillId, s.id));
+      await tx.delete(tables.skills).where(eq(tables.skills.id, s.id));
+      await this.blobs.collectGarbage(
+        tx,
+        digests.map((d) => d.sha256),
+      );
+      await recordAudit(tx, {
+        actorId: principal.userId,
+        action: 'skill.delete',
+        target: `skill:${s.id}`,
+        result: 'success',
+        ip,
+        details: { name: s.name },
+      });
+      return s;
+    });
+    this.changed(principal.userId, skill.shared);
+  }
+
+  /** Account deletion hook: the user's rows are gone; free the blobs only they referenced. */
+  readonly afterAccountDeleted = async (tx: Transaction): Promise<void> => {
+    await this.blobs.collectGarbage(tx);
+  };
+
+  // ---- reads ----------------------------------------------------------------------------------------------
+
+  async list(userId: string, query: ListQuery): Promise<Page<SkillView>> {
+    const s = tables.skills;
+    const where: SQL[] = [visibleTo(userId, query.scope === 'shared')];
+    if (query.scope === 'own') where.push(eq(s.ownerId, userId));
+    if (query.scope === 'shared') where.push(sql`${s.ownerId} <> ${userId}`);
+    if (!query.includeDisabled) where.push(eq(s.enabled, true));
+    const tsquery = query.q ? toTsQuery(query.q) : null;
+    if (query.q && !tsquery) return { items: [], next_cursor: null };
+    if (tsquery) where.push(sql`${s.search} @@ ${tsquery}`);
+
+    const hidden = sql<boolean>`exists (select 1 from hidden_skills h where h.user_id = ${userId} and h.skill_id = ${s.id})`;
+    const base = this.db
+      .select({ skill: s, version: tables.skillVersions, hidden })
+      .from(s)
+      .innerJoin(tables.skillVersions, eq(tables.skillVersions.id, s.currentVersionId));
+
+    if (tsquery) {
+      // Ranked results page by offset: rank order has no stable key to continue from.
+      const offset = decodeCursor(query.cursor, z.object({ o: z.number().int().min(0) }))?.o ?? 0;
+      const rows = await base
+        .where(and(...where))
+        .orderBy(desc(sql`ts_rank_cd(${s.search}, ${tsquery})`), asc(s.name), asc(s.id))
+        .limit(query.limit + 1)
+        .offset(offset);
+      return {
+        items: rows.slice(0, query.limit).map((r) => toSkillView(r.skill, r.version, userId, r.hidden)),
+        next_cursor: rows.length > query.limit ? encodeCursor({ o: offset + query.limit }) : null,
+      };
+    }
+    const after = decodeCursor(query.cursor, z.object({ n: z.string(), i: z.string() }));
+    if (after) where.push(sql`(${s.name}, ${s.id}) > (${after.n}, ${after.i})`);
+    const rows = await base
+      .where(and(...where))
+      .orderBy(asc(s.name), asc(s.id))
+      .limit(query.limit + 1);
+    const page = rows.slice(0, query.limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map((r) => toSkillView(r.skill, r.version, userId, r.hidden)),
+      next_cursor:
+        rows.length > query.limit && last ? encodeCursor({ n: last.skill.name, i: last.skill.id }) : null,
+    };
+  }
+
+  async get(userId: string, name: string): Promise<SkillView> {
+    const skill = await this.resolve(this.db, userId, name);
+    const version = await this.versionById(this.db, skill.currentVersionId!);
+    return toSkillView(skill, version, userId, await this.isHidden(userId, skill.id));
+  }
+
+  async listVersions(userId: string, name: string): Promise<Page<VersionView>> {
+    const skill = await this.resolve(this.db, userId, name);
+    const rows = await this.db
+      .select()
+      .from(tables.skillVersions)
+      .where(eq(tables.skillVersions.skillId, skill.id))
+      .orderBy(desc(tables.skillVersions.number));
+    return { items: rows.map((v) => toVersionView(v, skill.currentVersionId)), next_cursor: null };
+  }
+
+  async files(userId: string, name: string, version: number | 'latest'): Promise<FileEntryView[]> {
+    const { version: v } = await this.resolveVersion(userId, name, version);
+    return this.manifest(this.db, v.id);
+  }
+
+  async readFile(
+    userId: string,
+    name: string,
+    version: number | 'latest',
+    filePath: string,
+  ): Promise<SkillFileContent> {
+    const { version: v } = await this.resolveVersion(userId, name, version);
+    const [entry] = await this.db
+      .select()
+      .from(tables.versionFiles)
+      .where(and(eq(tables.versionFiles.versionId, v.id), eq(tables.versionFiles.path, filePath)));
+    if (!entry) throw notFound(`No file "${filePath}" in version ${v.number} of "${name}"`);
+    const data = (await this.blobs.get(this.db, entry.sha256)) ?? Buffer.alloc(0);
+    return {
+      path: entry.path,
+      data,
+      size: entry.size,
+      executable: entry.executable,
+      contentType: contentTypeFor(entry.path, data),
+    };
+  }
+
+  /** Every file of a version with its contents (zip download, sandbox working copy). */
+  async versionContents(
+    userId: string,
+    name: string,
+    version: number | 'latest',
+  ): Promise<{
+    skill: SkillRow;
+    version: VersionRow;
+    files: Array<{ path: string; data: Buffer; executable: boolean }>;
+  }> {
+    const { skill, version: v } = await this.resolveVersion(userId, name, version);
+    const manifest = await this.manifest(this.db, v.id);
+    const blobs = await this.blobs.getMany(
+      this.db,
+      manifest.map((m) => m.sha256),
+    );
+    return {
+      skill,
+      version: v,
+      files: manifest.map((m) => ({
+        path: m.path,
+        data: blobs.get(m.sha256) ?? Buffer.alloc(0),
+        executable: m.executable,
+      })),
+    };
+  }
+
+  /** Enabled skills the user can use now (own first; shared ones not hidden or shadowed), by name. */
+  async catalog(userId: string): Promise<Array<{ name: string; description: string; id: string }>> {
+    const s = tables.skills;
+    return this.db
+      .select({ name: s.name, description: s.description, id: s.id })
+      .from(s)
+      .where(and(visibleTo(userId, false), eq(s.enabled, true)))
+      .orderBy(asc(s.name), asc(s.id));
+  }
+
+  /** An enabled skill with its current version and manifest, for the MCP tools. */
+  async load(userId: string, name: string): Promise<LoadedSkill> {
+    const skill = await this.resolve(this.db, userId, name, { enabledOnly: true });
+    const version = await this.versionById(this.db, skill.currentVersionId!);
+    return { skill, version, manifest: await this.manifest(this.db, version.id) };
+  }
+
+  async search(
+    userId: string,
+    q: string,
+    limit: number,
+  ): Promise<Array<{ name: string; description: string; score: number }>> {
+    const tsquery = toTsQuery(q);
+    if (!tsquery) return [];
+    const s = tables.skills;
+    const score = sql<number>`ts_rank_cd(${s.search}, ${tsquery})`;
+    const rows = await this.db
+      .select({ name: s.name, description: s.description, score })
+      .from(s)
+      .where(and(visibleTo(userId, false), eq(s.enabled, true), sql`${s.search} @@ ${tsquery}`))
+      .orderBy(desc(score), asc(s.name))
+      .limit(limit);
+    return rows.map((r) => ({ ...r, score: Math.round(Number(r.score) * 1000) / 1000 }));
+  }
+
+  // ---- internals ------------------------------------------------------------------------------------------
+
+  private async insertVersion(tx: Transaction, skill: SkillRow, pkg: SkillFiles, parsed: ParsedSkill) {
+    const [{ next }] = (await tx
+      .select({ next: sql<number>`coalesce(max(${tables.skillVersions.number}), 0) + 1` })
+      .from(tables.skillVersions)
+      .where(eq(tables.skillVersions.skillId, skill.id))) as [{ next: number }];
+    const sizeBytes = pkg.files.reduce((n, f) => n + f.data.length, 0);
+    const [version] = await tx
+      .insert(tables.skillVersions)
+      .values({
+        skillId: skill.id,
+        number: Number(next),
+        label: parsed.metadata.version ?? null,
+        frontmatter: parsed.frontmatter,
+        warnings: parsed.warnings,
+        fileCount: pkg.files.length,
+        sizeBytes,
+      })
+      .returning();
+    const entries = [];
+    for (const f of pkg.files) {
+      const digest = await this.blobs.put(tx, f.data);
+      entries.push({
+        versionId: version!.id,
+        path: f.path,
+        sha256: digest,
+        size: f.data.length,
+        executable: f.executable,
+      });
+    }
+    for (let i = 0; i < entries.length; i += 500) {
+      await tx.insert(tables.versionFiles).values(entries.slice(i, i + 500));
+    }
+    await tx
+      .update(tables.skills)
+      .set({ currentVersionId: version!.id, description: parsed.description, updatedAt: new Date() })
+      .where(eq(tables.skills.id, skill.id));
+    await this.updateSearch(tx, skill.id, parsed.body);
+    return version!;
+  }
+
+  private async updateSearch(tx: Transaction, skillId: string, body: string) {
+    const s = tables.skills;
+    await tx
+      .update(s)
+      .set({
+        search: sql`setweight(to_tsvector('simple', replace(${s.name}, '-', ' ')), 'A')
+          || setweight(to_tsvector('english', ${s.description}), 'B')
+          || setweight(to_tsvector('english', ${body.slice(0, SEARCH_BODY_CHARS)}), 'C')`,
+      })
+      .where(eq(s.id, skillId));
+  }
+
+  private async skillMdText(exec: Executor, versionId: string): Promise<string> {
+    const [entry] = await exec
+      .select({ sha256: tables.versionFiles.sha256 })
+      .from(tables.versionFiles)
+      .where(and(eq(tables.versionFiles.versionId, versionId), eq(tables.versionFiles.path, SKILL_MD)));
+    const data = entry ? await this.blobs.get(exec, entry.sha256) : null;
+    return data ? parseSkillMd(data.toString('utf8'), null).body : '';
+  }
+
+  private async uploadResult(userId: string, skill: SkillRow, version: VersionRow): Promise<UploadResult> {
+    return {
+      skill: toSkillView(skill, version, userId, false),
+      version: toVersionView(version, version.id),
+      warnings: version.warnings,
+    };
+  }
+
+  /** The caller's own skill by name, or a shared one; hidden shared skills are found too (to unhide them). */
+  private async resolve(
+    exec: Executor,
+    userId: string,
+    name: string,
+    opts: { enabledOnly?: boolean } = {},
+  ): Promise<SkillRow> {
+    const s = tables.skills;
+    const where = [eq(s.name, name), visibleTo(userId, !opts.enabledOnly)];
+    if (opts.enabledOnly) where.push(eq(s.enabled, true));
+    const [row] = await exec
+      .select()
+      .from(s)
+      .where(and(...where))
+      .orderBy(desc(sql`${s.ownerId} = ${userId}`), asc(s.createdAt))
+      .limit(1);
+    if (!row) throw notFound(`No skill named "${name}"`);
+    return row;
+  }
+
+  private async resolveVersion(userId: string, name: string, version: number | 'latest') {
+    const skill = await this.resolve(this.db, userId, name);
+    // Other users see only the current version of a shared skill.
+    const v =
+      version === 'latest'
+        ? await this.versionById(this.db, skill.currentVersionId!)
+        : await this.versionByNumber(this.db, skill.id, version);
+    if (skill.ownerId !== userId && v.id !== skill.currentVersionId)
+      throw notFound(`No version ${version} of "${name}"`);
+    return { skill, version: v };
+  }
+
+  private async findOwn(exec: Executor, userId: string, name: string): Promise<SkillRow | undefined> {
+    const [row] = await exec
+      .select()
+      .from(tables.skills)
+      .where(and(eq(tables.skills.ownerId, userId), eq(tables.skills.name, name)));
+    return row;
+  }
+
+  private async ownSkillForUpdate(tx: Transaction, userId: string, name: string): Promise<SkillRow> {
+    const [row] = await tx
+      .select()
+      .from(tables.skills)
+      .where(and(eq(tables.skills.ownerId, userId), eq(tables.skills.name, name)))
+      .for('update');
+    if (row) return row;
+    // A shared skill of that name is visible but not the caller's to change.
+    const shared = await this.resolve(tx, userId, name).catch(() => null);
+    if (shared) throw forbidden('Shared skills are read-only');
+    throw notFound(`No skill named "${name}"`);
+  }
+
+  private async versionById(exec: Executor, id: string): Promise<VersionRow> {
+    const [v] = await exec.select().from(tables.skillVersions).where(eq(tables.skillVersions.id, id));
+    if (!v) throw notFound('Version not found');
+    return v;
+  }
+
+  private async versionByNumber(exec: Executor, skillId: string, number: number): Promise<VersionRow> {
+    const [v] = await exec
+      .select()
+      .from(tables.skillVersions)
+      .where(and(eq(tables.skillVersions.skillId, skillId), eq(tables.skillVersions.number, number)));
+    if (!v) throw notFound(`No version ${number}`);
+    return v;
+  }
+
+  private async manifest(exec: Executor, versionId: string): Promise<FileEntryView[]> {
+    const rows = await exec
+      .select()
+      .from(tables.versionFiles)
+      .where(eq(tables.versionFiles.versionId, versionId))
+      .orderBy(asc(tables.versionFiles.path));
+    return rows.map((r) => ({
+      path: r.path,
+      size: r.size,
+      executable: r.executable,
+      sha256: r.sha256,
+      content_type: contentTypeFor(r.path),
+    }));
+  }
+
+  private async isHidden(userId: string, skillId: string): Promise<boolean> {
+    const rows = await this.db
+      .select({ skillId: tables.hiddenSkills.skillId })
+      .from(tables.hiddenSkills)
+      .where(and(eq(tables.hiddenSkills.userId, userId), eq(tables.hiddenSkills.skillId, skillId)));
+    return rows.length > 0;
+  }
+
+  private changed(userId: string, shared: boolean): void {
+    this.events.emit('change', { userId: shared ? null : userId } satisfies SkillChange);
+  }
+}
+
+/**
+ * The visibility rule, in one place: the caller's own skills, plus enabled shared skills of others that the
+ * caller has no own skill of the same name for (and has not hidden, unless `includeHidden`).
+ */
+function visibleTo(userId: string, includeHidden: boolean): SQL {
+  const s = tables.skills;
+  const notHidden = includeHidden
+    ? sql`true`
+    : sql`not exists (select 1 from hidden_skills h where h.user_id = ${userId} and h.skill_id = ${s.id})`;
+  return sql`(${s.ownerId} = ${userId} or (${s.shared} and ${s.enabled} and not exists (
+      select 1 from skills o where o.owner_id = ${userId} and o.name = ${s.name}) and ${notHidden}))`;
+}
+
+/** Prefix-matching AND query from free text; null when the text has no searchable word. */
+function toTsQuery(q: string): SQL | null {
+  const words = (q.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).slice(0, 16);
+  if (!words.length) return null;
+  return sql`to_tsquery('english', ${words.map((w) => `${w}:*`).join(' & ')})`;
+}
+
+function parsePackage(pkg: SkillFiles): ParsedSkill {
+  const skillMd = pkg.files.find((f) => f.path === SKILL_MD);
+  if (!skillMd)
+    throw unprocessable('invalid_archive', 'SKILL.md not found at the skill root', { entry: SKILL_MD });
+  return parseSkillMd(decodeUtf8Strict(skillMd.data), pkg.rootFolder);
+}
