@@ -1,6 +1,7 @@
-import { and, desc, eq, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
-import { z } from 'zod';
+import { EventEmitter } from 'node:events';
+import { and, desc, eq, getTableColumns, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
 import { tables, type Database } from '../db/index.js';
+import { afterTimeId, cursorTime, timeIdCursor } from '../db/keyset.js';
 import { badRequest, notFound } from '../shared/errors.js';
 import { randomHex, sha256Hex } from '../shared/crypto.js';
 import { decodeCursor, toPage, type Page } from '../shared/pagination.js';
@@ -39,6 +40,8 @@ const toView = (t: TokenRow): ApiTokenView => ({
 });
 
 interface CachedToken {
+  /** Kept for negative entries too, so that enabling a user also drops the "disabled" answers cached for them. */
+  userId: string | null;
   principal: Principal | null;
   expiresAt: number | null;
   cachedUntil: number;
@@ -49,10 +52,18 @@ interface CachedToken {
  * no secret comparison in application code). A short in-process cache keeps the hot MCP path off the database.
  */
 export class ApiTokens {
+  /**
+   * Emits `credentials-changed` with `{ userId }` when a token is revoked or a user's access changes, so
+   * long-lived streams (legacy SSE) can re-check their credentials at once.
+   */
+  readonly events = new EventEmitter();
   private readonly cache = new Map<string, CachedToken>();
   private readonly lastUsedWritten = new Map<string, number>();
+  private readonly pendingWrites = new Set<Promise<unknown>>();
 
-  constructor(private readonly db: Database) {}
+  constructor(private readonly db: Database) {
+    this.events.setMaxListeners(0);
+  }
 
   async create(
     principal: Principal,
@@ -91,20 +102,17 @@ export class ApiTokens {
   }
 
   async list(userId: string, query: { cursor?: string; limit: number }): Promise<Page<ApiTokenView>> {
-    const after = decodeCursor(query.cursor, z.tuple([z.string(), z.string()]));
+    const after = decodeCursor(query.cursor, timeIdCursor);
     const t = tables.apiTokens;
     const where: SQL[] = [eq(t.userId, userId)];
-    if (after) {
-      const at = new Date(after[0]);
-      where.push(or(lt(t.createdAt, at), and(eq(t.createdAt, at), lt(t.id, after[1])))!);
-    }
+    if (after) where.push(afterTimeId(t.createdAt, t.id, after, 'desc'));
     const rows = await this.db
-      .select()
+      .select({ ...getTableColumns(t), cursorAt: cursorTime(t.createdAt) })
       .from(t)
       .where(and(...where))
       .orderBy(desc(t.createdAt), desc(t.id))
       .limit(query.limit + 1);
-    return toPage(rows, query.limit, toView, (r) => [r.createdAt.toISOString(), r.id]);
+    return toPage(rows, query.limit, toView, (r) => [r.cursorAt, r.id]);
   }
 
   async revoke(principal: Principal, tokenId: string, ip: string | null): Promise<void> {
@@ -132,6 +140,7 @@ export class ApiTokens {
     });
     if (!revoked) throw notFound('Token not found');
     this.cache.delete(revoked.hash);
+    this.events.emit('credentials-changed', { userId: principal.userId });
   }
 
   /** Resolves a presented token to its principal, or null when it is unknown, revoked, expired or its user disabled. */
@@ -148,11 +157,16 @@ export class ApiTokens {
     return entry.principal;
   }
 
-  /** Drops cached entries of one user (disabled, deleted) or of everybody. */
+  /** Drops cached entries of one user (disabled, enabled, deleted, promoted) or of everybody. */
   invalidateUser(userId?: string): void {
     for (const [hash, entry] of this.cache) {
-      if (!userId || entry.principal?.userId === userId) this.cache.delete(hash);
+      if (!userId || entry.userId === userId) this.cache.delete(hash);
     }
+  }
+
+  /** Resolves once the background last_used_at writes started so far have finished (tests, shutdown). */
+  async idle(): Promise<void> {
+    await Promise.all([...this.pendingWrites]);
   }
 
   private async load(hash: string, now: number): Promise<CachedToken> {
@@ -162,27 +176,25 @@ export class ApiTokens {
         userId: tables.apiTokens.userId,
         scopes: tables.apiTokens.scopes,
         expiresAt: tables.apiTokens.expiresAt,
+        revokedAt: tables.apiTokens.revokedAt,
         isAdmin: tables.users.isAdmin,
+        disabledAt: tables.users.disabledAt,
       })
       .from(tables.apiTokens)
       .innerJoin(tables.users, eq(tables.users.id, tables.apiTokens.userId))
-      .where(
-        and(
-          eq(tables.apiTokens.tokenHash, hash),
-          isNull(tables.apiTokens.revokedAt),
-          isNull(tables.users.disabledAt),
-        ),
-      );
+      .where(eq(tables.apiTokens.tokenHash, hash));
     const entry: CachedToken = {
-      principal: row
-        ? {
-            userId: row.userId,
-            isAdmin: row.isAdmin,
-            via: 'api_token',
-            tokenId: row.id,
-            scopes: row.scopes as TokenScope[],
-          }
-        : null,
+      userId: row?.userId ?? null,
+      principal:
+        row && !row.revokedAt && !row.disabledAt
+          ? {
+              userId: row.userId,
+              isAdmin: row.isAdmin,
+              via: 'api_token',
+              tokenId: row.id,
+              scopes: row.scopes as TokenScope[],
+            }
+          : null,
       expiresAt: row?.expiresAt?.getTime() ?? null,
       cachedUntil: now + CACHE_TTL_MS,
     };
@@ -198,15 +210,17 @@ export class ApiTokens {
     this.lastUsedWritten.set(tokenId, now);
     if (this.lastUsedWritten.size > CACHE_MAX_ENTRIES) this.lastUsedWritten.clear();
     const t = tables.apiTokens;
-    void this.db
+    const write = this.db
       .update(t)
       .set({ lastUsedAt: new Date(now) })
       .where(
-        and(
-          eq(t.id, tokenId),
-          or(isNull(t.lastUsedAt), lt(t.lastUsedAt, sql`now() - interval '1 minute'`)),
-        ),
+        and(eq(t.id, tokenId), or(isNull(t.lastUsedAt), lt(t.lastUsedAt, sql`now() - interval '1 minute'`))),
       )
-      .catch(() => undefined);
+      .then(
+        () => undefined,
+        () => undefined,
+      );
+    this.pendingWrites.add(write);
+    void write.finally(() => this.pendingWrites.delete(write));
   }
 }

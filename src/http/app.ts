@@ -7,6 +7,7 @@ import type { AppContext } from '../server/context.js';
 import { accountsRoutes } from '../accounts/routes.js';
 import { auditRoutes } from '../audit/routes.js';
 import { skillsRoutes } from '../skills/index.js';
+import { mountMcp } from '../mcp/index.js';
 import { mountApiDocs, mountConsole } from '../web/console.js';
 import { errorResponse, handleError } from './errors.js';
 import { requestContext } from './middleware.js';
@@ -89,6 +90,18 @@ export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; cons
   app.route(API_PREFIX, accountsRoutes(deps));
   app.route(API_PREFIX, auditRoutes(deps));
   app.route(API_PREFIX, skillsRoutes({ ...deps, limits: ctx.archiveLimits }));
+
+  const mcp = mountMcp(app, {
+    config,
+    auth: ctx.authenticator,
+    apiTokens: ctx.apiTokens,
+    skills: ctx.skills,
+    logger,
+    metrics,
+    version: ctx.version,
+    extraTools: ctx.mcpTools,
+  });
+  ctx.closers.push(() => mcp.close());
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
     type: 'http',

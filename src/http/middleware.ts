@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Authenticator } from '../accounts/authenticate.js';
@@ -9,7 +10,11 @@ import { errorResponse } from './errors.js';
 import type { AppEnv } from './types.js';
 
 /** Request id, per-request logger, client IP, access log line and HTTP metrics. */
-export function requestContext(logger: Logger, metrics: Metrics, trustProxy: boolean): MiddlewareHandler<AppEnv> {
+export function requestContext(
+  logger: Logger,
+  metrics: Metrics,
+  trustProxy: boolean,
+): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const started = performance.now();
     const incoming = c.req.header('x-request-id');
@@ -69,3 +74,22 @@ export const requireAdmin: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (!c.get('principal').isAdmin) return errorResponse(c, 403, 'forbidden', 'Administrators only');
   await next();
 };
+
+/** JSON media types as Hono's validator and zod-openapi accept them: any case, `+json` suffixes. */
+const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
+
+/**
+ * Caps every body that will be parsed as JSON (by Content-Length and while streaming). Matching the media type
+ * the way the validators do matters: `Application/JSON` or `application/vnd.api+json` is parsed as JSON too,
+ * so a case-sensitive prefix test would let such bodies through without a limit.
+ */
+export function jsonBodyLimit(maxSize: number): MiddlewareHandler<AppEnv> {
+  const limit = bodyLimit({
+    maxSize,
+    onError: (c) => errorResponse(c, 413, 'payload_too_large', 'Request body too large'),
+  });
+  return async (c, next) => {
+    const mediaType = (c.req.header('content-type') ?? '').split(';')[0]!.trim();
+    return JSON_MEDIA_TYPE.test(mediaType) ? limit(c, next) : next();
+  };
+}

@@ -12,6 +12,7 @@ import { AccountsService } from '../accounts/service.js';
 import { MemoryRateLimiter, type RateLimiter } from '../shared/rate-limit.js';
 import { DatabaseBlobStore, SkillsService, type ArchiveLimits } from '../skills/index.js';
 import type pino from 'pino';
+import type { ToolRegistrar } from '../mcp/index.js';
 
 /**
  * The composition root's output: every long-lived service, built once per server instance and handed to the
@@ -30,8 +31,12 @@ export interface AppContext {
   authenticator: Authenticator;
   skills: SkillsService;
   archiveLimits: ArchiveLimits;
+  /** Tools other rooms add to every MCP server (the sandbox's run_shell_command). */
+  mcpTools: ToolRegistrar[];
   /** Degraded-mode notices shown by /ready and logged at start. */
   warnings: string[];
+  /** Run in reverse order by `close()`: things built on the context that hold resources. */
+  closers: Array<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -71,6 +76,7 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
   const authenticator = new Authenticator(accessTokens, apiTokens, accounts);
   const skills = new SkillsService(db.db, new DatabaseBlobStore());
   accounts.onAccountDeleted(skills.afterAccountDeleted);
+  const closers: Array<() => Promise<void>> = [];
   return {
     version: VERSION,
     config,
@@ -84,9 +90,14 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
     authenticator,
     skills,
     archiveLimits: archiveLimitsFrom(config),
+    mcpTools: [],
     warnings: [],
-    // A database handed in by the caller stays the caller's to close.
-    close: () => (opts.database ? Promise.resolve() : db.close()),
+    closers,
+    async close() {
+      for (const closer of closers.reverse()) await closer().catch(() => undefined);
+      // A database handed in by the caller stays the caller's to close.
+      if (!opts.database) await db.close();
+    },
   };
 }
 

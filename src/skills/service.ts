@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { and, asc, desc, eq, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
 import { tables, type Database, type Executor, type Transaction } from '../db/index.js';
 import { isUniqueViolation } from '../db/errors.js';
@@ -378,8 +378,9 @@ export class SkillsService {
     name: string,
     version: number | 'latest',
     filePath: string,
+    opts: { enabledOnly?: boolean } = {},
   ): Promise<SkillFileContent> {
-    const { version: v } = await this.resolveVersion(userId, name, version);
+    const { version: v } = await this.resolveVersion(userId, name, version, opts);
     const [entry] = await this.db
       .select()
       .from(tables.versionFiles)
@@ -400,12 +401,13 @@ export class SkillsService {
     userId: string,
     name: string,
     version: number | 'latest',
+    opts: { enabledOnly?: boolean } = {},
   ): Promise<{
     skill: SkillRow;
     version: VersionRow;
     files: Array<{ path: string; data: Buffer; executable: boolean }>;
   }> {
-    const { skill, version: v } = await this.resolveVersion(userId, name, version);
+    const { skill, version: v } = await this.resolveVersion(userId, name, version, opts);
     const manifest = await this.manifest(this.db, v.id);
     const blobs = await this.blobs.getMany(
       this.db,
@@ -430,6 +432,62 @@ export class SkillsService {
       .from(s)
       .where(and(visibleTo(userId, false), eq(s.enabled, true)))
       .orderBy(asc(s.name), asc(s.id));
+  }
+
+  /**
+   * One page of the catalog with every file's digest: what the Skills-over-MCP `skills/list` answer needs,
+   * in two queries per page whatever the number of skills.
+   */
+  async catalogEntries(
+    userId: string,
+    cursor: string | undefined,
+    limit: number,
+  ): Promise<{
+    entries: Array<{ skill: SkillRow; version: VersionRow; files: FileEntryView[] }>;
+    nextCursor?: string;
+  }> {
+    const s = tables.skills;
+    const after = decodeCursor(cursor, z.object({ n: z.string(), i: z.string() }));
+    const where = [visibleTo(userId, false), eq(s.enabled, true)];
+    if (after) where.push(sql`(${s.name}, ${s.id}) > (${after.n}, ${after.i})`);
+    const rows = await this.db
+      .select({ skill: s, version: tables.skillVersions })
+      .from(s)
+      .innerJoin(tables.skillVersions, eq(tables.skillVersions.id, s.currentVersionId))
+      .where(and(...where))
+      .orderBy(asc(s.name), asc(s.id))
+      .limit(limit + 1);
+    const page = rows.slice(0, limit);
+    const files = page.length
+      ? await this.db
+          .select()
+          .from(tables.versionFiles)
+          .where(
+            inArray(
+              tables.versionFiles.versionId,
+              page.map((r) => r.version.id),
+            ),
+          )
+          .orderBy(asc(tables.versionFiles.path))
+      : [];
+    const byVersion = new Map<string, FileEntryView[]>();
+    for (const f of files) {
+      const list = byVersion.get(f.versionId) ?? [];
+      list.push({
+        path: f.path,
+        size: f.size,
+        executable: f.executable,
+        sha256: f.sha256,
+        content_type: contentTypeFor(f.path),
+      });
+      byVersion.set(f.versionId, list);
+    }
+    const last = page[page.length - 1];
+    return {
+      entries: page.map((r) => ({ ...r, files: byVersion.get(r.version.id) ?? [] })),
+      nextCursor:
+        rows.length > limit && last ? encodeCursor({ n: last.skill.name, i: last.skill.id }) : undefined,
+    };
   }
 
   /** An enabled skill with its current version and manifest, for the MCP tools. */
@@ -548,8 +606,13 @@ export class SkillsService {
     return row;
   }
 
-  private async resolveVersion(userId: string, name: string, version: number | 'latest') {
-    const skill = await this.resolve(this.db, userId, name);
+  private async resolveVersion(
+    userId: string,
+    name: string,
+    version: number | 'latest',
+    opts: { enabledOnly?: boolean } = {},
+  ) {
+    const skill = await this.resolve(this.db, userId, name, opts);
     // Other users see only the current version of a shared skill.
     const v =
       version === 'latest'

@@ -1,0 +1,216 @@
+import {
+  createMcpHandler,
+  hostHeaderValidationResponse,
+  localhostAllowedHostnames,
+  originValidationResponse,
+  type McpHttpHandler,
+} from '@modelcontextprotocol/server';
+import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import type { Hono, MiddlewareHandler } from 'hono';
+import type { Authenticator } from '../accounts/authenticate.js';
+import type { ApiTokens } from '../accounts/api-tokens.js';
+import type { Config } from '../config/index.js';
+import { errorResponse } from '../http/errors.js';
+import { requireAuth } from '../http/middleware.js';
+import type { AppEnv } from '../http/types.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { SkillChange, SkillsService } from '../skills/index.js';
+import { userLibrary } from './library.js';
+import { buildMcpServer, type ToolRegistrar } from './server.js';
+
+export interface McpHttpDeps {
+  config: Config;
+  auth: Authenticator;
+  apiTokens: ApiTokens;
+  skills: SkillsService;
+  logger: Logger;
+  metrics: Metrics;
+  version: string;
+  extraTools: ToolRegistrar[];
+}
+
+/** How many users' MCP handlers stay warm; the least recently used is closed beyond that. */
+const MAX_CACHED_HANDLERS = 1000;
+/** Legacy SSE sessions re-check their credentials this often even without a local revocation event. */
+const SSE_RECHECK_MS = 30_000;
+const MAX_SSE_SESSIONS_PER_USER = 16;
+
+interface SseSession {
+  transport: SSEServerTransport;
+  userId: string;
+  authorization: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Mounts the MCP endpoints: `/mcp` (Streamable HTTP, 2026-07-28 and the 2025 stateless fallback) and the
+ * legacy `/sse` + `/messages` pair. The caller is authenticated on every request and the server instance is
+ * built for that user alone: nothing in an instance can reach another user's library.
+ */
+export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promise<void> } {
+  const guard = dnsRebindingGuard(deps.config);
+  const authed = requireAuth(deps.auth, 'mcp');
+  const serverFor = (userId: string) =>
+    buildMcpServer({
+      library: userLibrary(deps.skills, userId),
+      userId,
+      logger: deps.logger,
+      metrics: deps.metrics,
+      version: deps.version,
+      extraTools: deps.extraTools,
+    });
+
+  // One handler per user, so that list-changed notifications reach only that user's subscription streams.
+  const handlers = new Map<string, McpHttpHandler>();
+  const handlerFor = (userId: string): McpHttpHandler => {
+    let h = handlers.get(userId);
+    if (h) {
+      handlers.delete(userId); // re-insert: Map order is the LRU order
+    } else {
+      h = createMcpHandler(() => serverFor(userId), {
+        onerror: (err) => deps.logger.debug({ err: err.message, user: userId }, 'mcp request rejected'),
+      });
+      if (handlers.size >= MAX_CACHED_HANDLERS) {
+        const [oldestId, oldest] = handlers.entries().next().value as [string, McpHttpHandler];
+        handlers.delete(oldestId);
+        void oldest.close();
+      }
+    }
+    handlers.set(userId, h);
+    return h;
+  };
+
+  app.all('/mcp', guard, authed, async (c) => {
+    const principal = c.get('principal');
+    const response = await handlerFor(principal.userId).fetch(c.req.raw, {
+      authInfo: {
+        token: 'redacted', // the handler never needs the credential itself
+        clientId: principal.tokenId ?? principal.userId,
+        scopes: [...principal.scopes],
+        extra: { userId: principal.userId },
+      },
+    });
+    return response;
+  });
+
+  // ---- legacy HTTP+SSE (2024-11-05 transport) ----
+  const sessions = new Map<string, SseSession>();
+
+  app.get('/sse', guard, authed, async (c) => {
+    const principal = c.get('principal');
+    const open = [...sessions.values()].filter((s) => s.userId === principal.userId).length;
+    if (open >= MAX_SSE_SESSIONS_PER_USER) {
+      return errorResponse(
+        c,
+        429,
+        'too_many_sessions',
+        `At most ${MAX_SSE_SESSIONS_PER_USER} SSE sessions per user`,
+      );
+    }
+    const transport = new SSEServerTransport('/messages', c.env.outgoing);
+    const server = serverFor(principal.userId);
+    const session: SseSession = {
+      transport,
+      userId: principal.userId,
+      authorization: c.req.header('authorization')!,
+      close: () => server.close(),
+    };
+    sessions.set(transport.sessionId, session);
+    transport.onclose = () => {
+      sessions.delete(transport.sessionId);
+    };
+    c.env.outgoing.on('close', () => {
+      sessions.delete(transport.sessionId);
+      void server.close();
+    });
+    await server.connect(transport);
+    deps.logger.info({ user: principal.userId, session: transport.sessionId }, 'sse session opened');
+    return RESPONSE_ALREADY_SENT;
+  });
+
+  app.post('/messages', guard, authed, async (c) => {
+    const session = sessions.get(c.req.query('sessionId') ?? '');
+    // Another user's session id is answered exactly like an unknown one.
+    if (!session || session.userId !== c.get('principal').userId) {
+      return errorResponse(c, 404, 'not_found', 'Unknown SSE session');
+    }
+    await session.transport.handlePostMessage(c.env.incoming, c.env.outgoing);
+    return RESPONSE_ALREADY_SENT;
+  });
+
+  /** Closes the SSE sessions of `userId` whose opening credentials no longer authenticate. */
+  const recheck = async (userId?: string) => {
+    for (const [id, s] of sessions) {
+      if (userId && s.userId !== userId) continue;
+      const result = await deps.auth.resolve(s.authorization, 'mcp');
+      if (!('principal' in result) || result.principal.userId !== s.userId) {
+        sessions.delete(id);
+        deps.logger.info({ user: s.userId, session: id }, 'sse session closed: credentials no longer valid');
+        await s.close().catch(() => undefined);
+      }
+    }
+  };
+  const onCredentials = ({ userId }: { userId: string }) => void recheck(userId);
+  deps.apiTokens.events.on('credentials-changed', onCredentials);
+  const timer = setInterval(() => void recheck(), SSE_RECHECK_MS);
+  timer.unref();
+
+  const onSkillChange = ({ userId }: SkillChange) => {
+    const targets = userId ? [handlers.get(userId)].filter(Boolean) : [...handlers.values()];
+    for (const h of targets) h!.notify.resourcesChanged();
+    for (const s of sessions.values()) {
+      if (userId && s.userId !== userId) continue;
+      // The SSE server instance is long-lived: tell its client directly.
+      void s.transport
+        .send({ jsonrpc: '2.0', method: 'notifications/resources/list_changed' })
+        .catch(() => undefined);
+    }
+  };
+  deps.skills.events.on('change', onSkillChange);
+
+  return {
+    async close() {
+      clearInterval(timer);
+      deps.apiTokens.events.off('credentials-changed', onCredentials);
+      deps.skills.events.off('change', onSkillChange);
+      await Promise.all([...sessions.values()].map((s) => s.close().catch(() => undefined)));
+      sessions.clear();
+      await Promise.all([...handlers.values()].map((h) => h.close()));
+      handlers.clear();
+    },
+  };
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
+
+/**
+ * DNS-rebinding protection: the Host header must name this server (ALLOWED_HOSTS, PUBLIC_URL, or localhost
+ * when bound to loopback), and a browser Origin, when present, must be one we know.
+ */
+function dnsRebindingGuard(config: Config): MiddlewareHandler<AppEnv> {
+  const publicHost = config.PUBLIC_URL ? new URL(config.PUBLIC_URL).hostname : null;
+  let hosts: string[] | null = null;
+  if (config.ALLOWED_HOSTS.length) hosts = [...config.ALLOWED_HOSTS];
+  else if (LOOPBACK.has(config.HOST)) hosts = localhostAllowedHostnames();
+  if (hosts && publicHost) hosts.push(publicHost);
+  const origins = [
+    ...(hosts ?? localhostAllowedHostnames()),
+    ...(publicHost ? [publicHost] : []),
+    ...config.CORS_ORIGINS.map((o) => {
+      try {
+        return new URL(o).hostname;
+      } catch {
+        return o;
+      }
+    }),
+  ];
+  return async (c, next) => {
+    const rejected =
+      (hosts ? hostHeaderValidationResponse(c.req.raw, hosts) : undefined) ??
+      (c.req.header('origin') ? originValidationResponse(c.req.raw, origins) : undefined);
+    if (rejected) return errorResponse(c, 403, 'forbidden_origin', 'Host or Origin not allowed');
+    await next();
+  };
+}

@@ -1,0 +1,6 @@
+/** Public surface of the MCP room. */
+export { mountMcp } from './http.js';
+export { buildMcpServer, type ToolRegistrar } from './server.js';
+export { userLibrary, type SkillLibrary, type LibrarySkill } from './library.js';
+export { instrumented, textResult, type ToolContext, type ToolResult } from './tools.js';
+export { parseSkillUri, skillUri } from './resources.js';

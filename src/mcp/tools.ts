@@ -1,0 +1,249 @@
+import type { CallToolResult, McpServer } from '@modelcontextprotocol/server';
+import { z } from 'zod';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { AppError } from '../shared/errors.js';
+import type { SkillLibrary } from './library.js';
+import { closest } from './suggest.js';
+
+export type ToolResult = CallToolResult;
+
+export interface ToolContext {
+  library: SkillLibrary;
+  /** For logs and metrics only (null in single-user stdio mode). */
+  userId: string | null;
+  logger: Logger;
+  metrics?: Metrics;
+}
+
+export const textResult = (text: string, isError = false): ToolResult => ({
+  content: [{ type: 'text', text }],
+  ...(isError ? { isError: true } : {}),
+});
+
+const MAX_LISTED_FILES = 200;
+const MAX_TEXT_BYTES = 512 * 1024;
+const MAX_BLOB_BYTES = 5 * 1024 * 1024;
+
+const formatSize = (n: number) =>
+  n < 1024
+    ? `${n} B`
+    : n < 1024 * 1024
+      ? `${(n / 1024).toFixed(1)} KB`
+      : `${(n / 1024 / 1024).toFixed(1)} MB`;
+
+/**
+ * Wraps a handler: logs user, tool, duration and outcome (never argument values), counts it, and turns any
+ * thrown error into an `isError` result a model can act on. Unexpected errors are not described to the caller.
+ */
+export function instrumented<A>(
+  ctx: ToolContext,
+  tool: string,
+  handler: (args: A) => Promise<ToolResult>,
+): (args: A) => Promise<ToolResult> {
+  return async (args: A) => {
+    const started = performance.now();
+    let outcome = 'ok';
+    try {
+      const result = await handler(args);
+      if (result.isError) outcome = 'tool_error';
+      return result;
+    } catch (err) {
+      if (err instanceof AppError) {
+        outcome = 'tool_error';
+        return textResult(err.message, true);
+      }
+      outcome = 'internal_error';
+      ctx.logger.error({ err, tool, user: ctx.userId }, 'tool failed');
+      return textResult('Internal error while running the tool; try again later.', true);
+    } finally {
+      const seconds = (performance.now() - started) / 1000;
+      ctx.metrics?.toolCalls.inc({ tool, outcome });
+      ctx.metrics?.toolDuration.observe({ tool }, seconds);
+      ctx.logger.info({ user: ctx.userId, tool, ms: Math.round(seconds * 1000), outcome }, 'tool call');
+    }
+  };
+}
+
+/** An unknown skill name becomes an error that lists the closest names the caller does have. */
+async function unknownSkill(ctx: ToolContext, name: string): Promise<ToolResult> {
+  const names = (await ctx.library.catalog()).map((s) => s.name);
+  const near = closest(name, names);
+  const hint = near.length
+    ? ` Did you mean: ${near.join(', ')}?`
+    : ' Call load_skill_metadata to see the available skills.';
+  return textResult(`No skill named "${name}".${hint}`, true);
+}
+
+async function withSkill<T>(ctx: ToolContext, name: string, fn: () => Promise<T>): Promise<T | ToolResult> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof AppError && err.status === 404 && err.message.startsWith('No skill named')) {
+      return unknownSkill(ctx, name);
+    }
+    throw err;
+  }
+}
+
+const isToolResult = (v: unknown): v is ToolResult =>
+  typeof v === 'object' && v !== null && 'content' in v && Array.isArray((v as ToolResult).content);
+
+/** Normalises a file path an agent typed ("./scripts/x.py") to how the skill stores it. */
+function normalisePath(p: string): string | null {
+  const cleaned = p
+    .trim()
+    .replace(/\\/g, '/')
+    .replace(/^(\.\/)+/, '');
+  if (!cleaned || cleaned.startsWith('/') || cleaned.split('/').some((s) => s === '..')) return null;
+  return cleaned;
+}
+
+/**
+ * The progressive-disclosure tools, named and shaped like the original AgentSkills MCP so existing agents keep
+ * working: list → load → read (→ run, registered by the sandbox room).
+ */
+export function registerSkillTools(server: McpServer, ctx: ToolContext): void {
+  server.registerTool(
+    'load_skill_metadata',
+    {
+      title: 'List available skills',
+      description:
+        'Lists every skill you can use, one line each: "- <name>: <description>". Call this first, pick the ' +
+        'skill whose description matches the task, then call load_skill with its name to get its instructions.',
+      inputSchema: z.object({}),
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    instrumented(ctx, 'load_skill_metadata', async () => {
+      const skills = await ctx.library.catalog();
+      if (!skills.length)
+        return textResult('No skills are available yet. Upload skills in the Skillport console.');
+      const lines = skills.map((s) => `- ${s.name}: ${s.description.replace(/\s+/g, ' ').trim()}`);
+      return textResult(
+        `Available skills (${skills.length}). Call load_skill(skill_name) before using one:\n${lines.join('\n')}`,
+      );
+    }),
+  );
+
+  server.registerTool(
+    'load_skill',
+    {
+      title: 'Load a skill',
+      description:
+        "Returns a skill's SKILL.md instructions, followed by the list of its other files. Follow the " +
+        'instructions; read the files they mention with read_reference_file, and run its scripts with ' +
+        'run_shell_command (commands run from the skill root, e.g. "python3 scripts/tool.py").',
+      inputSchema: z.object({
+        skill_name: z.string().min(1).max(128).describe('The skill name from load_skill_metadata'),
+      }),
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    instrumented(ctx, 'load_skill', async ({ skill_name }: { skill_name: string }) => {
+      const skill = await withSkill(ctx, skill_name, () => ctx.library.describe(skill_name));
+      if (isToolResult(skill)) return skill;
+      const md = await ctx.library.readFile(skill.name, 'SKILL.md');
+      const others = skill.files.filter((f) => f.path !== 'SKILL.md');
+      const listed = others
+        .slice(0, MAX_LISTED_FILES)
+        .map((f) => `- ${f.path} (${formatSize(f.size)}${f.executable ? ', executable' : ''})`);
+      if (others.length > MAX_LISTED_FILES)
+        listed.push(`… and ${others.length - MAX_LISTED_FILES} more files`);
+      const files = others.length
+        ? `\n\n---\nFiles in skill "${skill.name}" (read with read_reference_file, run scripts with run_shell_command):\n${listed.join('\n')}`
+        : `\n\n---\nSkill "${skill.name}" has no other files.`;
+      return textResult(md.data.toString('utf8') + files);
+    }),
+  );
+
+  server.registerTool(
+    'read_reference_file',
+    {
+      title: "Read a skill's file",
+      description:
+        'Reads one file of a skill (a path listed by load_skill, relative to the skill root, e.g. ' +
+        '"references/forms.md"). Text comes back as text; binary files come back as an embedded resource.',
+      inputSchema: z.object({
+        skill_name: z.string().min(1).max(128).describe('The skill name'),
+        file_name: z.string().min(1).max(1024).describe('Path of the file inside the skill'),
+      }),
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    instrumented(
+      ctx,
+      'read_reference_file',
+      async ({ skill_name, file_name }: { skill_name: string; file_name: string }) => {
+        const path = normalisePath(file_name);
+        if (!path)
+          return textResult(
+            `"${file_name}" is not a path inside the skill; use a path listed by load_skill.`,
+            true,
+          );
+        const skill = await withSkill(ctx, skill_name, () => ctx.library.describe(skill_name));
+        if (isToolResult(skill)) return skill;
+        const entry = skill.files.find((f) => f.path === path);
+        if (!entry) {
+          const near = closest(
+            path,
+            skill.files.map((f) => f.path),
+          );
+          return textResult(
+            `Skill "${skill.name}" has no file "${path}".${near.length ? ` Did you mean: ${near.join(', ')}?` : ' Call load_skill to list its files.'}`,
+            true,
+          );
+        }
+        const file = await ctx.library.readFile(skill.name, path);
+        const isText = file.contentType.startsWith('text/') || file.contentType === 'application/json';
+        if (isText) {
+          if (file.data.length > MAX_TEXT_BYTES) {
+            return textResult(
+              `${file.data.subarray(0, MAX_TEXT_BYTES).toString('utf8')}\n…[truncated: the file has ${formatSize(file.data.length)}; only the first ${formatSize(MAX_TEXT_BYTES)} are shown]`,
+            );
+          }
+          return textResult(file.data.toString('utf8'));
+        }
+        if (file.data.length > MAX_BLOB_BYTES) {
+          return textResult(
+            `"${path}" is a binary file of ${formatSize(file.data.length)}, over the ${formatSize(MAX_BLOB_BYTES)} limit for returning it; use it from a script with run_shell_command instead.`,
+            true,
+          );
+        }
+        return {
+          content: [
+            {
+              type: 'resource',
+              resource: {
+                uri: `skill://${skill.name}/${path}`,
+                mimeType: file.contentType,
+                blob: file.data.toString('base64'),
+              },
+            },
+          ],
+        };
+      },
+    ),
+  );
+
+  server.registerTool(
+    'search_skills',
+    {
+      title: 'Search skills',
+      description:
+        'Full-text search over skill names, descriptions and instructions, best match first. Use it instead of ' +
+        'load_skill_metadata when there are many skills; then call load_skill with a name from the results.',
+      inputSchema: z.object({
+        query: z.string().min(1).max(200).describe('Words describing the task'),
+        limit: z.number().int().min(1).max(50).optional().describe('Maximum results (default 10)'),
+      }),
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    instrumented(ctx, 'search_skills', async ({ query, limit }: { query: string; limit?: number }) => {
+      const results = await ctx.library.search(query, limit ?? 10);
+      if (!results.length)
+        return textResult(`No skill matches "${query}". Call load_skill_metadata to list all skills.`);
+      const lines = results.map(
+        (r) => `- ${r.name} (score ${r.score}): ${r.description.replace(/\s+/g, ' ').trim()}`,
+      );
+      return textResult(`Skills matching "${query}", best first:\n${lines.join('\n')}`);
+    }),
+  );
+}
