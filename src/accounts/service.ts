@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq, gt, ilike, isNull, or, sql, type SQL } from 'drizzle-orm';
-import { z } from 'zod';
+import { and, asc, eq, getTableColumns, ilike, isNull, or, sql, type SQL } from 'drizzle-orm';
 import { tables, type Database, type Transaction } from '../db/index.js';
+import { afterTimeId, cursorTime, timeIdCursor } from '../db/keyset.js';
 import { isUniqueViolation, violatedConstraint } from '../db/errors.js';
 import { recordAudit } from '../audit/service.js';
 import { AppError, conflict, forbidden, notFound, tooManyRequests } from '../shared/errors.js';
@@ -32,7 +32,8 @@ export interface AccountsOptions {
 export type AccountDeletionHook = (tx: Transaction, userId: string) => Promise<void>;
 
 const invalidCredentials = () => new AppError(401, 'invalid_credentials', 'Invalid login or password');
-const invalidRefresh = () => new AppError(401, 'invalid_refresh_token', 'Refresh token is invalid or expired');
+const invalidRefresh = () =>
+  new AppError(401, 'invalid_refresh_token', 'Refresh token is invalid or expired');
 
 /** Serialises registrations so exactly one first user becomes admin. */
 const REGISTER_LOCK_KEY = 7_346_202;
@@ -109,11 +110,16 @@ export class AccountsService {
   async login(input: { login: string; password: string }, ip: string | null): Promise<AuthResult> {
     const login = input.login.trim().toLowerCase();
     await this.limit(`login:ip:${ip ?? 'unknown'}`, this.options.rateLimit.perIp);
-    await this.limit(`login:account:${login}`, this.options.rateLimit.perAccount);
     const [user] = await this.db
       .select()
       .from(tables.users)
       .where(login.includes('@') ? eq(tables.users.email, login) : eq(tables.users.username, login));
+    // Counted per account, not per identifier: alternating email and username must not double the attempts.
+    // Unknown identifiers get a counter of their own and the same 429, so the limit reveals nothing either.
+    await this.limit(
+      user ? `login:account:${user.id}` : `login:unknown:${login}`,
+      this.options.rateLimit.perAccount,
+    );
     if (!user) {
       await burnVerification(input.password);
       await recordAudit(this.db, {
@@ -173,7 +179,8 @@ export class AccountsService {
     const [row] = await this.db.select().from(rt).where(eq(rt.tokenHash, hash));
     if (!row) throw invalidRefresh();
     if (row.usedAt || row.revokedAt) {
-      if (row.usedAt && !row.revokedAt) await this.revokeFamily(row.familyId, row.userId, ip, 'reuse_detected');
+      if (row.usedAt && !row.revokedAt)
+        await this.revokeFamily(row.familyId, row.userId, ip, 'reuse_detected');
       throw invalidRefresh();
     }
     if (row.expiresAt.getTime() <= Date.now()) throw invalidRefresh();
@@ -210,6 +217,16 @@ export class AccountsService {
     const [user] = await this.db.select().from(tables.users).where(eq(tables.users.id, userId));
     if (!user) throw notFound('User not found');
     return toUserView(user);
+  }
+
+  /** The principal of an account found by email, for administrative commands run on the server (CLI). */
+  async principalByEmail(email: string): Promise<Principal> {
+    const [user] = await this.db
+      .select()
+      .from(tables.users)
+      .where(eq(tables.users.email, normaliseEmail(email)));
+    if (!user) throw notFound(`No user with email ${normaliseEmail(email)}`);
+    return { userId: user.id, isAdmin: user.isAdmin, via: 'session', scopes: ['api', 'mcp'] };
   }
 
   /** The principal behind a console session, or null when the user is gone or disabled. */
@@ -328,24 +345,21 @@ export class AccountsService {
   }
 
   async listUsers(query: { q?: string; cursor?: string; limit: number }): Promise<Page<UserView>> {
-    const after = decodeCursor(query.cursor, z.tuple([z.string(), z.string()]));
+    const after = decodeCursor(query.cursor, timeIdCursor);
     const u = tables.users;
     const where: SQL[] = [];
     if (query.q) {
       const pattern = `%${query.q.replace(/[\\%_]/g, (c) => '\\' + c)}%`;
       where.push(or(ilike(u.email, pattern), ilike(u.username, pattern))!);
     }
-    if (after) {
-      const at = new Date(after[0]);
-      where.push(or(gt(u.createdAt, at), and(eq(u.createdAt, at), gt(u.id, after[1])))!);
-    }
+    if (after) where.push(afterTimeId(u.createdAt, u.id, after, 'asc'));
     const rows = await this.db
-      .select()
+      .select({ ...getTableColumns(u), cursorAt: cursorTime(u.createdAt) })
       .from(u)
       .where(where.length ? and(...where) : undefined)
       .orderBy(asc(u.createdAt), asc(u.id))
       .limit(query.limit + 1);
-    return toPage(rows, query.limit, toUserView, (r) => [r.createdAt.toISOString(), r.id]);
+    return toPage(rows, query.limit, toUserView, (r) => [r.cursorAt, r.id]);
   }
 
   async adminUpdateUser(
@@ -454,5 +468,7 @@ function assertPassword(password: string, context: { email: string; username: st
 function mapUniqueError(err: unknown): unknown {
   if (!isUniqueViolation(err)) return err;
   const field = violatedConstraint(err)?.includes('email') ? 'email' : 'username';
-  return conflict(`That ${field} is already taken`, { fields: [{ path: field, message: 'is already taken' }] });
+  return conflict(`That ${field} is already taken`, {
+    fields: [{ path: field, message: 'is already taken' }],
+  });
 }

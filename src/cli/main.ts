@@ -1,11 +1,14 @@
 import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { Command, Option } from 'commander';
 import { config as loadDotenv } from 'dotenv';
 import { ConfigError, loadConfig, type Config } from '../config/index.js';
 import { openDatabase } from '../db/index.js';
 import { startServer } from '../server/start.js';
-import { createContext, VERSION } from '../server/context.js';
+import { createContext, VERSION, type AppContext } from '../server/context.js';
+import { exportSkills, importSkillFolders } from '../skills/index.js';
 
 /** Flags override the matching environment variables. */
 function configFrom(flags: { port?: string; host?: string; dataDir?: string; databaseUrl?: string }): Config {
@@ -37,7 +40,9 @@ export function buildCli(): Command {
     .addOption(databaseOption())
     .action(async (flags) => {
       const server = await startServer(configFrom(flags));
-      console.log(`Skillport ${VERSION} listening on ${server.url} (console: ${server.url}/, MCP: ${server.url}/mcp)`);
+      console.log(
+        `Skillport ${VERSION} listening on ${server.url} (console: ${server.url}/, MCP: ${server.url}/mcp)`,
+      );
       const shutdown = async (signal: string) => {
         server.ctx.logger.info({ signal }, 'shutting down');
         await server.stop();
@@ -69,8 +74,7 @@ export function buildCli(): Command {
     .addOption(dataDirOption())
     .addOption(databaseOption())
     .action(async (flags) => {
-      const ctx = await createContext(configFrom({ ...flags, port: '0' }));
-      try {
+      await withContext(flags, async (ctx) => {
         const generated = !flags.passwordStdin;
         const password = generated ? randomBytes(18).toString('base64url') : readFileSync(0, 'utf8').trim();
         const user = await ctx.accounts.createUser(
@@ -79,12 +83,101 @@ export function buildCli(): Command {
         );
         console.log(`Created administrator ${user.username} <${user.email}> (${user.id}).`);
         if (generated) console.log(`Password (shown once): ${password}`);
-      } finally {
-        await ctx.close();
-      }
+      });
+    });
+
+  // `skillport --help` documents every command and flag, not only the command names.
+  program.addHelpText('after', () => commandReference(program));
+  const skills = program.command('skills').description("manage a user's skills from the server's shell");
+  skills
+    .command('import')
+    .description(
+      'import every skill folder under DIR (recursively; .git and node_modules skipped) for a user',
+    )
+    .argument('<dir>', 'folder to search for skill folders (folders with a SKILL.md)')
+    .requiredOption('--user <email>', 'the account that will own the skills')
+    .addOption(dataDirOption())
+    .addOption(databaseOption())
+    .action(async (dir: string, flags) => {
+      await withContext(flags, async (ctx) => {
+        const principal = await ctx.accounts.principalByEmail(flags.user);
+        const reports = await importSkillFolders(ctx.skills, principal, path.resolve(dir), ctx.archiveLimits);
+        if (!reports.length) console.log(`No skill folders (with a SKILL.md) under ${dir}.`);
+        for (const r of reports) {
+          const where = path.relative(process.cwd(), r.folder) || '.';
+          if (r.status === 'failed') console.log(`failed     ${where}: ${r.error}`);
+          else {
+            const version = r.version ? ` v${r.version}` : '';
+            const warnings = r.warnings?.length
+              ? ` (${r.warnings.length} warnings: ${r.warnings.join('; ')})`
+              : '';
+            console.log(`${r.status.padEnd(10)} ${r.name}${version} from ${where}${warnings}`);
+          }
+        }
+        const failed = reports.filter((r) => r.status === 'failed').length;
+        console.log(`${reports.length - failed} imported or unchanged, ${failed} failed.`);
+        if (failed) process.exitCode = 1;
+      });
+    });
+  skills
+    .command('export')
+    .description("write the current version of each of a user's own skills to DIR/<name>/")
+    .argument('<dir>', 'destination folder')
+    .requiredOption('--user <email>', 'the account whose skills are exported')
+    .option('--overwrite', 'write into skill folders that already exist')
+    .addOption(dataDirOption())
+    .addOption(databaseOption())
+    .action(async (dir: string, flags) => {
+      await withContext(flags, async (ctx) => {
+        const principal = await ctx.accounts.principalByEmail(flags.user);
+        const written = await exportSkills(ctx.skills, principal.userId, path.resolve(dir), {
+          overwrite: Boolean(flags.overwrite),
+        });
+        for (const w of written) console.log(`exported   ${w.name} v${w.version} (${w.files} files)`);
+        console.log(`${written.length} skills written to ${dir}.`);
+      });
     });
 
   return program;
+}
+
+/** Opens the services for a one-off command and always closes them. */
+async function withContext(
+  flags: Record<string, string>,
+  fn: (ctx: AppContext) => Promise<void>,
+): Promise<void> {
+  const ctx = await createContext(configFrom({ ...flags, port: '0' }));
+  try {
+    await fn(ctx);
+  } finally {
+    await ctx.close();
+  }
+}
+
+/** Every leaf command with its usage, description and options, for the top-level help. */
+function commandReference(program: Command): string {
+  const help = program.createHelp();
+  const lines = ['', 'Commands and their options:'];
+  const walk = (cmd: Command, path: string) => {
+    for (const sub of cmd.commands) {
+      const name = `${path} ${sub.name()}`;
+      if (sub.commands.length) {
+        walk(sub, name);
+        continue;
+      }
+      lines.push('', `  ${name} ${sub.usage()}`, `    ${sub.description()}`);
+      for (const option of help.visibleOptions(sub)) {
+        if (option.long === '--help') continue;
+        lines.push(`    ${help.optionTerm(option).padEnd(26)} ${help.optionDescription(option)}`);
+      }
+    }
+  };
+  walk(program, program.name());
+  lines.push(
+    '',
+    'Environment variables (PORT, DATA_DIR, DATABASE_URL, SECRET_KEY, …) are listed in README.md.',
+  );
+  return lines.join('\n');
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -101,4 +194,9 @@ export async function main(argv: string[]): Promise<void> {
     console.error(`skillport: ${message}${details ? `\n${JSON.stringify(details, null, 2)}` : ''}`);
     process.exit(1);
   }
+}
+
+// Run directly (`tsx src/cli/main.ts …`) as well as through bin/skillport.js.
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  await main(process.argv);
 }

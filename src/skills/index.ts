@@ -10,3 +10,4 @@ export {
 export { skillsRoutes } from './routes.js';
 export { contentTypeFor, isText, isTextType } from './content-type.js';
 export { readSkillFolder, type ArchiveLimits, type SkillFiles } from './package/index.js';
+export { exportSkills, findSkillFolders, importSkillFolders, type ImportReport } from './transfer.js';
