@@ -102,7 +102,7 @@ describe('upload', () => {
       },
     ]);
     const form = new FormData();
-    form.append('file', new Blob([zip], { type: 'application/zip' }), 'root-skill.skill');
+    form.append('file', new Blob([new Uint8Array(zip)], { type: 'application/zip' }), 'root-skill.skill');
     const res = await alice.post('/api/v1/skills', form);
     expect(res.status).toBe(201);
     expect(res.body.skill.description).toBe('Multi-line\ndescription.');

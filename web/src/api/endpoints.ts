@@ -1,0 +1,111 @@
+import { api, apiBlob, clearSession, downloadFile, readRefreshToken, setSession, uploadZip } from './client';
+import type { UploadProgress } from './client';
+import type {
+  ApiToken,
+  AuditEntry,
+  AuthResponse,
+  CreatedApiToken,
+  Page,
+  ServerInfo,
+  Skill,
+  SkillFile,
+  SkillVersion,
+  TokenScope,
+  UploadResult,
+  User,
+} from './types';
+
+const enc = encodeURIComponent;
+const skillPath = (name: string) => `/skills/${enc(name)}`;
+const filePath = (path: string) => path.split('/').map(enc).join('/');
+
+let infoPromise: Promise<ServerInfo> | null = null;
+
+export const endpoints = {
+  info(): Promise<ServerInfo> {
+    infoPromise ??= api<ServerInfo>('/info', { auth: false }).catch((err: unknown) => {
+      infoPromise = null;
+      throw err;
+    });
+    return infoPromise;
+  },
+
+  // --- auth
+  async register(body: { email: string; username: string; password: string }): Promise<User> {
+    const res = await api<AuthResponse>('/auth/register', { body, auth: false });
+    setSession(res);
+    return res.user;
+  },
+  async login(body: { login: string; password: string }): Promise<User> {
+    const res = await api<AuthResponse>('/auth/login', { body, auth: false });
+    setSession(res);
+    return res.user;
+  },
+  async logout(): Promise<void> {
+    const refresh_token = readRefreshToken();
+    try {
+      if (refresh_token) await api<void>('/auth/logout', { body: { refresh_token }, auth: false });
+    } catch {
+      /* the session is dropped locally either way */
+    } finally {
+      clearSession('logout');
+    }
+  },
+
+  // --- me
+  me: () => api<User>('/users/me'),
+  updateMe: (body: { email?: string; username?: string }) =>
+    api<User>('/users/me', { method: 'PATCH', body }),
+  changePassword: (body: { current_password: string; new_password: string }) =>
+    api<void>('/users/me/password', { method: 'POST', body }),
+  deleteMe: (password: string) => api<void>('/users/me', { method: 'DELETE', body: { password } }),
+
+  // --- admin
+  listUsers: (query: { q?: string; cursor?: string | null; limit?: number }) =>
+    api<Page<User>>('/users', { query }),
+  createUser: (body: { email: string; username: string; password: string; is_admin?: boolean }) =>
+    api<User>('/users', { body }),
+  updateUser: (id: string, body: { disabled?: boolean; is_admin?: boolean }) =>
+    api<User>(`/users/${enc(id)}`, { method: 'PATCH', body }),
+
+  // --- tokens
+  listTokens: (cursor?: string | null) => api<Page<ApiToken>>('/tokens', { query: { cursor, limit: 100 } }),
+  createToken: (body: { name: string; scopes?: TokenScope[]; expires_at?: string }) =>
+    api<CreatedApiToken>('/tokens', { body }),
+  revokeToken: (id: string) => api<void>(`/tokens/${enc(id)}`, { method: 'DELETE' }),
+
+  // --- skills
+  listSkills: (query: {
+    q?: string;
+    scope?: 'all' | 'own' | 'shared';
+    include_disabled?: boolean;
+    cursor?: string | null;
+    limit?: number;
+  }) => api<Page<Skill>>('/skills', { query }),
+  getSkill: (name: string) => api<Skill>(skillPath(name)),
+  updateSkill: (
+    name: string,
+    body: { enabled?: boolean; run_commands_enabled?: boolean; shared?: boolean; hidden?: boolean },
+  ) => api<Skill>(skillPath(name), { method: 'PATCH', body }),
+  deleteSkill: (name: string) => api<void>(skillPath(name), { method: 'DELETE' }),
+  createSkill: (zip: Blob, onProgress: (p: UploadProgress) => void, signal?: AbortSignal) =>
+    uploadZip<UploadResult>('/skills', zip, onProgress, signal),
+  uploadVersion: (name: string, zip: Blob, onProgress: (p: UploadProgress) => void, signal?: AbortSignal) =>
+    uploadZip<UploadResult>(`${skillPath(name)}/versions`, zip, onProgress, signal),
+  listVersions: (name: string) =>
+    api<Page<SkillVersion>>(`${skillPath(name)}/versions`, { query: { limit: 100 } }),
+  rollback: (name: string, version: number) =>
+    api<Skill>(`${skillPath(name)}/rollback`, { body: { version } }),
+  deleteVersion: (name: string, version: number) =>
+    api<void>(`${skillPath(name)}/versions/${version}`, { method: 'DELETE' }),
+  listFiles: (name: string, version: number | 'latest') =>
+    api<{ files: SkillFile[] }>(`${skillPath(name)}/versions/${version}/files`),
+  fileBlob: (name: string, version: number | 'latest', path: string, signal?: AbortSignal) =>
+    apiBlob(`${skillPath(name)}/versions/${version}/files/${filePath(path)}`, signal),
+  downloadVersion: (name: string, version: number) =>
+    downloadFile(`${skillPath(name)}/versions/${version}/content`, `${name}-v${version}.zip`),
+
+  // --- audit
+  audit: (cursor?: string | null, limit = 25) =>
+    api<Page<AuditEntry>>('/audit', { query: { cursor, limit } }),
+};

@@ -1,0 +1,110 @@
+// Shapes of the public REST API (/api/v1). Kept deliberately close to the wire format (snake_case).
+
+export interface User {
+  id: string;
+  email: string;
+  username: string;
+  is_admin: boolean;
+  disabled: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface AuthResponse {
+  user: User;
+  access_token: string;
+  refresh_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+}
+
+export interface ServerInfo {
+  version: string;
+  public_url: string | null;
+  mcp_url: string | null;
+  sse_url: string | null;
+  signup: 'open' | 'closed';
+}
+
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+export type TokenScope = 'mcp' | 'api';
+
+export interface ApiToken {
+  id: string;
+  name: string;
+  prefix: string;
+  scopes: TokenScope[];
+  expires_at: string | null;
+  last_used_at: string | null;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+export interface CreatedApiToken extends ApiToken {
+  token: string;
+}
+
+export interface Skill {
+  id: string;
+  name: string;
+  description: string;
+  origin: 'own' | 'shared';
+  enabled: boolean;
+  hidden: boolean;
+  shared: boolean;
+  current_version: number;
+  version_label: string | null;
+  warnings: string[];
+  file_count: number;
+  size_bytes: number;
+  license: string | null;
+  compatibility: string | null;
+  metadata: Record<string, unknown>;
+  run_commands_enabled: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface SkillVersion {
+  number: number;
+  label: string | null;
+  created_at: string;
+  file_count: number;
+  size_bytes: number;
+  is_current: boolean;
+  warnings: string[];
+}
+
+export interface UploadResult {
+  skill: Skill;
+  version: SkillVersion;
+  warnings: string[];
+}
+
+export interface SkillFile {
+  path: string;
+  size: number;
+  executable: boolean;
+  sha256: string;
+  content_type: string;
+}
+
+export interface AuditEntry {
+  id: string;
+  actor_id: string | null;
+  action: string;
+  target: string | null;
+  result: string;
+  ip: string | null;
+  created_at: string;
+  details: unknown;
+}
+
+export interface FieldError {
+  path: string;
+  message: string;
+}

@@ -1,0 +1,262 @@
+import { useState } from 'react';
+import type { FormEvent } from 'react';
+import { clearSession, updateUser } from '../api/client';
+import { endpoints } from '../api/endpoints';
+import type { User } from '../api/types';
+import { useAuth } from '../auth';
+import { ConfirmDialog } from '../components/Dialog';
+import { PageHeader } from '../components/Layout';
+import { toast } from '../components/Toaster';
+import { Badge, Button, TextField, splitErrors } from '../components/ui';
+import { formatDay } from '../lib/format';
+import { useDocumentTitle } from '../lib/hooks';
+import { navigate } from '../router';
+
+function ProfileForm({ user }: { user: User }) {
+  const [email, setEmail] = useState(user.email);
+  const [username, setUsername] = useState(user.username);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const [saved, setSaved] = useState(false);
+  const dirty = email.trim() !== user.email || username !== user.username;
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    if (!dirty) return;
+    setBusy(true);
+    setError(null);
+    setSaved(false);
+    try {
+      const body: { email?: string; username?: string } = {};
+      if (email.trim() !== user.email) body.email = email.trim();
+      if (username !== user.username) body.username = username;
+      const next = await endpoints.updateMe(body);
+      updateUser(next);
+      setEmail(next.email);
+      setUsername(next.username);
+      setSaved(true);
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const { fields, form } = splitErrors(error, ['email', 'username']);
+
+  return (
+    <form className="card" onSubmit={submit} noValidate aria-labelledby="profile-heading">
+      <h2 id="profile-heading" className="card-title">
+        Profile
+      </h2>
+      <div className="form-grid">
+        <TextField
+          label="Email"
+          name="email"
+          type="email"
+          autoComplete="email"
+          value={email}
+          onChange={(e) => {
+            setEmail(e.currentTarget.value);
+            setSaved(false);
+          }}
+          error={fields.email}
+        />
+        <TextField
+          label="Username"
+          name="username"
+          autoComplete="username"
+          autoCapitalize="none"
+          spellCheck={false}
+          value={username}
+          onChange={(e) => {
+            setUsername(e.currentTarget.value.toLowerCase());
+            setSaved(false);
+          }}
+          error={fields.username}
+        />
+      </div>
+      {form && (
+        <p className="form-error" role="alert">
+          {form}
+        </p>
+      )}
+      <div className="form-actions">
+        <Button type="submit" variant="primary" busy={busy} disabled={!dirty}>
+          Save profile
+        </Button>
+        <span className="form-status" role="status">
+          {saved ? 'Saved.' : ''}
+        </span>
+      </div>
+    </form>
+  );
+}
+
+function PasswordForm() {
+  const { setNotice } = useAuth();
+  const [current, setCurrent] = useState('');
+  const [next, setNext] = useState('');
+  const [confirm, setConfirm] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const [local, setLocal] = useState<Record<string, string>>({});
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    const problems: Record<string, string> = {};
+    if (!current) problems.current_password = 'Enter your current password.';
+    if (next.length < 10) problems.new_password = 'Use at least 10 characters.';
+    else if (next.length > 256) problems.new_password = 'Use at most 256 characters.';
+    if (confirm !== next) problems.confirm = 'The passwords do not match.';
+    setLocal(problems);
+    setError(null);
+    if (Object.keys(problems).length) return;
+    setBusy(true);
+    try {
+      await endpoints.changePassword({ current_password: current, new_password: next });
+      // Every refresh token was revoked server-side: start over at the login page.
+      clearSession('logout');
+      setNotice('Your password was changed. Log in with the new password.');
+      navigate('/login', { replace: true });
+    } catch (err) {
+      setError(err);
+      setBusy(false);
+    }
+  };
+  const { fields, form } = splitErrors(error, ['current_password', 'new_password']);
+  const wrongCurrent =
+    error && !fields.current_password && (error as { code?: string }).code === 'invalid_credentials';
+
+  return (
+    <form className="card" onSubmit={submit} noValidate aria-labelledby="password-heading">
+      <h2 id="password-heading" className="card-title">
+        Change password
+      </h2>
+      <p className="muted small">You will be signed out everywhere and asked to log in again.</p>
+      <div className="form-grid">
+        <TextField
+          label="Current password"
+          type="password"
+          name="current_password"
+          autoComplete="current-password"
+          value={current}
+          onChange={(e) => setCurrent(e.currentTarget.value)}
+          error={local.current_password ?? fields.current_password ?? (wrongCurrent ? form : null)}
+        />
+        <TextField
+          label="New password"
+          type="password"
+          name="new_password"
+          autoComplete="new-password"
+          hint="At least 10 characters."
+          value={next}
+          onChange={(e) => setNext(e.currentTarget.value)}
+          error={local.new_password ?? fields.new_password}
+        />
+        <TextField
+          label="Confirm new password"
+          type="password"
+          name="confirm"
+          autoComplete="new-password"
+          value={confirm}
+          onChange={(e) => setConfirm(e.currentTarget.value)}
+          error={local.confirm}
+        />
+      </div>
+      {form && !wrongCurrent && (
+        <p className="form-error" role="alert">
+          {form}
+        </p>
+      )}
+      <div className="form-actions">
+        <Button type="submit" variant="primary" busy={busy}>
+          Change password
+        </Button>
+      </div>
+    </form>
+  );
+}
+
+function DeleteAccount() {
+  const { setNotice } = useAuth();
+  const [password, setPassword] = useState('');
+  const [open, setOpen] = useState(false);
+  const [localError, setLocalError] = useState<string | null>(null);
+
+  return (
+    <section className="card danger-card" aria-labelledby="delete-heading">
+      <h2 id="delete-heading" className="card-title">
+        Delete account
+      </h2>
+      <p>
+        Deletes your account, all your skills and versions, and revokes all your tokens. This cannot be
+        undone.
+      </p>
+      <form
+        className="inline-form"
+        noValidate
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (!password) {
+            setLocalError('Enter your password to confirm.');
+            return;
+          }
+          setLocalError(null);
+          setOpen(true);
+        }}
+      >
+        <TextField
+          label="Password"
+          type="password"
+          name="delete_password"
+          autoComplete="current-password"
+          value={password}
+          onChange={(e) => setPassword(e.currentTarget.value)}
+          error={localError}
+        />
+        <Button type="submit" variant="danger">
+          Delete my account…
+        </Button>
+      </form>
+      <ConfirmDialog
+        open={open}
+        title="Delete your account?"
+        confirmLabel="Delete account"
+        danger
+        onClose={() => setOpen(false)}
+        onConfirm={async () => {
+          await endpoints.deleteMe(password);
+          setOpen(false);
+          clearSession('logout');
+          setNotice('Your account was deleted.');
+          toast('Account deleted');
+          navigate('/login', { replace: true });
+        }}
+      >
+        <p>All your skills, versions and tokens will be deleted permanently.</p>
+      </ConfirmDialog>
+    </section>
+  );
+}
+
+export function AccountPage() {
+  useDocumentTitle('Account');
+  const { user } = useAuth();
+  if (!user) return null;
+  return (
+    <>
+      <PageHeader
+        title="Account"
+        description={
+          <>
+            Signed in as <strong>{user.username}</strong>{' '}
+            {user.is_admin && <Badge tone="accent">Admin</Badge>} · member since {formatDay(user.created_at)}
+          </>
+        }
+      />
+      <ProfileForm key={user.updated_at} user={user} />
+      <PasswordForm />
+      <DeleteAccount />
+    </>
+  );
+}

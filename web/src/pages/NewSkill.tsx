@@ -1,0 +1,46 @@
+import { PageHeader } from '../components/Layout';
+import { SkillUploader } from '../components/SkillUploader';
+import { toast } from '../components/Toaster';
+import { useDocumentTitle } from '../lib/hooks';
+import { navigate } from '../router';
+
+export function NewSkillPage() {
+  useDocumentTitle('Upload a skill');
+  return (
+    <>
+      <PageHeader
+        back={{ to: '/skills', label: 'Skills' }}
+        title="Upload a skill"
+        description="A skill is a folder with a SKILL.md (YAML front matter with a name and a description) plus any scripts and reference files it uses."
+      />
+      <section className="card" aria-labelledby="upload-heading">
+        <h2 id="upload-heading" className="card-title">
+          Skill folder or archive
+        </h2>
+        <SkillUploader
+          onUploaded={(r) => {
+            toast(`Uploaded ${r.skill.name} (version ${r.version.number})`);
+            navigate(
+              `/skills/${encodeURIComponent(r.skill.name)}${r.warnings.length ? '?uploaded=warnings' : ''}`,
+            );
+          }}
+        />
+      </section>
+      <section className="card muted-card" aria-labelledby="layout-heading">
+        <h2 id="layout-heading" className="card-title">
+          Expected layout
+        </h2>
+        <pre className="tree-sample">{`my-skill/
+├── SKILL.md          # required: front matter + instructions
+├── scripts/          # optional: helpers the agent can run
+│   └── extract.py
+└── reference/        # optional: docs loaded on demand
+    └── api.md`}</pre>
+        <p className="muted small">
+          To update an existing skill, open it and upload a new version — earlier versions stay available for
+          rollback.
+        </p>
+      </section>
+    </>
+  );
+}
