@@ -162,6 +162,7 @@ export class ApiTokens {
     for (const [hash, entry] of this.cache) {
       if (!userId || entry.userId === userId) this.cache.delete(hash);
     }
+    this.events.emit('credentials-changed', { userId });
   }
 
   /** Resolves once the background last_used_at writes started so far have finished (tests, shutdown). */

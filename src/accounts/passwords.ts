@@ -31,7 +31,10 @@ export async function verifyPassword(
   if (!stored.startsWith('$argon2')) return { ok: false, needsRehash: false };
   try {
     const ok = await argonVerify(stored, password);
-    return { ok, needsRehash: ok && !stored.startsWith(`$argon2id$v=19$m=${ARGON_OPTIONS.memoryCost},t=2,p=1$`) };
+    return {
+      ok,
+      needsRehash: ok && !stored.startsWith(`$argon2id$v=19$m=${ARGON_OPTIONS.memoryCost},t=2,p=1$`),
+    };
   } catch {
     return { ok: false, needsRehash: false };
   }
@@ -48,14 +51,19 @@ export async function burnVerification(password: string): Promise<void> {
 }
 
 /** Returns the reasons a new password is refused (empty when it is acceptable). */
-export function passwordProblems(password: string, context: { email?: string; username?: string } = {}): string[] {
+export function passwordProblems(
+  password: string,
+  context: { email?: string; username?: string } = {},
+): string[] {
   const problems: string[] = [];
   if ([...password].length < PASSWORD_MIN_LENGTH)
     problems.push(`must be at least ${PASSWORD_MIN_LENGTH} characters`);
-  if (password.length > PASSWORD_MAX_LENGTH) problems.push(`must be at most ${PASSWORD_MAX_LENGTH} characters`);
+  if (password.length > PASSWORD_MAX_LENGTH)
+    problems.push(`must be at most ${PASSWORD_MAX_LENGTH} characters`);
   const lower = password.toLowerCase();
   if (COMMON_PASSWORDS.has(lower)) problems.push('is too common; choose a less guessable password');
-  if (context.username && lower === context.username.toLowerCase()) problems.push('must not equal the username');
+  if (context.username && lower === context.username.toLowerCase())
+    problems.push('must not equal the username');
   if (context.email && lower === context.email.toLowerCase()) problems.push('must not equal the email');
   return problems;
 }

@@ -1,5 +1,14 @@
 import { createRoute } from '@hono/zod-openapi';
-import { createRouter, errorResponses, json, jsonBody, PageQuery, pageOf, bearerSecurity, z } from '../http/openapi.js';
+import {
+  createRouter,
+  errorResponses,
+  json,
+  jsonBody,
+  PageQuery,
+  pageOf,
+  bearerSecurity,
+  z,
+} from '../http/openapi.js';
 import { requireAdmin, requireAuth } from '../http/middleware.js';
 import { TOKEN_SCOPES } from '../shared/principal.js';
 import type { Authenticator } from './authenticate.js';
@@ -136,7 +145,8 @@ export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps
       request: { body: jsonBody(z.object({ email: Email.optional(), username: Username.optional() })) },
       responses: { 200: json(User), ...errorResponses(400, 401, 409) },
     }),
-    async (c) => c.json(await accounts.updateMe(c.get('principal'), c.req.valid('json'), c.get('clientIp')), 200),
+    async (c) =>
+      c.json(await accounts.updateMe(c.get('principal'), c.req.valid('json'), c.get('clientIp')), 200),
   );
 
   app.openapi(
@@ -197,7 +207,12 @@ export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps
       middleware: [authed, requireAdmin] as const,
       request: {
         body: jsonBody(
-          z.object({ email: Email, username: Username, password: Password, is_admin: z.boolean().default(false) }),
+          z.object({
+            email: Email,
+            username: Username,
+            password: Password,
+            is_admin: z.boolean().default(false),
+          }),
         ),
       },
       responses: { 201: json(User), ...errorResponses(400, 401, 403, 409) },
@@ -279,7 +294,11 @@ export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps
       const body = c.req.valid('json');
       const created = await apiTokens.create(
         c.get('principal'),
-        { name: body.name, scopes: body.scopes, expiresAt: body.expires_at ? new Date(body.expires_at) : null },
+        {
+          name: body.name,
+          scopes: body.scopes,
+          expiresAt: body.expires_at ? new Date(body.expires_at) : null,
+        },
         c.get('clientIp'),
       );
       return c.json(created, 201);

@@ -10,7 +10,10 @@ import { z } from 'zod';
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const int = (min: number, max: number) => {
+  const error = `must be a whole number from ${min} to ${max}`;
+  return z.coerce.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+};
 const csv = z.string().transform((v) =>
   v
     .split(',')
@@ -85,7 +88,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = parsed.data;
   const dataDir = path.resolve(e.DATA_DIR);
   if (e.DATABASE_URL && !e.SECRET_KEY) {
-    throw new ConfigError('Invalid configuration:\n  SECRET_KEY: required when DATABASE_URL is set (≥ 32 characters)');
+    throw new ConfigError(
+      'Invalid configuration:\n  SECRET_KEY: required when DATABASE_URL is set (≥ 32 characters)',
+    );
   }
   const secretKey = e.SECRET_KEY ?? loadOrCreateSecretKey(dataDir);
   return { ...e, DATA_DIR: dataDir, SECRET_KEY: secretKey, embeddedDbDir: path.join(dataDir, 'db') };
@@ -96,7 +101,8 @@ function loadOrCreateSecretKey(dataDir: string): string {
   const file = path.join(dataDir, 'secret_key');
   if (existsSync(file)) {
     const key = readFileSync(file, 'utf8').trim();
-    if (key.length < 32) throw new ConfigError(`Invalid configuration:\n  ${file}: key shorter than 32 characters`);
+    if (key.length < 32)
+      throw new ConfigError(`Invalid configuration:\n  ${file}: key shorter than 32 characters`);
     return key;
   }
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });

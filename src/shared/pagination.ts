@@ -19,7 +19,9 @@ export function decodeCursor<T>(cursor: string | undefined, shape: z.ZodType<T>)
   try {
     return shape.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
   } catch {
-    throw badRequest('Invalid cursor', { fields: [{ path: 'cursor', message: 'not a cursor from this API' }] });
+    throw badRequest('Invalid cursor', {
+      fields: [{ path: 'cursor', message: 'not a cursor from this API' }],
+    });
   }
 }
 

@@ -1,6 +1,10 @@
 /** Fixed-window counters. The in-memory store suits one instance; the Redis store shares limits across instances. */
 export interface RateLimiter {
-  consume(key: string, limit: number, windowSeconds: number): Promise<{ allowed: boolean; retryAfter: number }>;
+  consume(
+    key: string,
+    limit: number,
+    windowSeconds: number,
+  ): Promise<{ allowed: boolean; retryAfter: number }>;
 }
 
 export class MemoryRateLimiter implements RateLimiter {

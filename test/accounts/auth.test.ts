@@ -75,7 +75,10 @@ describe('register', () => {
     expect(dup.status).toBe(409);
     expectEnvelope(dup.body, 'conflict');
     expect(dup.body.error.details.fields[0].path).toBe('email');
-    const login = await api.post('/api/v1/auth/login', { login: 'CASE@example.com', password: 'a-long-enough-password' });
+    const login = await api.post('/api/v1/auth/login', {
+      login: 'CASE@example.com',
+      password: 'a-long-enough-password',
+    });
     expect(login.status).toBe(200);
     expect(login.body.user.email).toBe('case@example.com');
   });
@@ -88,8 +91,14 @@ describe('login', () => {
     expect(byName.status).toBe(200);
     const byEmail = await api.post('/api/v1/auth/login', { login: u.email, password: u.password });
     expect(byEmail.status).toBe(200);
-    const wrong = await api.post('/api/v1/auth/login', { login: 'loginuser', password: 'wrong-password-123' });
-    const unknown = await api.post('/api/v1/auth/login', { login: 'nobody-here', password: 'wrong-password-123' });
+    const wrong = await api.post('/api/v1/auth/login', {
+      login: 'loginuser',
+      password: 'wrong-password-123',
+    });
+    const unknown = await api.post('/api/v1/auth/login', {
+      login: 'nobody-here',
+      password: 'wrong-password-123',
+    });
     expect(wrong.status).toBe(401);
     expect(unknown.status).toBe(401);
     expect(wrong.body.error).toEqual(unknown.body.error);
@@ -176,7 +185,9 @@ describe('me', () => {
     });
     expect(ok.status).toBe(204);
     expect((await api.post('/api/v1/auth/refresh', { refresh_token: u.refreshToken })).status).toBe(401);
-    expect((await api.post('/api/v1/auth/login', { login: 'pwchange', password: u.password })).status).toBe(401);
+    expect((await api.post('/api/v1/auth/login', { login: 'pwchange', password: u.password })).status).toBe(
+      401,
+    );
     expect(
       (await api.post('/api/v1/auth/login', { login: 'pwchange', password: 'another-long-password' })).status,
     ).toBe(200);
@@ -194,7 +205,9 @@ describe('delete account', () => {
     expect(ok.status).toBe(204);
     const db = t.server.ctx.db.db;
     expect(await db.select().from(tables.users).where(eq(tables.users.id, u.user.id))).toHaveLength(0);
-    expect(await db.select().from(tables.apiTokens).where(eq(tables.apiTokens.userId, u.user.id))).toHaveLength(0);
+    expect(
+      await db.select().from(tables.apiTokens).where(eq(tables.apiTokens.userId, u.user.id)),
+    ).toHaveLength(0);
     expect(
       await db.select().from(tables.refreshTokens).where(eq(tables.refreshTokens.userId, u.user.id)),
     ).toHaveLength(0);

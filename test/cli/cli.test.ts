@@ -1,0 +1,284 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Api } from '../helpers/api.js';
+import { createTestDatabase, TEST_DB_KIND, type TestDatabase } from '../helpers/db.js';
+
+/** The real CLI, as users run it: `node bin/skillport.js`, which loads the compiled dist/. */
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const BIN = path.join(ROOT, 'bin', 'skillport.js');
+const SECRET_KEY = 'cli-test-secret-key-0123456789abcdef';
+
+/** True when some src/**.ts is newer than its compiled dist/**.js (or has none). */
+function distIsStale(): boolean {
+  const walk = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)],
+    );
+  for (const file of walk(path.join(ROOT, 'src'))) {
+    if (!file.endsWith('.ts') || file.endsWith('.d.ts')) continue;
+    const out = path.join(ROOT, 'dist', path.relative(path.join(ROOT, 'src'), file)).replace(/\.ts$/, '.js');
+    if (!existsSync(out) || statSync(out).mtimeMs < statSync(file).mtimeMs) return true;
+  }
+  return false;
+}
+
+let cwd: string;
+const cleanup: string[] = [];
+const tempDir = (prefix: string) => {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  cleanup.push(dir);
+  return dir;
+};
+
+/** A clean environment: nothing from the developer's shell (DATABASE_URL, SECRET_KEY…) leaks in. */
+const baseEnv = () => ({ PATH: process.env.PATH ?? '', HOME: cwd, LOG_LEVEL: 'warn' });
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[], env: Record<string, string> = {}, input?: string): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...baseEnv(), ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input ?? '');
+  });
+}
+
+interface Served {
+  url: string;
+  child: ChildProcess;
+  output: () => string;
+  stop(): Promise<number | null>;
+}
+
+/** Starts `skillport serve`; resolves once it prints the URL it listens on. */
+function serve(args: string[], env: Record<string, string> = {}): Promise<Served> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], {
+      cwd,
+      env: { ...baseEnv(), ...env },
+    });
+    let out = '';
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const onData = (d: Buffer) => {
+      out += d;
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) {
+        child.stdout.off('data', onData);
+        child.stdout.on('data', (more) => (out += more));
+        resolve({
+          url: m[1]!,
+          child,
+          output: () => out,
+          stop: () => {
+            child.kill('SIGTERM');
+            return exited;
+          },
+        });
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', (d) => (out += d));
+    void exited.then((code) => reject(new Error(`serve exited with ${code} before listening:\n${out}`)));
+  });
+}
+
+let testDb: TestDatabase | undefined;
+/** Where the CLI keeps its data in this run: a PostgreSQL database of its own, or the embedded one. */
+let dbArgs: { args: string[]; env: Record<string, string> };
+
+beforeAll(async () => {
+  if (distIsStale()) {
+    // Type errors elsewhere in the tree must not stop the build of the CLI (tsc still emits).
+    spawnSync(
+      process.execPath,
+      [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+      {
+        cwd: ROOT,
+        stdio: 'ignore',
+      },
+    );
+  }
+  expect(existsSync(path.join(ROOT, 'dist/cli/main.js'))).toBe(true);
+  cwd = tempDir('skillport-cli-cwd-');
+  if (TEST_DB_KIND === 'postgres') {
+    testDb = await createTestDatabase();
+    dbArgs = {
+      args: ['--data-dir', tempDir('skillport-cli-data-')],
+      env: { DATABASE_URL: testDb.url!, SECRET_KEY },
+    };
+  } else {
+    dbArgs = { args: ['--data-dir', tempDir('skillport-cli-data-')], env: {} };
+  }
+}, 180_000);
+
+afterAll(async () => {
+  await testDb?.dispose();
+  for (const dir of cleanup) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('help', () => {
+  it('documents every command and flag', async () => {
+    const res = await run(['--help']);
+    expect(res.code).toBe(0);
+    for (const text of [
+      'serve',
+      'migrate',
+      'admin create',
+      '--port <port>',
+      '--host <host>',
+      '--data-dir <dir>',
+      '--database-url <url>',
+      '--email <email>',
+      '--username <username>',
+      '--password-stdin',
+      '--version',
+    ]) {
+      expect(res.stdout, text).toContain(text);
+    }
+    const version = await run(['--version']);
+    expect(version.stdout.trim()).toBe(
+      JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version,
+    );
+  });
+
+  it('refuses unknown commands and flags', async () => {
+    const res = await run(['serve', '--no-such-flag']);
+    expect(res.code).not.toBe(0);
+    expect(res.stderr).toMatch(/unknown option/);
+    expect((await run(['frobnicate'])).code).not.toBe(0);
+  });
+});
+
+describe('configuration errors', () => {
+  it.each([
+    [{ PORT: 'abc' }, ['serve'], /PORT: must be a whole number/],
+    [{}, ['serve', '--port', '99999'], /PORT: must be a whole number/],
+    [{ SECRET_KEY: 'short' }, ['migrate'], /SECRET_KEY: must be at least 32 characters/],
+    [
+      { DATABASE_URL: 'postgres://127.0.0.1:1/none' },
+      ['migrate'],
+      /SECRET_KEY: required when DATABASE_URL is set/,
+    ],
+    [{ SIGNUP: 'sometimes' }, ['serve'], /SIGNUP: /],
+  ])('exits 2 naming the variable (%j %j)', async (env, args, message) => {
+    const res = await run([...args, '--data-dir', tempDir('skillport-cli-bad-')], env);
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/^Invalid configuration:/);
+    expect(res.stderr).toMatch(message);
+    expect(res.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    expect(res.stdout).not.toMatch(/listening/);
+  });
+});
+
+describe('the embedded default', () => {
+  it('serves on a fresh data dir with a generated 0600 secret key that survives a restart', async () => {
+    const dataDir = tempDir('skillport-cli-embedded-');
+    const first = await serve(['--data-dir', dataDir]);
+    let token: string;
+    try {
+      const api = new Api(first.url);
+      expect((await api.get('/health')).status).toBe(200);
+      expect((await api.get('/ready')).body.database).toBe(true);
+      const reg = await api.post('/api/v1/auth/register', {
+        email: 'cli@example.com',
+        username: 'cliuser',
+        password: 'a-long-enough-password',
+      });
+      expect(reg.status).toBe(201);
+      token = reg.body.access_token;
+    } finally {
+      expect(await first.stop()).toBe(0);
+    }
+    const keyFile = path.join(dataDir, 'secret_key');
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    const key = readFileSync(keyFile, 'utf8');
+    expect(key.trim().length).toBeGreaterThanOrEqual(32);
+    expect(existsSync(path.join(dataDir, 'db'))).toBe(true);
+
+    const second = await serve(['--data-dir', dataDir]);
+    try {
+      const me = await new Api(second.url, token).get('/api/v1/users/me');
+      expect(me.status).toBe(200); // same key: the session from the first run is still valid
+      expect(me.body).toMatchObject({ username: 'cliuser', is_admin: true });
+    } finally {
+      expect(await second.stop()).toBe(0);
+    }
+    expect(readFileSync(keyFile, 'utf8')).toBe(key);
+  });
+});
+
+describe(`on the ${TEST_DB_KIND} database`, () => {
+  it('migrates, creates an administrator who can log in, and serves', async () => {
+    const migrate = await run(['migrate', ...dbArgs.args], dbArgs.env);
+    expect(migrate.stderr).toBe('');
+    expect(migrate.code).toBe(0);
+    expect(migrate.stdout).toContain(`Database is up to date (${TEST_DB_KIND})`);
+    expect((await run(['migrate', ...dbArgs.args], dbArgs.env)).code).toBe(0); // idempotent
+
+    const created = await run(
+      ['admin', 'create', '--email', 'Boss@Example.com', '--username', 'boss', ...dbArgs.args],
+      dbArgs.env,
+    );
+    expect(created.code).toBe(0);
+    expect(created.stdout).toMatch(/Created administrator boss <boss@example\.com>/);
+    const password = /Password \(shown once\): (\S+)/.exec(created.stdout)?.[1];
+    expect(password).toBeDefined();
+    expect(password!.length).toBeGreaterThanOrEqual(16);
+
+    const piped = await run(
+      [
+        'admin',
+        'create',
+        '--email',
+        'deputy@example.com',
+        '--username',
+        'deputy',
+        '--password-stdin',
+        ...dbArgs.args,
+      ],
+      dbArgs.env,
+      'deputy-chosen-password\n',
+    );
+    expect(piped.code).toBe(0);
+    expect(piped.stdout).not.toContain('deputy-chosen-password');
+
+    const duplicate = await run(
+      ['admin', 'create', '--email', 'boss@example.com', '--username', 'boss2', ...dbArgs.args],
+      dbArgs.env,
+    );
+    expect(duplicate.code).toBe(1);
+    expect(duplicate.stderr).toMatch(/email is already taken/);
+
+    const server = await serve(dbArgs.args, dbArgs.env);
+    try {
+      const api = new Api(server.url);
+      expect((await api.get('/health')).status).toBe(200);
+      const login = await api.post('/api/v1/auth/login', { login: 'boss', password });
+      expect(login.status).toBe(200);
+      expect(login.body.user.is_admin).toBe(true);
+      const deputy = await api.post('/api/v1/auth/login', {
+        login: 'deputy',
+        password: 'deputy-chosen-password',
+      });
+      expect(deputy.status).toBe(200);
+      expect(deputy.body.user.is_admin).toBe(true);
+      expect(server.output()).not.toContain(password!);
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  });
+});
