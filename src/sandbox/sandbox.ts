@@ -1,0 +1,742 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { accessSync, constants, statSync } from 'node:fs';
+import { access, chmod, mkdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { AppError } from '../shared/errors.js';
+import {
+  BWRAP,
+  PRLIMIT,
+  SANDBOX_WORKDIR,
+  SETPRIV,
+  buildBwrapArgs,
+  bwrapSupportsDisableUserns,
+  detectHostLayout,
+  type HostLayout,
+} from './bwrap.js';
+import { detectCgroups, type CgroupManager, type CgroupRun } from './cgroup.js';
+import { BLOCKED_PROGRAMS, parseWhitelistCommand, refuse } from './command.js';
+import { CappedCapture } from './output.js';
+import { isInside } from './paths.js';
+import { killGroup, killMatching, waitForExit } from './procs.js';
+import { launcherArgv, launcherAvailable, parseReaperLine } from './reaper.js';
+import type { LimitHit, RunRequest, RunResult, Sandbox, SandboxConfig, SecurityLevel } from './types.js';
+import {
+  MAX_SCANNED_ENTRIES,
+  TMP_DIR_NAME,
+  collectChanges,
+  ensureWorkRoot,
+  measureDir,
+  planFiles,
+  prepareWorkdir,
+  removeWorkdir,
+} from './workdir.js';
+
+const MiB = 1024 * 1024;
+const SEARCH_PATH = ['/usr/local/bin', '/usr/bin', '/bin'];
+export const SANDBOX_PATH = SEARCH_PATH.join(':');
+const MAX_STRICT_COMMAND_LENGTH = 64 * 1024;
+/** Skill files + input files written into one work dir. */
+const MAX_FILES = 4096;
+/**
+ * Address-space headroom above maxMemoryMb. RLIMIT_AS counts reservations, and V8 alone reserves ~512 MiB of
+ * address space for its code range at start-up (node does not even start under `--as=512M`), so RLIMIT_AS cannot be
+ * the memory limit. The real per-process limit is RLIMIT_DATA (private writable memory actually mapped: heap,
+ * malloc, Buffers), plus the run's memory cgroup when one is writable. RLIMIT_AS stays as a coarse backstop for
+ * what RLIMIT_DATA does not count (shared anonymous mappings).
+ */
+const ADDRESS_SPACE_HEADROOM_MB = 1024;
+const WATCHDOG_INTERVAL_MS = 250;
+/** How long the reaper gets to exit by itself after the command ended before we go looking for leftovers. */
+const REAPER_QUICK_EXIT_MS = 30;
+/** After the main process exits, how long its pipes may stay open before we stop reading them. */
+const PIPE_GRACE_MS = 1000;
+/** After a kill, how long to wait for the `exit` event before giving up on the process. */
+const EXIT_GRACE_MS = 5000;
+
+const STDERR_MARKERS: ReadonlyArray<readonly [LimitHit, RegExp]> = [
+  [
+    'memory',
+    /MemoryError|Cannot allocate memory|[Aa]llocation failed|out of memory|\bENOMEM\b|std::bad_alloc/,
+  ],
+  [
+    'processes',
+    /fork: (?:retry: )?Resource temporarily unavailable|[Cc]an(?:'|no)t fork|BlockingIOError: \[Errno 11\]|\bEAGAIN\b/,
+  ],
+  ['file_size', /File too large|\bEFBIG\b|File size limit exceeded/],
+];
+
+const SIGNAL_NAMES = new Map<number, string>(
+  Object.entries(osConstants.signals).map(([name, num]) => [num as number, name]),
+);
+
+/** The fixed environment of every run: nothing is inherited from the server. */
+export function sandboxEnv(home: string): Record<string, string> {
+  return {
+    PATH: SANDBOX_PATH,
+    HOME: home,
+    LANG: 'C.UTF-8',
+    TMPDIR: `${home}/${TMP_DIR_NAME}`,
+    // Keeps imports of the skill's own modules from writing __pycache__ into the work dir (noise in changedFiles).
+    PYTHONDONTWRITEBYTECODE: '1',
+  };
+}
+
+/** The promise's value, or null if it does not settle within `ms`. */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | null> {
+  let t: NodeJS.Timeout | undefined;
+  const r = await Promise.race([p, new Promise<null>((res) => (t = setTimeout(() => res(null), ms)))]);
+  clearTimeout(t);
+  return r;
+}
+
+function resolveProgram(name: string): string | null {
+  for (const dir of SEARCH_PATH) {
+    const p = `${dir}/${name}`;
+    try {
+      if (!statSync(p).isFile()) continue;
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {
+      /* next */
+    }
+  }
+  return null;
+}
+
+interface Slot {
+  userId: string;
+  uid: number | null;
+  gid: number | null;
+  /** True when no other concurrent run can have this uid (a pool uid). */
+  dedicatedUid: boolean;
+}
+
+interface Prepared {
+  workRoot: string;
+  etcDir: string;
+  layout: HostLayout;
+  disableUserns: boolean;
+  cgroups: CgroupManager | null;
+  localtimeTarget?: string;
+  hasAlternatives: boolean;
+  hasLdSoCache: boolean;
+  /** /usr/bin/perl exists: runs start through the launcher (see reaper.ts). */
+  launcher: boolean;
+}
+
+function validateConfig(config: SandboxConfig): void {
+  const l = config.limits;
+  const positive: Array<[string, number]> = [
+    ['timeoutMs', l.timeoutMs],
+    ['maxMemoryMb', l.maxMemoryMb],
+    ['maxCpuPercent', l.maxCpuPercent],
+    ['maxOutputBytes', l.maxOutputBytes],
+    ['maxProcesses', l.maxProcesses],
+    ['maxFileBytes', l.maxFileBytes],
+    ['maxWorkdirBytes', l.maxWorkdirBytes],
+    ['maxOpenFiles', l.maxOpenFiles],
+    ['perUserConcurrency', config.perUserConcurrency],
+    ['globalConcurrency', config.globalConcurrency],
+  ];
+  for (const [name, v] of positive) {
+    if (!Number.isFinite(v) || v <= 0) throw new Error(`sandbox config: ${name} must be a positive number`);
+  }
+  if (!path.isAbsolute(config.workRoot)) throw new Error('sandbox config: workRoot must be an absolute path');
+  if (config.dataDir && isInside(path.resolve(config.dataDir), path.resolve(config.workRoot))) {
+    throw new Error('sandbox config: workRoot must be outside the data dir');
+  }
+  for (const p of config.allowedPrograms) {
+    if (BLOCKED_PROGRAMS.has(p)) throw new Error(`sandbox config: '${p}' cannot be an allowed program`);
+    if (!/^[A-Za-z0-9._+-]+$/.test(p))
+      throw new Error(`sandbox config: invalid program name ${JSON.stringify(p)}`);
+  }
+  const isRoot = process.getuid?.() === 0;
+  if (config.level !== 'disabled') {
+    if (isRoot && config.runAsUid === null) {
+      throw new Error('sandbox config: refusing to run scripts as root; set runAsUid/runAsGid (e.g. 65534)');
+    }
+    if (!isRoot && config.runAsUid !== null && config.runAsUid !== process.getuid?.()) {
+      throw new Error('sandbox config: switching to runAsUid needs a root server; set runAsUid: null');
+    }
+    if (config.uidPool && config.uidPool.length < config.globalConcurrency) {
+      throw new Error('sandbox config: uidPool needs at least globalConcurrency entries');
+    }
+    for (const u of [config.runAsUid, config.runAsGid, ...(config.uidPool ?? [])]) {
+      if (u === 0) throw new Error('sandbox config: uid/gid 0 is not allowed');
+    }
+  }
+}
+
+export function createSandbox(config: SandboxConfig): Sandbox {
+  validateConfig(config);
+  const limits = { ...config.limits };
+  const level: SecurityLevel = config.level;
+  const allowed = [...config.allowedPrograms];
+  const programPaths = new Map<string, string | null>();
+  for (const p of allowed) {
+    const name = p === 'python' ? 'python3' : p;
+    programPaths.set(name, resolveProgram(name));
+  }
+  const warn = (message: string, details?: unknown) => config.onWarning?.(message, details);
+
+  let closed = false;
+  let globalActive = 0;
+  const perUser = new Map<string, number>();
+  const freeUids = config.uidPool ? [...config.uidPool] : null;
+  const active = new Set<{ kill: () => void; done: Promise<unknown> }>();
+
+  let preparing: Promise<Prepared> | null = null;
+  const prepare = (): Promise<Prepared> => {
+    preparing ??= (async () => {
+      const launcher = launcherAvailable();
+      if (!launcher && level !== 'disabled') {
+        throw new Error('/usr/bin/perl is missing (Debian/Ubuntu: perl-base); the sandbox launcher needs it');
+      }
+      const workRoot = await ensureWorkRoot(config.workRoot);
+      const etcDir = path.join(workRoot, `.etc-${randomBytes(4).toString('hex')}`);
+      await mkdir(etcDir, { mode: 0o755 });
+      await chmod(etcDir, 0o755);
+      const uids = [config.runAsUid ?? process.getuid?.() ?? 65534, ...(config.uidPool ?? [])];
+      const gid = config.runAsGid ?? process.getgid?.() ?? 65534;
+      const passwd = ['root:x:0:0:root:/root:/usr/sbin/nologin']
+        .concat(
+          uids.map((u, i) => `sandbox${i || ''}:x:${u}:${i ? u : gid}:sandbox:${SANDBOX_WORKDIR}:/bin/sh`),
+        )
+        .join('\n');
+      const groups = ['root:x:0:']
+        .concat([...new Set([gid, ...(config.uidPool ?? [])])].map((g, i) => `sandbox${i || ''}:x:${g}:`))
+        .join('\n');
+      await writeFile(path.join(etcDir, 'passwd'), passwd + '\n', { mode: 0o644 });
+      await writeFile(path.join(etcDir, 'group'), groups + '\n', { mode: 0o644 });
+      await writeFile(path.join(etcDir, 'hosts'), '127.0.0.1\tlocalhost sandbox\n::1\tlocalhost\n', {
+        mode: 0o644,
+      });
+      await writeFile(path.join(etcDir, 'nsswitch.conf'), 'passwd: files\ngroup: files\nhosts: files\n', {
+        mode: 0o644,
+      });
+      const exists = (p: string) =>
+        access(p).then(
+          () => true,
+          () => false,
+        );
+      const localtime = await readlink('/etc/localtime').catch(() => null);
+      const cgroups =
+        level !== 'disabled' && (config.cgroups ?? 'auto') === 'auto'
+          ? await detectCgroups().catch(() => null)
+          : null;
+      return {
+        workRoot,
+        etcDir,
+        layout: await detectHostLayout(),
+        disableUserns: level === 'strict' ? await bwrapSupportsDisableUserns() : false,
+        cgroups,
+        ...(localtime && localtime.startsWith('/usr/') ? { localtimeTarget: localtime } : {}),
+        hasAlternatives: await exists('/etc/alternatives'),
+        hasLdSoCache: await exists('/etc/ld.so.cache'),
+        launcher,
+      };
+    })();
+    preparing.catch(() => {
+      preparing = null; // allow a retry after e.g. a transient mkdir failure
+    });
+    return preparing;
+  };
+
+  function acquire(userId: string): Slot {
+    const mine = perUser.get(userId) ?? 0;
+    if (globalActive >= config.globalConcurrency || mine >= config.perUserConcurrency) {
+      throw new AppError(
+        429,
+        'sandbox_busy',
+        mine >= config.perUserConcurrency
+          ? `Too many scripts running for this user (limit ${config.perUserConcurrency}); try again later`
+          : `Too many scripts running on this server (limit ${config.globalConcurrency}); try again later`,
+        { perUserLimit: config.perUserConcurrency, globalLimit: config.globalConcurrency },
+      );
+    }
+    let uid: number | null = config.runAsUid;
+    let gid: number | null = config.runAsGid;
+    let dedicatedUid = false;
+    if (freeUids && level !== 'disabled') {
+      const u = freeUids.shift();
+      if (u === undefined) throw new AppError(429, 'sandbox_busy', 'No free sandbox uid; try again later');
+      uid = u;
+      gid = u;
+      dedicatedUid = true;
+    }
+    if (level === 'disabled') {
+      uid = null;
+      gid = null;
+    }
+    globalActive++;
+    perUser.set(userId, mine + 1);
+    return { userId, uid, gid, dedicatedUid };
+  }
+
+  function release(slot: Slot): void {
+    globalActive--;
+    const n = (perUser.get(slot.userId) ?? 1) - 1;
+    if (n <= 0) perUser.delete(slot.userId);
+    else perUser.set(slot.userId, n);
+    if (slot.dedicatedUid && slot.uid !== null && freeUids) freeUids.push(slot.uid);
+  }
+
+  async function run(req: RunRequest): Promise<RunResult> {
+    // Everything up to acquire() is synchronous, so refusals and 429s come back at once.
+    if (closed) throw new AppError(503, 'sandbox_closed', 'The sandbox is shutting down');
+    if (!req || typeof req.userId !== 'string' || req.userId === '') {
+      throw new AppError(400, 'bad_request', 'userId is required');
+    }
+    if (typeof req.command !== 'string') throw new AppError(400, 'bad_request', 'command is required');
+    if (!Array.isArray(req.files)) throw new AppError(400, 'bad_request', 'files must be an array');
+    const inputFiles = req.inputFiles ?? [];
+    if (!Array.isArray(inputFiles)) throw new AppError(400, 'bad_request', 'inputFiles must be an array');
+    if (inputFiles.length > limits.maxInputFiles) {
+      throw new AppError(413, 'payload_too_large', `At most ${limits.maxInputFiles} input files`, {
+        limit: limits.maxInputFiles,
+      });
+    }
+    const inputBytes = inputFiles.reduce((n, f) => n + (Buffer.isBuffer(f?.data) ? f.data.length : 0), 0);
+    if (inputBytes > limits.maxInputBytes) {
+      throw new AppError(413, 'payload_too_large', `Input files exceed ${limits.maxInputBytes} bytes`, {
+        limit: limits.maxInputBytes,
+      });
+    }
+    if (req.files.length + inputFiles.length > MAX_FILES) {
+      throw new AppError(413, 'payload_too_large', `At most ${MAX_FILES} files per run`, {
+        limit: MAX_FILES,
+      });
+    }
+    const planned = planFiles(req.files, inputFiles);
+    const plannedBytes = planned.reduce((n, f) => n + f.data.length, 0);
+    if (plannedBytes > limits.maxWorkdirBytes) {
+      throw new AppError(
+        413,
+        'payload_too_large',
+        `Skill and input files exceed ${limits.maxWorkdirBytes} bytes`,
+        {
+          limit: limits.maxWorkdirBytes,
+        },
+      );
+    }
+    let timeoutMs = limits.timeoutMs;
+    if (req.timeoutMs !== undefined) {
+      if (!Number.isFinite(req.timeoutMs) || req.timeoutMs <= 0) {
+        throw new AppError(400, 'bad_request', 'timeoutMs must be a positive number');
+      }
+      timeoutMs = Math.min(req.timeoutMs, limits.timeoutMs);
+    }
+
+    let program: string | null = null;
+    let programArgs: string[] = [];
+    if (level === 'whitelist') {
+      const parsed = parseWhitelistCommand(req.command, {
+        allowedPrograms: allowed,
+        knownFiles: new Set(planned.map((f) => f.path)),
+      });
+      program = programPaths.get(parsed.program) ?? null;
+      if (!program)
+        throw refuse('program_not_allowed', `'${parsed.program}' is not installed`, parsed.program);
+      programArgs = parsed.args;
+    } else {
+      if (req.command.trim() === '') throw refuse('empty', 'empty command');
+      if (req.command.length > MAX_STRICT_COMMAND_LENGTH) throw refuse('too_long', 'command too long');
+      if (req.command.includes('\0')) throw refuse('control_characters', 'NUL in command');
+    }
+
+    const slot = acquire(req.userId);
+    let kill: () => void = () => undefined;
+    const handle = { kill: () => kill(), done: Promise.resolve() as Promise<unknown> };
+    const work = (async () => {
+      const prep = await prepare().catch((err: Error) => {
+        throw new AppError(503, 'sandbox_unavailable', `Sandbox cannot start: ${err.message}`);
+      });
+      return execute(req.command, program, programArgs, planned, timeoutMs, slot, prep, (k) => (kill = k));
+    })();
+    handle.done = work.catch(() => undefined);
+    active.add(handle);
+    try {
+      return await work;
+    } finally {
+      active.delete(handle);
+      release(slot);
+    }
+  }
+
+  async function execute(
+    command: string,
+    program: string | null,
+    programArgs: string[],
+    planned: ReturnType<typeof planFiles>,
+    timeoutMs: number,
+    slot: Slot,
+    prep: Prepared,
+    setKill: (k: () => void) => void,
+  ): Promise<RunResult> {
+    const { dir, manifest } = await prepareWorkdir(prep.workRoot, planned, { uid: slot.uid, gid: slot.gid });
+    let cg: CgroupRun | null = null;
+    try {
+      if (prep.cgroups) {
+        cg = await prep.cgroups
+          .createRun({ memoryBytes: limits.maxMemoryMb * MiB, pids: limits.maxProcesses })
+          .catch((err: Error) => {
+            warn('sandbox: could not create a cgroup for the run', { error: err.message });
+            return null;
+          });
+      }
+      const hasPidsCgroup = cg !== null && prep.cgroups!.controllers.includes('pids');
+
+      const cpuSeconds = Math.max(1, Math.ceil(((timeoutMs / 1000) * limits.maxCpuPercent) / 100));
+      // RLIMIT_NPROC counts per uid. Strict: applied inside the user namespace, so per run. Whitelist with a uid
+      // shared by concurrent runs: per run only through the pids cgroup, the rlimit then caps all of them together.
+      const nproc =
+        level === 'whitelist' && !slot.dedicatedUid && hasPidsCgroup
+          ? limits.maxProcesses * config.globalConcurrency
+          : limits.maxProcesses;
+      const rlimits = [
+        `--as=${(limits.maxMemoryMb + ADDRESS_SPACE_HEADROOM_MB) * MiB}`,
+        `--data=${limits.maxMemoryMb * MiB}`,
+        `--cpu=${cpuSeconds}:${cpuSeconds + 1}`,
+        `--fsize=${limits.maxFileBytes}`,
+        `--nproc=${nproc}`,
+        `--nofile=${limits.maxOpenFiles}`,
+        '--core=0',
+      ];
+      const privDrop =
+        slot.uid !== null && slot.gid !== null
+          ? [
+              SETPRIV,
+              `--reuid=${slot.uid}`,
+              `--regid=${slot.gid}`,
+              '--clear-groups',
+              '--no-new-privs',
+              '--inh-caps=-all',
+              '--bounding-set=-all',
+              '--',
+            ]
+          : [SETPRIV, '--no-new-privs', '--'];
+
+      // The launcher (reaper.ts) is the first program: cgroup gate, closing inherited fds, subreaper. perl is
+      // required for strict/whitelist (checked in prepare()).
+      const useReaper = prep.launcher;
+      let inner: string[];
+      let env: Record<string, string>;
+      if (level === 'strict') {
+        const bw = buildBwrapArgs({
+          workdir: dir,
+          etcDir: prep.etcDir,
+          env: sandboxEnv(SANDBOX_WORKDIR),
+          layout: prep.layout,
+          tmpBytes: limits.maxWorkdirBytes,
+          shmBytes: limits.maxFileBytes,
+          disableUserns: prep.disableUserns,
+          hasAlternatives: prep.hasAlternatives,
+          hasLdSoCache: prep.hasLdSoCache,
+          ...(prep.localtimeTarget ? { localtimeTarget: prep.localtimeTarget } : {}),
+        });
+        // --info-fd: bwrap tells us the host pid of the sandbox's pid 1 (see below).
+        inner = [...privDrop, BWRAP, '--info-fd', useReaper ? '4' : '3', ...bw];
+        inner.push('--', PRLIMIT, ...rlimits, '--', '/bin/sh', '-c', command);
+        env = { PATH: SANDBOX_PATH, LANG: 'C.UTF-8' };
+      } else if (level === 'whitelist') {
+        inner = [...privDrop, PRLIMIT, ...rlimits, '--', program!, ...programArgs];
+        env = sandboxEnv(dir);
+      } else {
+        inner = ['/bin/sh', '-c', command];
+        env = sandboxEnv(dir);
+      }
+      const argv = prep.launcher
+        ? launcherArgv({
+            gate: cg !== null,
+            reap: useReaper,
+            keepFds: level === 'strict' ? 4 : 3,
+            command: inner,
+          })
+        : inner;
+
+      const stdout = new CappedCapture(limits.maxOutputBytes);
+      const stderr = new CappedCapture(limits.maxOutputBytes, STDERR_MARKERS);
+      const hits = new Set<LimitHit>();
+      let timedOut = false;
+
+      if (closed) throw new AppError(503, 'sandbox_closed', 'The sandbox is shutting down');
+      const started = Date.now();
+      const child = spawn(argv[0]!, argv.slice(1), {
+        cwd: dir,
+        env,
+        detached: true, // own process group (and session): pgid = pid
+        stdio: [
+          cg ? 'pipe' : 'ignore',
+          'pipe',
+          'pipe',
+          useReaper || level === 'strict' ? 'pipe' : 'ignore',
+          useReaper && level === 'strict' ? 'pipe' : 'ignore',
+        ],
+      });
+      const pgid = child.pid ?? 0;
+      const reaperPid = useReaper ? pgid : -1;
+
+      type Exit = { code: number | null; signal: NodeJS.Signals | null; error?: Error };
+      let mainPid = 0; // with the reaper: the command's own pid (and process group)
+      let killRequested = false;
+      let killCommand: () => void = () => undefined;
+      let nsInitPid = 0; // strict: host pid of the sandbox's pid 1
+      let resolveMain: (e: Exit) => void = () => undefined;
+      const mainExited = new Promise<Exit>((r) => (resolveMain = r));
+      const processExited = new Promise<Exit>((resolve) => {
+        child.once('exit', (code, signal) => resolve({ code, signal }));
+        child.once('error', (error) => resolve({ code: null, signal: null, error }));
+      });
+      const fdClosed = (fd: Readable | null | undefined) =>
+        fd
+          ? new Promise<void>((r) => {
+              fd.once('close', () => r());
+              fd.once('error', () => r());
+            })
+          : Promise.resolve();
+      const statusFd = (useReaper ? child.stdio[3] : null) as Readable | null;
+      const infoFd = (level === 'strict' ? child.stdio[useReaper ? 4 : 3] : null) as Readable | null;
+      const statusClosed = fdClosed(statusFd);
+      const infoClosed = fdClosed(infoFd);
+      // Without a reaper the spawned process' exit is the command's exit. With one, its status line (read first:
+      // the pipe is drained before we look at the process exit) is.
+      void processExited.then(async (e) => {
+        await within(statusClosed, PIPE_GRACE_MS);
+        resolveMain(e);
+      });
+      if (infoFd) {
+        let info = '';
+        infoFd.on('error', () => undefined);
+        infoFd.on('data', (d: Buffer) => {
+          info += d.toString('latin1');
+          const m = /"child-pid"\s*:\s*(\d+)/.exec(info);
+          if (m) nsInitPid = Number(m[1]);
+        });
+      }
+      if (statusFd) {
+        let buf = '';
+        statusFd.on('error', () => undefined);
+        statusFd.on('data', (d: Buffer) => {
+          buf += d.toString('latin1');
+          for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+            const ev = parseReaperLine(buf.slice(0, nl));
+            buf = buf.slice(nl + 1);
+            if (ev?.type === 'pid') {
+              mainPid = ev.pid;
+              if (killRequested) killCommand();
+            } else if (ev?.type === 'exit') {
+              const signal =
+                ev.signal === null ? null : ((SIGNAL_NAMES.get(ev.signal) ?? 'SIGKILL') as NodeJS.Signals);
+              resolveMain({ code: ev.code, signal });
+            }
+          }
+        });
+      }
+      const streamsClosed = Promise.all(
+        [child.stdout!, child.stderr!].map((s) => new Promise<void>((r) => s.once('close', () => r()))),
+      );
+      stdout.attach(child.stdout!);
+      stderr.attach(child.stderr!);
+
+      const uid = slot.uid;
+      /** Every process of the run except the reaper: its groups, anything in its work dir, its dedicated uid. */
+      const sweep = () =>
+        killMatching(
+          (p) =>
+            p.pid !== reaperPid &&
+            (p.pgrp === pgid ||
+              (mainPid > 1 && p.pgrp === mainPid) ||
+              (typeof p.cwd === 'string' && isInside(dir, p.cwd)) ||
+              (slot.dedicatedUid && uid !== null && p.uid === uid)),
+          { cwd: true, uid: slot.dedicatedUid },
+        );
+      /** Kills the command and all it started; the reaper stays to reap them (then exits by itself). */
+      killCommand = () => {
+        killRequested = true;
+        // Until the reaper has reported the command's pid (its own process group), there is nothing safe to aim at:
+        // the status handler calls us again when the pid arrives.
+        if (useReaper && mainPid <= 1) return;
+        if (level === 'strict') {
+          // Killing bwrap kills the sandbox's pid 1 (--die-with-parent), and with it the whole pid namespace.
+          killGroup(useReaper ? mainPid : pgid);
+          if (cg) void cg.killAll(1000, reaperPid).catch(() => undefined);
+        } else if (useReaper) {
+          killGroup(mainPid);
+          void sweep().catch(() => undefined);
+          if (cg) void cg.killAll(1000, reaperPid).catch(() => undefined);
+        } else {
+          killGroup(pgid);
+          void sweep().catch(() => undefined);
+        }
+      };
+      setKill(killCommand);
+
+      if (cg && child.pid && child.stdin) {
+        try {
+          await cg.enter(child.pid);
+        } catch (err) {
+          warn('sandbox: could not move the run into its cgroup', { error: (err as Error).message });
+        }
+        child.stdin.on('error', () => undefined);
+        child.stdin.end('\n');
+      }
+
+      let graceTimer: NodeJS.Timeout | undefined;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        killCommand();
+        // A process stuck in the kernel (D state) may take a while to die: do not wait for it forever.
+        graceTimer = setTimeout(() => {
+          if (mainPid > 1) killGroup(mainPid);
+          killGroup(pgid);
+          resolveMain({ code: null, signal: 'SIGKILL' });
+        }, EXIT_GRACE_MS);
+      }, timeoutMs);
+      let measuring = false;
+      const watchdog = setInterval(() => {
+        if (measuring) return;
+        measuring = true;
+        measureDir(dir, { bytes: limits.maxWorkdirBytes, entries: MAX_SCANNED_ENTRIES })
+          .then((m) => {
+            if (m.bytes > limits.maxWorkdirBytes || m.entries > MAX_SCANNED_ENTRIES) {
+              hits.add('workdir_size');
+              killCommand();
+            }
+          })
+          .catch(() => undefined)
+          .finally(() => (measuring = false));
+      }, WATCHDOG_INTERVAL_MS);
+
+      let exit = await mainExited;
+      const durationMs = Date.now() - started;
+      clearTimeout(timer);
+      clearTimeout(graceTimer);
+      clearInterval(watchdog);
+      if (exit.error) {
+        throw new AppError(503, 'sandbox_unavailable', `Sandbox cannot start: ${exit.error.message}`);
+      }
+
+      // The command is done: now make sure nothing it started survives (`sleep 1000 &`, nohup, setsid…).
+      if (level === 'strict') {
+        await within(infoClosed, PIPE_GRACE_MS); // bwrap's --info-fd JSON
+        if (nsInitPid === 0 && !timedOut && !closed && exit.code !== 0) {
+          // bwrap never created the sandbox (no user namespaces, bad mounts…): not the script's failure.
+          throw new AppError(
+            503,
+            'sandbox_unavailable',
+            `bubblewrap failed: ${stderr.text().trim().slice(0, 500)}`,
+          );
+        }
+      }
+      // The reaper exits by itself, with 0, once no process of the run is left: the usual case. In strict mode that
+      // includes bwrap's pid 1, which the kernel tears down (with every process of the namespace) right after bwrap.
+      const clean = useReaper
+        ? (await within(processExited, level === 'strict' ? 3000 : REAPER_QUICK_EXIT_MS))?.code === 0
+        : false;
+      if (!clean) {
+        if (level === 'strict') {
+          killGroup(useReaper && mainPid > 1 ? mainPid : pgid);
+          if (!(await waitForExit(nsInitPid, 3000))) warn('sandbox: the sandbox pid 1 did not exit');
+        } else {
+          killGroup(useReaper && mainPid > 1 ? mainPid : pgid);
+          const left = await sweep();
+          if (cg) await cg.killAll(3000, reaperPid).catch(() => undefined);
+          if (left > 0) warn('sandbox: processes of a run survived', { left });
+        }
+        if (useReaper && (await within(processExited, 3000)) === null) {
+          warn('sandbox: the reaper did not exit; killing it');
+          killGroup(pgid);
+        }
+      }
+      if (cg) {
+        const left = await cg.killAll(3000);
+        if (left > 0) warn('sandbox: processes survived the cgroup kill', { left });
+      }
+      let pipeTimer: NodeJS.Timeout | undefined;
+      await Promise.race([streamsClosed, new Promise((r) => (pipeTimer = setTimeout(r, PIPE_GRACE_MS)))]);
+      clearTimeout(pipeTimer);
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      statusFd?.destroy();
+      infoFd?.destroy();
+
+      if (
+        level === 'strict' &&
+        exit.signal === null &&
+        exit.code !== null &&
+        exit.code > 128 &&
+        exit.code < 160
+      ) {
+        // bwrap (like a shell) reports a command killed by signal N as exit status 128+N.
+        const name = SIGNAL_NAMES.get(exit.code - 128);
+        if (name) exit = { code: null, signal: name as NodeJS.Signals };
+      }
+
+      if (timedOut) hits.add('timeout');
+      if (stdout.truncated || stderr.truncated) hits.add('output');
+      if (exit.signal === 'SIGXCPU') hits.add('cpu');
+      if (exit.signal === 'SIGXFSZ') hits.add('file_size');
+      for (const m of stderr.seen) hits.add(m as LimitHit);
+      if (cg) for (const h of await cg.hits().catch(() => [])) hits.add(h);
+
+      const collected = await collectChanges(dir, manifest, {
+        maxReturnedFileBytes: limits.maxReturnedFileBytes,
+        maxReturnedTotalBytes: limits.maxReturnedTotalBytes,
+      });
+      if (collected.truncated) hits.add('changed_files');
+      if (collected.totalBytes > limits.maxWorkdirBytes) hits.add('workdir_size');
+      if (collected.changedFiles.some((f) => f.size >= limits.maxFileBytes)) hits.add('file_size');
+
+      const order: LimitHit[] = [
+        'timeout',
+        'cpu',
+        'memory',
+        'processes',
+        'file_size',
+        'workdir_size',
+        'output',
+        'changed_files',
+      ];
+      return {
+        exitCode: exit.signal ? null : exit.code,
+        signal: exit.signal ?? null,
+        timedOut,
+        stdout: stdout.text(),
+        stderr: stderr.text(),
+        stdoutTruncated: stdout.truncated,
+        stderrTruncated: stderr.truncated,
+        durationMs,
+        limitsHit: order.filter((h) => hits.has(h)),
+        changedFiles: collected.changedFiles,
+      };
+    } finally {
+      if (cg) {
+        await cg.killAll(2000).catch(() => undefined);
+        await cg
+          .remove()
+          .catch((err: Error) => warn('sandbox: could not remove a run cgroup', { error: err.message }));
+      }
+      await removeWorkdir(dir).catch((err: Error) =>
+        warn('sandbox: could not remove a work dir', { dir, error: err.message }),
+      );
+    }
+  }
+
+  return {
+    level,
+    run,
+    async close() {
+      closed = true;
+      for (const h of active) h.kill();
+      await Promise.all([...active].map((h) => h.done));
+      const prep = preparing ? await preparing.catch(() => null) : null;
+      if (prep) {
+        await prep.cgroups?.close().catch(() => undefined);
+        await rm(prep.etcDir, { recursive: true, force: true }).catch(() => undefined);
+      }
+    },
+  };
+}
