@@ -198,6 +198,13 @@ export const hiddenSkills = pgTable(
   (t) => [primaryKey({ columns: [t.userId, t.skillId] }), index('hidden_skills_skill_idx').on(t.skillId)],
 );
 
+/** Server-wide settings changed at run time by administrators (key → JSON value). */
+export const settings = pgTable('settings', {
+  key: text('key').primaryKey(),
+  value: jsonb('value').$type<unknown>().notNull(),
+  ...timestamps,
+});
+
 export const schema = {
   users,
   refreshTokens,
@@ -208,4 +215,5 @@ export const schema = {
   skillVersions,
   versionFiles,
   hiddenSkills,
+  settings,
 };

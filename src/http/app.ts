@@ -1,5 +1,4 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { secureHeaders } from 'hono/secure-headers';
 import { constantTimeEqual } from '../shared/crypto.js';
@@ -8,9 +7,10 @@ import { accountsRoutes } from '../accounts/routes.js';
 import { auditRoutes } from '../audit/routes.js';
 import { skillsRoutes } from '../skills/index.js';
 import { mountMcp } from '../mcp/index.js';
+import { adminRoutes } from '../admin/index.js';
 import { mountApiDocs, mountConsole } from '../web/console.js';
 import { errorResponse, handleError } from './errors.js';
-import { requestContext } from './middleware.js';
+import { jsonBodyLimit, requestContext } from './middleware.js';
 import type { AppEnv } from './types.js';
 
 export const API_PREFIX = '/api/v1';
@@ -37,6 +37,7 @@ export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; cons
         baseUri: ["'self'"],
       },
       crossOriginResourcePolicy: 'same-origin',
+      xFrameOptions: 'DENY',
     }),
   );
   if (config.CORS_ORIGINS.length) {
@@ -51,20 +52,17 @@ export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; cons
     );
   }
   // JSON bodies are small; archive uploads are streamed with their own cap by the skills routes.
-  app.use(`${API_PREFIX}/*`, async (c, next) => {
-    if ((c.req.header('content-type') ?? '').startsWith('application/json')) {
-      return bodyLimit({
-        maxSize: config.MAX_JSON_BODY_BYTES,
-        onError: (c2) => errorResponse(c2, 413, 'payload_too_large', 'Request body too large'),
-      })(c, next);
-    }
-    return next();
-  });
+  app.use(`${API_PREFIX}/*`, jsonBodyLimit(config.MAX_JSON_BODY_BYTES));
 
   app.get('/health', (c) => c.json({ status: 'ok' }));
   app.get('/ready', async (c) => {
     const database = await ctx.db.ping();
-    const body = { status: database ? 'ready' : 'unavailable', database, warnings: ctx.warnings };
+    const body = {
+      status: database ? 'ready' : 'unavailable',
+      database,
+      command_sandbox: ctx.commandLevel,
+      warnings: ctx.warnings,
+    };
     return c.json(body, database ? 200 : 503);
   });
   app.get('/metrics', async (c) => {
@@ -90,6 +88,7 @@ export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; cons
   app.route(API_PREFIX, accountsRoutes(deps));
   app.route(API_PREFIX, auditRoutes(deps));
   app.route(API_PREFIX, skillsRoutes({ ...deps, limits: ctx.archiveLimits }));
+  app.route(API_PREFIX, adminRoutes(deps));
 
   const mcp = mountMcp(app, {
     config,

@@ -4,3 +4,4 @@ export { buildMcpServer, type ToolRegistrar } from './server.js';
 export { userLibrary, type SkillLibrary, type LibrarySkill } from './library.js';
 export { instrumented, textResult, type ToolContext, type ToolResult } from './tools.js';
 export { parseSkillUri, skillUri } from './resources.js';
+export { commandTool, type CommandToolOptions } from './commands.js';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Config } from '../config/index.js';
+import { ConfigError, type Config } from '../config/index.js';
 import { openDatabase, type DatabaseHandle } from '../db/index.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
@@ -11,8 +11,20 @@ import { Authenticator } from '../accounts/authenticate.js';
 import { AccountsService } from '../accounts/service.js';
 import { MemoryRateLimiter, type RateLimiter } from '../shared/rate-limit.js';
 import { DatabaseBlobStore, SkillsService, type ArchiveLimits } from '../skills/index.js';
+import { SettingsService } from '../admin/index.js';
 import type pino from 'pino';
-import type { ToolRegistrar } from '../mcp/index.js';
+import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { commandTool, type ToolRegistrar } from '../mcp/index.js';
+import { recordAudit } from '../audit/service.js';
+import {
+  createSandbox,
+  defaultSandboxConfig,
+  probeBubblewrap,
+  resolveSecurityLevel,
+  type Sandbox,
+} from '../sandbox/index.js';
 
 /**
  * The composition root's output: every long-lived service, built once per server instance and handed to the
@@ -31,6 +43,9 @@ export interface AppContext {
   authenticator: Authenticator;
   skills: SkillsService;
   archiveLimits: ArchiveLimits;
+  settings: SettingsService;
+  /** The run_shell_command sandbox level in force, or 'off' when COMMANDS_ENABLED=false. */
+  commandLevel: Sandbox['level'] | 'off';
   /** Tools other rooms add to every MCP server (the sandbox's run_shell_command). */
   mcpTools: ToolRegistrar[];
   /** Degraded-mode notices shown by /ready and logged at start. */
@@ -77,6 +92,23 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
   const skills = new SkillsService(db.db, new DatabaseBlobStore());
   accounts.onAccountDeleted(skills.afterAccountDeleted);
   const closers: Array<() => Promise<void>> = [];
+  const warnings: string[] = [];
+  const mcpTools: ToolRegistrar[] = [];
+  const settings = new SettingsService(db.db);
+  let commandLevel: AppContext['commandLevel'] = 'off';
+  if (config.COMMANDS_ENABLED) {
+    const sandbox = await createCommandSandbox(config, logger, warnings);
+    commandLevel = sandbox.level;
+    closers.push(() => sandbox.close());
+    mcpTools.push(
+      commandTool({
+        sandbox,
+        maxTimeoutSeconds: config.COMMAND_TIMEOUT,
+        enabled: async () => (await settings.get()).commands_enabled,
+        audit: (entry) => recordAudit(db.db, entry),
+      }),
+    );
+  }
   return {
     version: VERSION,
     config,
@@ -90,8 +122,10 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
     authenticator,
     skills,
     archiveLimits: archiveLimitsFrom(config),
-    mcpTools: [],
-    warnings: [],
+    settings,
+    commandLevel,
+    mcpTools,
+    warnings,
     closers,
     async close() {
       for (const closer of closers.reverse()) await closer().catch(() => undefined);
@@ -110,5 +144,52 @@ export function archiveLimitsFrom(config: Config): ArchiveLimits {
     maxFileBytes: config.SKILL_MAX_FILE_MB * MiB,
     maxDepth: config.SKILL_MAX_DEPTH,
     maxPathLength: config.SKILL_MAX_PATH_LENGTH,
+  };
+}
+
+/**
+ * Probes bubblewrap and builds the sandbox for run_shell_command at the configured (or best available) level.
+ * `disabled` is refused unless COMMAND_ALLOW_DISABLED=true; a degraded level is reported in /ready.
+ */
+async function createCommandSandbox(config: Config, logger: Logger, warnings: string[]): Promise<Sandbox> {
+  if (config.COMMAND_SECURITY_LEVEL === 'disabled' && !config.COMMAND_ALLOW_DISABLED) {
+    throw new ConfigError(
+      'Invalid configuration:\n  COMMAND_SECURITY_LEVEL: "disabled" runs skill scripts without isolation; ' +
+        'set COMMAND_ALLOW_DISABLED=true to allow it (development only)',
+    );
+  }
+  const probe = await probeBubblewrap();
+  const { level, warning } = resolveSecurityLevel(config.COMMAND_SECURITY_LEVEL, probe);
+  if (warning) warnings.push(warning);
+  const workRoot = mkdtempSync(path.join(tmpdir(), 'skillport-runs-'));
+  const sandbox = createSandbox(
+    defaultSandboxConfig({
+      level,
+      workRoot,
+      dataDir: config.DATA_DIR,
+      allowedPrograms: config.COMMAND_ALLOWED_PROGRAMS,
+      perUserConcurrency: config.COMMAND_CONCURRENCY_PER_USER,
+      globalConcurrency: config.COMMAND_CONCURRENCY_GLOBAL,
+      runAsUid: process.getuid?.() === 0 ? 65534 : null,
+      runAsGid: process.getuid?.() === 0 ? 65534 : null,
+      onWarning: (message, details) => logger.warn({ details }, message),
+      limits: {
+        timeoutMs: config.COMMAND_TIMEOUT * 1000,
+        maxMemoryMb: config.COMMAND_MAX_MEMORY_MB,
+        maxCpuPercent: config.COMMAND_MAX_CPU_PERCENT,
+        maxOutputBytes: config.COMMAND_MAX_OUTPUT_KB * 1024,
+        maxProcesses: config.COMMAND_MAX_PROCESSES,
+        maxFileBytes: config.COMMAND_MAX_FILE_MB * MiB,
+      },
+    }),
+  );
+  logger.info({ level }, 'command sandbox ready');
+  return {
+    level: sandbox.level,
+    run: (req) => sandbox.run(req),
+    async close() {
+      await sandbox.close();
+      await rm(workRoot, { recursive: true, force: true });
+    },
   };
 }

@@ -33,6 +33,8 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     },
   });
   const config = loadConfig({
+    // Each test server gets its own limits; a test that needs a low one passes it in `env`.
+    AUTH_RATE_LIMIT_PER_IP: '1000',
     PORT: '0',
     HOST: '127.0.0.1',
     DATA_DIR: dataDir,
@@ -41,7 +43,14 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     ...(database.url ? { DATABASE_URL: database.url } : {}),
     ...env,
   });
-  const server = await startServer(config, { database: database.handle, logDestination });
+  let server: RunningServer;
+  try {
+    server = await startServer(config, { database: database.handle, logDestination });
+  } catch (err) {
+    await database.dispose();
+    rmSync(dataDir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     baseUrl: server.url,
     server,

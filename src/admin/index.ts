@@ -1,0 +1,3 @@
+/** Public surface of the administration room (run-time settings). */
+export { SettingsService, type Settings } from './settings.js';
+export { adminRoutes } from './routes.js';

@@ -1,0 +1,56 @@
+import { z } from 'zod';
+import { tables, type Database } from '../db/index.js';
+import { recordAudit } from '../audit/service.js';
+import type { Principal } from '../shared/principal.js';
+
+/** Every run-time setting, with its type and default. Unknown keys in the table are ignored. */
+export const SettingsSchema = z.object({
+  /** Admin switch for run_shell_command (COMMANDS_ENABLED=false removes the tool entirely). */
+  commands_enabled: z.boolean().default(true),
+});
+export type Settings = z.infer<typeof SettingsSchema>;
+
+/** Other instances pick up a change within this time. */
+const CACHE_MS = 5_000;
+
+/** Server-wide settings administrators change at run time, stored in the database so every instance agrees. */
+export class SettingsService {
+  private cached: { value: Settings; until: number } | null = null;
+
+  constructor(private readonly db: Database) {}
+
+  async get(): Promise<Settings> {
+    if (this.cached && this.cached.until > Date.now()) return this.cached.value;
+    const rows = await this.db.select().from(tables.settings);
+    const value = SettingsSchema.parse(Object.fromEntries(rows.map((r) => [r.key, r.value])));
+    this.cached = { value, until: Date.now() + CACHE_MS };
+    return value;
+  }
+
+  async update(admin: Principal, patch: Partial<Settings>, ip: string | null): Promise<Settings> {
+    await this.db.transaction(async (tx) => {
+      for (const [key, value] of Object.entries(patch)) {
+        if (value === undefined) continue;
+        await tx
+          .insert(tables.settings)
+          .values({ key, value })
+          .onConflictDoUpdate({ target: tables.settings.key, set: { value, updatedAt: new Date() } });
+      }
+      await recordAudit(tx, {
+        actorId: admin.userId,
+        action: 'admin.settings.update',
+        target: 'settings',
+        result: 'success',
+        ip,
+        details: patch,
+      });
+    });
+    this.cached = null;
+    return this.get();
+  }
+
+  /** Forgets the cached value (tests and settings changed elsewhere). */
+  reset(): void {
+    this.cached = null;
+  }
+}

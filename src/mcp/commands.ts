@@ -1,0 +1,186 @@
+import { z } from 'zod';
+import type { AuditEntry } from '../audit/service.js';
+import type { RunResult, Sandbox } from '../sandbox/index.js';
+import { AppError } from '../shared/errors.js';
+import { contentTypeFor } from '../skills/index.js';
+import type { ToolRegistrar } from './server.js';
+import { instrumented, textResult, type ToolResult } from './tools.js';
+import { closest } from './suggest.js';
+
+export interface CommandToolOptions {
+  sandbox: Sandbox;
+  /** The longest run a caller may ask for, in seconds (COMMAND_TIMEOUT). */
+  maxTimeoutSeconds: number;
+  /** The administrators' run-time switch; checked on every call. */
+  enabled: () => Promise<boolean>;
+  /** Writes the audit record of a run (the multi-user server); absent in single-user stdio mode. */
+  audit?: (entry: AuditEntry) => Promise<void>;
+}
+
+const InputFile = z.union([
+  z.object({ path: z.string().min(1).max(512), content: z.string().max(8 * 1024 * 1024) }).strict(),
+  z.object({ path: z.string().min(1).max(512), content_base64: z.string().max(11 * 1024 * 1024) }).strict(),
+]);
+
+const formatSize = (n: number) => (n < 1024 ? `${n} B` : `${(n / 1024).toFixed(1)} KB`);
+
+/** Text for the model: what ran, how it ended, its output, and the files it produced. */
+function describeRun(result: RunResult): string {
+  const lines = [
+    result.timedOut
+      ? `The command timed out after ${result.durationMs} ms and was stopped.`
+      : result.exitCode === null
+        ? `The command was killed by ${result.signal ?? 'a signal'} after ${result.durationMs} ms.`
+        : `Exit code ${result.exitCode} after ${result.durationMs} ms.`,
+  ];
+  if (result.limitsHit.length) lines.push(`Limits hit: ${result.limitsHit.join(', ')}.`);
+  lines.push('--- stdout ---', result.stdout || '(empty)', '--- stderr ---', result.stderr || '(empty)');
+  if (result.changedFiles.length) {
+    lines.push('--- files created or changed ---');
+    for (const f of result.changedFiles) {
+      lines.push(
+        `- ${f.path} (${formatSize(f.size)})${f.data ? '' : ' — too large to return; not included'}`,
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
+/**
+ * The `run_shell_command` tool: runs a command in a fresh sandboxed copy of the skill's current version.
+ * Registered only when commands are enabled in the configuration; the sandbox enforces the security level.
+ */
+export function commandTool(opts: CommandToolOptions): ToolRegistrar {
+  return (server, ctx) => {
+    server.registerTool(
+      'run_shell_command',
+      {
+        title: "Run a skill's script",
+        description:
+          'Runs a command in a fresh, isolated copy of a skill (working directory = the skill root), e.g. ' +
+          '"python3 scripts/extract.py input.pdf". Do not cd: paths are relative to the skill root. Pass input ' +
+          'files with `files` ({path, content} for text, {path, content_base64} for binary); they are placed in ' +
+          'the working directory first. Returns the exit code, stdout, stderr and the files the command created ' +
+          'or changed (small ones are attached). There is no network access; the copy is discarded afterwards.',
+        inputSchema: z.object({
+          skill_name: z.string().min(1).max(128).describe('The skill whose files the command runs in'),
+          command: z.string().min(1).max(8192).describe('The command line, relative to the skill root'),
+          files: z
+            .array(InputFile)
+            .max(32)
+            .optional()
+            .describe('Input files to place in the working directory'),
+          timeout_seconds: z
+            .number()
+            .int()
+            .min(1)
+            .max(opts.maxTimeoutSeconds)
+            .optional()
+            .describe(`Seconds before the command is stopped (at most ${opts.maxTimeoutSeconds})`),
+        }),
+        annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: false },
+      },
+      instrumented(
+        ctx,
+        'run_shell_command',
+        async (args: {
+          skill_name: string;
+          command: string;
+          files?: Array<{ path: string; content?: string; content_base64?: string }>;
+          timeout_seconds?: number;
+        }): Promise<ToolResult> => {
+          if (!(await opts.enabled())) {
+            return textResult('Running commands is switched off on this server by its administrators.', true);
+          }
+          let copy;
+          try {
+            copy = await ctx.library.workingCopy(args.skill_name);
+          } catch (err) {
+            if (err instanceof AppError && err.status === 404) {
+              const near = closest(
+                args.skill_name,
+                (await ctx.library.catalog()).map((s) => s.name),
+              );
+              return textResult(
+                `No skill named "${args.skill_name}".${near.length ? ` Did you mean: ${near.join(', ')}?` : ''}`,
+                true,
+              );
+            }
+            throw err;
+          }
+          if (!copy.runnable) {
+            return textResult(
+              `The owner of "${args.skill_name}" has switched off running its commands.`,
+              true,
+            );
+          }
+          const inputFiles = (args.files ?? []).map((f) => ({
+            path: f.path,
+            data:
+              f.content_base64 !== undefined
+                ? Buffer.from(f.content_base64, 'base64')
+                : Buffer.from(f.content ?? '', 'utf8'),
+          }));
+          let result: RunResult;
+          try {
+            result = await opts.sandbox.run({
+              userId: ctx.userId ?? 'local',
+              files: copy.files,
+              inputFiles,
+              command: args.command,
+              timeoutMs: args.timeout_seconds ? args.timeout_seconds * 1000 : undefined,
+            });
+          } catch (err) {
+            if (err instanceof AppError) {
+              await opts.audit?.({
+                actorId: ctx.userId,
+                action: 'command.run',
+                target: `skill:${args.skill_name}`,
+                result: 'failure',
+                details: {
+                  skill: args.skill_name,
+                  version: copy.version,
+                  command: args.command,
+                  refused: err.code,
+                },
+              });
+            }
+            throw err;
+          }
+          const ok = result.exitCode === 0 && !result.timedOut;
+          await opts.audit?.({
+            actorId: ctx.userId,
+            action: 'command.run',
+            target: `skill:${args.skill_name}`,
+            result: ok ? 'success' : 'failure',
+            details: {
+              skill: args.skill_name,
+              version: copy.version,
+              command: args.command,
+              level: opts.sandbox.level,
+              exit_code: result.exitCode,
+              signal: result.signal,
+              timed_out: result.timedOut,
+              duration_ms: result.durationMs,
+              limits_hit: result.limitsHit,
+            },
+          });
+          const attachments = result.changedFiles
+            .filter((f) => f.data)
+            .map((f) => ({
+              type: 'resource' as const,
+              resource: {
+                uri: `sandbox://${args.skill_name}/${f.path}`,
+                mimeType: contentTypeFor(f.path, f.data).split(';')[0]!,
+                blob: f.data!.toString('base64'),
+              },
+            }));
+          return {
+            content: [{ type: 'text', text: describeRun(result) }, ...attachments],
+            ...(ok ? {} : { isError: true }),
+          };
+        },
+      ),
+    );
+  };
+}
