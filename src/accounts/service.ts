@@ -276,21 +276,11 @@ export class AccountsService {
     input: { current_password: string; new_password: string },
     ip: string | null,
   ): Promise<void> {
-    const [user] = await this.db.select().from(tables.users).where(eq(tables.users.id, principal.userId));
-    if (!user) throw notFound('User not found');
-    await this.limit(`password:account:${user.id}`, this.options.rateLimit.perAccount);
-    if (!(await verifyPassword(input.current_password, user.passwordHash)).ok) {
-      await recordAudit(this.db, {
-        actorId: user.id,
-        action: 'user.password_change',
-        target: `user:${user.id}`,
-        result: 'failure',
-        ip,
-      });
-      throw new AppError(400, 'invalid_password', 'Current password is wrong', {
-        fields: [{ path: 'current_password', message: 'is wrong' }],
-      });
-    }
+    const user = await this.confirmPassword(principal, input.current_password, {
+      action: 'user.password_change',
+      field: 'current_password',
+      ip,
+    });
     assertPassword(input.new_password, user, 'new_password');
     const passwordHash = await hashPassword(input.new_password);
     await this.db.transaction(async (tx) => {
@@ -313,23 +303,36 @@ export class AccountsService {
     });
   }
 
-  /** Deletes the account and everything it owns, in one transaction, after checking the password. */
-  async deleteAccount(principal: Principal, password: string, ip: string | null): Promise<void> {
+  /**
+   * Re-checks the caller's password before a sensitive change (rate limited per account); a wrong one is
+   * audited and reported on `field`.
+   */
+  private async confirmPassword(
+    principal: Principal,
+    password: string,
+    opts: { action: string; field: string; ip: string | null },
+  ) {
     const [user] = await this.db.select().from(tables.users).where(eq(tables.users.id, principal.userId));
     if (!user) throw notFound('User not found');
     await this.limit(`password:account:${user.id}`, this.options.rateLimit.perAccount);
     if (!(await verifyPassword(password, user.passwordHash)).ok) {
       await recordAudit(this.db, {
         actorId: user.id,
-        action: 'user.delete',
+        action: opts.action,
         target: `user:${user.id}`,
         result: 'failure',
-        ip,
+        ip: opts.ip,
       });
-      throw new AppError(400, 'invalid_password', 'Password is wrong', {
-        fields: [{ path: 'password', message: 'is wrong' }],
+      throw new AppError(400, 'invalid_password', `The ${opts.field.replace('_', ' ')} is wrong`, {
+        fields: [{ path: opts.field, message: 'is wrong' }],
       });
     }
+    return user;
+  }
+
+  /** Deletes the account and everything it owns, in one transaction, after checking the password. */
+  async deleteAccount(principal: Principal, password: string, ip: string | null): Promise<void> {
+    const user = await this.confirmPassword(principal, password, { action: 'user.delete', field: 'password', ip });
     await this.db.transaction(async (tx) => {
       await tx.delete(tables.users).where(eq(tables.users.id, user.id));
       for (const hook of this.deletionHooks) await hook(tx, user.id);
