@@ -157,12 +157,17 @@ export class ApiTokens {
     return entry.principal;
   }
 
-  /** Drops cached entries of one user (disabled, enabled, deleted, promoted) or of everybody. */
-  invalidateUser(userId?: string): void {
-    for (const [hash, entry] of this.cache) {
-      if (!userId || entry.userId === userId) this.cache.delete(hash);
-    }
+  /** Drops cached entries of one user (disabled, enabled, deleted, promoted) and tells listeners. */
+  invalidateUser(userId: string): void {
+    this.forgetUser(userId);
     this.events.emit('credentials-changed', { userId });
+  }
+
+  /** Drops this instance's cached entries of one user (also when another instance reports a change). */
+  forgetUser(userId: string): void {
+    for (const [hash, entry] of this.cache) {
+      if (entry.userId === userId) this.cache.delete(hash);
+    }
   }
 
   /** Resolves once the background last_used_at writes started so far have finished (tests, shutdown). */

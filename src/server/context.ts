@@ -9,7 +9,9 @@ import { AccessTokens } from '../accounts/access-tokens.js';
 import { ApiTokens } from '../accounts/api-tokens.js';
 import { Authenticator } from '../accounts/authenticate.js';
 import { AccountsService } from '../accounts/service.js';
-import { MemoryRateLimiter, type RateLimiter } from '../shared/rate-limit.js';
+import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from '../shared/rate-limit.js';
+import { bridge, RedisEventBus } from '../shared/event-bus.js';
+import { Redis } from 'ioredis';
 import { DatabaseBlobStore, SkillsService, type ArchiveLimits } from '../skills/index.js';
 import { SettingsService } from '../admin/index.js';
 import type pino from 'pino';
@@ -76,7 +78,17 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
       poolSize: config.DATABASE_POOL_SIZE,
     }));
   const metrics = new Metrics({ dataDir: config.DATA_DIR, databaseUp: () => db.ping() });
-  const rateLimiter = new MemoryRateLimiter();
+  const closers: Array<() => Promise<void>> = [];
+  let redis: Redis | null = null;
+  if (config.REDIS_URL) {
+    redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2 });
+    await redis.connect();
+    const client = redis;
+    closers.push(async () => client.disconnect());
+  }
+  const rateLimiter: RateLimiter = redis
+    ? new RedisRateLimiter(redis, config.REDIS_PREFIX)
+    : new MemoryRateLimiter();
   const accessTokens = new AccessTokens(config.SECRET_KEY, config.ACCESS_TOKEN_TTL_SECONDS);
   const apiTokens = new ApiTokens(db.db);
   const accounts = new AccountsService(db.db, accessTokens, apiTokens, rateLimiter, {
@@ -91,10 +103,16 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
   const authenticator = new Authenticator(accessTokens, apiTokens, accounts);
   const skills = new SkillsService(db.db, new DatabaseBlobStore());
   accounts.onAccountDeleted(skills.afterAccountDeleted);
-  const closers: Array<() => Promise<void>> = [];
   const warnings: string[] = [];
   const mcpTools: ToolRegistrar[] = [];
   const settings = new SettingsService(db.db);
+  if (config.REDIS_URL) {
+    // Other instances hear about revoked tokens, disabled users and skill changes at once.
+    const bus = await RedisEventBus.connect(config.REDIS_URL, config.REDIS_PREFIX);
+    closers.push(() => bus.close());
+    await bridge(apiTokens.events, 'credentials-changed', bus, (p) => apiTokens.forgetUser(String(p.userId)));
+    await bridge(skills.events, 'change', bus);
+  }
   let commandLevel: AppContext['commandLevel'] = 'off';
   if (config.COMMANDS_ENABLED) {
     const sandbox = await createCommandSandbox(config, logger, warnings);

@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../../src/config/index.js';
 import { startServer, type RunningServer } from '../../src/server/start.js';
-import { createTestDatabase } from './db.js';
+import { createTestDatabase, type TestDatabase } from './db.js';
 
 export interface TestServer {
   baseUrl: string;
@@ -21,9 +21,14 @@ export interface TestServer {
  * A real Skillport server on a free port, with its own data dir and its own database (PGlite or PostgreSQL,
  * see SKILLPORT_TEST_DB). Log lines are captured so tests can assert on them.
  */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  opts: { sharedDatabase?: TestDatabase } = {},
+): Promise<TestServer> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'skillport-test-'));
-  const database = await createTestDatabase();
+  // A shared database belongs to the caller (several instances of one deployment); it is not disposed here.
+  const database = opts.sharedDatabase ?? (await createTestDatabase());
+  const dispose = () => (opts.sharedDatabase ? Promise.resolve() : database.dispose());
   const secretKey = randomBytes(32).toString('hex');
   const logs: string[] = [];
   const logDestination = new Writable({
@@ -47,7 +52,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
   try {
     server = await startServer(config, { database: database.handle, logDestination });
   } catch (err) {
-    await database.dispose();
+    await dispose();
     rmSync(dataDir, { recursive: true, force: true });
     throw err;
   }
@@ -59,7 +64,7 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     dataDir,
     async close() {
       await server.stop();
-      await database.dispose();
+      await dispose();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

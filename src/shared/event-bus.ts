@@ -1,0 +1,82 @@
+import { randomUUID } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
+import { Redis } from 'ioredis';
+
+/**
+ * Carries events between server instances. Rooms keep emitting on their own EventEmitters; the composition root
+ * bridges the events other instances must hear (credential changes, skill changes) through this bus.
+ */
+export interface EventBus {
+  publish(channel: string, payload: Record<string, unknown>): Promise<void>;
+  subscribe(channel: string, handler: (payload: Record<string, unknown>) => void): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Marks an event that arrived from another instance, so the bridge does not send it back out. */
+export const REMOTE = '__remote';
+
+/**
+ * Forwards `event` from a local emitter to the bus, and the same event from other instances back onto the
+ * emitter (flagged REMOTE). `onRemote` runs first for remote events (e.g. to drop local caches).
+ */
+export async function bridge(
+  emitter: EventEmitter,
+  event: string,
+  bus: EventBus,
+  onRemote?: (payload: Record<string, unknown>) => void,
+): Promise<void> {
+  emitter.on(event, (payload: Record<string, unknown>) => {
+    if (!payload?.[REMOTE]) void bus.publish(event, payload).catch(() => undefined);
+  });
+  await bus.subscribe(event, (payload) => {
+    onRemote?.(payload);
+    emitter.emit(event, { ...payload, [REMOTE]: true });
+  });
+}
+
+/** Redis pub/sub. Messages this instance published are ignored on the way back in. */
+export class RedisEventBus implements EventBus {
+  private readonly instanceId = randomUUID();
+  private readonly handlers = new Map<string, Array<(payload: Record<string, unknown>) => void>>();
+
+  private constructor(
+    private readonly pub: Redis,
+    private readonly sub: Redis,
+    private readonly prefix: string,
+  ) {
+    sub.on('message', (channel: string, message: string) => {
+      let parsed: { from?: string; payload?: Record<string, unknown> };
+      try {
+        parsed = JSON.parse(message);
+      } catch {
+        return;
+      }
+      if (parsed.from === this.instanceId || !parsed.payload) return;
+      for (const h of this.handlers.get(channel.slice(this.prefix.length)) ?? []) h(parsed.payload);
+    });
+  }
+
+  static async connect(url: string, prefix: string): Promise<RedisEventBus> {
+    const options = { lazyConnect: true, maxRetriesPerRequest: 2 };
+    const pub = new Redis(url, options);
+    const sub = new Redis(url, options);
+    await Promise.all([pub.connect(), sub.connect()]);
+    return new RedisEventBus(pub, sub, prefix);
+  }
+
+  async publish(channel: string, payload: Record<string, unknown>): Promise<void> {
+    await this.pub.publish(this.prefix + channel, JSON.stringify({ from: this.instanceId, payload }));
+  }
+
+  async subscribe(channel: string, handler: (payload: Record<string, unknown>) => void): Promise<void> {
+    const list = this.handlers.get(channel) ?? [];
+    list.push(handler);
+    this.handlers.set(channel, list);
+    if (list.length === 1) await this.sub.subscribe(this.prefix + channel);
+  }
+
+  async close(): Promise<void> {
+    this.pub.disconnect();
+    this.sub.disconnect();
+  }
+}

@@ -1,0 +1,84 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Api, createApiToken, registerUser } from '../helpers/api.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { connectMcp } from '../helpers/mcp.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { skillZip } from '../helpers/zips.js';
+
+/**
+ * Two instances of one deployment: one database, one Redis (127.0.0.1:6379), a Redis key prefix of this run's
+ * own. What one instance changes, the other must honour at once.
+ */
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+let db: TestDatabase;
+let a: TestServer;
+let b: TestServer;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  const env = {
+    REDIS_URL,
+    REDIS_PREFIX: `skillport-test-${randomBytes(4).toString('hex')}:`,
+    AUTH_RATE_LIMIT_PER_ACCOUNT: '3',
+    COMMANDS_ENABLED: 'false',
+  };
+  a = await startTestServer(env, { sharedDatabase: db });
+  b = await startTestServer(env, { sharedDatabase: db });
+});
+afterAll(async () => {
+  await a?.close();
+  await b?.close();
+  await db?.dispose();
+});
+
+describe('several instances with Redis', () => {
+  it('a token revoked on one instance is refused by the other at once', async () => {
+    const admin = await registerUser(new Api(a.baseUrl), 'multiadmin');
+    const user = await registerUser(new Api(a.baseUrl), 'multiuser');
+    const token = await createApiToken(user.api, ['api']);
+    const onB = new Api(b.baseUrl, token);
+    expect((await onB.get('/api/v1/users/me')).status).toBe(200); // B has now cached the token
+    const list = await user.api.get('/api/v1/tokens');
+    expect((await user.api.delete(`/api/v1/tokens/${list.body.items[0].id}`)).status).toBe(204);
+    await waitUntil(async () => (await onB.get('/api/v1/users/me')).status === 401);
+
+    const token2 = await createApiToken(user.api, ['api']);
+    const onB2 = new Api(b.baseUrl, token2);
+    expect((await onB2.get('/api/v1/users/me')).status).toBe(200);
+    expect((await admin.api.patch(`/api/v1/users/${user.user.id}`, { disabled: true })).status).toBe(200);
+    await waitUntil(async () => (await onB2.get('/api/v1/users/me')).status === 401);
+  });
+
+  it('shares login rate limits between instances', async () => {
+    await registerUser(new Api(a.baseUrl), 'limited');
+    const attempt = (s: TestServer) =>
+      new Api(s.baseUrl).post('/api/v1/auth/login', { login: 'limited', password: 'wrong-password-1' });
+    expect((await attempt(a)).status).toBe(401);
+    expect((await attempt(b)).status).toBe(401);
+    expect((await attempt(a)).status).toBe(401);
+    const fourth = await attempt(b);
+    expect(fourth.status).toBe(429);
+    expect(Number(fourth.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+
+  it('tells an SSE client on one instance about a skill uploaded through the other', async () => {
+    const user = await registerUser(new Api(a.baseUrl), 'ssemulti');
+    const client = await connectMcp(b.baseUrl, await createApiToken(user.api), 'sse');
+    const changed = new Promise<void>((resolve) => {
+      client.setNotificationHandler('notifications/resources/list_changed' as never, () => resolve());
+    });
+    expect((await user.api.post('/api/v1/skills', await skillZip('cross-instance'))).status).toBe(201);
+    await changed;
+    await client.close();
+  });
+});
+
+/** Polls a condition that another instance makes true through Redis (bounded; no fixed sleeps). */
+async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 2_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
