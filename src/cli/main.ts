@@ -9,6 +9,7 @@ import { openDatabase } from '../db/index.js';
 import { startServer } from '../server/start.js';
 import { createContext, VERSION, type AppContext } from '../server/context.js';
 import { exportSkills, importSkillFolders } from '../skills/index.js';
+import { runStdioCommand } from '../mcp/stdio.js';
 
 /** Flags override the matching environment variables. */
 function configFrom(flags: { port?: string; host?: string; dataDir?: string; databaseUrl?: string }): Config {
@@ -62,6 +63,19 @@ export function buildCli(): Command {
       const db = await openDatabase({ url: config.DATABASE_URL, embeddedDir: config.embeddedDbDir });
       await db.close();
       console.log(`Database is up to date (${db.kind}).`);
+    });
+
+  program
+    .command('stdio')
+    .description(
+      'serve the skills of a local folder over MCP stdio: single user, no accounts, no database (logs on stderr)',
+    )
+    .requiredOption(
+      '--skills-dir <dir>',
+      'folder searched recursively for skill folders (with a SKILL.md); changes are picked up live',
+    )
+    .action(async (flags: { skillsDir: string }) => {
+      await runStdioCommand({ skillsDir: flags.skillsDir, version: VERSION });
     });
 
   const admin = program.command('admin').description('administration tasks');

@@ -4,7 +4,7 @@ import type { RunResult, Sandbox } from '../sandbox/index.js';
 import { AppError } from '../shared/errors.js';
 import { contentTypeFor } from '../skills/index.js';
 import type { ToolRegistrar } from './server.js';
-import { instrumented, textResult, type ToolResult } from './tools.js';
+import { instrumented, textResult, withCachedJsonSchema, type ToolResult } from './tools.js';
 import { closest } from './suggest.js';
 
 export interface CommandToolOptions {
@@ -51,6 +51,21 @@ function describeRun(result: RunResult): string {
  * Registered only when commands are enabled in the configuration; the sandbox enforces the security level.
  */
 export function commandTool(opts: CommandToolOptions): ToolRegistrar {
+  // Built once, not per server instance (the HTTP entry builds one per request).
+  const inputSchema = withCachedJsonSchema(
+    z.object({
+      skill_name: z.string().min(1).max(128).describe('The skill whose files the command runs in'),
+      command: z.string().min(1).max(8192).describe('The command line, relative to the skill root'),
+      files: z.array(InputFile).max(32).optional().describe('Input files to place in the working directory'),
+      timeout_seconds: z
+        .number()
+        .int()
+        .min(1)
+        .max(opts.maxTimeoutSeconds)
+        .optional()
+        .describe(`Seconds before the command is stopped (at most ${opts.maxTimeoutSeconds})`),
+    }),
+  );
   return (server, ctx) => {
     server.registerTool(
       'run_shell_command',
@@ -62,22 +77,7 @@ export function commandTool(opts: CommandToolOptions): ToolRegistrar {
           'files with `files` ({path, content} for text, {path, content_base64} for binary); they are placed in ' +
           'the working directory first. Returns the exit code, stdout, stderr and the files the command created ' +
           'or changed (small ones are attached). There is no network access; the copy is discarded afterwards.',
-        inputSchema: z.object({
-          skill_name: z.string().min(1).max(128).describe('The skill whose files the command runs in'),
-          command: z.string().min(1).max(8192).describe('The command line, relative to the skill root'),
-          files: z
-            .array(InputFile)
-            .max(32)
-            .optional()
-            .describe('Input files to place in the working directory'),
-          timeout_seconds: z
-            .number()
-            .int()
-            .min(1)
-            .max(opts.maxTimeoutSeconds)
-            .optional()
-            .describe(`Seconds before the command is stopped (at most ${opts.maxTimeoutSeconds})`),
-        }),
+        inputSchema,
         annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: false },
       },
       instrumented(

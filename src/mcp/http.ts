@@ -17,8 +17,9 @@ import type { AppEnv } from '../http/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { SkillChange, SkillsService } from '../skills/index.js';
+import { LibraryCache } from './cache.js';
 import { userLibrary } from './library.js';
-import { buildMcpServer, type ToolRegistrar } from './server.js';
+import { buildMcpServer, skillsExtension, type ToolRegistrar } from './server.js';
 
 export interface McpHttpDeps {
   config: Config;
@@ -36,6 +37,14 @@ const MAX_CACHED_HANDLERS = 1000;
 /** Legacy SSE sessions re-check their credentials this often even without a local revocation event. */
 const SSE_RECHECK_MS = 30_000;
 const MAX_SSE_SESSIONS_PER_USER = 16;
+/** How long another instance's skill changes may go unseen here (this instance's own changes show at once). */
+const LIBRARY_CACHE_TTL_MS = 5_000;
+
+interface TrackedStream {
+  userId: string;
+  authorization: string;
+  close(): Promise<void>;
+}
 
 interface SseSession {
   transport: SSEServerTransport;
@@ -52,15 +61,24 @@ interface SseSession {
 export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promise<void> } {
   const guard = dnsRebindingGuard(deps.config);
   const authed = requireAuth(deps.auth, 'mcp');
-  const serverFor = (userId: string) =>
-    buildMcpServer({
-      library: userLibrary(deps.skills, userId),
-      userId,
-      logger: deps.logger,
-      metrics: deps.metrics,
-      version: deps.version,
-      extraTools: deps.extraTools,
-    });
+  // Changes made here invalidate at once (see onSkillChange); the TTL bounds changes made by other instances.
+  const cache = new LibraryCache({ ttlMs: LIBRARY_CACHE_TTL_MS });
+  /** What one user's server instances share: their library and its skills extension (both stateless). */
+  const perUser = (userId: string) => {
+    const library = userLibrary(deps.skills, userId, cache);
+    const skills = skillsExtension(library, deps.logger);
+    return () =>
+      buildMcpServer({
+        library,
+        skills,
+        userId,
+        logger: deps.logger,
+        metrics: deps.metrics,
+        version: deps.version,
+        extraTools: deps.extraTools,
+      });
+  };
+  const serverFor = (userId: string) => perUser(userId)();
 
   // One handler per user, so that list-changed notifications reach only that user's subscription streams.
   const handlers = new Map<string, McpHttpHandler>();
@@ -69,7 +87,7 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
     if (h) {
       handlers.delete(userId); // re-insert: Map order is the LRU order
     } else {
-      h = createMcpHandler(() => serverFor(userId), {
+      h = createMcpHandler(perUser(userId), {
         onerror: (err) => deps.logger.debug({ err: err.message, user: userId }, 'mcp request rejected'),
       });
       if (handlers.size >= MAX_CACHED_HANDLERS) {
@@ -92,8 +110,56 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
         extra: { userId: principal.userId },
       },
     });
-    return response;
+    // Headers first: reading `body` turns @hono/node-server's lightweight response into a full one.
+    if (!response.headers.get('content-type')?.startsWith('text/event-stream') || !response.body)
+      return response;
+    // A streamed answer (a subscriptions/listen stream, or a call upgraded to SSE) outlives this request's
+    // credential check: track it so that revoking its token or disabling its user ends it, as for /sse.
+    return trackStream(response, principal.userId, c.req.header('authorization')!);
   });
+
+  /** Open `/mcp` SSE responses, each with the credentials it was opened with. */
+  const streams = new Set<TrackedStream>();
+  const trackStream = (response: Response, userId: string, authorization: string): Response => {
+    const reader = response.body!.getReader();
+    let entry: TrackedStream;
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        entry = {
+          userId,
+          authorization,
+          close: async () => {
+            streams.delete(entry);
+            // Cancelling the SDK's side tears the subscription down there; closing ours ends the response.
+            await reader.cancel('credentials no longer valid').catch(() => undefined);
+            try {
+              controller.close();
+            } catch {
+              // already closed or errored
+            }
+          },
+        };
+        streams.add(entry);
+      },
+      async pull(controller) {
+        try {
+          const { done, value } = await reader.read();
+          if (done) {
+            streams.delete(entry);
+            controller.close();
+          } else controller.enqueue(value);
+        } catch (err) {
+          streams.delete(entry);
+          controller.error(err);
+        }
+      },
+      cancel(reason) {
+        streams.delete(entry);
+        return reader.cancel(reason);
+      },
+    });
+    return new Response(body, { status: response.status, headers: response.headers });
+  };
 
   // ---- legacy HTTP+SSE (2024-11-05 transport) ----
   const sessions = new Map<string, SseSession>();
@@ -140,15 +206,25 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
     return RESPONSE_ALREADY_SENT;
   });
 
-  /** Closes the SSE sessions of `userId` whose opening credentials no longer authenticate. */
+  /** Closes the streams (SSE sessions, `/mcp` streams) of `userId` whose opening credentials no longer authenticate. */
+  const stillValid = async (s: { userId: string; authorization: string }) => {
+    const result = await deps.auth.resolve(s.authorization, 'mcp');
+    return 'principal' in result && result.principal.userId === s.userId;
+  };
   const recheck = async (userId?: string) => {
     for (const [id, s] of sessions) {
       if (userId && s.userId !== userId) continue;
-      const result = await deps.auth.resolve(s.authorization, 'mcp');
-      if (!('principal' in result) || result.principal.userId !== s.userId) {
+      if (!(await stillValid(s))) {
         sessions.delete(id);
         deps.logger.info({ user: s.userId, session: id }, 'sse session closed: credentials no longer valid');
         await s.close().catch(() => undefined);
+      }
+    }
+    for (const s of [...streams]) {
+      if (userId && s.userId !== userId) continue;
+      if (!(await stillValid(s))) {
+        deps.logger.info({ user: s.userId }, 'mcp stream closed: credentials no longer valid');
+        await s.close();
       }
     }
   };
@@ -158,6 +234,7 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
   timer.unref();
 
   const onSkillChange = ({ userId }: SkillChange) => {
+    cache.invalidate(userId); // before anybody is told: a client re-reading at once must see the change
     const targets = userId ? [handlers.get(userId)].filter(Boolean) : [...handlers.values()];
     for (const h of targets) h!.notify.resourcesChanged();
     for (const s of sessions.values()) {
@@ -177,6 +254,7 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
       deps.skills.events.off('change', onSkillChange);
       await Promise.all([...sessions.values()].map((s) => s.close().catch(() => undefined)));
       sessions.clear();
+      await Promise.all([...streams].map((s) => s.close()));
       await Promise.all([...handlers.values()].map((h) => h.close()));
       handlers.clear();
     },

@@ -1,4 +1,6 @@
-import type { SkillsService } from '../skills/index.js';
+import { notFound } from '../shared/errors.js';
+import { contentTypeFor, type LoadedSkill, type SkillsService } from '../skills/index.js';
+import type { LibraryCache } from './cache.js';
 
 /** One file of a skill as the MCP layer describes it. */
 export interface SkillFileInfo {
@@ -41,19 +43,35 @@ export interface SkillLibrary {
   }>;
 }
 
+/**
+ * The frontmatter exactly as SKILL.md has it: Skills-over-MCP clients parse SKILL.md and require it to equal
+ * the entry's frontmatter, so the stored (trimmed) description must not replace the verbatim one (a folded
+ * YAML description ends with a newline). Name and description are filled in only if somehow absent.
+ */
 const frontmatterOf = (fm: Record<string, unknown>, name: string, description: string) => ({
-  ...fm,
   name,
   description,
+  ...fm,
 });
 
-/** The database-backed library of one user: own skills and visible shared ones, enabled only. */
-export function userLibrary(skills: SkillsService, userId: string): SkillLibrary {
+/**
+ * The database-backed library of one user: own skills and visible shared ones, enabled only. With a cache (the
+ * HTTP server passes one), the catalog, the loaded skills and file contents are served from memory between
+ * changes; search, listings and working copies always query.
+ */
+export function userLibrary(skills: SkillsService, userId: string, cache?: LibraryCache): SkillLibrary {
   const enabledOnly = { enabledOnly: true };
+  const loaded = (name: string): Promise<LoadedSkill> =>
+    cache ? cache.skill(userId, name, () => skills.load(userId, name)) : skills.load(userId, name);
   return {
-    catalog: () => skills.catalog(userId),
+    async catalog() {
+      const rows = cache
+        ? await cache.catalog(userId, () => skills.catalog(userId))
+        : await skills.catalog(userId);
+      return rows.map((r) => ({ name: r.name, description: r.description }));
+    },
     async describe(name) {
-      const { skill, version, manifest } = await skills.load(userId, name);
+      const { skill, version, manifest } = await loaded(name);
       return {
         name: skill.name,
         description: skill.description,
@@ -62,8 +80,18 @@ export function userLibrary(skills: SkillsService, userId: string): SkillLibrary
       };
     },
     async readFile(name, path) {
-      const f = await skills.readFile(userId, name, 'latest', path, enabledOnly);
-      return { data: f.data, contentType: f.contentType };
+      if (!cache) {
+        const f = await skills.readFile(userId, name, 'latest', path, enabledOnly);
+        return { data: f.data, contentType: f.contentType };
+      }
+      const skill = await loaded(name);
+      const entry = skill.manifest.find((m) => m.path === path);
+      if (!entry) throw notFound(`No file "${path}" in version ${skill.version.number} of "${name}"`);
+      const data = await cache.blob(
+        entry.sha256,
+        async () => (await skills.readLoadedFile(skill, path)).data,
+      );
+      return { data, contentType: contentTypeFor(entry.path, data) };
     },
     search: (query, limit) => skills.search(userId, query, limit),
     async entries(cursor, limit) {

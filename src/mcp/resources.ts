@@ -1,5 +1,6 @@
 import type { Skill, SkillReadResult, SkillSource } from '@modelcontextprotocol/server/ext/skills';
 import { AppError } from '../shared/errors.js';
+import { isText, isTextType } from '../skills/content-type.js';
 import type { LibrarySkill, SkillLibrary } from './library.js';
 
 export const SKILL_URI_SCHEME = 'skill://';
@@ -72,7 +73,9 @@ export function librarySkillSource(library: SkillLibrary): SkillSource {
       return orUndefined(async () => {
         const file = await library.readFile(parsed.name, parsed.path);
         const mimeType = file.contentType.split(';')[0]!;
-        return mimeType.startsWith('text/') || mimeType === 'application/json'
+        // Text only when the bytes really are UTF-8: a `.md` holding anything else would be altered by decoding,
+        // and the client's digest check would (rightly) fail.
+        return isTextType(mimeType) && isText(file.data)
           ? { text: file.data.toString('utf8'), mimeType }
           : { bytes: new Uint8Array(file.data), mimeType };
       });

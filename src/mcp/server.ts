@@ -16,6 +16,11 @@ export interface McpServerOptions {
   metrics?: Metrics;
   version: string;
   extraTools?: ToolRegistrar[];
+  /**
+   * The Skills-over-MCP extension for this library, when the caller keeps one per library (an extension attaches
+   * to any number of servers); built here otherwise.
+   */
+  skills?: SkillsExtension;
 }
 
 const INSTRUCTIONS =
@@ -40,10 +45,15 @@ export function buildMcpServer(opts: McpServerOptions): McpServer {
   };
   registerSkillTools(server, ctx);
   for (const register of opts.extraTools ?? []) register(server, ctx);
-  new SkillsExtension({
-    source: librarySkillSource(opts.library),
-    cacheHint: { ttlMs: 0, cacheScope: 'private' },
-    onWarning: (w) => opts.logger.warn({ path: w.path, warning: w.message }, 'skills extension warning'),
-  }).attach(server);
+  (opts.skills ?? skillsExtension(opts.library, opts.logger)).attach(server);
   return server;
+}
+
+/** The Skills-over-MCP extension (SEP-2640) serving one library. */
+export function skillsExtension(library: SkillLibrary, logger: Logger): SkillsExtension {
+  return new SkillsExtension({
+    source: librarySkillSource(library),
+    cacheHint: { ttlMs: 0, cacheScope: 'private' },
+    onWarning: (w) => logger.warn({ path: w.path, warning: w.message }, 'skills extension warning'),
+  });
 }

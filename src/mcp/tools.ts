@@ -2,8 +2,11 @@ import type { CallToolResult, McpServer } from '@modelcontextprotocol/server';
 import { z } from 'zod';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { loggableError } from '../http/errors.js';
 import { AppError } from '../shared/errors.js';
+import { isText, isTextType } from '../skills/content-type.js';
 import type { SkillLibrary } from './library.js';
+import { skillUri } from './resources.js';
 import { closest } from './suggest.js';
 
 export type ToolResult = CallToolResult;
@@ -54,7 +57,8 @@ export function instrumented<A>(
         return textResult(err.message, true);
       }
       outcome = 'internal_error';
-      ctx.logger.error({ err, tool, user: ctx.userId }, 'tool failed');
+      // loggableError drops bound query parameters: a database error would otherwise carry argument values.
+      ctx.logger.error({ err: loggableError(err), tool, user: ctx.userId }, 'tool failed');
       return textResult('Internal error while running the tool; try again later.', true);
     } finally {
       const seconds = (performance.now() - started) / 1000;
@@ -100,6 +104,63 @@ function normalisePath(p: string): string | null {
 }
 
 /**
+ * Tool argument schemas are built once, and their JSON Schema is converted once: the HTTP entry builds a server
+ * instance per request, and the SDK converts the called tool's schema on every request (for its pre-dispatch
+ * header checks) and every `tools/list`. Both are pure functions of the schema, so the result is kept on it.
+ * Use this for the schemas of other tools too.
+ */
+export function withCachedJsonSchema<T extends z.ZodType>(schema: T): T {
+  type Converter = (options: { target: string }) => Record<string, unknown>;
+  const standard = schema['~standard'] as unknown as {
+    jsonSchema: { input: Converter; output: Converter };
+  } & Record<string, unknown>;
+  const memo = new Map<string, Record<string, unknown>>();
+  const cached =
+    (io: 'input' | 'output'): Converter =>
+    (options) => {
+      const key = `${io}\0${options.target}`;
+      let json = memo.get(key);
+      if (!json) {
+        json = deepFreeze(standard.jsonSchema[io](options));
+        memo.set(key, json);
+      }
+      return json;
+    };
+  (schema as { '~standard': unknown })['~standard'] = {
+    ...standard,
+    jsonSchema: { input: cached('input'), output: cached('output') },
+  };
+  return schema;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+const NO_ARGUMENTS = withCachedJsonSchema(z.object({}));
+const LOAD_SKILL_ARGUMENTS = withCachedJsonSchema(
+  z.object({
+    skill_name: z.string().min(1).max(128).describe('The skill name from load_skill_metadata'),
+  }),
+);
+const READ_FILE_ARGUMENTS = withCachedJsonSchema(
+  z.object({
+    skill_name: z.string().min(1).max(128).describe('The skill name'),
+    file_name: z.string().min(1).max(1024).describe('Path of the file inside the skill'),
+  }),
+);
+const SEARCH_ARGUMENTS = withCachedJsonSchema(
+  z.object({
+    query: z.string().min(1).max(200).describe('Words describing the task'),
+    limit: z.number().int().min(1).max(50).optional().describe('Maximum results (default 10)'),
+  }),
+);
+
+/**
  * The progressive-disclosure tools, named and shaped like the original AgentSkills MCP so existing agents keep
  * working: list → load → read (→ run, registered by the sandbox room).
  */
@@ -111,7 +172,7 @@ export function registerSkillTools(server: McpServer, ctx: ToolContext): void {
       description:
         'Lists every skill you can use, one line each: "- <name>: <description>". Call this first, pick the ' +
         'skill whose description matches the task, then call load_skill with its name to get its instructions.',
-      inputSchema: z.object({}),
+      inputSchema: NO_ARGUMENTS,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     instrumented(ctx, 'load_skill_metadata', async () => {
@@ -133,9 +194,7 @@ export function registerSkillTools(server: McpServer, ctx: ToolContext): void {
         "Returns a skill's SKILL.md instructions, followed by the list of its other files. Follow the " +
         'instructions; read the files they mention with read_reference_file, and run its scripts with ' +
         'run_shell_command (commands run from the skill root, e.g. "python3 scripts/tool.py").',
-      inputSchema: z.object({
-        skill_name: z.string().min(1).max(128).describe('The skill name from load_skill_metadata'),
-      }),
+      inputSchema: LOAD_SKILL_ARGUMENTS,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     instrumented(ctx, 'load_skill', async ({ skill_name }: { skill_name: string }) => {
@@ -162,10 +221,7 @@ export function registerSkillTools(server: McpServer, ctx: ToolContext): void {
       description:
         'Reads one file of a skill (a path listed by load_skill, relative to the skill root, e.g. ' +
         '"references/forms.md"). Text comes back as text; binary files come back as an embedded resource.',
-      inputSchema: z.object({
-        skill_name: z.string().min(1).max(128).describe('The skill name'),
-        file_name: z.string().min(1).max(1024).describe('Path of the file inside the skill'),
-      }),
+      inputSchema: READ_FILE_ARGUMENTS,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     instrumented(
@@ -192,8 +248,7 @@ export function registerSkillTools(server: McpServer, ctx: ToolContext): void {
           );
         }
         const file = await ctx.library.readFile(skill.name, path);
-        const isText = file.contentType.startsWith('text/') || file.contentType === 'application/json';
-        if (isText) {
+        if (isTextType(file.contentType) && isText(file.data)) {
           if (file.data.length > MAX_TEXT_BYTES) {
             return textResult(
               `${file.data.subarray(0, MAX_TEXT_BYTES).toString('utf8')}\n…[truncated: the file has ${formatSize(file.data.length)}; only the first ${formatSize(MAX_TEXT_BYTES)} are shown]`,
@@ -212,8 +267,8 @@ export function registerSkillTools(server: McpServer, ctx: ToolContext): void {
             {
               type: 'resource',
               resource: {
-                uri: `skill://${skill.name}/${path}`,
-                mimeType: file.contentType,
+                uri: skillUri(skill.name, path),
+                mimeType: file.contentType.split(';')[0]!,
                 blob: file.data.toString('base64'),
               },
             },
@@ -230,10 +285,7 @@ export function registerSkillTools(server: McpServer, ctx: ToolContext): void {
       description:
         'Full-text search over skill names, descriptions and instructions, best match first. Use it instead of ' +
         'load_skill_metadata when there are many skills; then call load_skill with a name from the results.',
-      inputSchema: z.object({
-        query: z.string().min(1).max(200).describe('Words describing the task'),
-        limit: z.number().int().min(1).max(50).optional().describe('Maximum results (default 10)'),
-      }),
+      inputSchema: SEARCH_ARGUMENTS,
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     instrumented(ctx, 'search_skills', async ({ query, limit }: { query: string; limit?: number }) => {

@@ -230,7 +230,7 @@ export class SkillsService {
         .update(tables.skills)
         .set({
           currentVersionId: version.id,
-          description: String(version.frontmatter.description ?? s.description),
+          description: String(version.frontmatter.description ?? s.description).trim(),
           updatedAt: new Date(),
         })
         .where(eq(tables.skills.id, s.id));
@@ -495,6 +495,24 @@ export class SkillsService {
     const skill = await this.resolve(this.db, userId, name, { enabledOnly: true });
     const version = await this.versionById(this.db, skill.currentVersionId!);
     return { skill, version, manifest: await this.manifest(this.db, version.id) };
+  }
+
+  /**
+   * Contents of one file of a skill returned by `load` (which did the access checks): one query for the blob,
+   * none for resolving the skill again.
+   */
+  async readLoadedFile(loaded: LoadedSkill, filePath: string): Promise<SkillFileContent> {
+    const entry = loaded.manifest.find((m) => m.path === filePath);
+    if (!entry)
+      throw notFound(`No file "${filePath}" in version ${loaded.version.number} of "${loaded.skill.name}"`);
+    const data = (await this.blobs.get(this.db, entry.sha256)) ?? Buffer.alloc(0);
+    return {
+      path: entry.path,
+      data,
+      size: entry.size,
+      executable: entry.executable,
+      contentType: contentTypeFor(entry.path, data),
+    };
   }
 
   async search(

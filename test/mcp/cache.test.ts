@@ -1,0 +1,83 @@
+/** The MCP library cache: invalidation, the load/invalidate race, TTL and the size bounds. */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { LibraryCache } from '../../src/mcp/cache.js';
+import type { LoadedSkill } from '../../src/skills/index.js';
+import { deferred } from './fixtures.js';
+
+const skill = (name: string, n = 1) =>
+  ({ skill: { name }, version: { number: n }, manifest: [] }) as unknown as LoadedSkill;
+const rows = (...names: string[]) => names.map((name) => ({ name, description: name, id: name }));
+
+afterEach(() => vi.useRealTimers());
+
+describe('LibraryCache', () => {
+  it('serves hits without loading, per user, until invalidated', async () => {
+    const cache = new LibraryCache();
+    let loads = 0;
+    const load = async () => (loads++, rows('a'));
+    await cache.catalog('u1', load);
+    await cache.catalog('u1', load);
+    expect(loads).toBe(1);
+    await cache.catalog('u2', load);
+    expect(loads).toBe(2);
+    cache.invalidate('u1');
+    await cache.catalog('u1', load);
+    await cache.catalog('u2', load);
+    expect(loads).toBe(3);
+    cache.invalidate(null); // a shared skill changed: everybody
+    await cache.catalog('u2', load);
+    expect(loads).toBe(4);
+  });
+
+  it('never keeps a result loaded across an invalidation', async () => {
+    const cache = new LibraryCache();
+    const gate = deferred<LoadedSkill>();
+    const slow = cache.skill('u1', 's', () => gate.promise);
+    cache.invalidate('u1'); // a new version committed while the old one was being read
+    gate.resolve(skill('s', 1));
+    expect((await slow).version.number).toBe(1); // the caller that asked first still gets an answer
+    expect((await cache.skill('u1', 's', async () => skill('s', 2))).version.number).toBe(2);
+
+    const gate2 = deferred<LoadedSkill>();
+    const slow2 = cache.skill('u1', 't', () => gate2.promise);
+    cache.invalidate(null);
+    gate2.resolve(skill('t', 1));
+    await slow2;
+    expect((await cache.skill('u1', 't', async () => skill('t', 2))).version.number).toBe(2);
+  });
+
+  it('expires entries after the TTL (changes made by another instance)', async () => {
+    vi.useFakeTimers();
+    const cache = new LibraryCache({ ttlMs: 5_000 });
+    await cache.skill('u1', 's', async () => skill('s', 1));
+    vi.advanceTimersByTime(4_000);
+    expect((await cache.skill('u1', 's', async () => skill('s', 2))).version.number).toBe(1);
+    vi.advanceTimersByTime(1_001);
+    expect((await cache.skill('u1', 's', async () => skill('s', 2))).version.number).toBe(2);
+  });
+
+  it('bounds users, skills per user and file bytes', async () => {
+    const cache = new LibraryCache({ maxUsers: 2, maxSkillsPerUser: 2, maxBlobBytes: 10, maxBlobSize: 6 });
+    for (const u of ['u1', 'u2', 'u3']) await cache.catalog(u, async () => rows(u));
+    let loads = 0;
+    await cache.catalog('u1', async () => (loads++, rows('u1')));
+    expect(loads).toBe(1); // u1 was the oldest and was dropped
+
+    for (const s of ['a', 'b', 'c']) await cache.skill('u9', s, async () => skill(s));
+    let reloaded = false;
+    await cache.skill('u9', 'a', async () => ((reloaded = true), skill('a')));
+    expect(reloaded).toBe(true);
+
+    let blobLoads = 0;
+    const blob = (b: Buffer) => async () => (blobLoads++, b);
+    await cache.blob('x', blob(Buffer.alloc(5)));
+    await cache.blob('y', blob(Buffer.alloc(5)));
+    await cache.blob('big', blob(Buffer.alloc(7))); // over maxBlobSize: never kept
+    await cache.blob('big', blob(Buffer.alloc(7)));
+    expect(blobLoads).toBe(4);
+    await cache.blob('z', blob(Buffer.alloc(5))); // evicts x (least recently used)
+    await cache.blob('y', blob(Buffer.alloc(5)));
+    await cache.blob('x', blob(Buffer.alloc(5)));
+    expect(blobLoads).toBe(6);
+  });
+});
