@@ -3,7 +3,7 @@
 // database and on the machine's PostgreSQL (each test file creates and drops its own database). Ends with one
 // line "N passed, N failed, N skipped" that CI reads. Extra arguments are passed to vitest (e.g. a file filter).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -28,9 +28,14 @@ function check(name, cmd, args) {
 function vitest(db) {
   const dir = mkdtempSync(path.join(tmpdir(), 'skillport-vitest-'));
   const out = path.join(dir, 'report.json');
-  const ok = step(`tests on ${db}`, 'npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${out}`, ...extra], {
-    SKILLPORT_TEST_DB: db,
-  });
+  const ok = step(
+    `tests on ${db}`,
+    'npx',
+    ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${out}`, ...extra],
+    {
+      SKILLPORT_TEST_DB: db,
+    },
+  );
   let report;
   try {
     report = JSON.parse(readFileSync(out, 'utf8'));
@@ -42,11 +47,18 @@ function vitest(db) {
     rmSync(dir, { recursive: true, force: true });
   }
   // A file that fails to load has no test results of its own: count it as one failure.
-  const brokenFiles = report.testResults.filter((f) => f.status === 'failed' && f.assertionResults.length === 0).length;
+  const brokenFiles = report.testResults.filter(
+    (f) => f.status === 'failed' && f.assertionResults.length === 0,
+  ).length;
   totals.passed += report.numPassedTests;
   totals.failed += report.numFailedTests + brokenFiles;
   totals.skipped += report.numPendingTests + report.numTodoTests;
   if (!ok || report.numFailedTests || brokenFiles) failures.push(`tests on ${db}`);
+}
+
+// The MCP Inspector CLI needs Node 22; it lives in its own package so Node 22 stays off this one's PATH.
+if (!existsSync('tools/inspector/node_modules/@modelcontextprotocol/inspector')) {
+  step('install the MCP Inspector', 'npm', ['ci', '--prefix', 'tools/inspector', '--no-audit', '--no-fund']);
 }
 
 if (!extra.length) {
