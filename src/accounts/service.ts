@@ -332,7 +332,11 @@ export class AccountsService {
 
   /** Deletes the account and everything it owns, in one transaction, after checking the password. */
   async deleteAccount(principal: Principal, password: string, ip: string | null): Promise<void> {
-    const user = await this.confirmPassword(principal, password, { action: 'user.delete', field: 'password', ip });
+    const user = await this.confirmPassword(principal, password, {
+      action: 'user.delete',
+      field: 'password',
+      ip,
+    });
     await this.db.transaction(async (tx) => {
       await tx.delete(tables.users).where(eq(tables.users.id, user.id));
       for (const hook of this.deletionHooks) await hook(tx, user.id);

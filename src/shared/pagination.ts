@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { badRequest } from './errors.js';
 
 export const MAX_PAGE_SIZE = 100;

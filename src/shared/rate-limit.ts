@@ -40,11 +40,10 @@ export class RedisRateLimiter implements RateLimiter {
 
   async consume(key: string, limit: number, windowSeconds: number) {
     const k = `${this.prefix}rl:${key}`;
-    const [[, count], [, ttl]] = (await this.redis
-      .multi()
-      .incr(k)
-      .pttl(k)
-      .exec()) as [[unknown, number], [unknown, number]];
+    const [[, count], [, ttl]] = (await this.redis.multi().incr(k).pttl(k).exec()) as [
+      [unknown, number],
+      [unknown, number],
+    ];
     if (ttl < 0) await this.redis.pexpire(k, windowSeconds * 1000);
     const remainingMs = ttl > 0 ? ttl : windowSeconds * 1000;
     return { allowed: count <= limit, retryAfter: Math.max(1, Math.ceil(remainingMs / 1000)) };

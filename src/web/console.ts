@@ -38,10 +38,13 @@ export function mountConsole(app: Hono<AppEnv>, distDir = CONSOLE_DIST): boolean
 
 /** Swagger UI from the locally installed swagger-ui-dist (no CDN: self-hosted servers may be offline). */
 export function mountApiDocs(app: Hono<AppEnv>, specUrl: string): void {
-  app.use('/api/docs/assets/*', serveStatic<AppEnv>({
-    root: SWAGGER_DIST,
-    rewriteRequestPath: (p) => p.replace(/^\/api\/docs\/assets/, ''),
-  }));
+  app.use(
+    '/api/docs/assets/*',
+    serveStatic<AppEnv>({
+      root: SWAGGER_DIST,
+      rewriteRequestPath: (p) => p.replace(/^\/api\/docs\/assets/, ''),
+    }),
+  );
   app.get('/api/docs', (c) =>
     c.html(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Skillport API</title>
