@@ -1,5 +1,5 @@
 import { hash as argonHash, verify as argonVerify } from '@node-rs/argon2';
-import { verify as bcryptVerify } from '@node-rs/bcrypt';
+import bcrypt from 'bcryptjs';
 import { COMMON_PASSWORDS } from './common-passwords.js';
 
 /** OWASP's baseline argon2id parameters (19 MiB, 2 passes): ~7 ms a hash on the reference machine. */
@@ -25,7 +25,7 @@ export async function verifyPassword(
   stored: string,
 ): Promise<{ ok: boolean; needsRehash: boolean }> {
   if (BCRYPT_PREFIX.test(stored)) {
-    const ok = await bcryptVerify(password, stored);
+    const ok = await bcrypt.compare(password, stored);
     return { ok, needsRehash: ok };
   }
   if (!stored.startsWith('$argon2')) return { ok: false, needsRehash: false };

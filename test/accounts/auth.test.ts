@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
-import { hashSync as bcryptHash } from '@node-rs/bcrypt';
+import bcrypt from 'bcryptjs';
 import { tables } from '../../src/db/index.js';
 import { Api, registerUser } from '../helpers/api.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -109,7 +109,7 @@ describe('login', () => {
     const db = t.server.ctx.db.db;
     await db
       .update(tables.users)
-      .set({ passwordHash: bcryptHash(u.password, { cost: 12 }) })
+      .set({ passwordHash: bcrypt.hashSync(u.password, 12) })
       .where(eq(tables.users.id, u.user.id));
     const res = await api.post('/api/v1/auth/login', { login: 'legacyuser', password: u.password });
     expect(res.status).toBe(200);
