@@ -154,6 +154,8 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
 }
 
 const MiB = 1024 * 1024;
+/** First uid of the per-run pool; unassigned on Debian (system uids end at 999, users start at 1000). */
+const SANDBOX_UID_BASE = 62_000;
 export function archiveLimitsFrom(config: Config): ArchiveLimits {
   return {
     maxArchiveBytes: config.SKILL_MAX_ARCHIVE_MB * MiB,
@@ -180,6 +182,7 @@ async function createCommandSandbox(config: Config, logger: Logger, warnings: st
   const { level, warning } = resolveSecurityLevel(config.COMMAND_SECURITY_LEVEL, probe);
   if (warning) warnings.push(warning);
   const workRoot = mkdtempSync(path.join(tmpdir(), 'skillport-runs-'));
+  const isRoot = process.getuid?.() === 0;
   const sandbox = createSandbox(
     defaultSandboxConfig({
       level,
@@ -188,8 +191,12 @@ async function createCommandSandbox(config: Config, logger: Logger, warnings: st
       allowedPrograms: config.COMMAND_ALLOWED_PROGRAMS,
       perUserConcurrency: config.COMMAND_CONCURRENCY_PER_USER,
       globalConcurrency: config.COMMAND_CONCURRENCY_GLOBAL,
-      runAsUid: process.getuid?.() === 0 ? 65534 : null,
-      runAsGid: process.getuid?.() === 0 ? 65534 : null,
+      runAsUid: isRoot ? 65534 : null,
+      runAsGid: isRoot ? 65534 : null,
+      // A uid of its own per concurrent run: runs cannot signal or read each other, and process limits are per run.
+      uidPool: isRoot
+        ? Array.from({ length: config.COMMAND_CONCURRENCY_GLOBAL }, (_, i) => SANDBOX_UID_BASE + i)
+        : undefined,
       onWarning: (message, details) => logger.warn({ details }, message),
       limits: {
         timeoutMs: config.COMMAND_TIMEOUT * 1000,
