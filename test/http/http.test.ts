@@ -396,3 +396,13 @@ describe('when the database goes away', () => {
     expect(res.headers.get('access-control-allow-origin')).toBeNull();
   });
 });
+
+describe('without a built console', () => {
+  it('reports a missing build (startServer then warns in the log and /ready) and leaves / unrouted', async () => {
+    const { Hono } = await import('hono');
+    const { mountConsole } = await import('../../src/web/console.js');
+    const app = new Hono();
+    expect(mountConsole(app as never, '/nonexistent/web/dist')).toBe(false);
+    expect((await app.request('/')).status).toBe(404);
+  });
+});

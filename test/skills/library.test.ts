@@ -429,3 +429,26 @@ describe('shared skills', () => {
     expect(list).toHaveLength(1);
   });
 });
+
+describe('account deletion', () => {
+  it('frees the blobs only the deleted account referenced, in the same transaction', async () => {
+    const carol = await registerUser(anon, 'carol');
+    const shared = await skillZip('carol-shared-content', 'Same bytes as Dave', [
+      { path: 'same.txt', data: 'common 7' },
+    ]);
+    const own = await skillZip('carol-own', 'Only Carol has these bytes', [
+      { path: 'own.txt', data: 'carol only 9' },
+    ]);
+    const dave = await registerUser(anon, 'dave');
+    expect((await dave.api.post('/api/v1/skills', shared)).status).toBe(201);
+    const before = await blobCount();
+    expect((await carol.api.post('/api/v1/skills', shared)).status).toBe(201);
+    expect((await carol.api.post('/api/v1/skills', own)).status).toBe(201);
+    expect(await blobCount()).toBe(before + 2); // own SKILL.md and own.txt; the shared ones already existed
+    expect((await carol.api.delete('/api/v1/users/me', { password: carol.password })).status).toBe(204);
+    expect(await blobCount()).toBe(before);
+    expect((await dave.api.get('/api/v1/skills/carol-shared-content/versions/1/files/same.txt')).text).toBe(
+      'common 7',
+    );
+  });
+});
