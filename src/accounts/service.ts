@@ -120,38 +120,27 @@ export class AccountsService {
       user ? `login:account:${user.id}` : `login:unknown:${login}`,
       this.options.rateLimit.perAccount,
     );
-    if (!user) {
-      await burnVerification(input.password);
-      await recordAudit(this.db, {
-        actorId: null,
+    const fail = async (reason: string) =>
+      recordAudit(this.db, {
+        actorId: user?.id ?? null,
         action: 'auth.login',
+        target: user ? `user:${user.id}` : null,
         result: 'failure',
         ip,
-        details: { reason: 'invalid_credentials' },
+        details: { reason },
       });
+    if (!user) {
+      await burnVerification(input.password);
+      await fail('invalid_credentials');
       throw invalidCredentials();
     }
     const { ok, needsRehash } = await verifyPassword(input.password, user.passwordHash);
     if (!ok) {
-      await recordAudit(this.db, {
-        actorId: user.id,
-        action: 'auth.login',
-        target: `user:${user.id}`,
-        result: 'failure',
-        ip,
-        details: { reason: 'invalid_credentials' },
-      });
+      await fail('invalid_credentials');
       throw invalidCredentials();
     }
     if (user.disabledAt) {
-      await recordAudit(this.db, {
-        actorId: user.id,
-        action: 'auth.login',
-        target: `user:${user.id}`,
-        result: 'failure',
-        ip,
-        details: { reason: 'disabled' },
-      });
+      await fail('disabled');
       throw new AppError(403, 'account_disabled', 'This account is disabled');
     }
     if (needsRehash) {

@@ -81,13 +81,9 @@ export class SkillsService {
           .values({ ownerId: principal.userId, name: parsed.name, description: parsed.description })
           .returning();
         const version = await this.insertVersion(tx, skill!, pkg, parsed);
-        await recordAudit(tx, {
-          actorId: principal.userId,
-          action: 'skill.create',
-          target: `skill:${skill!.id}`,
-          result: 'success',
-          ip,
-          details: { name: parsed.name, version: version.number },
+        await auditSkill(tx, principal, 'skill.create', skill!, ip, {
+          name: parsed.name,
+          version: version.number,
         });
         return { skill: { ...skill!, currentVersionId: version.id }, version };
       });
@@ -123,13 +119,9 @@ export class SkillsService {
         );
       }
       const version = await this.insertVersion(tx, skill, pkg, parsed);
-      await recordAudit(tx, {
-        actorId: principal.userId,
-        action: 'skill.version.create',
-        target: `skill:${skill.id}`,
-        result: 'success',
-        ip,
-        details: { name: skill.name, version: version.number },
+      await auditSkill(tx, principal, 'skill.version.create', skill, ip, {
+        name: skill.name,
+        version: version.number,
       });
       return { skill: { ...skill, currentVersionId: version.id, description: parsed.description }, version };
     });
@@ -203,14 +195,7 @@ export class SkillsService {
             and(eq(tables.hiddenSkills.userId, principal.userId), eq(tables.hiddenSkills.skillId, skill.id)),
           );
       }
-      await recordAudit(tx, {
-        actorId: principal.userId,
-        action: 'skill.update',
-        target: `skill:${skill.id}`,
-        result: 'success',
-        ip,
-        details: { name: skill.name, ...patch },
-      });
+      await auditSkill(tx, principal, 'skill.update', skill, ip, { name: skill.name, ...patch });
     });
     this.changed(principal.userId, own && (skill.shared || patch.shared === true));
     return this.get(principal.userId, skill.name);
@@ -235,14 +220,7 @@ export class SkillsService {
         })
         .where(eq(tables.skills.id, s.id));
       await this.updateSearch(tx, s.id, body);
-      await recordAudit(tx, {
-        actorId: principal.userId,
-        action: 'skill.rollback',
-        target: `skill:${s.id}`,
-        result: 'success',
-        ip,
-        details: { name: s.name, version: versionNumber },
-      });
+      await auditSkill(tx, principal, 'skill.rollback', s, ip, { name: s.name, version: versionNumber });
       return s;
     });
     this.changed(principal.userId, skill.shared);
@@ -264,13 +242,9 @@ export class SkillsService {
       const digests = (await this.manifest(tx, version.id)).map((f) => f.sha256);
       await tx.delete(tables.skillVersions).where(eq(tables.skillVersions.id, version.id));
       await this.blobs.collectGarbage(tx, digests);
-      await recordAudit(tx, {
-        actorId: principal.userId,
-        action: 'skill.version.delete',
-        target: `skill:${s.id}`,
-        result: 'success',
-        ip,
-        details: { name: s.name, version: versionNumber },
+      await auditSkill(tx, principal, 'skill.version.delete', s, ip, {
+        name: s.name,
+        version: versionNumber,
       });
     });
   }
@@ -288,14 +262,7 @@ export class SkillsService {
         tx,
         digests.map((d) => d.sha256),
       );
-      await recordAudit(tx, {
-        actorId: principal.userId,
-        action: 'skill.delete',
-        target: `skill:${s.id}`,
-        result: 'success',
-        ip,
-        details: { name: s.name },
-      });
+      await auditSkill(tx, principal, 'skill.delete', s, ip, { name: s.name });
       return s;
     });
     this.changed(principal.userId, skill.shared);
@@ -703,6 +670,25 @@ export class SkillsService {
   private changed(userId: string, shared: boolean): void {
     this.events.emit('change', { userId: shared ? null : userId } satisfies SkillChange);
   }
+}
+
+/** The audit record of a change the caller made to one of their skills, inside the change's transaction. */
+function auditSkill(
+  tx: Transaction,
+  principal: Principal,
+  action: string,
+  skill: { id: string },
+  ip: string | null,
+  details: Record<string, unknown>,
+): Promise<void> {
+  return recordAudit(tx, {
+    actorId: principal.userId,
+    action,
+    target: `skill:${skill.id}`,
+    result: 'success',
+    ip,
+    details,
+  });
 }
 
 /**
