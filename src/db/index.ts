@@ -30,6 +30,18 @@ export interface DatabaseHandle {
 }
 
 const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../migrations');
+const BYTEA_OID = 17;
+/**
+ * PGlite's default bytea conversion builds one JavaScript string per byte (≈150 ms and hundreds of MiB per
+ * 10 MiB upload); hex through Buffer does the same in native code (bench/skills.bench.ts).
+ */
+const BYTEA_AS_HEX = {
+  serializers: {
+    [BYTEA_OID]: (v: Uint8Array) => `\\x${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex')}`,
+  },
+  parsers: { [BYTEA_OID]: (v: string) => Buffer.from(v.slice(2), 'hex') },
+};
+
 /** Arbitrary constant: serialises migrations when several instances start at once. */
 const MIGRATION_LOCK_KEY = 7_346_201;
 
@@ -58,7 +70,7 @@ export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
 
 async function openPglite(dir: string | undefined): Promise<DatabaseHandle> {
   if (dir) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const client = await PGlite.create(dir ? { dataDir: dir } : {});
+  const client = await PGlite.create({ ...(dir ? { dataDir: dir } : {}), ...BYTEA_AS_HEX });
   const db = drizzlePglite(client, { schema }) as unknown as Database;
   return {
     db,

@@ -7,8 +7,8 @@ import { sha256Hex } from '../shared/crypto.js';
  * stateless; a filesystem or S3-compatible store implements the same four calls.
  */
 export interface BlobStore {
-  /** Stores the contents (idempotent) inside the caller's transaction; returns the digest. */
-  put(tx: Transaction, data: Buffer): Promise<string>;
+  /** Stores contents (idempotent) inside the caller's transaction; returns their digests in order. */
+  putMany(tx: Transaction, contents: Buffer[]): Promise<string[]>;
   get(exec: Executor, sha256: string): Promise<Buffer | null>;
   getMany(exec: Executor, digests: string[]): Promise<Map<string, Buffer>>;
   /** Deletes blobs no version references any more; limited to `candidates` when given. */
@@ -16,13 +16,29 @@ export interface BlobStore {
 }
 
 export class DatabaseBlobStore implements BlobStore {
-  async put(tx: Transaction, data: Buffer): Promise<string> {
-    const digest = sha256Hex(data);
-    await tx
-      .insert(tables.blobs)
-      .values({ sha256: digest, size: data.length, data })
-      .onConflictDoNothing({ target: tables.blobs.sha256 });
-    return digest;
+  async putMany(tx: Transaction, contents: Buffer[]): Promise<string[]> {
+    const digests = contents.map((data) => sha256Hex(data));
+    // Bytes the store already has are not sent again: re-uploading a skill transfers only what changed.
+    const present = new Set<string>();
+    const unique = [...new Set(digests)];
+    for (let i = 0; i < unique.length; i += 500) {
+      const rows = await tx
+        .select({ sha256: tables.blobs.sha256 })
+        .from(tables.blobs)
+        .where(inArray(tables.blobs.sha256, unique.slice(i, i + 500)));
+      for (const r of rows) present.add(r.sha256);
+    }
+    const written = new Set<string>();
+    for (let i = 0; i < contents.length; i++) {
+      const digest = digests[i]!;
+      if (present.has(digest) || written.has(digest)) continue;
+      written.add(digest);
+      await tx
+        .insert(tables.blobs)
+        .values({ sha256: digest, size: contents[i]!.length, data: contents[i]! })
+        .onConflictDoNothing({ target: tables.blobs.sha256 });
+    }
+    return digests;
   }
 
   async get(exec: Executor, digest: string): Promise<Buffer | null> {

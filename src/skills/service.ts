@@ -522,17 +522,17 @@ export class SkillsService {
         sizeBytes,
       })
       .returning();
-    const entries = [];
-    for (const f of pkg.files) {
-      const digest = await this.blobs.put(tx, f.data);
-      entries.push({
-        versionId: version!.id,
-        path: f.path,
-        sha256: digest,
-        size: f.data.length,
-        executable: f.executable,
-      });
-    }
+    const digests = await this.blobs.putMany(
+      tx,
+      pkg.files.map((f) => f.data),
+    );
+    const entries = pkg.files.map((f, i) => ({
+      versionId: version!.id,
+      path: f.path,
+      sha256: digests[i]!,
+      size: f.data.length,
+      executable: f.executable,
+    }));
     for (let i = 0; i < entries.length; i += 500) {
       await tx.insert(tables.versionFiles).values(entries.slice(i, i + 500));
     }
