@@ -7,6 +7,9 @@
  *    - the sandbox in whitelist mode (script file `p.py` containing `print(1)`: whitelist refuses `-c`, by design).
  *    Prints median / p95 and the ratio to the bare spawn of the same thing.
  * 2. Throughput: 8 users running concurrently (globalConcurrency 8), runs per second.
+ * 3. The same through the MCP tool: `run_shell_command` called with the SDK client against a real Skillport server
+ *    (embedded database, strict level), sequential latency of `python3 -c "print(1)"` next to the bare spawn, and
+ *    8 users (each with their own token and client) calling it concurrently.
  *
  * Sandbox figures include everything a real call pays: work dir creation and removal, file writes, uid drop,
  * rlimits, bwrap namespaces, changed-file scan, process sweep, optional cgroups.
@@ -22,6 +25,10 @@ import {
   type SecurityLevel,
 } from '../src/sandbox/index.js';
 import { detectCgroups } from '../src/sandbox/cgroup.js';
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import yazl from 'yazl';
+import { loadConfig } from '../src/config/index.js';
+import { startServer } from '../src/server/start.js';
 
 const WARMUP = 5;
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 60);
@@ -147,7 +154,89 @@ async function main() {
 
   await strict.close();
   await whitelist.close();
+  await throughTheTool(base, bareC, bareDir);
   await rm(base, { recursive: true, force: true });
+}
+
+/** run_shell_command through MCP: HTTP, auth, the skill's files from the database, the sandbox, the audit row. */
+async function throughTheTool(base: string, bareC: number[], bareDir: string): Promise<void> {
+  const server = await startServer(
+    loadConfig({
+      PORT: '0',
+      DATA_DIR: path.join(base, 'server'),
+      LOG_LEVEL: 'warn',
+      COMMAND_SECURITY_LEVEL: 'strict',
+      COMMAND_CONCURRENCY_GLOBAL: String(USERS),
+      AUTH_RATE_LIMIT_PER_IP: '1000',
+    }),
+  );
+  const zip = await skillZip();
+  const clients: Client[] = [];
+  for (let u = 0; u < USERS; u++) {
+    const post = (p: string, body: unknown, token?: string, type = 'application/json') =>
+      fetch(server.url + p, {
+        method: 'POST',
+        headers: { 'content-type': type, ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: type === 'application/json' ? JSON.stringify(body) : (body as BodyInit),
+      }).then((r) => r.json() as Promise<Record<string, any>>);
+    const reg = await post('/api/v1/auth/register', {
+      email: `bench${u}@example.com`,
+      username: `bench${u}`,
+      password: 'bench-password-long',
+    });
+    await post('/api/v1/skills', new Blob([new Uint8Array(zip)]), reg.access_token, 'application/zip');
+    const { token } = await post('/api/v1/tokens', { name: 'bench', scopes: ['mcp'] }, reg.access_token);
+    const client = new Client(
+      { name: 'bench', version: '1' },
+      { versionNegotiation: { mode: { pin: '2026-07-28' } } },
+    );
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), {
+        requestInit: { headers: { Authorization: `Bearer ${token}` } },
+      }),
+    );
+    clients.push(client);
+  }
+  const call = async (client: Client) => {
+    const r = (await client.callTool({
+      name: 'run_shell_command',
+      arguments: { skill_name: 'bench', command: 'python3 -c "print(1)"' },
+    })) as { isError?: boolean; content: Array<{ text?: string }> };
+    if (r.isError || !r.content[0]?.text?.includes('--- stdout ---\n1\n')) throw new Error(JSON.stringify(r));
+  };
+  const times = await measure(() => call(clients[0]!));
+  const bare = bareC.length ? bareC : await measure(() => bareSpawn(['-c', 'print(1)'], bareDir));
+  console.log(`\n# Through the MCP tool (run_shell_command over /mcp, strict, embedded database)`);
+  console.log(`${'case'.padEnd(36)}  median       p95   ratio(median)`);
+  console.log(
+    `${'tool: python3 -c "print(1)"'.padEnd(36)}${fmt(pct(times, 50))}  ${fmt(pct(times, 95))}   ${`${(pct(times, 50) / pct(bare, 50)).toFixed(1)}×`.padStart(6)}`,
+  );
+  const t = process.hrtime.bigint();
+  await Promise.all(
+    clients.map(async (client) => {
+      for (let i = 0; i < RUNS_PER_USER; i++) await call(client);
+    }),
+  );
+  const secs = Number(process.hrtime.bigint() - t) / 1e9;
+  const total = USERS * RUNS_PER_USER;
+  console.log(
+    `tool, ${USERS} users concurrently: ${total} runs in ${secs.toFixed(2)} s = ${(total / secs).toFixed(1)} runs/s`,
+  );
+  for (const c of clients) await c.close();
+  await server.stop();
+}
+
+async function skillZip(): Promise<Buffer> {
+  const zip = new yazl.ZipFile();
+  zip.addBuffer(
+    Buffer.from('---\nname: bench\ndescription: Benchmark skill\n---\nRun p.py\n'),
+    'bench/SKILL.md',
+  );
+  zip.addBuffer(Buffer.from('print(1)\n'), 'bench/p.py');
+  zip.end();
+  const chunks: Buffer[] = [];
+  for await (const c of zip.outputStream as AsyncIterable<Buffer>) chunks.push(c);
+  return Buffer.concat(chunks);
 }
 
 main().catch((err) => {
