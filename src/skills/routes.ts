@@ -343,7 +343,12 @@ export function skillsRoutes({ skills, auth, limits }: SkillsRoutesDeps) {
     if (!parsedVersion.success) throw badRequest('Version must be a number or "latest"');
     const prefix = `/files/`;
     const idx = c.req.path.indexOf(prefix);
-    const filePath = decodeURIComponent(c.req.path.slice(idx + prefix.length));
+    let filePath: string;
+    try {
+      filePath = decodeURIComponent(c.req.path.slice(idx + prefix.length));
+    } catch {
+      throw badRequest('The file path is not valid URL encoding');
+    }
     const file = await skills.readFile(c.get('principal').userId, name, parsedVersion.data, filePath);
     const headers: Record<string, string> = {
       'Content-Type': file.contentType,

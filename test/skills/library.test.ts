@@ -452,3 +452,15 @@ describe('account deletion', () => {
     );
   });
 });
+
+describe('file paths in URLs', () => {
+  it('answers 400 for malformed percent-encoding and 404 for traversal attempts', async () => {
+    expect((await alice.get('/api/v1/skills/pdf-tools/versions/1/files/%E0%A4%A')).status).toBe(400);
+    expect((await alice.get('/api/v1/skills/pdf-tools/versions/1/files/..%2F..%2Fetc%2Fpasswd')).status).toBe(
+      404,
+    );
+    const encoded = await alice.get('/api/v1/skills/pdf-tools/versions/1/files/scripts%2Fextract.py');
+    expect(encoded.status).toBe(200);
+    expect(encoded.text).toContain('print');
+  });
+});
