@@ -4,12 +4,14 @@ import { pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { Command, Option } from 'commander';
 import { config as loadDotenv } from 'dotenv';
-import { ConfigError, loadConfig, type Config } from '../config/index.js';
+import { ConfigError, loadConfig, parseEnv, type Config } from '../config/index.js';
 import { openDatabase } from '../db/index.js';
 import { startServer } from '../server/start.js';
 import { createContext, VERSION, type AppContext } from '../server/context.js';
 import { exportSkills, importSkillFolders } from '../skills/index.js';
 import { runStdioCommand } from '../mcp/stdio.js';
+import { commandTool } from '../mcp/index.js';
+import { createCommandSandbox } from '../server/command-sandbox.js';
 
 /** Flags override the matching environment variables. */
 function configFrom(flags: { port?: string; host?: string; dataDir?: string; databaseUrl?: string }): Config {
@@ -75,7 +77,22 @@ export function buildCli(): Command {
       'folder searched recursively for skill folders (with a SKILL.md); changes are picked up live',
     )
     .action(async (flags: { skillsDir: string }) => {
-      await runStdioCommand({ skillsDir: flags.skillsDir, version: VERSION });
+      const env = parseEnv();
+      await runStdioCommand({
+        skillsDir: flags.skillsDir,
+        version: VERSION,
+        // run_shell_command with the same sandbox and COMMAND_* settings as the server (not for COMMANDS_ENABLED=false).
+        tools: async (logger) => {
+          if (!env.COMMANDS_ENABLED) return { registrars: [], close: async () => undefined };
+          const sandbox = await createCommandSandbox(env, logger, []);
+          return {
+            registrars: [
+              commandTool({ sandbox, maxTimeoutSeconds: env.COMMAND_TIMEOUT, enabled: async () => true }),
+            ],
+            close: () => sandbox.close(),
+          };
+        },
+      });
     });
 
   const admin = program.command('admin').description('administration tasks');

@@ -84,13 +84,7 @@ export class ConfigError extends Error {
 
 /** Validates the environment and fills in derived values. Throws ConfigError with every problem listed. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const raw = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = envSchema.safeParse(raw);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
-    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
-  }
-  const e = parsed.data;
+  const e = parseEnv(env);
   const dataDir = path.resolve(e.DATA_DIR);
   if (e.DATABASE_URL && !e.SECRET_KEY) {
     throw new ConfigError(
@@ -99,6 +93,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const secretKey = e.SECRET_KEY ?? loadOrCreateSecretKey(dataDir);
   return { ...e, DATA_DIR: dataDir, SECRET_KEY: secretKey, embeddedDbDir: path.join(dataDir, 'db') };
+}
+
+/** Validates the environment only (no secret key, no data dir): for commands that run without a server. */
+export function parseEnv(env: NodeJS.ProcessEnv = process.env): Env {
+  const raw = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(raw);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
 }
 
 /** The embedded set-up keeps a generated key in the data dir so that sessions survive restarts. */

@@ -86,15 +86,27 @@ export async function serveFolderOverStdio(opts: StdioOptions): Promise<StdioSes
  * The `skillport stdio` command: logs go to stderr (stdout is the protocol), and the process ends when the
  * client closes stdin or on SIGINT/SIGTERM.
  */
-export async function runStdioCommand(opts: { skillsDir: string; version: string }): Promise<void> {
+export async function runStdioCommand(opts: {
+  skillsDir: string;
+  version: string;
+  /** Built with the logger this command writes to stderr (the sandbox's run_shell_command). */
+  tools?: (logger: Logger) => Promise<{ registrars: ToolRegistrar[]; close(): Promise<void> }>;
+}): Promise<void> {
   const logger = createLogger(process.env.LOG_LEVEL || 'info', pino.destination({ fd: 2, sync: true }));
-  const session = await serveFolderOverStdio({ skillsDir: opts.skillsDir, version: opts.version, logger });
+  const tools = await opts.tools?.(logger);
+  const session = await serveFolderOverStdio({
+    skillsDir: opts.skillsDir,
+    version: opts.version,
+    logger,
+    extraTools: tools?.registrars,
+  });
   let stopping = false;
   const stop = async (reason: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ reason }, 'stdio server stopping');
     await session.close().catch(() => undefined);
+    await tools?.close().catch(() => undefined);
     process.exit(0);
   };
   process.once('SIGINT', () => void stop('SIGINT'));

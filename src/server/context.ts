@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, type Config } from '../config/index.js';
+import type { Config } from '../config/index.js';
 import { openDatabase, type DatabaseHandle } from '../db/index.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
@@ -15,18 +15,10 @@ import { Redis } from 'ioredis';
 import { DatabaseBlobStore, SkillsService, type ArchiveLimits } from '../skills/index.js';
 import { SettingsService } from '../admin/index.js';
 import type pino from 'pino';
-import { mkdtempSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { commandTool, type ToolRegistrar } from '../mcp/index.js';
 import { recordAudit } from '../audit/service.js';
-import {
-  createSandbox,
-  defaultSandboxConfig,
-  probeBubblewrap,
-  resolveSecurityLevel,
-  type Sandbox,
-} from '../sandbox/index.js';
+import type { Sandbox } from '../sandbox/index.js';
+import { createCommandSandbox } from './command-sandbox.js';
 
 /**
  * The composition root's output: every long-lived service, built once per server instance and handed to the
@@ -154,8 +146,6 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
 }
 
 const MiB = 1024 * 1024;
-/** First uid of the per-run pool; unassigned on Debian (system uids end at 999, users start at 1000). */
-const SANDBOX_UID_BASE = 62_000;
 export function archiveLimitsFrom(config: Config): ArchiveLimits {
   return {
     maxArchiveBytes: config.SKILL_MAX_ARCHIVE_MB * MiB,
@@ -164,57 +154,5 @@ export function archiveLimitsFrom(config: Config): ArchiveLimits {
     maxFileBytes: config.SKILL_MAX_FILE_MB * MiB,
     maxDepth: config.SKILL_MAX_DEPTH,
     maxPathLength: config.SKILL_MAX_PATH_LENGTH,
-  };
-}
-
-/**
- * Probes bubblewrap and builds the sandbox for run_shell_command at the configured (or best available) level.
- * `disabled` is refused unless COMMAND_ALLOW_DISABLED=true; a degraded level is reported in /ready.
- */
-async function createCommandSandbox(config: Config, logger: Logger, warnings: string[]): Promise<Sandbox> {
-  if (config.COMMAND_SECURITY_LEVEL === 'disabled' && !config.COMMAND_ALLOW_DISABLED) {
-    throw new ConfigError(
-      'Invalid configuration:\n  COMMAND_SECURITY_LEVEL: "disabled" runs skill scripts without isolation; ' +
-        'set COMMAND_ALLOW_DISABLED=true to allow it (development only)',
-    );
-  }
-  const probe = await probeBubblewrap();
-  const { level, warning } = resolveSecurityLevel(config.COMMAND_SECURITY_LEVEL, probe);
-  if (warning) warnings.push(warning);
-  const workRoot = mkdtempSync(path.join(tmpdir(), 'skillport-runs-'));
-  const isRoot = process.getuid?.() === 0;
-  const sandbox = createSandbox(
-    defaultSandboxConfig({
-      level,
-      workRoot,
-      dataDir: config.DATA_DIR,
-      allowedPrograms: config.COMMAND_ALLOWED_PROGRAMS,
-      perUserConcurrency: config.COMMAND_CONCURRENCY_PER_USER,
-      globalConcurrency: config.COMMAND_CONCURRENCY_GLOBAL,
-      runAsUid: isRoot ? 65534 : null,
-      runAsGid: isRoot ? 65534 : null,
-      // A uid of its own per concurrent run: runs cannot signal or read each other, and process limits are per run.
-      uidPool: isRoot
-        ? Array.from({ length: config.COMMAND_CONCURRENCY_GLOBAL }, (_, i) => SANDBOX_UID_BASE + i)
-        : undefined,
-      onWarning: (message, details) => logger.warn({ details }, message),
-      limits: {
-        timeoutMs: config.COMMAND_TIMEOUT * 1000,
-        maxMemoryMb: config.COMMAND_MAX_MEMORY_MB,
-        maxCpuPercent: config.COMMAND_MAX_CPU_PERCENT,
-        maxOutputBytes: config.COMMAND_MAX_OUTPUT_KB * 1024,
-        maxProcesses: config.COMMAND_MAX_PROCESSES,
-        maxFileBytes: config.COMMAND_MAX_FILE_MB * MiB,
-      },
-    }),
-  );
-  logger.info({ level }, 'command sandbox ready');
-  return {
-    level: sandbox.level,
-    run: (req) => sandbox.run(req),
-    async close() {
-      await sandbox.close();
-      await rm(workRoot, { recursive: true, force: true });
-    },
   };
 }

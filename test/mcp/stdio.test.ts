@@ -2,7 +2,7 @@
  * `skillport stdio --skills-dir DIR`: the real CLI in a child process, driven by the SDK client over stdio in both
  * protocol eras.
  */
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/client';
@@ -88,7 +88,13 @@ describe.each(['auto', 'modern'] as const)('skillport stdio (%s era)', (era) => 
   it('serves every tool from the folder', async () => {
     if (era === 'modern') expect(client.getNegotiatedProtocolVersion()).toBe('2026-07-28');
     const tools = (await client.listTools()).tools.map((x) => x.name).sort();
-    expect(tools).toEqual(['load_skill', 'load_skill_metadata', 'read_reference_file', 'search_skills']);
+    expect(tools).toEqual([
+      'load_skill',
+      'load_skill_metadata',
+      'read_reference_file',
+      'run_shell_command',
+      'search_skills',
+    ]);
 
     const meta = await callText(client, 'load_skill_metadata');
     expect(meta).toBe(
@@ -124,6 +130,17 @@ describe.each(['auto', 'modern'] as const)('skillport stdio (%s era)', (era) => 
     const search = await callText(client, 'search_skills', { query: 'pdf files' });
     expect(search.split('\n')[1]).toMatch(/^- pdf-tools \(score [\d.]+\): /);
     expect(search).not.toContain('style-guide');
+  });
+
+  it("runs a skill's script in the sandbox, leaving the folder untouched", async () => {
+    const run = await callText(client, 'run_shell_command', {
+      skill_name: 'pdf-tools',
+      command: 'python3 scripts/extract.py && echo made > out.txt',
+    });
+    expect(run).toMatch(/^Exit code 0/);
+    expect(run).toContain('extract');
+    expect(run).toContain('- out.txt (5 B)');
+    expect(existsSync(path.join(dir, 'pdf-tools', 'out.txt'))).toBe(false);
   });
 
   it('serves the skills resources with verifiable digests', async () => {
