@@ -5,125 +5,32 @@
  *
  * Needs /usr/bin/chromium (scripts/install-system-deps.sh) or CHROMIUM_PATH.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { chromium } from 'playwright-core';
-import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import yazl from 'yazl';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer } from '../helpers/server.js';
+import {
+  DESKTOP,
+  PHONE,
+  SHOTS,
+  UI_TIMEOUT,
+  assertChromium,
+  ensureConsoleBuilt,
+  heading,
+  hidden,
+  launchBrowser,
+  shoot,
+  skillZip,
+  visible,
+} from './browser.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const WEB = path.join(ROOT, 'web');
-const SHOTS = path.join(ROOT, 'test-results', 'screenshots');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// A missing browser is a set-up error, not a reason to skip: scripts/install-system-deps.sh installs it.
-if (!existsSync(CHROMIUM)) {
-  throw new Error(`No Chromium at ${CHROMIUM}: run scripts/install-system-deps.sh (or set CHROMIUM_PATH)`);
-}
-
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 375, height: 812 };
-const UI_TIMEOUT = 15_000;
+assertChromium();
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, entry.name);
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
-/** Builds web/dist when it is missing or older than the console's sources (the server mounts it at start). */
-async function ensureConsoleBuilt(): Promise<void> {
-  const index = path.join(WEB, 'dist', 'index.html');
-  const sources = Math.max(
-    newestMtime(path.join(WEB, 'src')),
-    statSync(path.join(WEB, 'index.html')).mtimeMs,
-    statSync(path.join(WEB, 'vite.config.ts')).mtimeMs,
-  );
-  if (existsSync(index) && statSync(index).mtimeMs >= sources) return;
-  // A child process, so the build sees NODE_ENV=production (vitest sets NODE_ENV=test, which would bundle React's
-  // development build).
-  execFileSync(
-    process.execPath,
-    [
-      path.join(ROOT, 'node_modules/vite/bin/vite.js'),
-      'build',
-      '--config',
-      path.join(WEB, 'vite.config.ts'),
-      '--logLevel',
-      'warn',
-    ],
-    {
-      cwd: ROOT,
-      env: { ...process.env, NODE_ENV: 'production' },
-      stdio: 'inherit',
-    },
-  );
-}
-
-/** A skill archive in the `.skill` layout (one top-level folder), built with yazl. */
-function skillZip(name: string, version: string, instructions: string): Promise<Buffer> {
-  const zip = new yazl.ZipFile();
-  const skillMd = [
-    '---',
-    `name: ${name}`,
-    `description: Demo skill for the console browser test (${version}). Use it to check uploads.`,
-    'license: Apache-2.0',
-    '---',
-    '',
-    '# Demo instructions',
-    '',
-    instructions,
-    '',
-    '<script>window.__pwned = true</script>',
-    '',
-    '- run `scripts/hello.py`',
-    '- background: [the notes](reference/notes.md)',
-    '',
-  ].join('\n');
-  zip.addBuffer(Buffer.from(skillMd), `${name}/SKILL.md`);
-  zip.addBuffer(Buffer.from('#!/usr/bin/env python3\nprint("hello")\n'), `${name}/scripts/hello.py`, {
-    mode: 0o100755,
-  });
-  zip.addBuffer(Buffer.from(`# Reference ${version}\n`), `${name}/reference/notes.md`);
-  zip.end();
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    zip.outputStream.on('data', (c: Buffer) => chunks.push(c));
-    zip.outputStream.on('end', () => resolve(Buffer.concat(chunks)));
-    zip.outputStream.on('error', reject);
-  });
-}
-
-async function shoot(page: Page, name: string, { fullPage = true } = {}): Promise<void> {
-  const opts = {
-    fullPage,
-    animations: 'disabled' as const,
-    caret: 'hide' as const,
-    // Toasts come and go; keep them out of the pictures.
-    style: '.toaster { display: none !important; }',
-  };
-  // Sticky headers smear across full-page shots taken mid-scroll.
-  await page.evaluate(() => window.scrollTo(0, 0));
-  await page.setViewportSize(DESKTOP);
-  await page.screenshot({ ...opts, path: path.join(SHOTS, `${name}-desktop.png`) });
-  await page.setViewportSize(PHONE);
-  await page.screenshot({ ...opts, path: path.join(SHOTS, `${name}-phone.png`) });
-  await page.setViewportSize(DESKTOP);
-}
-
-const heading = (page: Page, name: string | RegExp) => page.getByRole('heading', { level: 1, name });
-const visible = (l: Locator) => l.waitFor({ state: 'visible', timeout: UI_TIMEOUT });
-const hidden = (l: Locator) => l.waitFor({ state: 'hidden', timeout: UI_TIMEOUT });
 
 /** Connects to /mcp with the token like a real client; returns the tool names and what load_skill_metadata says. */
 async function mcpSkillMetadata(baseUrl: string, token: string): Promise<{ tools: string[]; text: string }> {
@@ -156,18 +63,7 @@ describe('web console (browser)', () => {
     mkdirSync(SHOTS, { recursive: true });
     await ensureConsoleBuilt();
     server = await startTestServer();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchBrowser();
   }, 180_000);
 
   afterAll(async () => {
