@@ -6,7 +6,7 @@ import { COMMON_PASSWORDS } from './common-passwords.js';
 /** `algorithm: 2` is Argon2id (the package's const enum cannot be imported under verbatimModuleSyntax). */
 const ARGON_OPTIONS = { algorithm: 2, memoryCost: 19_456, timeCost: 2, parallelism: 1 };
 
-export const PASSWORD_MIN_LENGTH = 10;
+const PASSWORD_MIN_LENGTH = 10;
 /** Long enough for pass-phrases, short enough that hashing cost stays bounded. */
 export const PASSWORD_MAX_LENGTH = 256;
 

@@ -448,7 +448,7 @@ export class AccountsService {
   }
 }
 
-export function normaliseEmail(email: string): string {
+function normaliseEmail(email: string): string {
   return email.trim().toLowerCase();
 }
 

@@ -28,7 +28,7 @@ const dataDirOption = () =>
 const databaseOption = () =>
   new Option('--database-url <url>', 'PostgreSQL URL; omit for the embedded database (env DATABASE_URL)');
 
-export function buildCli(): Command {
+function buildCli(): Command {
   const program = new Command('skillport')
     .description('Skillport: a self-hosted, multi-user home for Agent Skills, served over MCP')
     .version(VERSION)

@@ -13,7 +13,7 @@ import { errorResponse, handleError } from './errors.js';
 import { jsonBodyLimit, requestContext } from './middleware.js';
 import type { AppEnv } from './types.js';
 
-export const API_PREFIX = '/api/v1';
+const API_PREFIX = '/api/v1';
 
 /** Builds the HTTP application: cross-cutting middleware, then each room's routes, then the console. */
 export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; consoleMounted: boolean } {

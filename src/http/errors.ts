@@ -5,13 +5,13 @@ import type { ZodError } from 'zod';
 import { AppError } from '../shared/errors.js';
 import type { AppEnv } from './types.js';
 
-export interface ErrorEnvelope {
+interface ErrorEnvelope {
   success: false;
   error: { code: string; message: string; details?: unknown };
   timestamp: string;
 }
 
-export function errorBody(code: string, message: string, details?: unknown): ErrorEnvelope {
+function errorBody(code: string, message: string, details?: unknown): ErrorEnvelope {
   return {
     success: false,
     error: details === undefined ? { code, message } : { code, message, details },
@@ -29,7 +29,7 @@ export function errorResponse(
   return c.json(errorBody(code, message, details), status as ContentfulStatusCode);
 }
 
-export function validationFields(error: ZodError) {
+function validationFields(error: ZodError) {
   return error.issues.map((i) => ({ path: i.path.join('.') || '(body)', message: i.message }));
 }
 

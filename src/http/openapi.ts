@@ -1,4 +1,5 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../shared/pagination.js';
 import { validationHook } from './errors.js';
 import type { AppEnv } from './types.js';
 
@@ -47,7 +48,7 @@ export const jsonBody = <T extends z.ZodType>(schema: T) => ({
 
 export const PageQuery = z.object({
   cursor: z.string().max(512).optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+  limit: z.coerce.number().int().min(1).max(MAX_PAGE_SIZE).default(DEFAULT_PAGE_SIZE),
 });
 
 export const pageOf = <T extends z.ZodType>(item: T) =>

@@ -146,7 +146,7 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
 }
 
 const MiB = 1024 * 1024;
-export function archiveLimitsFrom(config: Config): ArchiveLimits {
+function archiveLimitsFrom(config: Config): ArchiveLimits {
   return {
     maxArchiveBytes: config.SKILL_MAX_ARCHIVE_MB * MiB,
     maxUnpackedBytes: config.SKILL_MAX_UNPACKED_MB * MiB,

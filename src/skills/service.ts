@@ -11,7 +11,14 @@ import type { Principal } from '../shared/principal.js';
 import type { BlobStore } from './blob-store.js';
 import { contentTypeFor } from './content-type.js';
 import { decodeUtf8Strict, parseSkillMd, type ParsedSkill, type SkillFiles } from './package/index.js';
-import { toSkillView, toVersionView, type FileEntryView, type SkillView, type VersionView } from './views.js';
+import {
+  toFileEntryView,
+  toSkillView,
+  toVersionView,
+  type FileEntryView,
+  type SkillView,
+  type VersionView,
+} from './views.js';
 
 type SkillRow = typeof tables.skills.$inferSelect;
 type VersionRow = typeof tables.skillVersions.$inferSelect;
@@ -303,18 +310,16 @@ export class SkillsService {
         next_cursor: rows.length > query.limit ? encodeCursor({ o: offset + query.limit }) : null,
       };
     }
-    const after = decodeCursor(query.cursor, z.object({ n: z.string(), i: z.string() }));
-    if (after) where.push(sql`(${s.name}, ${s.id}) > (${after.n}, ${after.i})`);
+    const after = afterNameCursor(query.cursor);
+    if (after) where.push(after);
     const rows = await base
       .where(and(...where))
       .orderBy(asc(s.name), asc(s.id))
       .limit(query.limit + 1);
     const page = await this.withCurrentVersions(rows.slice(0, query.limit));
-    const last = rows[Math.min(rows.length, query.limit) - 1];
     return {
       items: page.map((r) => toSkillView(r.skill, r.version, userId, r.hidden)),
-      next_cursor:
-        rows.length > query.limit && last ? encodeCursor({ n: last.skill.name, i: last.skill.id }) : null,
+      next_cursor: nextNameCursor(rows, query.limit),
     };
   }
 
@@ -352,14 +357,7 @@ export class SkillsService {
       .from(tables.versionFiles)
       .where(and(eq(tables.versionFiles.versionId, v.id), eq(tables.versionFiles.path, filePath)));
     if (!entry) throw notFound(`No file "${filePath}" in version ${v.number} of "${name}"`);
-    const data = (await this.blobs.get(this.db, entry.sha256)) ?? Buffer.alloc(0);
-    return {
-      path: entry.path,
-      data,
-      size: entry.size,
-      executable: entry.executable,
-      contentType: contentTypeFor(entry.path, data),
-    };
+    return this.fileContent(entry);
   }
 
   /** Every file of a version with its contents (zip download, sandbox working copy). */
@@ -413,9 +411,9 @@ export class SkillsService {
     nextCursor?: string;
   }> {
     const s = tables.skills;
-    const after = decodeCursor(cursor, z.object({ n: z.string(), i: z.string() }));
+    const after = afterNameCursor(cursor);
     const where = [visibleTo(userId, false), eq(s.enabled, true), isNotNull(s.currentVersionId)];
-    if (after) where.push(sql`(${s.name}, ${s.id}) > (${after.n}, ${after.i})`);
+    if (after) where.push(after);
     const rows = await this.db
       .select({ skill: s })
       .from(s)
@@ -438,24 +436,16 @@ export class SkillsService {
     const byVersion = new Map<string, FileEntryView[]>();
     for (const f of files) {
       const list = byVersion.get(f.versionId) ?? [];
-      list.push({
-        path: f.path,
-        size: f.size,
-        executable: f.executable,
-        sha256: f.sha256,
-        content_type: contentTypeFor(f.path),
-      });
+      list.push(toFileEntryView(f));
       byVersion.set(f.versionId, list);
     }
-    const last = rows[Math.min(rows.length, limit) - 1];
     return {
       entries: page.map((r) => ({
         skill: r.skill,
         version: r.version,
         files: byVersion.get(r.version.id) ?? [],
       })),
-      nextCursor:
-        rows.length > limit && last ? encodeCursor({ n: last.skill.name, i: last.skill.id }) : undefined,
+      nextCursor: nextNameCursor(rows, limit) ?? undefined,
     };
   }
 
@@ -474,6 +464,15 @@ export class SkillsService {
     const entry = loaded.manifest.find((m) => m.path === filePath);
     if (!entry)
       throw notFound(`No file "${filePath}" in version ${loaded.version.number} of "${loaded.skill.name}"`);
+    return this.fileContent(entry);
+  }
+
+  private async fileContent(entry: {
+    path: string;
+    sha256: string;
+    size: number;
+    executable: boolean;
+  }): Promise<SkillFileContent> {
     const data = (await this.blobs.get(this.db, entry.sha256)) ?? Buffer.alloc(0);
     return {
       path: entry.path,
@@ -565,7 +564,7 @@ export class SkillsService {
     return data ? parseSkillMd(data.toString('utf8'), null).body : '';
   }
 
-  private async uploadResult(userId: string, skill: SkillRow, version: VersionRow): Promise<UploadResult> {
+  private uploadResult(userId: string, skill: SkillRow, version: VersionRow): UploadResult {
     return {
       skill: toSkillView(skill, version, userId, false),
       version: toVersionView(version, version.id),
@@ -678,13 +677,7 @@ export class SkillsService {
       .from(tables.versionFiles)
       .where(eq(tables.versionFiles.versionId, versionId))
       .orderBy(asc(tables.versionFiles.path));
-    return rows.map((r) => ({
-      path: r.path,
-      size: r.size,
-      executable: r.executable,
-      sha256: r.sha256,
-      content_type: contentTypeFor(r.path),
-    }));
+    return rows.map(toFileEntryView);
   }
 
   private async isHidden(userId: string, skillId: string): Promise<boolean> {
@@ -698,6 +691,18 @@ export class SkillsService {
   private changed(userId: string, shared: boolean): void {
     this.events.emit('change', { userId: shared ? null : userId } satisfies SkillChange);
   }
+}
+
+/** Keyset pages in (name, id) order: the condition for rows after a cursor, and the cursor after a page. */
+function afterNameCursor(cursor: string | undefined): SQL | undefined {
+  const after = decodeCursor(cursor, z.object({ n: z.string(), i: z.string() }));
+  const s = tables.skills;
+  return after ? sql`(${s.name}, ${s.id}) > (${after.n}, ${after.i})` : undefined;
+}
+
+function nextNameCursor(rows: Array<{ skill: SkillRow }>, limit: number): string | null {
+  const last = rows[limit - 1];
+  return rows.length > limit && last ? encodeCursor({ n: last.skill.name, i: last.skill.id }) : null;
 }
 
 /** The audit record of a change the caller made to one of their skills, inside the change's transaction. */

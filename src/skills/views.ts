@@ -1,7 +1,9 @@
 import type { tables } from '../db/index.js';
+import { contentTypeFor } from './content-type.js';
 
 type SkillRow = typeof tables.skills.$inferSelect;
 type VersionRow = typeof tables.skillVersions.$inferSelect;
+type FileRow = Pick<typeof tables.versionFiles.$inferSelect, 'path' | 'size' | 'executable' | 'sha256'>;
 
 export interface SkillView {
   id: string;
@@ -81,4 +83,12 @@ export const toVersionView = (v: VersionRow, currentId: string | null): VersionV
   size_bytes: v.sizeBytes,
   is_current: v.id === currentId,
   warnings: v.warnings,
+});
+
+export const toFileEntryView = (f: FileRow): FileEntryView => ({
+  path: f.path,
+  size: f.size,
+  executable: f.executable,
+  sha256: f.sha256,
+  content_type: contentTypeFor(f.path),
 });

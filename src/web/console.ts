@@ -6,7 +6,7 @@ import type { Hono } from 'hono';
 import type { AppEnv } from '../http/types.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const CONSOLE_DIST = path.join(ROOT, 'web', 'dist');
+const CONSOLE_DIST = path.join(ROOT, 'web', 'dist');
 const SWAGGER_DIST = path.join(ROOT, 'node_modules', 'swagger-ui-dist');
 
 /** Paths the console must never shadow: they belong to the API, MCP and operations endpoints. */
