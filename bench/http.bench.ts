@@ -32,6 +32,7 @@ import { loadConfig } from '../src/config/index.js';
 import { createHttpApp } from '../src/http/app.js';
 import { requireAuth } from '../src/http/middleware.js';
 import { createContext } from '../src/server/context.js';
+import { percentile, request } from './lib.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin', 'skillport.js');
@@ -57,40 +58,14 @@ function freePort(): Promise<number> {
   });
 }
 
-interface Reply {
-  status: number;
-  body: string;
-}
-
-function request(
+/** A request on this bench's keep-alive agent; objects are sent as JSON. */
+const req = (
   port: number,
   method: string,
   urlPath: string,
   headers: Record<string, string> = {},
   body?: unknown,
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        method,
-        path: urlPath,
-        agent,
-        headers: payload ? { ...headers, 'content-type': 'application/json' } : headers,
-      },
-      (res) => {
-        let data = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk) => (data += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data }));
-      },
-    );
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+) => request(agent, port, method, urlPath, headers, body === undefined ? undefined : JSON.stringify(body));
 
 interface Server {
   port: number;
@@ -140,7 +115,7 @@ async function startServer(kind: 'cli' | 'noop', dataDir: string, logFile: strin
   for (;;) {
     if (exited) throw new Error(`server exited during start-up; see ${logFile}`);
     if (performance.now() > deadline) throw new Error('server did not answer /health within 60 s');
-    const ok = await request(port, 'GET', '/health').then(
+    const ok = await req(port, 'GET', '/health').then(
       (r) => r.status === 200,
       () => false,
     );
@@ -175,7 +150,7 @@ async function load(
   const worker = async () => {
     while (issued < count && performance.now() < stopAt) {
       issued++;
-      const r = await request(port, 'GET', urlPath, headers);
+      const r = await req(port, 'GET', urlPath, headers);
       if (r.status !== 200) errors++;
       done++;
     }
@@ -189,13 +164,9 @@ const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
-const percentile = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
-};
 
 async function metric(port: number, name: string): Promise<number> {
-  const r = await request(port, 'GET', '/metrics', { authorization: `Bearer ${METRICS_TOKEN}` });
+  const r = await req(port, 'GET', '/metrics', { authorization: `Bearer ${METRICS_TOKEN}` });
   const m = new RegExp(`^${name} ([0-9.e+]+)$`, 'm').exec(r.body);
   if (!m) throw new Error(`metric ${name} not found`);
   return Number(m[1]);
@@ -227,12 +198,12 @@ async function main() {
     // 2. Idle memory, right after start.
     const idleRss = await metric(cli.port, 'skillport_process_resident_memory_bytes');
     table.push(['idle memory (RSS after start)', `${(idleRss / 2 ** 20).toFixed(1)} MiB`]);
-    const versions = await request(cli.port, 'GET', '/metrics', { authorization: `Bearer ${METRICS_TOKEN}` });
+    const versions = await req(cli.port, 'GET', '/metrics', { authorization: `Bearer ${METRICS_TOKEN}` });
     nodeVersion = /nodejs_version_info\{version="([^"]+)"/.exec(versions.body)?.[1] ?? '?';
 
     // Credentials: the first account (admin), a console JWT and an `api` token.
     const password = 'bench-password-long-enough';
-    const reg = await request(
+    const reg = await req(
       cli.port,
       'POST',
       '/api/v1/auth/register',
@@ -244,7 +215,7 @@ async function main() {
       },
     );
     if (reg.status !== 201) throw new Error(`register: ${reg.status} ${reg.body}`);
-    const tok = await request(
+    const tok = await req(
       cli.port,
       'POST',
       '/api/v1/tokens',
@@ -258,7 +229,7 @@ async function main() {
     let jwt = '';
     for (let i = 0; i < 10 + LOGINS; i++) {
       const started = performance.now();
-      const r = await request(cli.port, 'POST', '/api/v1/auth/login', {}, { login: 'bench', password });
+      const r = await req(cli.port, 'POST', '/api/v1/auth/login', {}, { login: 'bench', password });
       if (r.status !== 200) throw new Error(`login: ${r.status} ${r.body}`);
       if (i >= 10) loginMs.push(performance.now() - started);
       jwt = JSON.parse(r.body).access_token;

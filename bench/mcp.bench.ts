@@ -36,6 +36,7 @@ import { loadConfig } from '../src/config/index.js';
 import { userLibrary } from '../src/mcp/library.js';
 import { startServer } from '../src/server/start.js';
 import type { Principal } from '../src/shared/principal.js';
+import { percentile } from './lib.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 4000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -131,9 +132,6 @@ if (!isMainThread) {
 
 // ---- server side (main thread) --------------------------------------------------------------------------------
 
-const pct = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-
 interface Measured {
   rps: number;
   p50: number;
@@ -146,8 +144,8 @@ function summarise(r: LoadResult): Measured {
   const sorted = [...r.latencies].sort((a, b) => a - b);
   return {
     rps: r.calls / r.seconds,
-    p50: pct(sorted, 50),
-    p99: pct(sorted, 99),
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
     calls: r.calls,
     errors: r.errors,
   };
@@ -383,7 +381,7 @@ async function main() {
     `| search_skills (limit 10) | ${search.p50.toFixed(2)} | ${search.p99.toFixed(2)} | ${search.rps.toFixed(0)} | ${search.bytes} B |`,
   );
   out(
-    `| catalog query alone, uncached (in-process) | ${pct(missTimes, 50).toFixed(2)} | ${pct(missTimes, 99).toFixed(2)} | | |`,
+    `| catalog query alone, uncached (in-process) | ${percentile(missTimes, 50).toFixed(2)} | ${percentile(missTimes, 99).toFixed(2)} | | |`,
   );
   out(
     `| SkillsClient.list(): ${listing.skills} skills, every page | ${listing.ms.toFixed(0)} (one walk) | | | |`,

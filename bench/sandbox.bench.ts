@@ -29,6 +29,7 @@ import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/cli
 import yazl from 'yazl';
 import { loadConfig } from '../src/config/index.js';
 import { startServer } from '../src/server/start.js';
+import { percentile } from './lib.js';
 
 const WARMUP = 5;
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 60);
@@ -60,8 +61,6 @@ async function measure(fn: () => Promise<void>): Promise<number[]> {
   return times.sort((a, b) => a - b);
 }
 
-const pct = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 const fmt = (n: number) => n.toFixed(2).padStart(8);
 
 async function sandboxRun(sb: Sandbox, userId: string, command: string, withFile: boolean): Promise<void> {
@@ -118,8 +117,10 @@ async function main() {
 
   console.log(`${'case'.padEnd(36)}  median       p95   ratio(median)`);
   for (const [name, t, ref] of rows) {
-    const ratio = ref ? `${(pct(t, 50) / pct(ref, 50)).toFixed(1)}×` : '1.0×';
-    console.log(`${name.padEnd(36)}${fmt(pct(t, 50))}  ${fmt(pct(t, 95))}   ${ratio.padStart(6)}`);
+    const ratio = ref ? `${(percentile(t, 50) / percentile(ref, 50)).toFixed(1)}×` : '1.0×';
+    console.log(
+      `${name.padEnd(36)}${fmt(percentile(t, 50))}  ${fmt(percentile(t, 95))}   ${ratio.padStart(6)}`,
+    );
   }
 
   console.log(`\n# Throughput: ${USERS} users × ${RUNS_PER_USER} runs of python3 p.py, all concurrent`);
@@ -209,7 +210,7 @@ async function throughTheTool(base: string, bareC: number[], bareDir: string): P
   console.log(`\n# Through the MCP tool (run_shell_command over /mcp, strict, embedded database)`);
   console.log(`${'case'.padEnd(36)}  median       p95   ratio(median)`);
   console.log(
-    `${'tool: python3 -c "print(1)"'.padEnd(36)}${fmt(pct(times, 50))}  ${fmt(pct(times, 95))}   ${`${(pct(times, 50) / pct(bare, 50)).toFixed(1)}×`.padStart(6)}`,
+    `${'tool: python3 -c "print(1)"'.padEnd(36)}${fmt(percentile(times, 50))}  ${fmt(percentile(times, 95))}   ${`${(percentile(times, 50) / percentile(bare, 50)).toFixed(1)}×`.padStart(6)}`,
   );
   const t = process.hrtime.bigint();
   await Promise.all(

@@ -47,6 +47,7 @@ import { startServer, type RunningServer } from '../src/server/start.js';
 import { sha256Hex } from '../src/shared/crypto.js';
 import type { Principal } from '../src/shared/principal.js';
 import { yazlZip, type YazlEntry } from '../test/helpers/zips.js';
+import { percentile, request } from './lib.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DATABASE_URL = process.env.BENCH_DATABASE_URL;
@@ -210,40 +211,6 @@ async function seed(
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 
-interface Reply {
-  status: number;
-  body: string;
-}
-
-function request(
-  port: number,
-  method: string,
-  urlPath: string,
-  headers: Record<string, string>,
-  body?: Buffer,
-): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        method,
-        path: urlPath,
-        agent,
-        headers: body ? { ...headers, 'content-length': String(body.length) } : headers,
-      },
-      (res) => {
-        let data = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk) => (data += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data }));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 interface Child {
   port: number;
   kind: string;
@@ -358,10 +325,6 @@ function resetPeak(pid: number): void {
   writeFileSync(`/proc/${pid}/clear_refs`, '5');
 }
 
-const percentile = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
-};
 const ms = (x: number) => (x < 10 ? x.toFixed(2) : x.toFixed(1));
 const mib = (b: number) => `${(b / MiB).toFixed(1)} MiB`;
 
@@ -431,7 +394,7 @@ async function uploadBench(backend: Backend): Promise<UploadFigures> {
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/zip' };
     const post = async (urlPath: string, body: Buffer) => {
       const t0 = performance.now();
-      const r = await request(server.port, 'POST', urlPath, headers, body);
+      const r = await request(agent, server.port, 'POST', urlPath, headers, body);
       const elapsed = performance.now() - t0;
       if (r.status !== 201) throw new Error(`upload ${urlPath}: ${r.status} ${r.body.slice(0, 500)}`);
       return elapsed;
@@ -502,7 +465,7 @@ async function scaleBench(backend: Backend): Promise<{
       );
     }
     const get = (s: (typeof servers)[number], urlPath: string) =>
-      request(s.child.port, 'GET', urlPath, { authorization: `Bearer ${s.token}` });
+      request(agent, s.child.port, 'GET', urlPath, { authorization: `Bearer ${s.token}` });
     // The cursor of page 26 (skills 501…520 of the probe user's ~1,020), found by walking the pages.
     const cursors: string[] = [];
     for (const s of servers) {
