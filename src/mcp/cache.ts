@@ -15,9 +15,11 @@ export interface LibraryCacheOptions {
   maxBlobSize?: number;
 }
 
+type CatalogRow = { name: string; description: string; id: string };
+
 interface UserEntry {
   expires: number;
-  catalog?: Array<{ name: string; description: string; id: string }>;
+  catalog?: CatalogRow[];
   skills: Map<string, LoadedSkill>;
 }
 
@@ -65,10 +67,7 @@ export class LibraryCache {
     this.users.delete(userId);
   }
 
-  catalog(
-    userId: string,
-    load: () => Promise<Array<{ name: string; description: string; id: string }>>,
-  ): Promise<Array<{ name: string; description: string; id: string }>> {
+  catalog(userId: string, load: () => Promise<CatalogRow[]>): Promise<CatalogRow[]> {
     const hit = this.entry(userId)?.catalog;
     if (hit) return Promise.resolve(hit);
     return this.fill(userId, load, (e, v) => (e.catalog = v));

@@ -4,8 +4,7 @@ import type { RunResult, Sandbox } from '../sandbox/index.js';
 import { AppError } from '../shared/errors.js';
 import { contentTypeFor } from '../skills/index.js';
 import type { ToolRegistrar } from './server.js';
-import { instrumented, textResult, withCachedJsonSchema, type ToolResult } from './tools.js';
-import { closest } from './suggest.js';
+import { instrumented, textResult, unknownSkill, withCachedJsonSchema, type ToolResult } from './tools.js';
 
 export interface CommandToolOptions {
   sandbox: Sandbox;
@@ -96,16 +95,7 @@ export function commandTool(opts: CommandToolOptions): ToolRegistrar {
           try {
             copy = await ctx.library.workingCopy(args.skill_name);
           } catch (err) {
-            if (err instanceof AppError && err.status === 404) {
-              const near = closest(
-                args.skill_name,
-                (await ctx.library.catalog()).map((s) => s.name),
-              );
-              return textResult(
-                `No skill named "${args.skill_name}".${near.length ? ` Did you mean: ${near.join(', ')}?` : ''}`,
-                true,
-              );
-            }
+            if (err instanceof AppError && err.status === 404) return unknownSkill(ctx, args.skill_name, '');
             throw err;
           }
           if (!copy.runnable) {

@@ -25,6 +25,9 @@ const POLL_MS = 2000;
 /** Bursts of file events (an editor saving, `cp -r`) are folded into one rescan. */
 const WATCH_DEBOUNCE_MS = 50;
 
+/** Sorts by UTF-16 code units, whatever the locale. */
+const byCodeUnit = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 interface FolderSkill extends LibrarySkill {
   /** Absolute path of the skill folder. */
   dir: string;
@@ -162,7 +165,7 @@ export class FolderSkillLibrary implements SkillLibrary {
     query: string,
     limit: number,
   ): Promise<Array<{ name: string; description: string; score: number }>> {
-    const terms = [...new Set((query.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).slice(0, 16))];
+    const terms = [...new Set(tokens(query).slice(0, 16))];
     if (!terms.length) return [];
     const scored = [];
     for (const s of await this.list()) {
@@ -246,7 +249,7 @@ export class FolderSkillLibrary implements SkillLibrary {
     }
 
     const next = new Map<string, FolderSkill>();
-    for (const [dir, r] of [...nextByDir].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    for (const [dir, r] of [...nextByDir].sort(([a], [b]) => byCodeUnit(a, b))) {
       if (!r.skill) continue;
       const first = next.get(r.skill.name);
       if (first) {
@@ -260,7 +263,7 @@ export class FolderSkillLibrary implements SkillLibrary {
       }
       next.set(r.skill.name, r.skill);
     }
-    const sorted = new Map([...next].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    const sorted = new Map([...next].sort(([a], [b]) => byCodeUnit(a, b)));
     const change = diff(this.skills, sorted);
     const first = !this.scannedOnce;
     this.scannedOnce = true;
@@ -326,7 +329,7 @@ export class FolderSkillLibrary implements SkillLibrary {
     parts: string[],
     dirs: string[],
   ): Promise<void> {
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    entries.sort((a, b) => byCodeUnit(a.name, b.name));
     for (const e of entries) {
       const abs = path.join(dir, e.name);
       const relPath = rel ? `${rel}/${e.name}` : e.name;
@@ -414,14 +417,24 @@ function diff(before: Map<string, FolderSkill>, after: Map<string, FolderSkill>)
 
 const tokens = (text: string) => text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
 
+/** The words search matches against, split once per skill as read (a re-read skill is a new object). */
+const searchWords = new WeakMap<FolderSkill, { name: string[]; description: string[]; body: string[] }>();
+
 /**
  * Ranks a skill for query terms with no index: each term found (as a word prefix) in the name counts 3, in
  * the description 2, in the body up to 1 (by how often it occurs). Skills matching no term score 0.
  */
 function searchScore(terms: string[], skill: FolderSkill): number {
-  const name = tokens(skill.name);
-  const description = tokens(skill.description);
-  const body = tokens(skill.body.slice(0, 200_000));
+  let words = searchWords.get(skill);
+  if (!words) {
+    words = {
+      name: tokens(skill.name),
+      description: tokens(skill.description),
+      body: tokens(skill.body.slice(0, 200_000)),
+    };
+    searchWords.set(skill, words);
+  }
+  const { name, description, body } = words;
   let score = 0;
   for (const t of terms) {
     const matches = (words: string[]) => words.some((w) => w.startsWith(t));

@@ -207,11 +207,20 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
   });
 
   /** Closes the streams (SSE sessions, `/mcp` streams) of `userId` whose opening credentials no longer authenticate. */
-  const stillValid = async (s: { userId: string; authorization: string }) => {
-    const result = await deps.auth.resolve(s.authorization, 'mcp');
-    return 'principal' in result && result.principal.userId === s.userId;
-  };
   const recheck = async (userId?: string) => {
+    // A user's sessions and streams usually share one credential: each (user, credential) is resolved once a pass.
+    const verdicts = new Map<string, Promise<boolean>>();
+    const stillValid = (s: { userId: string; authorization: string }): Promise<boolean> => {
+      const key = `${s.userId}\0${s.authorization}`;
+      let verdict = verdicts.get(key);
+      if (!verdict) {
+        verdict = deps.auth
+          .resolve(s.authorization, 'mcp')
+          .then((result) => 'principal' in result && result.principal.userId === s.userId);
+        verdicts.set(key, verdict);
+      }
+      return verdict;
+    };
     for (const [id, s] of sessions) {
       if (userId && s.userId !== userId) continue;
       if (!(await stillValid(s))) {
@@ -235,8 +244,8 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
 
   const onSkillChange = ({ userId }: SkillChange) => {
     cache.invalidate(userId); // before anybody is told: a client re-reading at once must see the change
-    const targets = userId ? [handlers.get(userId)].filter(Boolean) : [...handlers.values()];
-    for (const h of targets) h!.notify.resourcesChanged();
+    if (userId) handlers.get(userId)?.notify.resourcesChanged();
+    else for (const h of handlers.values()) h.notify.resourcesChanged();
     for (const s of sessions.values()) {
       if (userId && s.userId !== userId) continue;
       // The SSE server instance is long-lived: tell its client directly.

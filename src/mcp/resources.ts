@@ -3,7 +3,7 @@ import { AppError } from '../shared/errors.js';
 import { isText, isTextType } from '../skills/content-type.js';
 import type { LibrarySkill, SkillLibrary } from './library.js';
 
-export const SKILL_URI_SCHEME = 'skill://';
+const SKILL_URI_SCHEME = 'skill://';
 const PAGE_SIZE = 50;
 
 export const skillUri = (name: string, path: string) =>

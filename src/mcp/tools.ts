@@ -69,14 +69,23 @@ export function instrumented<A>(
   };
 }
 
-/** An unknown skill name becomes an error that lists the closest names the caller does have. */
-async function unknownSkill(ctx: ToolContext, name: string): Promise<ToolResult> {
-  const names = (await ctx.library.catalog()).map((s) => s.name);
-  const near = closest(name, names);
-  const hint = near.length
-    ? ` Did you mean: ${near.join(', ')}?`
-    : ' Call load_skill_metadata to see the available skills.';
-  return textResult(`No skill named "${name}".${hint}`, true);
+/**
+ * An unknown skill name becomes an error that lists the closest names the caller does have (`otherwise` when
+ * none is close).
+ */
+export async function unknownSkill(
+  ctx: ToolContext,
+  name: string,
+  otherwise = ' Call load_skill_metadata to see the available skills.',
+): Promise<ToolResult> {
+  const near = closest(
+    name,
+    (await ctx.library.catalog()).map((s) => s.name),
+  );
+  return textResult(
+    `No skill named "${name}".${near.length ? ` Did you mean: ${near.join(', ')}?` : otherwise}`,
+    true,
+  );
 }
 
 async function withSkill<T>(ctx: ToolContext, name: string, fn: () => Promise<T>): Promise<T | ToolResult> {

@@ -27,6 +27,13 @@ export async function detectHostLayout(): Promise<HostLayout> {
   return layout;
 }
 
+/** The host's top-level system dirs inside the sandbox: the same symlinks, or read-only binds. */
+function layoutArgs(layout: HostLayout): string[] {
+  return layout.flatMap((l) =>
+    l.kind === 'symlink' ? ['--symlink', l.target, l.path] : ['--ro-bind', l.path, l.path],
+  );
+}
+
 export interface BwrapOptions {
   workdir: string;
   /** Dir holding the generated passwd, group, hosts and nsswitch.conf. */
@@ -54,11 +61,7 @@ export function buildBwrapArgs(o: BwrapOptions): string[] {
   if (o.disableUserns) a.push('--disable-userns');
   a.push('--die-with-parent', '--new-session', '--cap-drop', 'ALL', '--hostname', 'sandbox', '--clearenv');
   for (const [k, v] of Object.entries(o.env)) a.push('--setenv', k, v);
-  a.push('--ro-bind', '/usr', '/usr');
-  for (const l of o.layout) {
-    if (l.kind === 'symlink') a.push('--symlink', l.target, l.path);
-    else a.push('--ro-bind', l.path, l.path);
-  }
+  a.push('--ro-bind', '/usr', '/usr', ...layoutArgs(o.layout));
   if (o.hasLdSoCache) a.push('--ro-bind', '/etc/ld.so.cache', '/etc/ld.so.cache');
   if (o.hasAlternatives) a.push('--ro-bind', '/etc/alternatives', '/etc/alternatives');
   if (o.localtimeTarget) a.push('--symlink', o.localtimeTarget, '/etc/localtime');
@@ -127,7 +130,6 @@ export async function probeBubblewrap(opts: ProbeOptions = {}): Promise<ProbeRes
   const isRoot = process.getuid?.() === 0;
   const uid = opts.uid === undefined ? (isRoot ? 65534 : null) : opts.uid;
   const gid = opts.gid === undefined ? (isRoot ? 65534 : null) : opts.gid;
-  const layout = await detectHostLayout();
   const bw = [
     '--unshare-all',
     '--unshare-user',
@@ -136,11 +138,8 @@ export async function probeBubblewrap(opts: ProbeOptions = {}): Promise<ProbeRes
     '--ro-bind',
     '/usr',
     '/usr',
+    ...layoutArgs(await detectHostLayout()),
   ];
-  for (const l of layout) {
-    if (l.kind === 'symlink') bw.push('--symlink', l.target, l.path);
-    else bw.push('--ro-bind', l.path, l.path);
-  }
   bw.push('--proc', '/proc', '--dev', '/dev', '--', PRLIMIT, '--nproc=16', '--', '/bin/sh', '-c', 'exit 0');
   const argv =
     uid !== null && gid !== null

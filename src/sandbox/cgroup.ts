@@ -1,7 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { access, mkdir, readFile, readdir, rmdir, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import path from 'node:path';
+import { randomHex } from '../shared/crypto.js';
+import { delay } from './procs.js';
 import type { LimitHit } from './types.js';
 
 /**
@@ -86,8 +87,6 @@ function ownDir(mount: Mount, selfPath: string): string | null {
   if (root && selfPath !== root && !selfPath.startsWith(root + '/')) return null;
   return path.join(mount.mountPoint, selfPath.slice(root.length));
 }
-
-const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 async function readNumberField(file: string, field: string): Promise<number> {
   try {
@@ -205,7 +204,7 @@ class V1Manager implements CgroupManager {
   }
 
   async createRun(limits: CgroupRunLimits): Promise<CgroupRun> {
-    const name = `run-${randomBytes(6).toString('hex')}`;
+    const name = `run-${randomHex(6)}`;
     const dirs = new Map<string, string>();
     try {
       for (const [ctrl, base] of this.bases) {
@@ -277,7 +276,7 @@ class V2Manager implements CgroupManager {
   ) {}
 
   async createRun(limits: CgroupRunLimits): Promise<CgroupRun> {
-    const dir = path.join(this.base, `run-${randomBytes(6).toString('hex')}`);
+    const dir = path.join(this.base, `run-${randomHex(6)}`);
     await mkdir(dir);
     this.runs.add(dir);
     try {
@@ -333,7 +332,7 @@ export interface DetectOptions {
   selfCgroup?: string;
 }
 
-const baseName = () => `skillport-${process.pid}-${randomBytes(4).toString('hex')}`;
+const baseName = () => `skillport-${process.pid}-${randomHex(4)}`;
 
 async function tryV2(mounts: Mount[], self: ReturnType<typeof parseSelfCgroup>): Promise<V2Manager | null> {
   const mount = mounts.find((m) => m.fsType === 'cgroup2');

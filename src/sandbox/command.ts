@@ -10,7 +10,7 @@ import { normalizeRelativePath } from './paths.js';
  * validate is exactly the argv we exec.
  */
 
-export const MAX_COMMAND_LENGTH = 8192;
+const MAX_COMMAND_LENGTH = 8192;
 
 /**
  * Never runnable in whitelist mode, even if an operator adds them to `allowedPrograms`: they run other programs

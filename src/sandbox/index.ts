@@ -23,7 +23,7 @@ export type {
   SecurityLevel,
 } from './types.js';
 export { DEFAULT_ALLOWED_PROGRAMS, DEFAULT_LIMITS, defaultSandboxConfig } from './types.js';
-export { createSandbox, sandboxEnv } from './sandbox.js';
+export { createSandbox } from './sandbox.js';
 export { probeBubblewrap, type ProbeOptions } from './bwrap.js';
 export {
   parseWhitelistCommand,

@@ -36,16 +36,16 @@ async function readInfo(pid: number, want: { uid?: boolean; cwd?: boolean }): Pr
   }
 }
 
-export async function scanProcesses(want: { uid?: boolean; cwd?: boolean } = {}): Promise<ProcInfo[]> {
+async function scanProcesses(want: { uid?: boolean; cwd?: boolean } = {}): Promise<ProcInfo[]> {
   const names = await readdir('/proc');
   const pids = names.filter((n) => /^\d+$/.test(n)).map(Number);
   const infos = await Promise.all(pids.map((pid) => readInfo(pid, want)));
   return infos.filter((i): i is ProcInfo => i !== null);
 }
 
-export const isAlive = (p: ProcInfo) => p.state !== 'Z' && p.state !== 'X';
+const isAlive = (p: ProcInfo) => p.state !== 'Z' && p.state !== 'X';
 
-const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * SIGKILLs every live process matching `match` (never pid 1 or ourselves) and rescans until none is left alive or

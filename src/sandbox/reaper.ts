@@ -21,7 +21,7 @@ import { accessSync, constants } from 'node:fs';
  *    clean exit means there is nothing left to hunt for.
  * Without `reap` the launcher simply execs the command.
  */
-export const LAUNCHER_SCRIPT = [
+const LAUNCHER_SCRIPT = [
   '$SIG{PIPE} = "IGNORE";',
   'my ($nr, $gate, $reap, $keep) = splice(@ARGV, 0, 4);',
   'if ($gate) { my $l = <STDIN>; exit 125 unless defined $l; open(STDIN, "<", "/dev/null") or exit 125; }',
@@ -56,7 +56,7 @@ export const LAUNCHER_SCRIPT = [
   'exit 0;',
 ].join('\n');
 
-export const PERL = '/usr/bin/perl';
+const PERL = '/usr/bin/perl';
 
 /** prctl(2) syscall number for this architecture (0: unknown, the reaper then only forwards the status). */
 export function prctlSyscallNumber(arch: string = process.arch): number {

@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { accessSync, constants, statSync } from 'node:fs';
 import { access, chmod, mkdir, readlink, rm, writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import { randomHex } from '../shared/crypto.js';
 import { AppError } from '../shared/errors.js';
 import {
   BWRAP,
@@ -36,7 +36,7 @@ import {
 
 const MiB = 1024 * 1024;
 const SEARCH_PATH = ['/usr/local/bin', '/usr/bin', '/bin'];
-export const SANDBOX_PATH = SEARCH_PATH.join(':');
+const SANDBOX_PATH = SEARCH_PATH.join(':');
 const MAX_STRICT_COMMAND_LENGTH = 64 * 1024;
 /** Skill files + input files written into one work dir. */
 const MAX_FILES = 4096;
@@ -68,12 +68,24 @@ const STDERR_MARKERS: ReadonlyArray<readonly [LimitHit, RegExp]> = [
   ['file_size', /File too large|\bEFBIG\b|File size limit exceeded/],
 ];
 
+/** The order of `RunResult.limitsHit`. */
+const LIMIT_ORDER: readonly LimitHit[] = [
+  'timeout',
+  'cpu',
+  'memory',
+  'processes',
+  'file_size',
+  'workdir_size',
+  'output',
+  'changed_files',
+];
+
 const SIGNAL_NAMES = new Map<number, string>(
   Object.entries(osConstants.signals).map(([name, num]) => [num as number, name]),
 );
 
 /** The fixed environment of every run: nothing is inherited from the server. */
-export function sandboxEnv(home: string): Record<string, string> {
+function sandboxEnv(home: string): Record<string, string> {
   return {
     PATH: SANDBOX_PATH,
     HOME: home,
@@ -196,7 +208,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
         throw new Error('/usr/bin/perl is missing (Debian/Ubuntu: perl-base); the sandbox launcher needs it');
       }
       const workRoot = await ensureWorkRoot(config.workRoot);
-      const etcDir = path.join(workRoot, `.etc-${randomBytes(4).toString('hex')}`);
+      const etcDir = path.join(workRoot, `.etc-${randomHex(4)}`);
       await mkdir(etcDir, { mode: 0o755 });
       await chmod(etcDir, 0o755);
       const uids = [config.runAsUid ?? process.getuid?.() ?? 65534, ...(config.uidPool ?? [])];
@@ -655,9 +667,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
         const left = await cg.killAll(3000);
         if (left > 0) warn('sandbox: processes survived the cgroup kill', { left });
       }
-      let pipeTimer: NodeJS.Timeout | undefined;
-      await Promise.race([streamsClosed, new Promise((r) => (pipeTimer = setTimeout(r, PIPE_GRACE_MS)))]);
-      clearTimeout(pipeTimer);
+      await within(streamsClosed, PIPE_GRACE_MS);
       child.stdout?.destroy();
       child.stderr?.destroy();
       statusFd?.destroy();
@@ -690,16 +700,6 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       if (collected.totalBytes > limits.maxWorkdirBytes) hits.add('workdir_size');
       if (collected.changedFiles.some((f) => f.size >= limits.maxFileBytes)) hits.add('file_size');
 
-      const order: LimitHit[] = [
-        'timeout',
-        'cpu',
-        'memory',
-        'processes',
-        'file_size',
-        'workdir_size',
-        'output',
-        'changed_files',
-      ];
       return {
         exitCode: exit.signal ? null : exit.code,
         signal: exit.signal ?? null,
@@ -709,7 +709,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
         stdoutTruncated: stdout.truncated,
         stderrTruncated: stderr.truncated,
         durationMs,
-        limitsHit: order.filter((h) => hits.has(h)),
+        limitsHit: LIMIT_ORDER.filter((h) => hits.has(h)),
         changedFiles: collected.changedFiles,
       };
     } finally {

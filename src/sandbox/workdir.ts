@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { chmod, lchown, lstat, mkdir, mkdtemp, open, readdir, realpath, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { sha256Hex } from '../shared/crypto.js';
 import { AppError } from '../shared/errors.js';
 import { isInside, normalizeRelativePath } from './paths.js';
 import type { ChangedFile, RunFile } from './types.js';
@@ -10,8 +10,6 @@ import type { ChangedFile, RunFile } from './types.js';
 export const TMP_DIR_NAME = '.tmp';
 /** At most this many directory entries are examined after a run. */
 export const MAX_SCANNED_ENTRIES = 10_000;
-
-const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /**
  * Creates (0711) or checks the parent of all work dirs. A shared or world-writable dir (like /tmp itself) is
@@ -102,7 +100,7 @@ export async function prepareWorkdir(
       } finally {
         await fh.close();
       }
-      manifest.files.set(f.path, { size: f.data.length, sha256: sha256(f.data) });
+      manifest.files.set(f.path, { size: f.data.length, sha256: sha256Hex(f.data) });
       manifest.totalBytes += f.data.length;
     }
     const tmp = path.join(dir, TMP_DIR_NAME);
@@ -247,7 +245,7 @@ export async function collectChanges(
     const small = f.size <= opts.maxReturnedFileBytes && inlineTotal + f.size <= opts.maxReturnedTotalBytes;
     if (before && before.size === f.size) {
       const data = await readRegularFile(root, f.rel, f, Number.MAX_SAFE_INTEGER);
-      if (!data || sha256(data) === before.sha256) continue;
+      if (!data || sha256Hex(data) === before.sha256) continue;
       changed.push(small ? { path: f.rel, size: f.size, data } : { path: f.rel, size: f.size });
       if (small) inlineTotal += f.size;
       continue;

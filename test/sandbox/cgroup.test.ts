@@ -3,7 +3,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { detectCgroups } from '../../src/sandbox/cgroup.js';
-import { TEST_UIDS, file, isRunning, liveProcessesOf, makeSandbox } from './helpers.js';
+import { FORK_COUNTER, TEST_UIDS, file, isRunning, liveProcessesOf, makeSandbox } from './helpers.js';
 
 /**
  * cgroups are optional (never required): these tests run where a memory/pids cgroup below our own is writable and
@@ -67,25 +67,9 @@ if pid:
         limits: { maxProcesses: 16 },
       });
       try {
-        const counter = `
-import os
-r, w = os.pipe()
-n = 0
-while n < 100:
-    try:
-        pid = os.fork()
-    except OSError:
-        break
-    if pid == 0:
-        os.close(w)
-        os.read(r, 1)
-        os._exit(0)
-    n += 1
-print(n)
-`;
         const [a, b] = await Promise.all([
-          sb.run('python3 count.py', [file('count.py', counter)]),
-          sb.run('python3 count.py', [file('count.py', counter)]),
+          sb.run('python3 count.py', [file('count.py', FORK_COUNTER)]),
+          sb.run('python3 count.py', [file('count.py', FORK_COUNTER)]),
         ]);
         // pids.max 16 per run: the launcher/reaper (root, but in the cgroup) + python + 14 children, for each run,
         // whatever the other does.

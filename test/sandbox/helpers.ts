@@ -1,4 +1,5 @@
 import { chmod, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -112,3 +113,47 @@ export async function isRunning(pid: number): Promise<boolean> {
     return false;
   }
 }
+
+/**
+ * Runs `fn` with a TCP listener on the host loopback that answers every connection with `reply`; returns what `fn`
+ * returned and how many connections the listener accepted.
+ */
+export async function withLoopbackListener<T>(
+  reply: string,
+  fn: (port: number) => Promise<T>,
+): Promise<{ result: T; connections: number }> {
+  let connections = 0;
+  const server = net.createServer((s) => {
+    connections++;
+    s.end(reply);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const result = await fn((server.address() as net.AddressInfo).port);
+    return { result, connections };
+  } finally {
+    await new Promise((r) => server.close(r));
+  }
+}
+
+/**
+ * A Python script that forks children (each blocked on a pipe until the parent is done) until fork fails or 100
+ * are running, and prints how many it got.
+ */
+export const FORK_COUNTER = `
+import os, sys, time
+r, w = os.pipe()
+n = 0
+while n < 100:
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        os.close(w)
+        os.read(r, 1)   # block until the parent closes the pipe
+        os._exit(0)
+    n += 1
+print(n)
+os.close(w)
+`;

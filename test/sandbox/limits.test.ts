@@ -1,6 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SecurityLevel } from '../../src/sandbox/index.js';
-import { TEST_UIDS, file, isRunning, liveProcessesOf, makeSandbox, type TestSandbox } from './helpers.js';
+import {
+  FORK_COUNTER,
+  TEST_UIDS,
+  file,
+  isRunning,
+  liveProcessesOf,
+  makeSandbox,
+  type TestSandbox,
+} from './helpers.js';
 
 /**
  * Resource limits, in both isolating levels, with cgroups OFF: this proves the rlimits alone contain each case
@@ -45,24 +53,7 @@ while True:
   });
 
   it('counts processes per run: with maxProcesses 16 a script gets an exact number of forks', async () => {
-    const counter = `
-import os, sys, time
-r, w = os.pipe()
-n = 0
-while n < 100:
-    try:
-        pid = os.fork()
-    except OSError:
-        break
-    if pid == 0:
-        os.close(w)
-        os.read(r, 1)   # block until the parent closes the pipe
-        os._exit(0)
-    n += 1
-print(n)
-os.close(w)
-`;
-    const r = await sb.run('python3 count.py', [file('count.py', counter)]);
+    const r = await sb.run('python3 count.py', [file('count.py', FORK_COUNTER)]);
     expect(r.exitCode).toBe(0);
     // strict: bwrap's pid 1 + sh + python take 3 of the 16 (counted inside the run's own user namespace; the
     // launcher runs as root, outside it);

@@ -1,9 +1,16 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeBubblewrap } from '../../src/sandbox/index.js';
-import { TEST_UIDS, file, liveProcessesOf, makeSandbox, tempDir, type TestSandbox } from './helpers.js';
+import {
+  TEST_UIDS,
+  file,
+  liveProcessesOf,
+  makeSandbox,
+  tempDir,
+  withLoopbackListener,
+  type TestSandbox,
+} from './helpers.js';
 
 // No skip: where bubblewrap is missing (or user namespaces are blocked) every test here must fail.
 const UID = TEST_UIDS.strict;
@@ -173,25 +180,16 @@ print(open("/etc/passwd").read().splitlines()[1])
   });
 
   it('cannot open a TCP connection to a listener on the host loopback', async () => {
-    let connections = 0;
-    const server = net.createServer((s) => {
-      connections++;
-      s.end('hello from host\n');
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as net.AddressInfo).port;
-    try {
-      const r = await sb.run(`python3 connect.py ${port}`, [
+    const { result: r, connections } = await withLoopbackListener('hello from host\n', (port) =>
+      sb.run(`python3 connect.py ${port}`, [
         file(
           'connect.py',
           'import socket, sys\ntry:\n    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=3)\n    print("connected", s.recv(100))\nexcept Exception as e:\n    print(type(e).__name__)\n',
         ),
-      ]);
-      expect(r.stdout).toBe('ConnectionRefusedError\n');
-      expect(connections).toBe(0);
-    } finally {
-      await new Promise((r) => server.close(r));
-    }
+      ]),
+    );
+    expect(r.stdout).toBe('ConnectionRefusedError\n');
+    expect(connections).toBe(0);
   });
 
   it('a symlink to a host file leads nowhere, and symlinks are never followed when collecting files', async () => {

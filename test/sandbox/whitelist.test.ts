@@ -1,5 +1,4 @@
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/shared/errors.js';
@@ -10,6 +9,7 @@ import {
   liveProcessesOf,
   makeSandbox,
   tempDir,
+  withLoopbackListener,
   type TestSandbox,
 } from './helpers.js';
 
@@ -281,25 +281,16 @@ except Exception as e:
   });
 
   it('documented limitation: whitelist does not isolate the network (use strict)', async () => {
-    let connections = 0;
-    const server = net.createServer((s) => {
-      connections++;
-      s.end('hi\n');
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as net.AddressInfo).port;
-    try {
-      const r = await sb.run(`python3 connect.py ${port}`, [
+    const { result: r, connections } = await withLoopbackListener('hi\n', (port) =>
+      sb.run(`python3 connect.py ${port}`, [
         file(
           'connect.py',
           'import socket, sys\ns = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=3)\nprint(s.recv(10))\n',
         ),
-      ]);
-      expect(r.stdout).toBe("b'hi\\n'\n");
-      expect(connections).toBe(1);
-    } finally {
-      await new Promise((r) => server.close(r));
-    }
+      ]),
+    );
+    expect(r.stdout).toBe("b'hi\\n'\n");
+    expect(connections).toBe(1);
   });
 
   it('the work dir is private (0700, owned by the run uid) inside a 0711 work root', async () => {
