@@ -9,8 +9,7 @@ import { openDatabase } from '../db/index.js';
 import { startServer } from '../server/start.js';
 import { createContext, VERSION, type AppContext } from '../server/context.js';
 import { exportSkills, importSkillFolders } from '../skills/index.js';
-import { runStdioCommand } from '../mcp/stdio.js';
-import { commandTool } from '../mcp/index.js';
+import { commandTool, runStdioCommand } from '../mcp/index.js';
 import { createCommandSandbox } from '../server/command-sandbox.js';
 
 /** Flags override the matching environment variables. */

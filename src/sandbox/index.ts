@@ -22,15 +22,10 @@ export type {
   SandboxLimits,
   SecurityLevel,
 } from './types.js';
-export { DEFAULT_ALLOWED_PROGRAMS, DEFAULT_LIMITS, defaultSandboxConfig } from './types.js';
+export { defaultSandboxConfig } from './types.js';
 export { createSandbox } from './sandbox.js';
-export { probeBubblewrap, type ProbeOptions } from './bwrap.js';
-export {
-  parseWhitelistCommand,
-  BLOCKED_PROGRAMS,
-  type ParsedCommand,
-  type RefusalProblem,
-} from './command.js';
+export { probeBubblewrap } from './bwrap.js';
+export { parseWhitelistCommand } from './command.js';
 
 /**
  * Chooses the level to run with.

@@ -11,7 +11,6 @@ import { Authenticator } from '../accounts/authenticate.js';
 import { AccountsService } from '../accounts/service.js';
 import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from '../shared/rate-limit.js';
 import { bridge, RedisEventBus } from '../shared/event-bus.js';
-import { Redis } from 'ioredis';
 import { DatabaseBlobStore, SkillsService, type ArchiveLimits } from '../skills/index.js';
 import { SettingsService } from '../admin/index.js';
 import type pino from 'pino';
@@ -30,8 +29,6 @@ export interface AppContext {
   logger: Logger;
   metrics: Metrics;
   db: DatabaseHandle;
-  rateLimiter: RateLimiter;
-  accessTokens: AccessTokens;
   apiTokens: ApiTokens;
   accounts: AccountsService;
   authenticator: Authenticator;
@@ -71,15 +68,11 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
     }));
   const metrics = new Metrics({ dataDir: config.DATA_DIR, databaseUp: () => db.ping() });
   const closers: Array<() => Promise<void>> = [];
-  let redis: Redis | null = null;
-  if (config.REDIS_URL) {
-    redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2 });
-    await redis.connect();
-    const client = redis;
-    closers.push(async () => client.disconnect());
-  }
-  const rateLimiter: RateLimiter = redis
-    ? new RedisRateLimiter(redis, config.REDIS_PREFIX)
+  // With Redis, every instance shares rate limits and hears the others' events (see ARCHITECTURE.md).
+  const bus = config.REDIS_URL ? await RedisEventBus.connect(config.REDIS_URL, config.REDIS_PREFIX) : null;
+  if (bus) closers.push(() => bus.close());
+  const rateLimiter: RateLimiter = bus
+    ? new RedisRateLimiter(bus.pub, config.REDIS_PREFIX)
     : new MemoryRateLimiter();
   const accessTokens = new AccessTokens(config.SECRET_KEY, config.ACCESS_TOKEN_TTL_SECONDS);
   const apiTokens = new ApiTokens(db.db);
@@ -98,10 +91,8 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
   const warnings: string[] = [];
   const mcpTools: ToolRegistrar[] = [];
   const settings = new SettingsService(db.db);
-  if (config.REDIS_URL) {
+  if (bus) {
     // Other instances hear about revoked tokens, disabled users and skill changes at once.
-    const bus = await RedisEventBus.connect(config.REDIS_URL, config.REDIS_PREFIX);
-    closers.push(() => bus.close());
     await bridge(apiTokens.events, 'credentials-changed', bus, (p) => apiTokens.forgetUser(String(p.userId)));
     await bridge(skills.events, 'change', bus);
   }
@@ -125,8 +116,6 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
     logger,
     metrics,
     db,
-    rateLimiter,
-    accessTokens,
     apiTokens,
     accounts,
     authenticator,

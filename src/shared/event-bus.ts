@@ -40,7 +40,8 @@ export class RedisEventBus implements EventBus {
   private readonly handlers = new Map<string, Array<(payload: Record<string, unknown>) => void>>();
 
   private constructor(
-    private readonly pub: Redis,
+    /** The command connection; other Redis users of this instance (the rate limiter) share it. */
+    readonly pub: Redis,
     private readonly sub: Redis,
     private readonly prefix: string,
   ) {
