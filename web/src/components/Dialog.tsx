@@ -1,7 +1,6 @@
 import { useEffect, useId, useRef, useState } from 'react';
 import type { FormEvent, ReactNode } from 'react';
-import { errorMessage } from '../api/client';
-import { Button } from './ui';
+import { Button, ErrorText } from './ui';
 
 /**
  * A confirmation dialog on the native <dialog> element (showModal gives focus trapping, Escape to close and
@@ -94,11 +93,7 @@ export function ConfirmDialog({
           <div id={descId} className="dialog-body">
             {children}
           </div>
-          {error ? (
-            <p className="form-error" role="alert">
-              {errorMessage(error)}
-            </p>
-          ) : null}
+          <ErrorText error={error} />
           <div className="dialog-actions">
             <Button variant="secondary" onClick={() => ref.current?.close()} disabled={busy}>
               Cancel

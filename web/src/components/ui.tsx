@@ -1,6 +1,7 @@
 import { useEffect, useId, useRef, useState } from 'react';
 import type {
   ButtonHTMLAttributes,
+  FormEvent,
   InputHTMLAttributes,
   ReactNode,
   SelectHTMLAttributes,
@@ -142,6 +143,82 @@ export function SelectField({
   );
 }
 
+/** A search box with a visually hidden label and a search icon. */
+export function SearchField({
+  id,
+  label,
+  placeholder,
+  value,
+  onChange,
+}: {
+  id: string;
+  label: string;
+  placeholder: string;
+  value: string;
+  onChange: (value: string) => void;
+}) {
+  return (
+    <div className="field search-field">
+      <label htmlFor={id} className="visually-hidden">
+        {label}
+      </label>
+      <Icon name="search" className="search-icon" />
+      <input
+        id={id}
+        type="search"
+        placeholder={placeholder}
+        value={value}
+        onChange={(e) => onChange(e.currentTarget.value)}
+      />
+    </div>
+  );
+}
+
+/**
+ * A form's error message and its primary submit button: in a `.form-actions` row (with `children` after the
+ * button), or with `block` alone at full width.
+ */
+export function FormSubmit({
+  form,
+  busy,
+  label,
+  block = false,
+  disabled,
+  children,
+}: {
+  form: string | null;
+  busy: boolean;
+  label: string;
+  block?: boolean;
+  disabled?: boolean;
+  children?: ReactNode;
+}) {
+  const button = (
+    <Button
+      type="submit"
+      variant="primary"
+      busy={busy}
+      disabled={disabled}
+      className={block ? 'btn-block' : undefined}
+    >
+      {label}
+    </Button>
+  );
+  return (
+    <>
+      <FormError message={form} />
+      {block ? (
+        button
+      ) : (
+        <div className="form-actions">
+          {button}
+          {children}
+        </div>
+      )}
+    </>
+  );
+}
+
 /** A checkbox presented as a switch (role="switch"), with its own inline error. */
 export function Switch({
   label,
@@ -185,6 +262,44 @@ export function Switch({
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Cards
+
+/**
+ * A card titled by its <h2> (`headingId` labels it). A <section>, or with `onSubmit` a <form noValidate>.
+ */
+export function Card({
+  headingId,
+  title,
+  className,
+  onSubmit,
+  children,
+}: {
+  headingId: string;
+  title: ReactNode;
+  className?: string;
+  onSubmit?: (e: FormEvent<HTMLFormElement>) => void;
+  children?: ReactNode;
+}) {
+  const cls = className ? `card ${className}` : 'card';
+  const heading = (
+    <h2 id={headingId} className="card-title">
+      {title}
+    </h2>
+  );
+  return onSubmit ? (
+    <form className={cls} onSubmit={onSubmit} noValidate aria-labelledby={headingId}>
+      {heading}
+      {children}
+    </form>
+  ) : (
+    <section className={cls} aria-labelledby={headingId}>
+      {heading}
+      {children}
+    </section>
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Feedback
 
 export function Alert({
@@ -207,14 +322,59 @@ export function Alert({
   );
 }
 
+/** A form- or row-level error message (or nothing). */
+export function FormError({ message, className }: { message?: ReactNode; className?: string }) {
+  if (!message) return null;
+  return (
+    <p className={className ? `form-error ${className}` : 'form-error'} role="alert">
+      {message}
+    </p>
+  );
+}
+
 /** Shows an API/network error (or nothing). */
 export function ErrorText({ error, className }: { error: unknown; className?: string }) {
   if (!error) return null;
+  return <FormError message={errorMessage(error)} className={className} />;
+}
+
+/** A load error with a way to try again. */
+export function ErrorRetry({ error, onRetry }: { error: unknown; onRetry: () => void }) {
   return (
-    <p className={`form-error ${className ?? ''}`} role="alert">
-      {errorMessage(error)}
-    </p>
+    <div className="stack">
+      <ErrorText error={error} />
+      <div>
+        <Button onClick={onRetry}>Try again</Button>
+      </div>
+    </div>
   );
+}
+
+/**
+ * The states of a loaded list: its error (with "Try again" when `onRetry` is given), `placeholder` while
+ * loading, `empty` when there are no items, and otherwise `children(items)`.
+ */
+export function ListStates<T>({
+  items,
+  error,
+  onRetry,
+  loading = false,
+  placeholder,
+  empty,
+  children,
+}: {
+  items: T[] | null | undefined;
+  error: unknown;
+  onRetry?: () => void;
+  loading?: boolean;
+  placeholder: ReactNode;
+  empty: ReactNode;
+  children: (items: T[]) => ReactNode;
+}) {
+  if (error) return onRetry ? <ErrorRetry error={error} onRetry={onRetry} /> : <ErrorText error={error} />;
+  if (loading || !items) return placeholder;
+  if (items.length === 0) return empty;
+  return children(items);
 }
 
 /** Field messages from a validation error; everything else goes to `form`. */
@@ -253,6 +413,53 @@ export function Skeleton({
         <div key={i} className="skeleton" style={height ? { height } : undefined} />
       ))}
     </div>
+  );
+}
+
+/**
+ * A responsive table: a header cell per column (with `actions`, a last column headed "Actions" for screen
+ * readers only) and `children` as the rows.
+ */
+export function DataTable({
+  columns,
+  actions = false,
+  className,
+  children,
+}: {
+  columns: string[];
+  actions?: boolean;
+  className?: string;
+  children: ReactNode;
+}) {
+  return (
+    <div className="table-wrap">
+      <table className={className ? `table ${className}` : 'table'}>
+        <thead>
+          <tr>
+            {columns.map((c) => (
+              <th key={c} scope="col">
+                {c}
+              </th>
+            ))}
+            {actions && (
+              <th scope="col">
+                <span className="visually-hidden">Actions</span>
+              </th>
+            )}
+          </tr>
+        </thead>
+        <tbody>{children}</tbody>
+      </table>
+    </div>
+  );
+}
+
+/** Placeholder lines while a list loads, announced as `label`. */
+export function LoadingLines({ label, lines, height }: { label: string; lines: number; height: number }) {
+  return (
+    <Loading label={label}>
+      <Skeleton lines={lines} height={height} />
+    </Loading>
   );
 }
 

@@ -7,26 +7,23 @@ import { useAuth } from '../auth';
 import { ConfirmDialog } from '../components/Dialog';
 import { PageHeader } from '../components/Layout';
 import { toast } from '../components/Toaster';
-import { Badge, Button, TextField, splitErrors } from '../components/ui';
+import { Badge, Button, Card, FormSubmit, TextField, splitErrors } from '../components/ui';
 import { formatDay } from '../lib/format';
-import { useDocumentTitle } from '../lib/hooks';
+import { useAction, useDocumentTitle } from '../lib/hooks';
 import { navigate } from '../router';
 
 function ProfileForm({ user }: { user: User }) {
   const [email, setEmail] = useState(user.email);
   const [username, setUsername] = useState(user.username);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, run } = useAction();
   const [saved, setSaved] = useState(false);
   const dirty = email.trim() !== user.email || username !== user.username;
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     if (!dirty) return;
-    setBusy(true);
-    setError(null);
     setSaved(false);
-    try {
+    await run(async () => {
       const body: { email?: string; username?: string } = {};
       if (email.trim() !== user.email) body.email = email.trim();
       if (username !== user.username) body.username = username;
@@ -35,19 +32,12 @@ function ProfileForm({ user }: { user: User }) {
       setEmail(next.email);
       setUsername(next.username);
       setSaved(true);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   const { fields, form } = splitErrors(error, ['email', 'username']);
 
   return (
-    <form className="card" onSubmit={submit} noValidate aria-labelledby="profile-heading">
-      <h2 id="profile-heading" className="card-title">
-        Profile
-      </h2>
+    <Card headingId="profile-heading" title="Profile" onSubmit={submit}>
       <div className="form-grid">
         <TextField
           label="Email"
@@ -75,20 +65,12 @@ function ProfileForm({ user }: { user: User }) {
           error={fields.username}
         />
       </div>
-      {form && (
-        <p className="form-error" role="alert">
-          {form}
-        </p>
-      )}
-      <div className="form-actions">
-        <Button type="submit" variant="primary" busy={busy} disabled={!dirty}>
-          Save profile
-        </Button>
+      <FormSubmit form={form} busy={busy} disabled={!dirty} label="Save profile">
         <span className="form-status" role="status">
           {saved ? 'Saved.' : ''}
         </span>
-      </div>
-    </form>
+      </FormSubmit>
+    </Card>
   );
 }
 
@@ -97,8 +79,7 @@ function PasswordForm() {
   const [current, setCurrent] = useState('');
   const [next, setNext] = useState('');
   const [confirm, setConfirm] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, setError, run } = useAction({ keepBusy: true });
   const [local, setLocal] = useState<Record<string, string>>({});
 
   const submit = async (e: FormEvent) => {
@@ -111,27 +92,20 @@ function PasswordForm() {
     setLocal(problems);
     setError(null);
     if (Object.keys(problems).length) return;
-    setBusy(true);
-    try {
+    await run(async () => {
       await endpoints.changePassword({ current_password: current, new_password: next });
       // Every refresh token was revoked server-side: start over at the login page.
       clearSession('logout');
       setNotice('Your password was changed. Log in with the new password.');
       navigate('/login', { replace: true });
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
+    });
   };
   const { fields, form } = splitErrors(error, ['current_password', 'new_password']);
   const wrongCurrent =
     error && !fields.current_password && (error as { code?: string }).code === 'invalid_credentials';
 
   return (
-    <form className="card" onSubmit={submit} noValidate aria-labelledby="password-heading">
-      <h2 id="password-heading" className="card-title">
-        Change password
-      </h2>
+    <Card headingId="password-heading" title="Change password" onSubmit={submit}>
       <p className="muted small">You will be signed out everywhere and asked to log in again.</p>
       <div className="form-grid">
         <TextField
@@ -163,17 +137,8 @@ function PasswordForm() {
           error={local.confirm}
         />
       </div>
-      {form && !wrongCurrent && (
-        <p className="form-error" role="alert">
-          {form}
-        </p>
-      )}
-      <div className="form-actions">
-        <Button type="submit" variant="primary" busy={busy}>
-          Change password
-        </Button>
-      </div>
-    </form>
+      <FormSubmit form={wrongCurrent ? null : form} busy={busy} label="Change password" />
+    </Card>
   );
 }
 
@@ -184,10 +149,7 @@ function DeleteAccount() {
   const [localError, setLocalError] = useState<string | null>(null);
 
   return (
-    <section className="card danger-card" aria-labelledby="delete-heading">
-      <h2 id="delete-heading" className="card-title">
-        Delete account
-      </h2>
+    <Card headingId="delete-heading" title="Delete account" className="danger-card">
       <p>
         Deletes your account, all your skills and versions, and revokes all your tokens. This cannot be
         undone.
@@ -235,7 +197,7 @@ function DeleteAccount() {
       >
         <p>All your skills, versions and tokens will be deleted permanently.</p>
       </ConfirmDialog>
-    </section>
+    </Card>
   );
 }
 

@@ -1,6 +1,5 @@
 import { useEffect, useState } from 'react';
 import type { FormEvent } from 'react';
-import { errorMessage } from '../api/client';
 import { endpoints } from '../api/endpoints';
 import type { Skill, User } from '../api/types';
 import { useAuth } from '../auth';
@@ -10,17 +9,21 @@ import { toast } from '../components/Toaster';
 import {
   Badge,
   Button,
+  DataTable,
+  Card,
   EmptyState,
-  ErrorText,
+  FormError,
+  FormSubmit,
   Icon,
-  Loading,
-  Skeleton,
+  ListStates,
+  LoadingLines,
+  SearchField,
   Switch,
   TextField,
   splitErrors,
 } from '../components/ui';
 import { formatDay } from '../lib/format';
-import { useDebounced, useDocumentTitle } from '../lib/hooks';
+import { useAction, useDebounced, useDocumentTitle, useRowActions } from '../lib/hooks';
 import { Link } from '../router';
 
 function CreateUserForm({ onCreated }: { onCreated: (u: User) => void }) {
@@ -28,14 +31,11 @@ function CreateUserForm({ onCreated }: { onCreated: (u: User) => void }) {
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
   const [isAdmin, setIsAdmin] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, run } = useAction();
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
+    await run(async () => {
       const u = await endpoints.createUser({ email: email.trim(), username, password, is_admin: isAdmin });
       setEmail('');
       setUsername('');
@@ -43,11 +43,7 @@ function CreateUserForm({ onCreated }: { onCreated: (u: User) => void }) {
       setIsAdmin(false);
       onCreated(u);
       toast(`Created user ${u.username}`);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   const { fields, form } = splitErrors(error, ['email', 'username', 'password', 'is_admin']);
 
@@ -91,16 +87,7 @@ function CreateUserForm({ onCreated }: { onCreated: (u: User) => void }) {
           <input type="checkbox" checked={isAdmin} onChange={(e) => setIsAdmin(e.currentTarget.checked)} />
           Administrator
         </label>
-        {form && (
-          <p className="form-error" role="alert">
-            {form}
-          </p>
-        )}
-        <div className="form-actions">
-          <Button type="submit" variant="primary" busy={busy}>
-            Create user
-          </Button>
-        </div>
+        <FormSubmit form={form} busy={busy} label="Create user" />
       </form>
     </details>
   );
@@ -114,8 +101,7 @@ function UsersSection() {
   const [cursor, setCursor] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [more, setMore] = useState(false);
-  const [rowBusy, setRowBusy] = useState<string | null>(null);
-  const [rowError, setRowError] = useState<{ id: string; message: string } | null>(null);
+  const rows = useRowActions({ oneError: true });
   const [confirm, setConfirm] = useState<User | null>(null);
   const [nonce, setNonce] = useState(0);
 
@@ -149,121 +135,80 @@ function UsersSection() {
     }
   };
 
-  const setDisabled = async (u: User, disabled: boolean) => {
-    setRowBusy(u.id);
-    setRowError(null);
-    try {
-      const next = await endpoints.updateUser(u.id, { disabled });
-      setItems((prev) => prev?.map((x) => (x.id === u.id ? next : x)) ?? prev);
-      toast(`${next.username} ${disabled ? 'disabled' : 'enabled'}`);
-    } catch (err) {
-      setRowError({ id: u.id, message: errorMessage(err) });
-      throw err;
-    } finally {
-      setRowBusy(null);
-    }
-  };
+  const setDisabled = (u: User, disabled: boolean) =>
+    rows.run(
+      u.id,
+      async () => {
+        const next = await endpoints.updateUser(u.id, { disabled });
+        setItems((prev) => prev?.map((x) => (x.id === u.id ? next : x)) ?? prev);
+        toast(`${next.username} ${disabled ? 'disabled' : 'enabled'}`);
+      },
+      { rethrow: true },
+    );
 
   return (
-    <section className="card" aria-labelledby="users-heading">
-      <h2 id="users-heading" className="card-title">
-        Users
-      </h2>
+    <Card headingId="users-heading" title="Users">
       <div className="toolbar">
-        <div className="field search-field">
-          <label htmlFor="user-search" className="visually-hidden">
-            Search users
-          </label>
-          <Icon name="search" className="search-icon" />
-          <input
-            id="user-search"
-            type="search"
-            placeholder="Search by name or email…"
-            value={q}
-            onChange={(e) => setQ(e.currentTarget.value)}
-          />
-        </div>
+        <SearchField
+          id="user-search"
+          label="Search users"
+          placeholder="Search by name or email…"
+          value={q}
+          onChange={setQ}
+        />
       </div>
-      {error ? (
-        <div className="stack">
-          <ErrorText error={error} />
-          <div>
-            <Button onClick={() => setNonce((n) => n + 1)}>Try again</Button>
-          </div>
-        </div>
-      ) : items === null ? (
-        <Loading label="Loading users…">
-          <Skeleton lines={4} height={44} />
-        </Loading>
-      ) : items.length === 0 ? (
-        <EmptyState icon="users" title={query ? 'No users match' : 'No users'} />
-      ) : (
-        <div className="table-wrap">
-          <table className="table">
-            <thead>
-              <tr>
-                <th scope="col">User</th>
-                <th scope="col">Role</th>
-                <th scope="col">Status</th>
-                <th scope="col">Joined</th>
-                <th scope="col">
-                  <span className="visually-hidden">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((u) => (
-                <tr key={u.id}>
-                  <td data-label="User">
-                    <div>
-                      <strong>{u.username}</strong>
-                      {u.id === me?.id && <span className="muted"> (you)</span>}
-                      <div className="muted small">{u.email}</div>
-                    </div>
-                  </td>
-                  <td data-label="Role">{u.is_admin ? <Badge tone="accent">Admin</Badge> : 'User'}</td>
-                  <td data-label="Status">
-                    {u.disabled ? (
-                      <Badge tone="danger">Disabled</Badge>
+      <ListStates
+        items={items}
+        error={error}
+        onRetry={() => setNonce((n) => n + 1)}
+        placeholder={<LoadingLines label="Loading users…" lines={4} height={44} />}
+        empty={<EmptyState icon="users" title={query ? 'No users match' : 'No users'} />}
+      >
+        {(users) => (
+          <DataTable columns={['User', 'Role', 'Status', 'Joined']} actions>
+            {users.map((u) => (
+              <tr key={u.id}>
+                <td data-label="User">
+                  <div>
+                    <strong>{u.username}</strong>
+                    {u.id === me?.id && <span className="muted"> (you)</span>}
+                    <div className="muted small">{u.email}</div>
+                  </div>
+                </td>
+                <td data-label="Role">{u.is_admin ? <Badge tone="accent">Admin</Badge> : 'User'}</td>
+                <td data-label="Status">
+                  {u.disabled ? <Badge tone="danger">Disabled</Badge> : <Badge tone="success">Active</Badge>}
+                </td>
+                <td data-label="Joined">{formatDay(u.created_at)}</td>
+                <td className="cell-actions">
+                  {u.id !== me?.id &&
+                    (u.disabled ? (
+                      <Button
+                        size="sm"
+                        busy={rows.busy === u.id}
+                        onClick={() => void setDisabled(u, false).catch(() => {})}
+                        aria-label={`Enable ${u.username}`}
+                      >
+                        Enable
+                      </Button>
                     ) : (
-                      <Badge tone="success">Active</Badge>
-                    )}
-                  </td>
-                  <td data-label="Joined">{formatDay(u.created_at)}</td>
-                  <td className="cell-actions">
-                    {u.id !== me?.id &&
-                      (u.disabled ? (
-                        <Button
-                          size="sm"
-                          busy={rowBusy === u.id}
-                          onClick={() => void setDisabled(u, false).catch(() => {})}
-                          aria-label={`Enable ${u.username}`}
-                        >
-                          Enable
-                        </Button>
-                      ) : (
-                        <Button
-                          size="sm"
-                          variant="ghost"
-                          className="text-danger"
-                          onClick={() => setConfirm(u)}
-                          aria-label={`Disable ${u.username}`}
-                        >
-                          Disable
-                        </Button>
-                      ))}
-                    {rowError?.id === u.id && (
-                      <p className="form-error" role="alert">
-                        {rowError.message}
-                      </p>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+                      <Button
+                        size="sm"
+                        variant="ghost"
+                        className="text-danger"
+                        onClick={() => setConfirm(u)}
+                        aria-label={`Disable ${u.username}`}
+                      >
+                        Disable
+                      </Button>
+                    ))}
+                  <FormError message={rows.errors[u.id]} />
+                </td>
+              </tr>
+            ))}
+          </DataTable>
+        )}
+      </ListStates>
       {cursor && items && (
         <div className="load-more">
           <Button onClick={loadMore} busy={more}>
@@ -288,15 +233,14 @@ function UsersSection() {
           They are signed out, their tokens stop working, and they cannot log in until you enable them again.
         </p>
       </ConfirmDialog>
-    </section>
+    </Card>
   );
 }
 
 function SharedSkillsSection() {
   const [items, setItems] = useState<Skill[] | null>(null);
   const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState<string | null>(null);
-  const [rowErrors, setRowErrors] = useState<Record<string, string>>({});
+  const rows = useRowActions();
 
   useEffect(() => {
     let live = true;
@@ -309,63 +253,54 @@ function SharedSkillsSection() {
     };
   }, []);
 
-  const toggle = async (s: Skill, shared: boolean) => {
-    setBusy(s.name);
-    setRowErrors((e) => ({ ...e, [s.name]: '' }));
-    try {
+  const toggle = (s: Skill, shared: boolean) =>
+    rows.run(s.name, async () => {
       const next = await endpoints.updateSkill(s.name, { shared });
       setItems((prev) => prev?.map((x) => (x.id === s.id ? next : x)) ?? prev);
-    } catch (err) {
-      setRowErrors((e) => ({ ...e, [s.name]: errorMessage(err) }));
-    } finally {
-      setBusy(null);
-    }
-  };
+    });
 
   return (
-    <section className="card" aria-labelledby="shared-heading">
-      <h2 id="shared-heading" className="card-title">
-        Shared skills
-      </h2>
+    <Card headingId="shared-heading" title="Shared skills">
       <p className="muted small">
         A shared skill is offered to every user on this server (they can hide it). Only your own skills can be
         shared.
       </p>
-      {error ? (
-        <ErrorText error={error} />
-      ) : items === null ? (
-        <Loading label="Loading skills…">
-          <Skeleton lines={3} height={36} />
-        </Loading>
-      ) : items.length === 0 ? (
-        <EmptyState
-          title="You have no skills to share"
-          action={
-            <Link to="/skills/new" className="btn btn-secondary">
-              Upload a skill
-            </Link>
-          }
-        />
-      ) : (
-        <ul className="share-list">
-          {items.map((s) => (
-            <li key={s.id}>
-              <div className="share-info">
-                <Link to={`/skills/${encodeURIComponent(s.name)}`}>{s.name}</Link>
-                <span className="muted small">{s.description}</span>
-              </div>
-              <Switch
-                label={`Share ${s.name}`}
-                checked={s.shared}
-                busy={busy === s.name}
-                error={rowErrors[s.name]}
-                onChange={(v) => toggle(s, v)}
-              />
-            </li>
-          ))}
-        </ul>
-      )}
-    </section>
+      <ListStates
+        items={items}
+        error={error}
+        placeholder={<LoadingLines label="Loading skills…" lines={3} height={36} />}
+        empty={
+          <EmptyState
+            title="You have no skills to share"
+            action={
+              <Link to="/skills/new" className="btn btn-secondary">
+                Upload a skill
+              </Link>
+            }
+          />
+        }
+      >
+        {(skills) => (
+          <ul className="share-list">
+            {skills.map((s) => (
+              <li key={s.id}>
+                <div className="share-info">
+                  <Link to={`/skills/${encodeURIComponent(s.name)}`}>{s.name}</Link>
+                  <span className="muted small">{s.description}</span>
+                </div>
+                <Switch
+                  label={`Share ${s.name}`}
+                  checked={s.shared}
+                  busy={rows.busy === s.name}
+                  error={rows.errors[s.name]}
+                  onChange={(v) => toggle(s, v)}
+                />
+              </li>
+            ))}
+          </ul>
+        )}
+      </ListStates>
+    </Card>
   );
 }
 

@@ -1,7 +1,7 @@
 import { useState } from 'react';
 import { endpoints } from '../api/endpoints';
 import { PageHeader } from '../components/Layout';
-import { Badge, Button, EmptyState, ErrorText, Loading, Skeleton } from '../components/ui';
+import { Badge, Button, DataTable, EmptyState, ListStates, LoadingLines } from '../components/ui';
 import { formatDate } from '../lib/format';
 import { useAsync, useDocumentTitle } from '../lib/hooks';
 
@@ -32,66 +32,53 @@ export function AuditPage() {
         <h2 id="audit-heading" className="visually-hidden">
           Events
         </h2>
-        {page.error ? (
-          <div className="stack">
-            <ErrorText error={page.error} />
-            <div>
-              <Button onClick={page.reload}>Try again</Button>
-            </div>
-          </div>
-        ) : page.loading || items === null ? (
-          <Loading label="Loading activity…">
-            <Skeleton lines={8} height={36} />
-          </Loading>
-        ) : items.length === 0 ? (
-          <EmptyState icon="list" title={pageNo === 1 ? 'No activity yet' : 'No more events'}>
-            {pageNo === 1 && <p>Sign-ins, token changes and skill uploads will show up here.</p>}
-          </EmptyState>
-        ) : (
-          <div className="table-wrap">
-            <table className="table audit-table">
-              <thead>
-                <tr>
-                  <th scope="col">When</th>
-                  <th scope="col">Action</th>
-                  <th scope="col">Target</th>
-                  <th scope="col">Result</th>
-                  <th scope="col">IP</th>
-                  <th scope="col">Details</th>
+        <ListStates
+          items={items}
+          error={page.error}
+          onRetry={page.reload}
+          loading={page.loading}
+          placeholder={<LoadingLines label="Loading activity…" lines={8} height={36} />}
+          empty={
+            <EmptyState icon="list" title={pageNo === 1 ? 'No activity yet' : 'No more events'}>
+              {pageNo === 1 && <p>Sign-ins, token changes and skill uploads will show up here.</p>}
+            </EmptyState>
+          }
+        >
+          {(events) => (
+            <DataTable
+              columns={['When', 'Action', 'Target', 'Result', 'IP', 'Details']}
+              className="audit-table"
+            >
+              {events.map((e) => (
+                <tr key={e.id}>
+                  <td data-label="When" className="nowrap">
+                    {formatDate(e.created_at)}
+                  </td>
+                  <td data-label="Action">
+                    <code>{e.action}</code>
+                  </td>
+                  <td data-label="Target" className="break">
+                    {e.target ?? '—'}
+                  </td>
+                  <td data-label="Result">
+                    <Badge tone={resultTone(e.result)}>{e.result}</Badge>
+                  </td>
+                  <td data-label="IP">{e.ip ?? '—'}</td>
+                  <td data-label="Details">
+                    {e.details && typeof e.details === 'object' && Object.keys(e.details).length > 0 ? (
+                      <details className="audit-details">
+                        <summary>Show</summary>
+                        <pre>{JSON.stringify(e.details, null, 2)}</pre>
+                      </details>
+                    ) : (
+                      '—'
+                    )}
+                  </td>
                 </tr>
-              </thead>
-              <tbody>
-                {items.map((e) => (
-                  <tr key={e.id}>
-                    <td data-label="When" className="nowrap">
-                      {formatDate(e.created_at)}
-                    </td>
-                    <td data-label="Action">
-                      <code>{e.action}</code>
-                    </td>
-                    <td data-label="Target" className="break">
-                      {e.target ?? '—'}
-                    </td>
-                    <td data-label="Result">
-                      <Badge tone={resultTone(e.result)}>{e.result}</Badge>
-                    </td>
-                    <td data-label="IP">{e.ip ?? '—'}</td>
-                    <td data-label="Details">
-                      {e.details && typeof e.details === 'object' && Object.keys(e.details).length > 0 ? (
-                        <details className="audit-details">
-                          <summary>Show</summary>
-                          <pre>{JSON.stringify(e.details, null, 2)}</pre>
-                        </details>
-                      ) : (
-                        '—'
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
+              ))}
+            </DataTable>
+          )}
+        </ListStates>
         <nav className="pager" aria-label="Activity pages">
           <Button onClick={() => setStack((s) => s.slice(0, -1))} disabled={pageNo === 1 || page.loading}>
             Newer

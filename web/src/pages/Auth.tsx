@@ -1,11 +1,11 @@
 import { useEffect, useState } from 'react';
-import type { FormEvent } from 'react';
+import type { FormEvent, ReactNode } from 'react';
 import { endpoints } from '../api/endpoints';
 import type { ServerInfo } from '../api/types';
 import { useAuth } from '../auth';
 import { AuthLayout } from '../components/Layout';
-import { Alert, Button, TextField, splitErrors } from '../components/ui';
-import { useDocumentTitle } from '../lib/hooks';
+import { Alert, FormSubmit, TextField, splitErrors } from '../components/ui';
+import { useAction, useDocumentTitle } from '../lib/hooks';
 import { Link, useLocation } from '../router';
 
 function useServerInfo(): ServerInfo | null {
@@ -21,6 +21,29 @@ function nextParam(search: URLSearchParams): string {
   return next && next.startsWith('/') && !next.startsWith('//') ? `?next=${encodeURIComponent(next)}` : '';
 }
 
+function AuthCard({
+  title,
+  subtitle,
+  footer,
+  children,
+}: {
+  title: string;
+  subtitle: ReactNode;
+  footer: ReactNode;
+  children: ReactNode;
+}) {
+  return (
+    <AuthLayout>
+      <div className="auth-card">
+        <h1 tabIndex={-1}>{title}</h1>
+        <p className="auth-sub">{subtitle}</p>
+        {children}
+        <p className="auth-switch">{footer}</p>
+      </div>
+    </AuthLayout>
+  );
+}
+
 export function LoginPage() {
   useDocumentTitle('Log in');
   const { notice, setNotice } = useAuth();
@@ -28,8 +51,7 @@ export function LoginPage() {
   const info = useServerInfo();
   const [login, setLogin] = useState('');
   const [password, setPassword] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, setError, run } = useAction({ keepBusy: true });
   const [local, setLocal] = useState<Record<string, string>>({});
 
   const submit = async (e: FormEvent) => {
@@ -40,71 +62,59 @@ export function LoginPage() {
     setLocal(problems);
     setError(null);
     if (Object.keys(problems).length) return;
-    setBusy(true);
-    try {
+    await run(async () => {
       await endpoints.login({ login: login.trim(), password });
       setNotice(null);
       // The router sends authenticated users on to ?next= (or the skills list).
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
+    });
   };
 
   const { fields, form } = splitErrors(error, ['login', 'password']);
 
   return (
-    <AuthLayout>
-      <div className="auth-card">
-        <h1 tabIndex={-1}>Log in</h1>
-        <p className="auth-sub">Your private library of Agent Skills, served over MCP.</p>
-        {notice && (
-          <Alert kind="info" className="mb">
-            {notice}
-          </Alert>
-        )}
-        <form onSubmit={submit} noValidate className="stack">
-          <TextField
-            label="Email or username"
-            name="login"
-            autoComplete="username"
-            autoCapitalize="none"
-            spellCheck={false}
-            value={login}
-            onChange={(e) => setLogin(e.currentTarget.value)}
-            error={local.login ?? fields.login}
-            required
-          />
-          <TextField
-            label="Password"
-            name="password"
-            type="password"
-            autoComplete="current-password"
-            value={password}
-            onChange={(e) => setPassword(e.currentTarget.value)}
-            error={local.password ?? fields.password}
-            required
-          />
-          {form && (
-            <p className="form-error" role="alert">
-              {form}
-            </p>
-          )}
-          <Button type="submit" variant="primary" busy={busy} className="btn-block">
-            Log in
-          </Button>
-        </form>
-        <p className="auth-switch">
-          {info?.signup === 'closed' ? (
-            'New accounts are created by an administrator on this server.'
-          ) : (
-            <>
-              New here? <Link to={`/signup${nextParam(search)}`}>Create an account</Link>
-            </>
-          )}
-        </p>
-      </div>
-    </AuthLayout>
+    <AuthCard
+      title="Log in"
+      subtitle="Your private library of Agent Skills, served over MCP."
+      footer={
+        info?.signup === 'closed' ? (
+          'New accounts are created by an administrator on this server.'
+        ) : (
+          <>
+            New here? <Link to={`/signup${nextParam(search)}`}>Create an account</Link>
+          </>
+        )
+      }
+    >
+      {notice && (
+        <Alert kind="info" className="mb">
+          {notice}
+        </Alert>
+      )}
+      <form onSubmit={submit} noValidate className="stack">
+        <TextField
+          label="Email or username"
+          name="login"
+          autoComplete="username"
+          autoCapitalize="none"
+          spellCheck={false}
+          value={login}
+          onChange={(e) => setLogin(e.currentTarget.value)}
+          error={local.login ?? fields.login}
+          required
+        />
+        <TextField
+          label="Password"
+          name="password"
+          type="password"
+          autoComplete="current-password"
+          value={password}
+          onChange={(e) => setPassword(e.currentTarget.value)}
+          error={local.password ?? fields.password}
+          required
+        />
+        <FormSubmit form={form} busy={busy} label="Log in" block />
+      </form>
+    </AuthCard>
   );
 }
 
@@ -117,8 +127,7 @@ export function SignupPage() {
   const [email, setEmail] = useState('');
   const [username, setUsername] = useState('');
   const [password, setPassword] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, setError, run } = useAction({ keepBusy: true });
   const [local, setLocal] = useState<Record<string, string>>({});
 
   const submit = async (e: FormEvent) => {
@@ -137,78 +146,66 @@ export function SignupPage() {
       document.querySelector<HTMLInputElement>(`input[name="${first}"]`)?.focus();
       return;
     }
-    setBusy(true);
-    try {
+    await run(async () => {
       await endpoints.register({ email: email.trim(), username, password });
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
+    });
   };
 
   const { fields, form } = splitErrors(error, ['email', 'username', 'password']);
   const closed = info?.signup === 'closed';
 
   return (
-    <AuthLayout>
-      <div className="auth-card">
-        <h1 tabIndex={-1}>Create your account</h1>
-        <p className="auth-sub">
-          Keep your skills versioned and private; connect any MCP client with a token.
-        </p>
-        {closed ? (
-          <Alert kind="info" title="Sign-up is closed on this server">
-            Ask an administrator to create an account for you.
-          </Alert>
-        ) : (
-          <form onSubmit={submit} noValidate className="stack">
-            <TextField
-              label="Email"
-              name="email"
-              type="email"
-              autoComplete="email"
-              value={email}
-              onChange={(e) => setEmail(e.currentTarget.value)}
-              error={local.email ?? fields.email}
-              required
-            />
-            <TextField
-              label="Username"
-              name="username"
-              autoComplete="username"
-              autoCapitalize="none"
-              spellCheck={false}
-              hint="3–32 characters: a–z, 0–9, “_” and “-”."
-              value={username}
-              onChange={(e) => setUsername(e.currentTarget.value.toLowerCase())}
-              error={local.username ?? fields.username}
-              required
-            />
-            <TextField
-              label="Password"
-              name="password"
-              type="password"
-              autoComplete="new-password"
-              hint="At least 10 characters. Common passwords are refused."
-              value={password}
-              onChange={(e) => setPassword(e.currentTarget.value)}
-              error={local.password ?? fields.password}
-              required
-            />
-            {form && (
-              <p className="form-error" role="alert">
-                {form}
-              </p>
-            )}
-            <Button type="submit" variant="primary" busy={busy} className="btn-block">
-              Create account
-            </Button>
-          </form>
-        )}
-        <p className="auth-switch">
+    <AuthCard
+      title="Create your account"
+      subtitle="Keep your skills versioned and private; connect any MCP client with a token."
+      footer={
+        <>
           Already have an account? <Link to={`/login${nextParam(search)}`}>Log in</Link>
-        </p>
-      </div>
-    </AuthLayout>
+        </>
+      }
+    >
+      {closed ? (
+        <Alert kind="info" title="Sign-up is closed on this server">
+          Ask an administrator to create an account for you.
+        </Alert>
+      ) : (
+        <form onSubmit={submit} noValidate className="stack">
+          <TextField
+            label="Email"
+            name="email"
+            type="email"
+            autoComplete="email"
+            value={email}
+            onChange={(e) => setEmail(e.currentTarget.value)}
+            error={local.email ?? fields.email}
+            required
+          />
+          <TextField
+            label="Username"
+            name="username"
+            autoComplete="username"
+            autoCapitalize="none"
+            spellCheck={false}
+            hint="3–32 characters: a–z, 0–9, “_” and “-”."
+            value={username}
+            onChange={(e) => setUsername(e.currentTarget.value.toLowerCase())}
+            error={local.username ?? fields.username}
+            required
+          />
+          <TextField
+            label="Password"
+            name="password"
+            type="password"
+            autoComplete="new-password"
+            hint="At least 10 characters. Common passwords are refused."
+            value={password}
+            onChange={(e) => setPassword(e.currentTarget.value)}
+            error={local.password ?? fields.password}
+            required
+          />
+          <FormSubmit form={form} busy={busy} label="Create account" block />
+        </form>
+      )}
+    </AuthCard>
   );
 }

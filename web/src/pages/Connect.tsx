@@ -3,7 +3,7 @@ import type { KeyboardEvent, ReactNode } from 'react';
 import { endpoints } from '../api/endpoints';
 import type { ServerInfo } from '../api/types';
 import { PageHeader } from '../components/Layout';
-import { Alert, CodeBlock, CopyButton, Skeleton, TextField } from '../components/ui';
+import { Alert, Card, CodeBlock, CopyButton, Skeleton, TextField } from '../components/ui';
 import { freshToken } from '../lib/freshToken';
 import { useDocumentTitle } from '../lib/hooks';
 import { Link } from '../router';
@@ -168,10 +168,7 @@ export function ConnectPage() {
         title="Connect a client"
         description="Skillport speaks MCP over Streamable HTTP. Paste one of these configurations into your client; it will see every enabled skill in your library."
       />
-      <section className="card" aria-labelledby="server-heading">
-        <h2 id="server-heading" className="card-title">
-          Your server
-        </h2>
+      <Card headingId="server-heading" title="Your server">
         <div className="connect-url">
           <span className="muted">MCP endpoint</span>
           {infoLoaded ? <code className="url-value">{url}</code> : <Skeleton height={20} className="w-60" />}
@@ -197,12 +194,9 @@ export function ConnectPage() {
             )
           }
         />
-      </section>
+      </Card>
 
-      <section className="card" aria-labelledby="clients-heading">
-        <h2 id="clients-heading" className="card-title">
-          Configuration
-        </h2>
+      <Card headingId="clients-heading" title="Configuration">
         <div className="tabs" role="tablist" aria-label="MCP client">
           {CLIENTS.map((c) => (
             <button
@@ -238,7 +232,7 @@ export function ConnectPage() {
             </Alert>
           )}
         </div>
-      </section>
+      </Card>
     </>
   );
 }

@@ -1,6 +1,7 @@
 import { PageHeader } from '../components/Layout';
 import { SkillUploader } from '../components/SkillUploader';
 import { toast } from '../components/Toaster';
+import { Card } from '../components/ui';
 import { useDocumentTitle } from '../lib/hooks';
 import { navigate } from '../router';
 
@@ -13,10 +14,7 @@ export function NewSkillPage() {
         title="Upload a skill"
         description="A skill is a folder with a SKILL.md (YAML front matter with a name and a description) plus any scripts and reference files it uses."
       />
-      <section className="card" aria-labelledby="upload-heading">
-        <h2 id="upload-heading" className="card-title">
-          Skill folder or archive
-        </h2>
+      <Card headingId="upload-heading" title="Skill folder or archive">
         <SkillUploader
           onUploaded={(r) => {
             toast(`Uploaded ${r.skill.name} (version ${r.version.number})`);
@@ -25,11 +23,8 @@ export function NewSkillPage() {
             );
           }}
         />
-      </section>
-      <section className="card muted-card" aria-labelledby="layout-heading">
-        <h2 id="layout-heading" className="card-title">
-          Expected layout
-        </h2>
+      </Card>
+      <Card headingId="layout-heading" title="Expected layout" className="muted-card">
         <pre className="tree-sample">{`my-skill/
 ├── SKILL.md          # required: front matter + instructions
 ├── scripts/          # optional: helpers the agent can run
@@ -40,7 +35,7 @@ export function NewSkillPage() {
           To update an existing skill, open it and upload a new version — earlier versions stay available for
           rollback.
         </p>
-      </section>
+      </Card>
     </>
   );
 }

@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useState } from 'react';
 import type { MouseEvent, ReactNode } from 'react';
-import { ApiError, errorMessage } from '../api/client';
+import { ApiError } from '../api/client';
 import { endpoints } from '../api/endpoints';
 import type { Skill, SkillFile, SkillVersion } from '../api/types';
 import { useAuth } from '../auth';
@@ -12,15 +12,20 @@ import {
   Alert,
   Badge,
   Button,
+  Card,
   EmptyState,
+  ErrorRetry,
   ErrorText,
+  FormError,
   Icon,
+  ListStates,
   Loading,
+  LoadingLines,
   Skeleton,
   Switch,
 } from '../components/ui';
 import { formatBytes, formatDate, formatRelative, plural } from '../lib/format';
-import { useAsync, useDocumentTitle } from '../lib/hooks';
+import { useAction, useAsync, useDocumentTitle, useRowActions } from '../lib/hooks';
 import { renderMarkdown } from '../lib/markdown';
 import { resolveSkillPath } from '../lib/paths';
 import { Link, navigate } from '../router';
@@ -34,8 +39,7 @@ export function SkillDetailPage({ name }: { name: string }) {
   const skill = skillRes.data;
   const [browseVersion, setBrowseVersion] = useState<number | null>(null);
   const [confirmDelete, setConfirmDelete] = useState(false);
-  const [downloadError, setDownloadError] = useState<unknown>(null);
-  const [downloading, setDownloading] = useState(false);
+  const downloadAction = useAction();
 
   useEffect(() => setBrowseVersion(null), [name]);
   const version = browseVersion ?? skill?.current_version ?? null;
@@ -61,12 +65,7 @@ export function SkillDetailPage({ name }: { name: string }) {
             <p>There is no skill called “{name}” in your library. It may have been deleted or renamed.</p>
           </EmptyState>
         ) : (
-          <div className="stack">
-            <ErrorText error={skillRes.error} />
-            <div>
-              <Button onClick={skillRes.reload}>Try again</Button>
-            </div>
-          </div>
+          <ErrorRetry error={skillRes.error} onRetry={skillRes.reload} />
         )}
       </>
     );
@@ -93,17 +92,8 @@ export function SkillDetailPage({ name }: { name: string }) {
   }
 
   const own = skill.origin === 'own';
-  const download = async () => {
-    setDownloading(true);
-    setDownloadError(null);
-    try {
-      await endpoints.downloadVersion(skill.name, skill.current_version);
-    } catch (err) {
-      setDownloadError(err);
-    } finally {
-      setDownloading(false);
-    }
-  };
+  const download = () =>
+    downloadAction.run(() => endpoints.downloadVersion(skill.name, skill.current_version));
 
   return (
     <>
@@ -113,7 +103,7 @@ export function SkillDetailPage({ name }: { name: string }) {
         description={skill.description}
         actions={
           <>
-            <Button onClick={download} busy={downloading}>
+            <Button onClick={download} busy={downloadAction.busy}>
               <Icon name="download" />
               Download
             </Button>
@@ -127,7 +117,7 @@ export function SkillDetailPage({ name }: { name: string }) {
       />
       <div className="header-meta">
         <SkillBadges skill={skill} />
-        <ErrorText error={downloadError} />
+        <ErrorText error={downloadAction.error} />
       </div>
 
       {skill.warnings.length > 0 && (
@@ -179,10 +169,7 @@ export function SkillDetailPage({ name }: { name: string }) {
           <SettingsCard skill={skill} isAdmin={!!user?.is_admin} onChange={onSkillChange} />
           <DetailsCard skill={skill} />
           {own && (
-            <section className="card" aria-labelledby="new-version-heading">
-              <h2 id="new-version-heading" className="card-title">
-                Upload a new version
-              </h2>
+            <Card headingId="new-version-heading" title="Upload a new version">
               <SkillUploader
                 compact
                 skillName={skill.name}
@@ -193,7 +180,7 @@ export function SkillDetailPage({ name }: { name: string }) {
                   toast(`Version ${r.version.number} uploaded and made current`);
                 }}
               />
-            </section>
+            </Card>
           )}
         </aside>
       </div>
@@ -231,28 +218,16 @@ function SettingsCard({
   isAdmin: boolean;
   onChange: (s: Skill) => void;
 }) {
-  const [busy, setBusy] = useState<string | null>(null);
-  const [errors, setErrors] = useState<Record<string, string>>({});
+  const { busy, errors, run } = useRowActions();
   const own = skill.origin === 'own';
 
-  const patch = async (key: 'enabled' | 'run_commands_enabled' | 'shared' | 'hidden', value: boolean) => {
-    setBusy(key);
-    setErrors((e) => ({ ...e, [key]: '' }));
-    try {
-      const next = await endpoints.updateSkill(skill.name, { [key]: value });
-      onChange(next);
-    } catch (err) {
-      setErrors((e) => ({ ...e, [key]: errorMessage(err) }));
-    } finally {
-      setBusy(null);
-    }
-  };
+  const patch = (key: 'enabled' | 'run_commands_enabled' | 'shared' | 'hidden', value: boolean) =>
+    run(key, async () => {
+      onChange(await endpoints.updateSkill(skill.name, { [key]: value }));
+    });
 
   return (
-    <section className="card" aria-labelledby="settings-heading">
-      <h2 id="settings-heading" className="card-title">
-        Settings
-      </h2>
+    <Card headingId="settings-heading" title="Settings">
       <div className="stack">
         {own ? (
           <>
@@ -294,7 +269,7 @@ function SettingsCard({
           />
         )}
       </div>
-    </section>
+    </Card>
   );
 }
 
@@ -310,10 +285,7 @@ function Row({ term, children }: { term: string; children: ReactNode }) {
 function DetailsCard({ skill }: { skill: Skill }) {
   const meta = Object.entries(skill.metadata ?? {});
   return (
-    <section className="card" aria-labelledby="details-heading">
-      <h2 id="details-heading" className="card-title">
-        Details
-      </h2>
+    <Card headingId="details-heading" title="Details">
       <dl className="details">
         <Row term="Current version">
           {skill.current_version}
@@ -333,7 +305,7 @@ function DetailsCard({ skill }: { skill: Skill }) {
         <Row term="Created">{formatDate(skill.created_at)}</Row>
         <Row term="Updated">{formatDate(skill.updated_at)}</Row>
       </dl>
-    </section>
+    </Card>
   );
 }
 
@@ -360,121 +332,107 @@ function VersionsSection({
   onDeleted: (n: number) => void;
 }) {
   const own = skill.origin === 'own';
-  const [rowBusy, setRowBusy] = useState<string | null>(null);
-  const [rowError, setRowError] = useState<{ n: number; message: string } | null>(null);
+  const rows = useRowActions({ oneError: true });
   const [confirmDelete, setConfirmDelete] = useState<number | null>(null);
 
-  const act = async (n: number, kind: 'rollback' | 'download') => {
-    setRowBusy(`${kind}-${n}`);
-    setRowError(null);
-    try {
-      if (kind === 'rollback') {
-        const s = await endpoints.rollback(skill.name, n);
-        onRolledBack(s);
-        toast(`Rolled back to version ${n}`);
-      } else {
-        await endpoints.downloadVersion(skill.name, n);
-      }
-    } catch (err) {
-      setRowError({ n, message: errorMessage(err) });
-    } finally {
-      setRowBusy(null);
-    }
-  };
+  const act = (n: number, kind: 'rollback' | 'download') =>
+    rows.run(
+      `${kind}-${n}`,
+      async () => {
+        if (kind === 'rollback') {
+          const s = await endpoints.rollback(skill.name, n);
+          onRolledBack(s);
+          toast(`Rolled back to version ${n}`);
+        } else {
+          await endpoints.downloadVersion(skill.name, n);
+        }
+      },
+      { row: String(n) },
+    );
 
   return (
-    <section className="card" aria-labelledby="versions-heading">
-      <h2 id="versions-heading" className="card-title">
-        Versions
-      </h2>
-      {error ? (
-        <div className="stack">
-          <ErrorText error={error} />
-          <div>
-            <Button onClick={onRetry}>Try again</Button>
-          </div>
-        </div>
-      ) : versions === null ? (
-        <Loading label="Loading versions…">
-          <Skeleton lines={3} height={40} />
-        </Loading>
-      ) : versions.length === 0 ? (
-        <EmptyState icon="list" title="No versions">
-          <p>This skill has no stored versions.</p>
-        </EmptyState>
-      ) : (
-        <ul className="version-list">
-          {versions.map((v) => {
-            const current = v.number === skill.current_version;
-            return (
-              <li key={v.number} className={`version-row ${current ? 'is-current' : ''}`}>
-                <div className="version-info">
-                  <p className="version-title">
-                    <strong>Version {v.number}</strong>
-                    {v.label && <span className="muted"> · {v.label}</span>}
-                    {current && <Badge tone="success">Current</Badge>}
-                    {browseVersion === v.number && !current && <Badge tone="accent">Browsing</Badge>}
-                    {v.warnings.length > 0 && (
-                      <Badge tone="warning" title={v.warnings.join('\n')}>
-                        {plural(v.warnings.length, 'warning')}
-                      </Badge>
+    <Card headingId="versions-heading" title="Versions">
+      <ListStates
+        items={versions}
+        error={error}
+        onRetry={onRetry}
+        placeholder={<LoadingLines label="Loading versions…" lines={3} height={40} />}
+        empty={
+          <EmptyState icon="list" title="No versions">
+            <p>This skill has no stored versions.</p>
+          </EmptyState>
+        }
+      >
+        {(items) => (
+          <ul className="version-list">
+            {items.map((v) => {
+              const current = v.number === skill.current_version;
+              return (
+                <li key={v.number} className={`version-row ${current ? 'is-current' : ''}`}>
+                  <div className="version-info">
+                    <p className="version-title">
+                      <strong>Version {v.number}</strong>
+                      {v.label && <span className="muted"> · {v.label}</span>}
+                      {current && <Badge tone="success">Current</Badge>}
+                      {browseVersion === v.number && !current && <Badge tone="accent">Browsing</Badge>}
+                      {v.warnings.length > 0 && (
+                        <Badge tone="warning" title={v.warnings.join('\n')}>
+                          {plural(v.warnings.length, 'warning')}
+                        </Badge>
+                      )}
+                    </p>
+                    <p className="muted small">
+                      <span title={formatDate(v.created_at)}>{formatRelative(v.created_at)}</span> ·{' '}
+                      {plural(v.file_count, 'file')} · {formatBytes(v.size_bytes)}
+                    </p>
+                  </div>
+                  <div className="version-actions">
+                    <Button
+                      size="sm"
+                      variant="ghost"
+                      onClick={() => onBrowse(v.number)}
+                      aria-label={`Browse files of version ${v.number}`}
+                    >
+                      Files
+                    </Button>
+                    <Button
+                      size="sm"
+                      variant="ghost"
+                      busy={rows.busy === `download-${v.number}`}
+                      onClick={() => act(v.number, 'download')}
+                      aria-label={`Download version ${v.number}`}
+                    >
+                      <Icon name="download" />
+                    </Button>
+                    {own && !current && (
+                      <>
+                        <Button
+                          size="sm"
+                          busy={rows.busy === `rollback-${v.number}`}
+                          onClick={() => act(v.number, 'rollback')}
+                          aria-label={`Roll back to version ${v.number}`}
+                        >
+                          Roll back
+                        </Button>
+                        <Button
+                          size="sm"
+                          variant="ghost"
+                          className="text-danger"
+                          onClick={() => setConfirmDelete(v.number)}
+                          aria-label={`Delete version ${v.number}`}
+                        >
+                          Delete
+                        </Button>
+                      </>
                     )}
-                  </p>
-                  <p className="muted small">
-                    <span title={formatDate(v.created_at)}>{formatRelative(v.created_at)}</span> ·{' '}
-                    {plural(v.file_count, 'file')} · {formatBytes(v.size_bytes)}
-                  </p>
-                </div>
-                <div className="version-actions">
-                  <Button
-                    size="sm"
-                    variant="ghost"
-                    onClick={() => onBrowse(v.number)}
-                    aria-label={`Browse files of version ${v.number}`}
-                  >
-                    Files
-                  </Button>
-                  <Button
-                    size="sm"
-                    variant="ghost"
-                    busy={rowBusy === `download-${v.number}`}
-                    onClick={() => act(v.number, 'download')}
-                    aria-label={`Download version ${v.number}`}
-                  >
-                    <Icon name="download" />
-                  </Button>
-                  {own && !current && (
-                    <>
-                      <Button
-                        size="sm"
-                        busy={rowBusy === `rollback-${v.number}`}
-                        onClick={() => act(v.number, 'rollback')}
-                        aria-label={`Roll back to version ${v.number}`}
-                      >
-                        Roll back
-                      </Button>
-                      <Button
-                        size="sm"
-                        variant="ghost"
-                        className="text-danger"
-                        onClick={() => setConfirmDelete(v.number)}
-                        aria-label={`Delete version ${v.number}`}
-                      >
-                        Delete
-                      </Button>
-                    </>
-                  )}
-                </div>
-                {rowError?.n === v.number && (
-                  <p className="form-error version-error" role="alert">
-                    {rowError.message}
-                  </p>
-                )}
-              </li>
-            );
-          })}
-        </ul>
-      )}
+                  </div>
+                  <FormError message={rows.errors[v.number]} className="version-error" />
+                </li>
+              );
+            })}
+          </ul>
+        )}
+      </ListStates>
       <ConfirmDialog
         open={confirmDelete !== null}
         title={`Delete version ${confirmDelete ?? ''}?`}
@@ -492,7 +450,7 @@ function VersionsSection({
       >
         <p>This version's files are removed for good. You will no longer be able to roll back to it.</p>
       </ConfirmDialog>
-    </section>
+    </Card>
   );
 }
 
@@ -581,12 +539,7 @@ function FileBrowser({
         </div>
       </div>
       {filesRes.error ? (
-        <div className="stack">
-          <ErrorText error={filesRes.error} />
-          <div>
-            <Button onClick={filesRes.reload}>Try again</Button>
-          </div>
-        </div>
+        <ErrorRetry error={filesRes.error} onRetry={filesRes.reload} />
       ) : !files || !tree ? (
         <Loading label="Loading files…">
           <div className="files-layout">
@@ -850,11 +803,7 @@ function FileViewer({
                 <code>{md.frontmatter}</code>
               </pre>
             )}
-            {linkError && (
-              <p className="form-error" role="alert">
-                {linkError}
-              </p>
-            )}
+            <FormError message={linkError} />
             <article
               className="markdown"
               onClick={onMarkdownClick}

@@ -2,9 +2,19 @@ import { useEffect, useState } from 'react';
 import { endpoints } from '../api/endpoints';
 import type { Skill } from '../api/types';
 import { PageHeader } from '../components/Layout';
-import { Badge, Button, EmptyState, ErrorText, Icon, Loading, Skeleton } from '../components/ui';
+import {
+  Badge,
+  Button,
+  EmptyState,
+  ErrorText,
+  Icon,
+  ListStates,
+  Loading,
+  SearchField,
+  Skeleton,
+} from '../components/ui';
 import { formatBytes, formatRelative, plural } from '../lib/format';
-import { useDebounced, useDocumentTitle } from '../lib/hooks';
+import { useAction, useDebounced, useDocumentTitle } from '../lib/hooks';
 import { Link, setQuery, useLocation } from '../router';
 
 type Scope = 'all' | 'own' | 'shared';
@@ -96,8 +106,7 @@ export function SkillsPage() {
   const [items, setItems] = useState<Skill[] | null>(null);
   const [cursor, setCursor] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
-  const [loadingMore, setLoadingMore] = useState(false);
-  const [moreError, setMoreError] = useState<unknown>(null);
+  const more = useAction();
   const [nonce, setNonce] = useState(0);
 
   useEffect(() => {
@@ -119,9 +128,7 @@ export function SkillsPage() {
 
   const loadMore = async () => {
     if (!cursor) return;
-    setLoadingMore(true);
-    setMoreError(null);
-    try {
+    await more.run(async () => {
       const page = await endpoints.listSkills({
         q: q || undefined,
         scope,
@@ -131,11 +138,7 @@ export function SkillsPage() {
       });
       setItems((prev) => [...(prev ?? []), ...page.items]);
       setCursor(page.next_cursor);
-    } catch (err) {
-      setMoreError(err);
-    } finally {
-      setLoadingMore(false);
-    }
+    });
   };
 
   const filtered = q !== '' || scope !== 'all';
@@ -160,19 +163,13 @@ export function SkillsPage() {
           setQuery({ q: text.trim() || null });
         }}
       >
-        <div className="field search-field">
-          <label htmlFor="skill-search" className="visually-hidden">
-            Search skills
-          </label>
-          <Icon name="search" className="search-icon" />
-          <input
-            id="skill-search"
-            type="search"
-            placeholder="Search skills…"
-            value={text}
-            onChange={(e) => setText(e.currentTarget.value)}
-          />
-        </div>
+        <SearchField
+          id="skill-search"
+          label="Search skills"
+          placeholder="Search skills…"
+          value={text}
+          onChange={setText}
+        />
         <fieldset className="segmented">
           <legend className="visually-hidden">Show</legend>
           {SCOPES.map((s) => (
@@ -199,64 +196,63 @@ export function SkillsPage() {
       </form>
 
       <div className="results">
-        {error ? (
-          <div className="stack">
-            <ErrorText error={error} />
-            <div>
-              <Button onClick={() => setNonce((n) => n + 1)}>Try again</Button>
-            </div>
-          </div>
-        ) : items === null ? (
-          <SkillListSkeleton />
-        ) : items.length === 0 ? (
-          filtered ? (
-            <EmptyState icon="search" title="No skills match">
-              <p>Try another search term, or show all skills.</p>
-              <Button
-                onClick={() => {
-                  setText('');
-                  setQuery({ q: null, scope: null, disabled: null });
-                }}
-              >
-                Clear filters
-              </Button>
-            </EmptyState>
-          ) : (
-            <EmptyState
-              title="No skills yet"
-              action={
-                <Link to="/skills/new" className="btn btn-primary">
-                  <Icon name="upload" />
-                  Upload your first skill
-                </Link>
-              }
-            >
-              <p>
-                A skill is a folder with a <code>SKILL.md</code> and any scripts or reference files it needs.
-                Drop one here as a folder or a zip.
-              </p>
-            </EmptyState>
-          )
-        ) : (
-          <>
-            <p className="visually-hidden" role="status">
-              {plural(items.length, 'skill')} shown
-            </p>
-            <ul className="skill-grid">
-              {items.map((s) => (
-                <SkillCard key={s.id} skill={s} />
-              ))}
-            </ul>
-            {cursor && (
-              <div className="load-more">
-                <Button onClick={loadMore} busy={loadingMore}>
-                  Load more
+        <ListStates
+          items={items}
+          error={error}
+          onRetry={() => setNonce((n) => n + 1)}
+          placeholder={<SkillListSkeleton />}
+          empty={
+            filtered ? (
+              <EmptyState icon="search" title="No skills match">
+                <p>Try another search term, or show all skills.</p>
+                <Button
+                  onClick={() => {
+                    setText('');
+                    setQuery({ q: null, scope: null, disabled: null });
+                  }}
+                >
+                  Clear filters
                 </Button>
-                <ErrorText error={moreError} />
-              </div>
-            )}
-          </>
-        )}
+              </EmptyState>
+            ) : (
+              <EmptyState
+                title="No skills yet"
+                action={
+                  <Link to="/skills/new" className="btn btn-primary">
+                    <Icon name="upload" />
+                    Upload your first skill
+                  </Link>
+                }
+              >
+                <p>
+                  A skill is a folder with a <code>SKILL.md</code> and any scripts or reference files it
+                  needs. Drop one here as a folder or a zip.
+                </p>
+              </EmptyState>
+            )
+          }
+        >
+          {(skills) => (
+            <>
+              <p className="visually-hidden" role="status">
+                {plural(skills.length, 'skill')} shown
+              </p>
+              <ul className="skill-grid">
+                {skills.map((s) => (
+                  <SkillCard key={s.id} skill={s} />
+                ))}
+              </ul>
+              {cursor && (
+                <div className="load-more">
+                  <Button onClick={loadMore} busy={more.busy}>
+                    Load more
+                  </Button>
+                  <ErrorText error={more.error} />
+                </div>
+              )}
+            </>
+          )}
+        </ListStates>
       </div>
     </>
   );

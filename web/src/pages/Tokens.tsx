@@ -9,18 +9,20 @@ import {
   Alert,
   Badge,
   Button,
+  DataTable,
+  Card,
   CopyButton,
   EmptyState,
-  ErrorText,
-  Loading,
+  FormSubmit,
+  ListStates,
+  LoadingLines,
   SelectField,
-  Skeleton,
   TextField,
   splitErrors,
 } from '../components/ui';
 import { formatDay, formatRelative } from '../lib/format';
 import { freshToken } from '../lib/freshToken';
-import { useAsync, useDocumentTitle } from '../lib/hooks';
+import { useAction, useAsync, useDocumentTitle } from '../lib/hooks';
 import { Link } from '../router';
 
 const EXPIRY = [
@@ -44,8 +46,7 @@ function CreateTokenForm({ onCreated }: { onCreated: (t: CreatedApiToken) => voi
   const [scopes, setScopes] = useState<Record<TokenScope, boolean>>({ mcp: true, api: false });
   const [expiry, setExpiry] = useState('90');
   const [customDate, setCustomDate] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, setError, run } = useAction();
   const [local, setLocal] = useState<Record<string, string>>({});
 
   const submit = async (e: FormEvent) => {
@@ -66,26 +67,18 @@ function CreateTokenForm({ onCreated }: { onCreated: (t: CreatedApiToken) => voi
     setLocal(problems);
     setError(null);
     if (Object.keys(problems).length) return;
-    setBusy(true);
-    try {
+    await run(async () => {
       const created = await endpoints.createToken({ name: name.trim(), scopes: chosen, expires_at });
       setName('');
       onCreated(created);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   const { fields, form } = splitErrors(error, ['name', 'scopes', 'expires_at']);
   const scopesError = local.scopes ?? fields.scopes;
 
   return (
-    <form className="card" onSubmit={submit} noValidate aria-labelledby="create-token-heading">
-      <h2 id="create-token-heading" className="card-title">
-        Create a token
-      </h2>
+    <Card headingId="create-token-heading" title="Create a token" onSubmit={submit}>
       <div className="form-grid">
         <TextField
           label="Name"
@@ -147,17 +140,8 @@ function CreateTokenForm({ onCreated }: { onCreated: (t: CreatedApiToken) => voi
           </p>
         )}
       </fieldset>
-      {form && (
-        <p className="form-error" role="alert">
-          {form}
-        </p>
-      )}
-      <div className="form-actions">
-        <Button type="submit" variant="primary" busy={busy}>
-          Create token
-        </Button>
-      </div>
-    </form>
+      <FormSubmit form={form} busy={busy} label="Create token" />
+    </Card>
   );
 }
 
@@ -232,90 +216,67 @@ export function TokensPage() {
         />
       )}
 
-      <section className="card" aria-labelledby="tokens-heading">
-        <h2 id="tokens-heading" className="card-title">
-          Your tokens
-        </h2>
-        {list.error ? (
-          <div className="stack">
-            <ErrorText error={list.error} />
-            <div>
-              <Button onClick={list.reload}>Try again</Button>
-            </div>
-          </div>
-        ) : items === null ? (
-          <Loading label="Loading tokens…">
-            <Skeleton lines={3} height={44} />
-          </Loading>
-        ) : items.length === 0 ? (
-          <EmptyState icon="key" title="No tokens yet">
-            <p>Create one above, then paste it into your MCP client's configuration.</p>
-          </EmptyState>
-        ) : (
-          <div className="table-wrap">
-            <table className="table">
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Token</th>
-                  <th scope="col">Scopes</th>
-                  <th scope="col">Last used</th>
-                  <th scope="col">Expires</th>
-                  <th scope="col">Status</th>
-                  <th scope="col">
-                    <span className="visually-hidden">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {items.map((t) => {
-                  const st = status(t);
-                  return (
-                    <tr key={t.id}>
-                      <td data-label="Name">
-                        <div>
-                          <strong>{t.name}</strong>
-                          <div className="muted small">Created {formatDay(t.created_at)}</div>
-                        </div>
-                      </td>
-                      <td data-label="Token">
-                        <code>{t.prefix}…</code>
-                      </td>
-                      <td data-label="Scopes">
-                        <span className="badges">
-                          {t.scopes.map((s) => (
-                            <Badge key={s}>{s}</Badge>
-                          ))}
-                        </span>
-                      </td>
-                      <td data-label="Last used">
-                        {t.last_used_at ? formatRelative(t.last_used_at) : 'Never'}
-                      </td>
-                      <td data-label="Expires">{t.expires_at ? formatDay(t.expires_at) : 'Never'}</td>
-                      <td data-label="Status">
-                        <Badge tone={st.tone}>{st.label}</Badge>
-                      </td>
-                      <td className="cell-actions">
-                        {!t.revoked_at && (
-                          <Button
-                            size="sm"
-                            variant="ghost"
-                            className="text-danger"
-                            onClick={() => setRevoke(t)}
-                            aria-label={`Revoke token ${t.name}`}
-                          >
-                            Revoke
-                          </Button>
-                        )}
-                      </td>
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
-        )}
-      </section>
+      <Card headingId="tokens-heading" title="Your tokens">
+        <ListStates
+          items={items}
+          error={list.error}
+          onRetry={list.reload}
+          placeholder={<LoadingLines label="Loading tokens…" lines={3} height={44} />}
+          empty={
+            <EmptyState icon="key" title="No tokens yet">
+              <p>Create one above, then paste it into your MCP client's configuration.</p>
+            </EmptyState>
+          }
+        >
+          {(tokens) => (
+            <DataTable columns={['Name', 'Token', 'Scopes', 'Last used', 'Expires', 'Status']} actions>
+              {tokens.map((t) => {
+                const st = status(t);
+                return (
+                  <tr key={t.id}>
+                    <td data-label="Name">
+                      <div>
+                        <strong>{t.name}</strong>
+                        <div className="muted small">Created {formatDay(t.created_at)}</div>
+                      </div>
+                    </td>
+                    <td data-label="Token">
+                      <code>{t.prefix}…</code>
+                    </td>
+                    <td data-label="Scopes">
+                      <span className="badges">
+                        {t.scopes.map((s) => (
+                          <Badge key={s}>{s}</Badge>
+                        ))}
+                      </span>
+                    </td>
+                    <td data-label="Last used">
+                      {t.last_used_at ? formatRelative(t.last_used_at) : 'Never'}
+                    </td>
+                    <td data-label="Expires">{t.expires_at ? formatDay(t.expires_at) : 'Never'}</td>
+                    <td data-label="Status">
+                      <Badge tone={st.tone}>{st.label}</Badge>
+                    </td>
+                    <td className="cell-actions">
+                      {!t.revoked_at && (
+                        <Button
+                          size="sm"
+                          variant="ghost"
+                          className="text-danger"
+                          onClick={() => setRevoke(t)}
+                          aria-label={`Revoke token ${t.name}`}
+                        >
+                          Revoke
+                        </Button>
+                      )}
+                    </td>
+                  </tr>
+                );
+              })}
+            </DataTable>
+          )}
+        </ListStates>
+      </Card>
 
       <ConfirmDialog
         open={revoke !== null}
