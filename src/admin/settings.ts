@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { z } from 'zod';
 import { tables, type Database } from '../db/index.js';
 import { recordAudit } from '../audit/service.js';
@@ -10,11 +11,13 @@ export const SettingsSchema = z.object({
 });
 export type Settings = z.infer<typeof SettingsSchema>;
 
-/** Other instances pick up a change within this time. */
+/** Without Redis, other instances pick up a change within this time. */
 const CACHE_MS = 5_000;
 
 /** Server-wide settings administrators change at run time, stored in the database so every instance agrees. */
 export class SettingsService {
+  /** Emits `changed` after an update, so other instances (through the Redis bridge) drop their cached copy. */
+  readonly events = new EventEmitter();
   private cached: { value: Settings; until: number } | null = null;
 
   constructor(private readonly db: Database) {}
@@ -46,6 +49,7 @@ export class SettingsService {
       });
     });
     this.cached = null;
+    this.events.emit('changed', {});
     return this.get();
   }
 

@@ -95,6 +95,7 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
     // Other instances hear about revoked tokens, disabled users and skill changes at once.
     await bridge(apiTokens.events, 'credentials-changed', bus, (p) => apiTokens.forgetUser(String(p.userId)));
     await bridge(skills.events, 'change', bus);
+    await bridge(settings.events, 'changed', bus, () => settings.reset());
   }
   let commandLevel: AppContext['commandLevel'] = 'off';
   if (config.COMMANDS_ENABLED) {

@@ -20,6 +20,7 @@ beforeAll(async () => {
   const env = {
     REDIS_URL,
     REDIS_PREFIX: `skillport-test-${randomBytes(4).toString('hex')}:`,
+    SECRET_KEY: randomBytes(32).toString('hex'), // one deployment: console sessions work on every instance
     AUTH_RATE_LIMIT_PER_ACCOUNT: '3',
     COMMANDS_ENABLED: 'false',
   };
@@ -60,6 +61,19 @@ describe('several instances with Redis', () => {
     const fourth = await attempt(b);
     expect(fourth.status).toBe(429);
     expect(Number(fourth.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+
+  it('an admin setting changed on one instance holds on the other at once', async () => {
+    const admin = await new Api(a.baseUrl).post('/api/v1/auth/login', {
+      login: 'multiadmin',
+      password: 'pw-multiadmin-long-enough',
+    });
+    const onA = new Api(a.baseUrl, admin.body.access_token);
+    const onB = new Api(b.baseUrl, admin.body.access_token);
+    expect(admin.status).toBe(200);
+    expect((await onB.get('/api/v1/admin/settings')).body).toEqual({ commands_enabled: true }); // B caches it
+    expect((await onA.patch('/api/v1/admin/settings', { commands_enabled: false })).status).toBe(200);
+    await waitUntil(async () => (await onB.get('/api/v1/admin/settings')).body.commands_enabled === false);
   });
 
   it('tells an SSE client on one instance about a skill uploaded through the other', async () => {
