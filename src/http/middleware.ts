@@ -30,6 +30,8 @@ export function requestContext(
     const status = c.res.status;
     metrics.httpRequests.inc({ method: c.req.method, route, status: String(status) });
     metrics.httpDuration.observe({ method: c.req.method, route }, seconds);
+    const principal = c.get('principal');
+    if (principal) metrics.credentialUses.inc({ via: principal.via });
     log.info(
       { method: c.req.method, path: c.req.path, route, status, ms: Math.round(seconds * 1000) },
       'request',

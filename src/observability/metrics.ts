@@ -1,4 +1,5 @@
-import { readdir, stat, statfs } from 'node:fs/promises';
+import { readdir, readFile, stat, statfs } from 'node:fs/promises';
+import { totalmem } from 'node:os';
 import path from 'node:path';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -35,6 +36,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly credentialUses = new Counter({
+    name: 'skillport_credential_uses_total',
+    help: 'Authenticated requests by kind of credential (api_token, session): the alert rules watch it for spikes',
+    labelNames: ['via'] as const,
+    registers: [this.registry],
+  });
+
   constructor(opts: { dataDir: string; databaseUp: () => Promise<boolean> }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'skillport_' });
     new Gauge({
@@ -63,6 +71,24 @@ export class Metrics {
         this.set(s ? s.bavail * s.bsize : 0);
       },
     });
+    new Gauge({
+      name: 'skillport_data_dir_filesystem_bytes',
+      help: 'Size of the filesystem holding DATA_DIR (with the free bytes: the disk-usage alert)',
+      registers: [this.registry],
+      async collect() {
+        const s = await statfs(opts.dataDir).catch(() => null);
+        this.set(s ? s.blocks * s.bsize : 0);
+      },
+    });
+    const memoryLimit = memoryLimitBytes();
+    new Gauge({
+      name: 'skillport_memory_limit_bytes',
+      help: "The memory this process may use: its cgroup's limit, or the machine's memory when there is none",
+      registers: [this.registry],
+      async collect() {
+        this.set(await memoryLimit);
+      },
+    });
   }
 }
 
@@ -87,4 +113,15 @@ async function dirSize(dir: string): Promise<number> {
     else if (e.isFile()) total += (await stat(p).catch(() => ({ size: 0 }))).size;
   }
   return total;
+}
+
+/** cgroup v2 `memory.max`, then v1 `memory.limit_in_bytes`; the machine's memory when neither sets a limit. */
+async function memoryLimitBytes(): Promise<number> {
+  const machine = totalmem();
+  for (const file of ['/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes']) {
+    const text = await readFile(file, 'utf8').catch(() => null);
+    const value = text ? Number(text.trim()) : NaN; // "max" (no limit) is NaN
+    if (Number.isFinite(value) && value > 0) return Math.min(value, machine);
+  }
+  return machine;
 }
