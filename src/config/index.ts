@@ -95,9 +95,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   return { ...e, DATA_DIR: dataDir, SECRET_KEY: secretKey, embeddedDbDir: path.join(dataDir, 'db') };
 }
 
+/**
+ * Names the deployment guides use for our variables. Either name works; both set to different values is an error,
+ * since one of them would be silently ignored.
+ */
+const ALIASES: Record<string, keyof Env> = {
+  MAX_DB_CONNECTIONS: 'DATABASE_POOL_SIZE',
+  SKILL_STORAGE_PATH: 'DATA_DIR',
+};
+
 /** Validates the environment only (no secret key, no data dir): for commands that run without a server. */
 export function parseEnv(env: NodeJS.ProcessEnv = process.env): Env {
   const raw = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  for (const [alias, name] of Object.entries(ALIASES)) {
+    if (raw[alias] === undefined) continue;
+    if (raw[name] !== undefined && raw[name] !== raw[alias]) {
+      throw new ConfigError(
+        `Invalid configuration:\n  ${alias}: another name for ${name}; set one of the two`,
+      );
+    }
+    raw[name] = raw[alias];
+  }
   const parsed = envSchema.safeParse(raw);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
