@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,7 +8,8 @@ import type { AppEnv } from '../http/types.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CONSOLE_DIST = path.join(ROOT, 'web', 'dist');
-const SWAGGER_DIST = path.join(ROOT, 'node_modules', 'swagger-ui-dist');
+// Resolved like an import: the package may be hoisted above ours (a local install) or nested (a global one).
+const SWAGGER_DIST = path.dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
 
 /** Paths the console must never shadow: they belong to the API, MCP and operations endpoints. */
 const SERVER_PATHS = /^\/(api|mcp|sse|messages|metrics|health|ready)(\/|$)/;
