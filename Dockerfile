@@ -1,27 +1,26 @@
-# Skillport server image. Build: docker build -t skillport .
+# Skillport server image. Build: docker build -t skillport .   (docker-compose.yml builds it too)
+# The image installs the package tarball exactly as a user would (`npm pack`, then `npm install -g`), the same
+# steps test/ops/package.test.ts runs on every test run.
 FROM node:20-bookworm-slim AS build
-WORKDIR /app
+WORKDIR /src
 COPY package.json package-lock.json ./
 # Scripts are skipped here (the prepare script needs the sources); the build runs below.
 RUN npm ci --ignore-scripts
 COPY . .
-RUN npm run build && npm prune --omit=dev
+RUN npm run build && mkdir /pkg && npm pack --ignore-scripts --pack-destination /pkg
 
 FROM node:20-bookworm-slim
-# bubblewrap: the strict sandbox for skill scripts; python3 and bash: the interpreters skills use.
+# bubblewrap: the strict sandbox for skill scripts; python3 and bash: the interpreters skills use; tini: reaps
+# orphaned processes and forwards signals.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends bubblewrap python3 bash ca-certificates tini \
  && rm -rf /var/lib/apt/lists/*
-WORKDIR /app
-COPY --from=build /app/package.json /app/package-lock.json ./
-COPY --from=build /app/node_modules ./node_modules
-COPY --from=build /app/dist ./dist
-COPY --from=build /app/bin ./bin
-COPY --from=build /app/migrations ./migrations
-COPY --from=build /app/web/dist ./web/dist
+COPY --from=build /pkg /pkg
+RUN npm install -g --no-audit --no-fund /pkg/skillport-*.tgz && rm -rf /pkg /root/.npm
 ENV HOST=0.0.0.0 PORT=8123 DATA_DIR=/data NODE_ENV=production
 VOLUME /data
+WORKDIR /data
 EXPOSE 8123
-HEALTHCHECK --interval=30s --timeout=5s CMD node -e "fetch('http://127.0.0.1:'+process.env.PORT+'/health').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"
+HEALTHCHECK --interval=30s --timeout=5s CMD node -e "fetch('http://127.0.0.1:'+process.env.PORT+'/ready').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["node", "bin/skillport.js", "serve"]
+CMD ["skillport", "serve"]
