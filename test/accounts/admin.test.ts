@@ -141,7 +141,7 @@ describe('creating users', () => {
 });
 
 describe('disabling users', () => {
-  it("cuts off the user's session and API tokens at once; enabling restores them", async () => {
+  it("cuts off the user's sessions and API tokens at once; enabling restores the tokens", async () => {
     const u = await registerUser(api);
     const token = await createApiToken(u.api, ['api', 'mcp']);
     const asToken = api.withToken(token);
@@ -166,9 +166,12 @@ describe('disabling users', () => {
 
     const enabled = await admin.api.patch(`/api/v1/users/${u.user.id}`, { disabled: false });
     expect(enabled.body.disabled).toBe(false);
-    expect((await u.api.get('/api/v1/users/me')).status).toBe(200);
     expect((await asToken.get('/api/v1/users/me')).status).toBe(200);
-    expect((await api.post('/api/v1/auth/login', { login: u.email, password: u.password })).status).toBe(200);
+    // Disabling ended the console sessions for good; logging in again starts a new one.
+    expect((await u.api.get('/api/v1/users/me')).status).toBe(401);
+    const again = await api.post('/api/v1/auth/login', { login: u.email, password: u.password });
+    expect(again.status).toBe(200);
+    expect((await api.withToken(again.body.access_token).get('/api/v1/users/me')).status).toBe(200);
   });
 
   it('an admin cannot disable or demote themselves; unknown users are 404', async () => {
