@@ -411,8 +411,9 @@ export class AccountsService {
       field: 'password',
       ip,
     });
-    // The actor is gone with the account, so the event has none.
-    await this.removeUser(user.id, { actorId: null, action: 'user.delete', ip });
+    // The actor is gone with the account, so the event has none. The last admin may leave too (a single-user
+    // instance must be able to delete its account); `skillport admin create` makes a new one.
+    await this.removeUser(user.id, { actorId: null, action: 'user.delete', ip }, { keepAnAdmin: false });
   }
 
   /** Deletes another user's account and everything it owns (admin); never oneself, never the last admin. */
@@ -420,16 +421,21 @@ export class AccountsService {
     if (userId === admin.userId) {
       throw conflict('Administrators cannot delete themselves here; use DELETE /api/v1/users/me');
     }
-    await this.removeUser(userId, { actorId: admin.userId, action: 'admin.user.delete', ip });
+    await this.removeUser(
+      userId,
+      { actorId: admin.userId, action: 'admin.user.delete', ip },
+      { keepAnAdmin: true },
+    );
   }
 
   /** The one deletion path: cascade, deletion hooks (blob clean-up) and the audit event in one transaction. */
   private async removeUser(
     userId: string,
     audit: { actorId: string | null; action: string; ip: string | null },
+    opts: { keepAnAdmin: boolean },
   ): Promise<void> {
     await this.db.transaction(async (tx) => {
-      await this.assertAdminRemains(tx, userId);
+      if (opts.keepAnAdmin) await this.assertAdminRemains(tx, userId);
       await tx.delete(tables.users).where(eq(tables.users.id, userId));
       for (const hook of this.deletionHooks) await hook(tx, userId);
       await recordAudit(tx, { ...audit, target: `user:${userId}`, result: 'success' });
