@@ -1,7 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { jwtVerify, SignJWT, errors as joseErrors } from 'jose';
 
-/** Short-lived JWT access tokens (HS256). Revocation is handled by checking the user on every request. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** What a valid access token says: whose it is and which console session (refresh-token family) it belongs to. */
+export interface AccessClaims {
+  userId: string;
+  sessionId: string;
+}
+
+/**
+ * Short-lived JWT access tokens (HS256). Each carries its session id (`sid`); revocation is handled by checking
+ * the user and the session on every request (`AccountsService.sessionPrincipal`).
+ */
 export class AccessTokens {
   private readonly key: Uint8Array;
 
@@ -12,8 +23,8 @@ export class AccessTokens {
     this.key = new TextEncoder().encode(secretKey);
   }
 
-  sign(userId: string): Promise<string> {
-    return new SignJWT({ type: 'access' })
+  sign(userId: string, sessionId: string): Promise<string> {
+    return new SignJWT({ type: 'access', sid: sessionId })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setSubject(userId)
       .setIssuedAt()
@@ -22,12 +33,14 @@ export class AccessTokens {
       .sign(this.key);
   }
 
-  /** Returns the user id, or null for anything that is not a valid, unexpired access token. */
-  async verify(token: string): Promise<string | null> {
+  /** Returns the claims, or null for anything that is not a valid, unexpired access token of a session. */
+  async verify(token: string): Promise<AccessClaims | null> {
     try {
       const { payload } = await jwtVerify(token, this.key, { algorithms: ['HS256'] });
       if (payload.type !== 'access' || typeof payload.sub !== 'string' || !payload.jti) return null;
-      return payload.sub;
+      // Tokens signed before sessions had ids are refused: the console refreshes and gets one that has it.
+      if (typeof payload.sid !== 'string' || !UUID.test(payload.sid)) return null;
+      return { userId: payload.sub, sessionId: payload.sid };
     } catch (err) {
       if (err instanceof joseErrors.JOSEError) return null;
       throw err;

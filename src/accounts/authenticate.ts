@@ -30,8 +30,8 @@ export class Authenticator {
       if (!principal.scopes.includes(scope)) return { failure: 'insufficient_scope' };
       return { principal };
     }
-    const userId = await this.accessTokens.verify(credential);
-    const principal = userId ? await this.accounts.sessionPrincipal(userId) : null;
+    const claims = await this.accessTokens.verify(credential);
+    const principal = claims ? await this.accounts.sessionPrincipal(claims.userId, claims.sessionId) : null;
     return principal ? { principal } : { failure: 'invalid' };
   }
 }

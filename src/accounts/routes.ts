@@ -113,7 +113,7 @@ export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps
       method: 'post',
       path: '/auth/logout',
       tags: ['auth'],
-      summary: 'Revoke a refresh token and every token rotated from the same login',
+      summary: 'End the session of a refresh token: its tokens and access tokens stop working',
       request: { body: jsonBody(RefreshBody) },
       responses: { 204: { description: 'Logged out' }, ...errorResponses(400) },
     }),
@@ -154,7 +154,7 @@ export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps
       method: 'post',
       path: '/users/me/password',
       tags: ['users'],
-      summary: 'Change password (ends all console sessions)',
+      summary: 'Change password (ends every console session, this one too; API tokens stay valid)',
       security: bearerSecurity,
       middleware: [authed] as const,
       request: { body: jsonBody(z.object({ current_password: Password, new_password: Password })) },
@@ -253,6 +253,45 @@ export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps
         ),
         200,
       ),
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/users/{id}',
+      tags: ['admin'],
+      summary: 'Delete a user and everything they own (admin; not yourself, not the last admin)',
+      security: bearerSecurity,
+      middleware: [authed, requireAdmin] as const,
+      request: { params: IdParam },
+      responses: { 204: { description: 'Deleted' }, ...errorResponses(400, 401, 403, 404, 409) },
+    }),
+    async (c) => {
+      await accounts.adminDeleteUser(c.get('principal'), c.req.valid('param').id, c.get('clientIp'));
+      return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/users/{id}/password',
+      tags: ['admin'],
+      summary: "Set a user's password and end all their console sessions (admin; not yourself)",
+      security: bearerSecurity,
+      middleware: [authed, requireAdmin] as const,
+      request: { params: IdParam, body: jsonBody(z.object({ password: Password })) },
+      responses: { 204: { description: 'Password set' }, ...errorResponses(400, 401, 403, 404, 409) },
+    }),
+    async (c) => {
+      await accounts.adminSetPassword(
+        c.get('principal'),
+        c.req.valid('param').id,
+        c.req.valid('json').password,
+        c.get('clientIp'),
+      );
+      return c.body(null, 204);
+    },
   );
 
   app.openapi(

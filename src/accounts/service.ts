@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { and, asc, eq, getTableColumns, ilike, isNull, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, exists, getTableColumns, gt, ilike, isNull, ne, or, sql, type SQL } from 'drizzle-orm';
 import { tables, type Database, type Transaction } from '../db/index.js';
 import { afterTimeId, cursorTime, timeIdCursor } from '../db/keyset.js';
 import { isUniqueViolation, violatedConstraint } from '../db/errors.js';
@@ -11,6 +11,7 @@ import type { Principal } from '../shared/principal.js';
 import type { RateLimiter } from '../shared/rate-limit.js';
 import type { AccessTokens } from './access-tokens.js';
 import type { ApiTokens } from './api-tokens.js';
+import { LoginThrottle } from './login-throttle.js';
 import { burnVerification, hashPassword, passwordProblems, verifyPassword } from './passwords.js';
 import { toUserView, type UserView } from './views.js';
 
@@ -37,9 +38,19 @@ const invalidRefresh = () =>
 
 /** Serialises registrations so exactly one first user becomes admin. */
 const REGISTER_LOCK_KEY = 7_346_202;
+/** Serialises changes that take admin rights away, so two admins cannot demote each other at the same time. */
+const ADMINS_LOCK_KEY = 7_346_203;
 
+type UserRow = typeof tables.users.$inferSelect;
+
+/**
+ * Users and their credentials. A console session is one refresh-token family: the access tokens issued from it
+ * carry its id (`sid`), and ending the session (logout, password change, admin reset, disable, refresh-token reuse)
+ * revokes the family, so those access tokens are refused on the next request on every instance.
+ */
 export class AccountsService {
   private readonly deletionHooks: AccountDeletionHook[] = [];
+  private readonly loginThrottle: LoginThrottle;
 
   constructor(
     private readonly db: Database,
@@ -47,7 +58,9 @@ export class AccountsService {
     private readonly apiTokens: ApiTokens,
     private readonly rateLimiter: RateLimiter,
     private readonly options: AccountsOptions,
-  ) {}
+  ) {
+    this.loginThrottle = new LoginThrottle(rateLimiter, options.rateLimit);
+  }
 
   onAccountDeleted(hook: AccountDeletionHook): void {
     this.deletionHooks.push(hook);
@@ -109,17 +122,14 @@ export class AccountsService {
 
   async login(input: { login: string; password: string }, ip: string | null): Promise<AuthResult> {
     const login = input.login.trim().toLowerCase();
-    await this.limit(`login:ip:${ip ?? 'unknown'}`, this.options.rateLimit.perIp);
     const [user] = await this.db
       .select()
       .from(tables.users)
       .where(login.includes('@') ? eq(tables.users.email, login) : eq(tables.users.username, login));
     // Counted per account, not per identifier: alternating email and username must not double the attempts.
-    // Unknown identifiers get a counter of their own and the same 429, so the limit reveals nothing either.
-    await this.limit(
-      user ? `login:account:${user.id}` : `login:unknown:${login}`,
-      this.options.rateLimit.perAccount,
-    );
+    // Unknown identifiers get counters of their own and the same answers, so the limits reveal nothing either.
+    const account = user ? user.id : `unknown:${login}`;
+    await this.loginThrottle.admit(account, ip);
     const fail = async (reason: string) =>
       recordAudit(this.db, {
         actorId: user?.id ?? null,
@@ -131,14 +141,17 @@ export class AccountsService {
       });
     if (!user) {
       await burnVerification(input.password);
+      await this.loginThrottle.failed(account);
       await fail('invalid_credentials');
       throw invalidCredentials();
     }
     const { ok, needsRehash } = await verifyPassword(input.password, user.passwordHash);
     if (!ok) {
+      await this.loginThrottle.failed(account);
       await fail('invalid_credentials');
       throw invalidCredentials();
     }
+    await this.loginThrottle.succeeded(account, ip);
     if (user.disabledAt) {
       await fail('disabled');
       throw new AppError(403, 'account_disabled', 'This account is disabled');
@@ -174,6 +187,10 @@ export class AccountsService {
     }
     if (row.expiresAt.getTime() <= Date.now()) throw invalidRefresh();
     const result = await this.db.transaction(async (tx) => {
+      // The user row is locked first, as every transaction that ends sessions does (`lockUser`): a rotation
+      // racing with the end of its session then cannot leave a live token in a revoked family.
+      const [user] = await tx.select().from(tables.users).where(eq(tables.users.id, row.userId)).for('share');
+      if (!user) return undefined;
       // The conditional update makes rotation single-use even when two requests race with the same token.
       const claimed = await tx
         .update(rt)
@@ -181,8 +198,7 @@ export class AccountsService {
         .where(and(eq(rt.id, row.id), isNull(rt.usedAt), isNull(rt.revokedAt)))
         .returning({ id: rt.id });
       if (claimed.length === 0) return null;
-      const [user] = await tx.select().from(tables.users).where(eq(tables.users.id, row.userId));
-      if (!user || user.disabledAt) return undefined;
+      if (user.disabledAt) return undefined;
       const refreshToken = await this.insertRefreshToken(tx, user.id, row.familyId);
       return { user, refreshToken };
     });
@@ -191,7 +207,7 @@ export class AccountsService {
       throw invalidRefresh();
     }
     if (!result) throw invalidRefresh();
-    return this.authResult(result.user, result.refreshToken);
+    return this.authResult(result.user, result.refreshToken, row.familyId);
   }
 
   async logout(presented: string, ip: string | null): Promise<void> {
@@ -218,14 +234,55 @@ export class AccountsService {
     return { userId: user.id, isAdmin: user.isAdmin, via: 'session', scopes: ['api', 'mcp'] };
   }
 
-  /** The principal behind a console session, or null when the user is gone or disabled. */
-  async sessionPrincipal(userId: string): Promise<Principal | null> {
+  /**
+   * The principal behind a console session, or null when the user is gone or disabled or the session has ended
+   * (its refresh-token family revoked or expired). One indexed query, so an ended session is refused at once on
+   * every instance. A cache in front of it must be keyed by (user, session) and dropped on `credentials-changed`,
+   * which every session end emits.
+   */
+  async sessionPrincipal(userId: string, sessionId: string): Promise<Principal | null> {
+    const u = tables.users;
+    const rt = tables.refreshTokens;
+    const live = this.db
+      .select({ one: sql`1` })
+      .from(rt)
+      .where(
+        and(
+          eq(rt.familyId, sessionId),
+          eq(rt.userId, u.id),
+          isNull(rt.revokedAt),
+          gt(rt.expiresAt, sql`now()`),
+        ),
+      );
     const [user] = await this.db
-      .select({ id: tables.users.id, isAdmin: tables.users.isAdmin, disabledAt: tables.users.disabledAt })
-      .from(tables.users)
-      .where(eq(tables.users.id, userId));
-    if (!user || user.disabledAt) return null;
-    return { userId: user.id, isAdmin: user.isAdmin, via: 'session', scopes: ['api', 'mcp'] };
+      .select({ id: u.id, isAdmin: u.isAdmin })
+      .from(u)
+      .where(and(eq(u.id, userId), isNull(u.disabledAt), exists(live)));
+    return user ? { userId: user.id, isAdmin: user.isAdmin, via: 'session', scopes: ['api', 'mcp'] } : null;
+  }
+
+  /**
+   * Ends every console session of a user at once: their refresh tokens are revoked and the access tokens issued
+   * from them are refused on the next request, on every instance. API tokens are separate credentials (listed and
+   * revocable by their owner) and stay valid.
+   */
+  async endSessions(
+    userId: string,
+    opts: { actorId: string | null; ip: string | null; reason: string },
+  ): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      if (!(await this.lockUser(tx, userId))) throw notFound('User not found');
+      await this.revokeSessions(tx, userId);
+      await recordAudit(tx, {
+        actorId: opts.actorId,
+        action: 'auth.sessions_end',
+        target: `user:${userId}`,
+        result: 'success',
+        ip: opts.ip,
+        details: { reason: opts.reason },
+      });
+    });
+    this.sessionsEnded(userId);
   }
 
   async updateMe(
@@ -272,24 +329,52 @@ export class AccountsService {
     });
     assertPassword(input.new_password, user, 'new_password');
     const passwordHash = await hashPassword(input.new_password);
+    // Every session ends, this one too: a password change is how people respond to a suspected compromise.
+    await this.replacePassword(user.id, passwordHash, {
+      actorId: user.id,
+      action: 'user.password_change',
+      ip,
+    });
+  }
+
+  /**
+   * Sets another user's password (admin) and ends all their sessions. Not for oneself: that goes through
+   * `changePassword`, which asks for the current password.
+   */
+  async adminSetPassword(
+    admin: Principal,
+    userId: string,
+    password: string,
+    ip: string | null,
+  ): Promise<void> {
+    if (userId === admin.userId) {
+      throw conflict('Change your own password with POST /api/v1/users/me/password');
+    }
+    const [user] = await this.db.select().from(tables.users).where(eq(tables.users.id, userId));
+    if (!user) throw notFound('User not found');
+    assertPassword(password, user);
+    await this.replacePassword(userId, await hashPassword(password), {
+      actorId: admin.userId,
+      action: 'admin.user.password_reset',
+      ip,
+    });
+  }
+
+  private async replacePassword(
+    userId: string,
+    passwordHash: string,
+    audit: { actorId: string; action: string; ip: string | null },
+  ): Promise<void> {
     await this.db.transaction(async (tx) => {
+      await this.lockUser(tx, userId);
       await tx
         .update(tables.users)
         .set({ passwordHash, updatedAt: new Date() })
-        .where(eq(tables.users.id, user.id));
-      // Other sessions end: a password change is how people respond to a suspected compromise.
-      await tx
-        .update(tables.refreshTokens)
-        .set({ revokedAt: new Date(), updatedAt: new Date() })
-        .where(and(eq(tables.refreshTokens.userId, user.id), isNull(tables.refreshTokens.revokedAt)));
-      await recordAudit(tx, {
-        actorId: user.id,
-        action: 'user.password_change',
-        target: `user:${user.id}`,
-        result: 'success',
-        ip,
-      });
+        .where(eq(tables.users.id, userId));
+      await this.revokeSessions(tx, userId);
+      await recordAudit(tx, { ...audit, target: `user:${userId}`, result: 'success' });
     });
+    this.sessionsEnded(userId);
   }
 
   /**
@@ -326,18 +411,36 @@ export class AccountsService {
       field: 'password',
       ip,
     });
+    // The actor is gone with the account, so the event has none. The last admin may leave too (a single-user
+    // instance must be able to delete its account); `skillport admin create` makes a new one.
+    await this.removeUser(user.id, { actorId: null, action: 'user.delete', ip }, { keepAnAdmin: false });
+  }
+
+  /** Deletes another user's account and everything it owns (admin); never oneself, never the last admin. */
+  async adminDeleteUser(admin: Principal, userId: string, ip: string | null): Promise<void> {
+    if (userId === admin.userId) {
+      throw conflict('Administrators cannot delete themselves here; use DELETE /api/v1/users/me');
+    }
+    await this.removeUser(
+      userId,
+      { actorId: admin.userId, action: 'admin.user.delete', ip },
+      { keepAnAdmin: true },
+    );
+  }
+
+  /** The one deletion path: cascade, deletion hooks (blob clean-up) and the audit event in one transaction. */
+  private async removeUser(
+    userId: string,
+    audit: { actorId: string | null; action: string; ip: string | null },
+    opts: { keepAnAdmin: boolean },
+  ): Promise<void> {
     await this.db.transaction(async (tx) => {
-      await tx.delete(tables.users).where(eq(tables.users.id, user.id));
-      for (const hook of this.deletionHooks) await hook(tx, user.id);
-      await recordAudit(tx, {
-        actorId: null,
-        action: 'user.delete',
-        target: `user:${user.id}`,
-        result: 'success',
-        ip,
-      });
+      if (opts.keepAnAdmin) await this.assertAdminRemains(tx, userId);
+      await tx.delete(tables.users).where(eq(tables.users.id, userId));
+      for (const hook of this.deletionHooks) await hook(tx, userId);
+      await recordAudit(tx, { ...audit, target: `user:${userId}`, result: 'success' });
     });
-    this.apiTokens.invalidateUser(user.id);
+    this.apiTokens.invalidateUser(userId);
   }
 
   async listUsers(query: { q?: string; cursor?: string; limit: number }): Promise<Page<UserView>> {
@@ -371,14 +474,10 @@ export class AccountsService {
     if (input.disabled !== undefined) set.disabledAt = input.disabled ? new Date() : null;
     if (input.is_admin !== undefined) set.isAdmin = input.is_admin;
     const row = await this.db.transaction(async (tx) => {
+      if (input.disabled === true || input.is_admin === false) await this.assertAdminRemains(tx, userId);
       const [updated] = await tx.update(tables.users).set(set).where(eq(tables.users.id, userId)).returning();
       if (!updated) throw notFound('User not found');
-      if (input.disabled) {
-        await tx
-          .update(tables.refreshTokens)
-          .set({ revokedAt: new Date(), updatedAt: new Date() })
-          .where(and(eq(tables.refreshTokens.userId, userId), isNull(tables.refreshTokens.revokedAt)));
-      }
+      if (input.disabled) await this.revokeSessions(tx, userId);
       await recordAudit(tx, {
         actorId: admin.userId,
         action: 'admin.user.update',
@@ -393,18 +492,17 @@ export class AccountsService {
     return toUserView(row);
   }
 
-  private async issueTokens(user: typeof tables.users.$inferSelect): Promise<AuthResult> {
-    const refreshToken = await this.insertRefreshToken(this.db, user.id, randomUUID());
-    return this.authResult(user, refreshToken);
+  /** Starts a console session: a new refresh-token family, whose id the access tokens carry. */
+  private async issueTokens(user: UserRow): Promise<AuthResult> {
+    const sessionId = randomUUID();
+    const refreshToken = await this.insertRefreshToken(this.db, user.id, sessionId);
+    return this.authResult(user, refreshToken, sessionId);
   }
 
-  private async authResult(
-    user: typeof tables.users.$inferSelect,
-    refreshToken: string,
-  ): Promise<AuthResult> {
+  private async authResult(user: UserRow, refreshToken: string, sessionId: string): Promise<AuthResult> {
     return {
       user: toUserView(user),
-      access_token: await this.accessTokens.sign(user.id),
+      access_token: await this.accessTokens.sign(user.id, sessionId),
       refresh_token: refreshToken,
       token_type: 'Bearer',
       expires_in: this.accessTokens.ttlSeconds,
@@ -422,12 +520,11 @@ export class AccountsService {
     return token;
   }
 
+  /** Ends one session (logout, or a refresh token presented twice). */
   private async revokeFamily(familyId: string, userId: string, ip: string | null, reason: string) {
     await this.db.transaction(async (tx) => {
-      await tx
-        .update(tables.refreshTokens)
-        .set({ revokedAt: new Date(), updatedAt: new Date() })
-        .where(and(eq(tables.refreshTokens.familyId, familyId), isNull(tables.refreshTokens.revokedAt)));
+      await this.lockUser(tx, userId);
+      await this.revokeSessions(tx, userId, familyId);
       await recordAudit(tx, {
         actorId: userId,
         action: reason === 'logout' ? 'auth.logout' : 'auth.refresh_reuse',
@@ -436,6 +533,51 @@ export class AccountsService {
         ip,
       });
     });
+    this.sessionsEnded(userId);
+  }
+
+  /**
+   * Locks the user's row for the rest of the transaction. Every transaction that ends sessions takes it before
+   * revoking, and rotation takes it before issuing, so the two never interleave.
+   */
+  private async lockUser(tx: Transaction, userId: string): Promise<UserRow | undefined> {
+    const [user] = await tx.select().from(tables.users).where(eq(tables.users.id, userId)).for('update');
+    return user;
+  }
+
+  /** Revokes the refresh tokens of one session, or of all the user's sessions; the caller holds `lockUser`. */
+  private async revokeSessions(tx: Transaction, userId: string, familyId?: string): Promise<void> {
+    const rt = tables.refreshTokens;
+    await tx
+      .update(rt)
+      .set({ revokedAt: new Date(), updatedAt: new Date() })
+      .where(
+        and(eq(rt.userId, userId), familyId ? eq(rt.familyId, familyId) : undefined, isNull(rt.revokedAt)),
+      );
+  }
+
+  /** Tells every instance (bridged `credentials-changed`): open streams re-check, cached principals go. */
+  private sessionsEnded(userId: string): void {
+    this.apiTokens.invalidateUser(userId);
+  }
+
+  /**
+   * Locks the target user (404 when missing) and refuses to go on when the change would leave no enabled
+   * administrator. Serialised across transactions, so two admins cannot each remove the other at the same time.
+   */
+  private async assertAdminRemains(tx: Transaction, userId: string): Promise<void> {
+    await tx.execute(sql`select pg_advisory_xact_lock(${ADMINS_LOCK_KEY})`);
+    const target = await this.lockUser(tx, userId);
+    if (!target) throw notFound('User not found');
+    if (!target.isAdmin || target.disabledAt) return;
+    const u = tables.users;
+    const [{ others }] = (await tx
+      .select({ others: sql<number>`count(*)::int` })
+      .from(u)
+      .where(and(eq(u.isAdmin, true), isNull(u.disabledAt), ne(u.id, userId)))) as [{ others: number }];
+    if (others === 0) {
+      throw conflict('This is the last administrator; make another user an administrator first');
+    }
   }
 
   private async limit(key: string, limit: number): Promise<void> {

@@ -2,11 +2,16 @@ import type { Redis } from 'ioredis';
 
 /** Fixed-window counters. The in-memory store suits one instance; the Redis store shares limits across instances. */
 export interface RateLimiter {
+  /** Counts one hit on `key` and says whether it is still within `limit` for the current window. */
   consume(
     key: string,
     limit: number,
     windowSeconds: number,
   ): Promise<{ allowed: boolean; retryAfter: number }>;
+  /** The hits counted on `key` in its current window (0 when none), without counting one. */
+  peek(key: string): Promise<{ count: number; retryAfter: number }>;
+  /** Forgets `key`'s window (e.g. a pair's failures after a successful login). */
+  reset(key: string): Promise<void>;
 }
 
 export class MemoryRateLimiter implements RateLimiter {
@@ -16,14 +21,29 @@ export class MemoryRateLimiter implements RateLimiter {
 
   async consume(key: string, limit: number, windowSeconds: number) {
     const now = this.now();
-    let w = this.windows.get(key);
-    if (!w || w.resetAt <= now) {
+    let w = this.live(key, now);
+    if (!w) {
       if (this.windows.size > 100_000) this.sweep(now);
       w = { count: 0, resetAt: now + windowSeconds * 1000 };
       this.windows.set(key, w);
     }
     w.count += 1;
-    return { allowed: w.count <= limit, retryAfter: Math.max(1, Math.ceil((w.resetAt - now) / 1000)) };
+    return { allowed: w.count <= limit, retryAfter: secondsUntil(w.resetAt - now) };
+  }
+
+  async peek(key: string) {
+    const now = this.now();
+    const w = this.live(key, now);
+    return w ? { count: w.count, retryAfter: secondsUntil(w.resetAt - now) } : { count: 0, retryAfter: 0 };
+  }
+
+  async reset(key: string) {
+    this.windows.delete(key);
+  }
+
+  private live(key: string, now: number) {
+    const w = this.windows.get(key);
+    return w && w.resetAt > now ? w : undefined;
   }
 
   private sweep(now: number) {
@@ -39,13 +59,34 @@ export class RedisRateLimiter implements RateLimiter {
   ) {}
 
   async consume(key: string, limit: number, windowSeconds: number) {
-    const k = `${this.prefix}rl:${key}`;
+    const k = this.key(key);
     const [[, count], [, ttl]] = (await this.redis.multi().incr(k).pttl(k).exec()) as [
       [unknown, number],
       [unknown, number],
     ];
     if (ttl < 0) await this.redis.pexpire(k, windowSeconds * 1000);
     const remainingMs = ttl > 0 ? ttl : windowSeconds * 1000;
-    return { allowed: count <= limit, retryAfter: Math.max(1, Math.ceil(remainingMs / 1000)) };
+    return { allowed: count <= limit, retryAfter: secondsUntil(remainingMs) };
+  }
+
+  async peek(key: string) {
+    const k = this.key(key);
+    const [[, count], [, ttl]] = (await this.redis.multi().get(k).pttl(k).exec()) as [
+      [unknown, string | null],
+      [unknown, number],
+    ];
+    return count === null
+      ? { count: 0, retryAfter: 0 }
+      : { count: Number(count), retryAfter: secondsUntil(ttl) };
+  }
+
+  async reset(key: string) {
+    await this.redis.del(this.key(key));
+  }
+
+  private key(key: string) {
+    return `${this.prefix}rl:${key}`;
   }
 }
+
+const secondsUntil = (ms: number) => Math.max(1, Math.ceil(ms / 1000));

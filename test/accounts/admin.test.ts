@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { asc, inArray, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import { tables } from '../../src/db/index.js';
 import { Api, createApiToken, registerUser } from '../helpers/api.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { skillZip } from '../helpers/zips.js';
 
 let t: TestServer;
 let api: Api;
@@ -141,7 +142,7 @@ describe('creating users', () => {
 });
 
 describe('disabling users', () => {
-  it("cuts off the user's session and API tokens at once; enabling restores them", async () => {
+  it("cuts off the user's sessions and API tokens at once; enabling restores the tokens", async () => {
     const u = await registerUser(api);
     const token = await createApiToken(u.api, ['api', 'mcp']);
     const asToken = api.withToken(token);
@@ -166,9 +167,12 @@ describe('disabling users', () => {
 
     const enabled = await admin.api.patch(`/api/v1/users/${u.user.id}`, { disabled: false });
     expect(enabled.body.disabled).toBe(false);
-    expect((await u.api.get('/api/v1/users/me')).status).toBe(200);
     expect((await asToken.get('/api/v1/users/me')).status).toBe(200);
-    expect((await api.post('/api/v1/auth/login', { login: u.email, password: u.password })).status).toBe(200);
+    // Disabling ended the console sessions for good; logging in again starts a new one.
+    expect((await u.api.get('/api/v1/users/me')).status).toBe(401);
+    const again = await api.post('/api/v1/auth/login', { login: u.email, password: u.password });
+    expect(again.status).toBe(200);
+    expect((await api.withToken(again.body.access_token).get('/api/v1/users/me')).status).toBe(200);
   });
 
   it('an admin cannot disable or demote themselves; unknown users are 404', async () => {
@@ -192,6 +196,146 @@ describe('disabling users', () => {
     expect((await asToken.get('/api/v1/users')).status).toBe(200);
     await admin.api.patch(`/api/v1/users/${u.user.id}`, { is_admin: false });
     expect((await asToken.get('/api/v1/users')).status).toBe(403);
+  });
+});
+
+const MISSING_ID = '00000000-0000-4000-8000-000000000000';
+
+async function auditOf(action: string, userId: string) {
+  return db()
+    .select()
+    .from(tables.auditEvents)
+    .where(and(eq(tables.auditEvents.action, action), eq(tables.auditEvents.target, `user:${userId}`)));
+}
+
+describe('deleting users', () => {
+  it('removes the user with everything they own, frees their blobs, cuts off their credentials, and audits it', async () => {
+    const u = await registerUser(api);
+    const token = api.withToken(await createApiToken(u.api, ['api']));
+    const upload = await u.api.post(
+      '/api/v1/skills',
+      await skillZip(`doomed-${u.user.id.slice(0, 8)}`, `Only ${u.user.id} has these bytes`),
+    );
+    expect(upload.status).toBe(201);
+    const blobsBefore = (await db().select({ sha256: tables.blobs.sha256 }).from(tables.blobs)).length;
+
+    const res = await admin.api.delete(`/api/v1/users/${u.user.id}`);
+    expect(res.status).toBe(204);
+    expect(await db().select().from(tables.users).where(eq(tables.users.id, u.user.id))).toHaveLength(0);
+    expect(await db().select().from(tables.skills).where(eq(tables.skills.ownerId, u.user.id))).toHaveLength(
+      0,
+    );
+    // The SKILL.md blob was the user's alone: freed with the account (the same hooks as self-deletion).
+    expect((await db().select({ sha256: tables.blobs.sha256 }).from(tables.blobs)).length).toBeLessThan(
+      blobsBefore,
+    );
+    expect((await u.api.get('/api/v1/users/me')).status).toBe(401);
+    expect((await token.get('/api/v1/users/me')).status).toBe(401);
+    expect((await api.post('/api/v1/auth/login', { login: u.email, password: u.password })).status).toBe(401);
+    const [event] = await auditOf('admin.user.delete', u.user.id);
+    expect(event).toMatchObject({ actorId: admin.user.id, result: 'success' });
+
+    expect((await admin.api.delete(`/api/v1/users/${u.user.id}`)).status).toBe(404);
+  });
+
+  it('refuses unknown ids, non-admins, and deleting oneself', async () => {
+    expect((await admin.api.delete(`/api/v1/users/${MISSING_ID}`)).status).toBe(404);
+    expect((await admin.api.delete('/api/v1/users/not-a-uuid')).status).toBe(400);
+    const u = await registerUser(api);
+    const forbidden = await u.api.delete(`/api/v1/users/${admin.user.id}`);
+    expect(forbidden.status).toBe(403);
+    const self = await admin.api.delete(`/api/v1/users/${admin.user.id}`);
+    expect(self.status).toBe(409);
+    expect(self.body.error.code).toBe('conflict');
+    expect((await admin.api.get('/api/v1/users/me')).status).toBe(200);
+  });
+
+  it('never removes the last administrator, also when two admins remove each other at the same time', async () => {
+    const made = await admin.api.post('/api/v1/users', {
+      email: 'rival.admin@example.com',
+      username: 'rivaladmin',
+      password: 'rival-admin-password',
+      is_admin: true,
+    });
+    // Every other admin made by earlier tests steps down first, so that these two are the only ones.
+    await db()
+      .update(tables.users)
+      .set({ isAdmin: false })
+      .where(sql`${tables.users.isAdmin} and ${tables.users.id} not in (${admin.user.id}, ${made.body.id})`);
+    // Both requests are past the edge's admin check (as when they arrive together): the service must serialise.
+    const accounts = t.server.ctx.accounts;
+    const asAdmin = (userId: string) => ({
+      userId,
+      isAdmin: true,
+      via: 'session' as const,
+      scopes: ['api' as const],
+    });
+    const demotions = await Promise.allSettled([
+      accounts.adminUpdateUser(asAdmin(admin.user.id), made.body.id, { is_admin: false }, null),
+      accounts.adminUpdateUser(asAdmin(made.body.id), admin.user.id, { is_admin: false }, null),
+    ]);
+    expect(demotions.map((d) => d.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const refused = demotions.find((d) => d.status === 'rejected') as PromiseRejectedResult;
+    expect(refused.reason).toMatchObject({ status: 409, code: 'conflict' });
+    const admins = await db().select().from(tables.users).where(eq(tables.users.isAdmin, true));
+    expect(admins).toHaveLength(1);
+    // Nor can the survivor be deleted or disabled by an admin whose rights were taken away a moment earlier.
+    const survivor = admins[0]!.id;
+    const other = survivor === admin.user.id ? made.body.id : admin.user.id;
+    await expect(accounts.adminDeleteUser(asAdmin(other), survivor, null)).rejects.toMatchObject({
+      status: 409,
+    });
+    await expect(
+      accounts.adminUpdateUser(asAdmin(other), survivor, { disabled: true }, null),
+    ).rejects.toMatchObject({ status: 409 });
+    expect(await db().select().from(tables.users).where(eq(tables.users.id, survivor))).toHaveLength(1);
+    // Restore the root admin for the tests that follow.
+    await db().update(tables.users).set({ isAdmin: true }).where(eq(tables.users.id, admin.user.id));
+  });
+});
+
+describe('setting a password', () => {
+  it("replaces the password, ends the user's sessions but not their API tokens, and audits it", async () => {
+    const u = await registerUser(api);
+    const token = api.withToken(await createApiToken(u.api, ['api']));
+    const res = await admin.api.post(`/api/v1/users/${u.user.id}/password`, { password: 'set-by-an-admin' });
+    expect(res.status).toBe(204);
+    expect((await u.api.get('/api/v1/users/me')).status).toBe(401);
+    expect((await api.post('/api/v1/auth/refresh', { refresh_token: u.refreshToken })).status).toBe(401);
+    expect((await token.get('/api/v1/users/me')).status).toBe(200);
+    expect((await api.post('/api/v1/auth/login', { login: u.email, password: u.password })).status).toBe(401);
+    expect(
+      (await api.post('/api/v1/auth/login', { login: u.email, password: 'set-by-an-admin' })).status,
+    ).toBe(200);
+    const [event] = await auditOf('admin.user.password_reset', u.user.id);
+    expect(event).toMatchObject({ actorId: admin.user.id, result: 'success' });
+    expect(JSON.stringify(event)).not.toContain('set-by-an-admin');
+  });
+
+  it('applies the registration rules and refuses unknown ids, non-admins and oneself', async () => {
+    const u = await registerUser(api);
+    for (const password of ['short', 'password123', u.user.username, 'x'.repeat(257)]) {
+      const res = await admin.api.post(`/api/v1/users/${u.user.id}/password`, { password });
+      expect(res.status, password).toBe(400);
+      expect(res.body.error.details.fields[0].path).toBe('password');
+    }
+    expect((await admin.api.post(`/api/v1/users/${u.user.id}/password`, {})).status).toBe(400);
+    expect((await api.post('/api/v1/auth/login', { login: u.email, password: u.password })).status).toBe(200);
+    const missing = await admin.api.post(`/api/v1/users/${MISSING_ID}/password`, {
+      password: 'set-by-an-admin',
+    });
+    expect(missing.status).toBe(404);
+    const forbidden = await u.api.post(`/api/v1/users/${admin.user.id}/password`, {
+      password: 'set-by-an-admin',
+    });
+    expect(forbidden.status).toBe(403);
+    const self = await admin.api.post(`/api/v1/users/${admin.user.id}/password`, {
+      password: 'set-by-an-admin',
+    });
+    expect(self.status).toBe(409);
+    expect(
+      (await api.post('/api/v1/auth/login', { login: 'rootadmin', password: admin.password })).status,
+    ).toBe(200);
   });
 });
 

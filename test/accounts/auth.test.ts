@@ -136,7 +136,11 @@ describe('refresh tokens', () => {
     expectEnvelope(reuse.body, 'invalid_refresh_token');
     const afterReuse = await api.post('/api/v1/auth/refresh', { refresh_token: r2.body.refresh_token });
     expect(afterReuse.status).toBe(401);
-    const audit = await u.api.get('/api/v1/audit?limit=100');
+    // The session is over: its access tokens are refused too.
+    expect((await api.withToken(r2.body.access_token).get('/api/v1/users/me')).status).toBe(401);
+    expect((await u.api.get('/api/v1/users/me')).status).toBe(401);
+    const login = await api.post('/api/v1/auth/login', { login: 'refreshuser', password: u.password });
+    const audit = await api.withToken(login.body.access_token).get('/api/v1/audit?limit=100');
     expect(audit.body.items.map((e: any) => e.action)).toContain('auth.refresh_reuse');
   });
 

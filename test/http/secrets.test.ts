@@ -112,8 +112,8 @@ describe('secrets', () => {
       401,
     );
 
-    // API tokens: create, use, list, revoke.
-    const alice = api.withToken(refreshed.body.access_token);
+    // API tokens: create, use, list, revoke (the refreshed session ended with the reuse: use the first one).
+    const alice = api.withToken(reg.body.access_token);
     const created = await alice.post('/api/v1/tokens', { name: 'laptop', scopes: ['api', 'mcp'] });
     expect(created.status).toBe(201);
     keep(created.body.token, last());
@@ -142,15 +142,15 @@ describe('secrets', () => {
     const relogin = await api.post('/api/v1/auth/login', { login: 'alice', password: newPw });
     keep(relogin.body.refresh_token, last());
     keep(relogin.body.access_token, last());
-    expect(
-      (await api.post('/api/v1/auth/logout', { refresh_token: relogin.body.refresh_token })).status,
-    ).toBe(204);
 
     // Admin views and the audit log, where details of every event above are shown.
     const admin = api.withToken(relogin.body.access_token);
     expect((await admin.get('/api/v1/users?limit=100')).status).toBe(200);
     expect((await admin.get('/api/v1/audit?limit=100')).status).toBe(200);
     expect((await admin.get('/metrics')).status).toBe(200);
+    expect(
+      (await api.post('/api/v1/auth/logout', { refresh_token: relogin.body.refresh_token })).status,
+    ).toBe(204);
 
     // Account deletion (wrong password first).
     const bob = api.withToken(bobReg.body.access_token);

@@ -22,6 +22,7 @@ beforeAll(async () => {
     REDIS_PREFIX: `skillport-test-${randomBytes(4).toString('hex')}:`,
     SECRET_KEY: randomBytes(32).toString('hex'), // one deployment: console sessions work on every instance
     AUTH_RATE_LIMIT_PER_ACCOUNT: '3',
+    TRUST_PROXY: 'true', // X-Forwarded-For gives test clients addresses of their own
     COMMANDS_ENABLED: 'false',
   };
   a = await startTestServer(env, { sharedDatabase: db });
@@ -61,6 +62,45 @@ describe('several instances with Redis', () => {
     const fourth = await attempt(b);
     expect(fourth.status).toBe(429);
     expect(Number(fourth.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+
+  it("an attacker failing through both instances is limited on both; the owner's other address is not", async () => {
+    const owner = await registerUser(new Api(a.baseUrl), 'sharedowner');
+    const attempt = (s: TestServer, ip: string, password: string) =>
+      new Api(s.baseUrl).post(
+        '/api/v1/auth/login',
+        { login: 'sharedowner', password },
+        { 'x-forwarded-for': ip },
+      );
+    expect((await attempt(a, '203.0.113.5', 'wrong-password-1')).status).toBe(401);
+    expect((await attempt(b, '203.0.113.5', 'wrong-password-2')).status).toBe(401);
+    expect((await attempt(a, '203.0.113.5', 'wrong-password-3')).status).toBe(401);
+    expect((await attempt(b, '203.0.113.5', owner.password)).status).toBe(429);
+    expect((await attempt(b, '198.51.100.5', owner.password)).status).toBe(200);
+    expect((await attempt(a, '198.51.100.5', owner.password)).status).toBe(200);
+  });
+
+  it('a session ended on one instance is refused by the other at once', async () => {
+    const user = await registerUser(new Api(a.baseUrl), 'multisession');
+    const onB = new Api(b.baseUrl, user.api.token);
+    expect((await onB.get('/api/v1/users/me')).status).toBe(200);
+    expect(
+      (await new Api(a.baseUrl).post('/api/v1/auth/logout', { refresh_token: user.refreshToken })).status,
+    ).toBe(204);
+    expect((await onB.get('/api/v1/users/me')).status).toBe(401);
+
+    const again = await new Api(b.baseUrl).post('/api/v1/auth/login', {
+      login: 'multisession',
+      password: user.password,
+    });
+    const onA = new Api(a.baseUrl, again.body.access_token);
+    expect((await onA.get('/api/v1/users/me')).status).toBe(200);
+    const changed = await new Api(b.baseUrl, again.body.access_token).post('/api/v1/users/me/password', {
+      current_password: user.password,
+      new_password: 'another-long-password',
+    });
+    expect(changed.status).toBe(204);
+    expect((await onA.get('/api/v1/users/me')).status).toBe(401);
   });
 
   it('an admin setting changed on one instance holds on the other at once', async () => {
