@@ -149,6 +149,7 @@ function EventRow({ e, admin }: { e: AuditEntry; admin: boolean }) {
               type="button"
               className="link-button"
               title={`${e.actor.email} — show only their events`}
+              aria-label={`${e.actor.username}: show only their events`}
               onClick={() => setQuery({ actor: e.actor!.id })}
             >
               {e.actor.username}
@@ -173,6 +174,7 @@ function EventRow({ e, admin }: { e: AuditEntry; admin: boolean }) {
               type="button"
               className="link-button"
               title={`Show only events on this ${target.kind}`}
+              aria-label={`${target.name}: show only events on this ${target.kind}`}
               onClick={() => setQuery({ target: e.target })}
             >
               {target.name}
