@@ -17,6 +17,7 @@ import {
   SHOTS,
   UI_TIMEOUT,
   assertChromium,
+  axeSerious,
   ensureConsoleBuilt,
   heading,
   hidden,
@@ -104,6 +105,7 @@ describe('web console: admin journeys (browser)', () => {
     await row.getByRole('button', { name: 'Make ann an administrator' }).click();
     const dialog = page.getByRole('dialog', { name: 'Make ann an administrator?' });
     await visible(dialog);
+    expect(await axeSerious(page)).toEqual([]);
     await shoot(page, 'admin-promote-dialog', { fullPage: false });
     await dialog.getByRole('button', { name: 'Make administrator' }).click();
     await hidden(dialog);
@@ -164,15 +166,15 @@ describe('web console: admin journeys (browser)', () => {
     await shoot(page, 'activity-admin');
 
     // --- action filter (a prefix: every skill.* event)
-    await page.getByLabel('Action').selectOption({ label: 'Skills' });
+    await page.getByLabel('Action', { exact: true }).selectOption({ label: 'Skills' });
     await page.waitForURL(/[?&]action=skill/);
     await waitForRows(page, async (rows) => (await rows.count()) > 0);
     await waitForRows(page, async () => (await column(page, 'Action')).every((a) => a.startsWith('skill.')));
     expect(await column(page, 'Target')).toContain('skill cleo-notes');
 
     // --- result filter combined with the action
-    await page.getByLabel('Action').selectOption({ label: 'Sign-ins and sign-outs' });
-    await page.getByLabel('Result').selectOption({ label: 'Failure' });
+    await page.getByLabel('Action', { exact: true }).selectOption({ label: 'Sign-ins and sign-outs' });
+    await page.getByLabel('Result', { exact: true }).selectOption({ label: 'Failure' });
     await page.waitForURL(/result=failure/);
     await waitForRows(page, async () => {
       const actions = await column(page, 'Action');
@@ -180,6 +182,7 @@ describe('web console: admin journeys (browser)', () => {
       return actions.length === 1 && actions[0] === 'auth.login' && results[0] === 'failure';
     });
     expect(await column(page, 'Target')).toEqual(['user cleo']);
+    expect(await axeSerious(page)).toEqual([]);
     await shoot(page, 'activity-filtered');
 
     // --- clear, then narrow to one actor by clicking their name
@@ -206,6 +209,7 @@ describe('web console: admin journeys (browser)', () => {
       .first()
       .click();
     await visible(page.getByText('On user cleo'));
+    expect(await axeSerious(page)).toEqual([]);
     await waitForRows(page, async () => {
       const t = await column(page, 'Target');
       return t.length >= 4 && t.every((x) => x === 'user cleo');
@@ -214,7 +218,7 @@ describe('web console: admin journeys (browser)', () => {
 
     // --- a date range that ends before today has nothing
     await page.getByRole('button', { name: 'Clear filters' }).click();
-    await page.getByLabel('To').fill('2020-01-01');
+    await page.getByLabel('To', { exact: true }).fill('2020-01-01');
     await visible(page.getByText('No events match these filters'));
 
     // --- cleo herself sees only her own events, without an actor column
@@ -243,6 +247,7 @@ describe('web console: admin journeys (browser)', () => {
     expect(await confirm.isDisabled()).toBe(true);
     const fresh = 'a fresh password from the admin';
     await dialog.getByLabel('New password').fill(fresh);
+    expect(await axeSerious(page)).toEqual([]);
     await shoot(page, 'admin-reset-password-dialog', { fullPage: false });
     await confirm.click();
     await hidden(dialog);
@@ -269,6 +274,7 @@ describe('web console: admin journeys (browser)', () => {
     await dialog.getByLabel('Type eve to confirm').fill('ev');
     expect(await confirm.isDisabled()).toBe(true);
     await dialog.getByLabel('Type eve to confirm').fill('eve');
+    expect(await axeSerious(page)).toEqual([]);
     await shoot(page, 'admin-delete-dialog', { fullPage: false });
     await confirm.click();
     await hidden(dialog);
