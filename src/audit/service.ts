@@ -1,4 +1,5 @@
-import { and, desc, eq, lt, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gte, lt, lte, or, sql, type SQL } from 'drizzle-orm';
+import { alias } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
 import { tables, type Executor } from '../db/index.js';
 import { decodeCursor, toPage, type Page } from '../shared/pagination.js';
@@ -13,15 +14,39 @@ export interface AuditEntry {
   details?: Record<string, unknown>;
 }
 
+export interface AuditActor {
+  id: string;
+  username: string;
+  email: string;
+}
+
 export interface AuditEventView {
   id: number;
   actor_id: string | null;
+  /** Null when there is no actor (a failed sign-in to an unknown account) or the account was deleted. */
+  actor: AuditActor | null;
   action: string;
   target: string | null;
+  /** The name of the user, skill or token the target points at; null when it is gone or not one of those. */
+  target_label: string | null;
   result: string;
   ip: string | null;
   details: Record<string, unknown> | null;
   created_at: string;
+}
+
+export interface AuditQuery {
+  /** Only events by this user. */
+  actorId?: string;
+  /** An exact action, or a dotted prefix: `auth` matches `auth.login` and `auth.logout`. */
+  action?: string;
+  result?: 'success' | 'failure';
+  /** An exact target, e.g. `user:<id>` or `skill:<id>`. */
+  target?: string;
+  since?: Date;
+  until?: Date;
+  cursor?: string;
+  limit: number;
 }
 
 /**
@@ -39,33 +64,82 @@ export async function recordAudit(exec: Executor, entry: AuditEntry): Promise<vo
   });
 }
 
-export async function listAudit(
-  exec: Executor,
-  query: { actorId?: string; cursor?: string; limit: number },
-): Promise<Page<AuditEventView>> {
-  const after = decodeCursor(query.cursor, z.number().int());
+const events = tables.auditEvents;
+const actor = alias(tables.users, 'actor');
+const targetUser = alias(tables.users, 'target_user');
+const targetSkill = tables.skills;
+const targetToken = tables.apiTokens;
+
+/** The id in a `<kind>:<uuid>` target, or NULL (never a cast error) when the target is anything else. */
+const targetId = (kind: string): SQL =>
+  sql`CASE WHEN ${events.target} ~ ${`^${kind}:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`}
+    THEN substr(${events.target}, ${kind.length + 2})::uuid END`;
+
+function filters(query: AuditQuery, after: number | undefined): SQL | undefined {
   const where: SQL[] = [];
-  if (query.actorId) where.push(eq(tables.auditEvents.actorId, query.actorId));
-  if (after !== undefined) where.push(lt(tables.auditEvents.id, after));
+  if (query.actorId) where.push(eq(events.actorId, query.actorId));
+  if (query.action) {
+    where.push(
+      or(
+        eq(events.action, query.action),
+        sql`left(${events.action}, ${query.action.length + 1}) = ${`${query.action}.`}`,
+      )!,
+    );
+  }
+  if (query.result) where.push(eq(events.result, query.result));
+  if (query.target) where.push(eq(events.target, query.target));
+  if (query.since) where.push(gte(events.createdAt, query.since));
+  if (query.until) where.push(lte(events.createdAt, query.until));
+  if (after !== undefined) where.push(lt(events.id, after));
+  return where.length ? and(...where) : undefined;
+}
+
+/** A `skill:<name>` target (command runs name the skill they ran) is its own label. */
+function labelOf(target: string | null, resolved: string | null): string | null {
+  if (resolved !== null || target === null) return resolved;
+  const m = /^skill:(.+)$/.exec(target);
+  return m && !/^[0-9a-f-]{36}$/.test(m[1]!) ? m[1]! : null;
+}
+
+/**
+ * One page of events, newest first, with the actor's name and the target's name resolved by joins in the same
+ * query (no lookups per row).
+ */
+export async function listAudit(exec: Executor, query: AuditQuery): Promise<Page<AuditEventView>> {
+  const after = decodeCursor(query.cursor, z.number().int());
   const rows = await exec
-    .select()
-    .from(tables.auditEvents)
-    .where(where.length ? and(...where) : undefined)
-    .orderBy(desc(tables.auditEvents.id))
+    .select({
+      event: events,
+      actorUsername: actor.username,
+      actorEmail: actor.email,
+      label: sql<string | null>`coalesce(${targetUser.username}, ${targetSkill.name}, ${targetToken.name})`,
+    })
+    .from(events)
+    .leftJoin(actor, eq(actor.id, events.actorId))
+    .leftJoin(targetUser, eq(targetUser.id, targetId('user')))
+    .leftJoin(targetSkill, eq(targetSkill.id, targetId('skill')))
+    .leftJoin(targetToken, eq(targetToken.id, targetId('token')))
+    .where(filters(query, after))
+    .orderBy(desc(events.id))
     .limit(query.limit + 1);
   return toPage(
     rows,
     query.limit,
-    (r) => ({
+    ({ event: r, actorUsername, actorEmail, label }) => ({
       id: r.id,
       actor_id: r.actorId,
+      actor:
+        r.actorId && actorUsername !== null && actorEmail !== null
+          ? { id: r.actorId, username: actorUsername, email: actorEmail }
+          : null,
       action: r.action,
       target: r.target,
+      target_label: labelOf(r.target, label),
       result: r.result,
       ip: r.ip,
       details: r.details ?? null,
       created_at: r.createdAt.toISOString(),
     }),
-    (r) => r.id,
+    ({ event: r }) => r.id,
   );
 }

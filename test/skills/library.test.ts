@@ -118,8 +118,9 @@ describe('upload', () => {
     ]);
     const res = await alice.post('/api/v1/skills', zip);
     expect(res.status).toBe(201);
-    expect(res.body.warnings.length).toBe(3);
+    expect(res.body.warnings.length).toBe(4);
     expect(res.body.warnings.join(' ')).toMatch(/1024|1,024/);
+    expect(res.body.warnings.join(' ')).toMatch(/skills\/list will not show/);
     expect(res.body.warnings.join(' ')).toMatch(/version/);
     expect(res.body.warnings.join(' ')).toMatch(/other-folder/);
     const got = await alice.get('/api/v1/skills/warned');

@@ -3,7 +3,7 @@
  * server serving the built SPA, plus screenshot and locator helpers.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync, watch } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, watch } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -179,3 +179,32 @@ export async function shoot(page: Page, name: string, { fullPage = true } = {}):
 export const heading = (page: Page, name: string | RegExp) => page.getByRole('heading', { level: 1, name });
 export const visible = (l: Locator) => l.waitFor({ state: 'visible', timeout: UI_TIMEOUT });
 export const hidden = (l: Locator) => l.waitFor({ state: 'hidden', timeout: UI_TIMEOUT });
+
+const AXE_SOURCE = readFileSync(path.join(ROOT, 'node_modules/axe-core/axe.min.js'), 'utf8');
+
+export interface AxeFinding {
+  id: string;
+  impact: string | null;
+  help: string;
+  targets: string[];
+}
+
+/**
+ * Runs axe-core in the page (evaluated, so the console's Content-Security-Policy does not block it) and returns
+ * its serious and critical violations, one entry per rule with the offending elements' selectors.
+ */
+export async function axeSerious(page: Page): Promise<AxeFinding[]> {
+  await page.evaluate(AXE_SOURCE);
+  return page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run: (ctx: Document, o: object) => Promise<any> } }).axe;
+    const result = await axe.run(document, { resultTypes: ['violations'] });
+    return (result.violations as any[])
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => ({
+        id: v.id as string,
+        impact: v.impact as string,
+        help: v.help as string,
+        targets: (v.nodes as any[]).map((n) => String(n.target)),
+      }));
+  });
+}

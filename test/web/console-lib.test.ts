@@ -16,6 +16,14 @@ describe('renderMarkdown', () => {
     expect(html).toContain('<em>here</em>');
   });
 
+  it('makes code blocks keyboard-scrollable regions with a name, their code escaped', () => {
+    const { html } = renderMarkdown('```py"><b\nprint("<b>")\n```\n\n```\nplain\n```\n');
+    expect(html).toContain(
+      '<pre tabindex="0" role="region" aria-label="Code (py&quot;&gt;&lt;b)"><code class="language-py&quot;&gt;&lt;b">print(&quot;&lt;b&gt;&quot;)</code></pre>',
+    );
+    expect(html).toContain('<pre tabindex="0" role="region" aria-label="Code"><code>plain</code></pre>');
+  });
+
   it('escapes raw HTML blocks and inline tags', () => {
     const { html } = renderMarkdown(
       '<script>alert(1)</script>\n\nHello <img src=x onerror=alert(1)> <b>bold</b>\n\n<iframe src="https://evil"></iframe>\n',

@@ -255,5 +255,50 @@ export function parseSkillMd(text: string, folderName: string | null): ParsedSki
     }
   }
 
+  const unlisted = mcpListingProblems(fm);
+  if (unlisted.length > 0) {
+    warnings.push(
+      `${MCP_UNLISTED_WARNING}: the Skills-over-MCP extension refuses frontmatter that breaks the Agent Skills ` +
+        `spec (${unlisted.join('; ')}). The MCP tools (load_skill_metadata, load_skill) still offer it; fix the ` +
+        'frontmatter and upload a new version to have it listed.',
+    );
+  }
+
   return result;
+}
+
+/** The start of the upload warning for a skill that MCP `skills/list` leaves out (the console looks for it). */
+export const MCP_UNLISTED_WARNING = "MCP clients' skills/list will not show this skill";
+
+/**
+ * The frontmatter rules the MCP SDK's Skills-over-MCP extension enforces on every entry before it lists it (its
+ * `validateSkillEntry`, on the verbatim frontmatter); an entry breaking one is silently dropped from `skills/list`
+ * and `skills/get` fails. Stricter than our upload rules, which accept such skills as lenient hosts should.
+ */
+export function mcpListingProblems(fm: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  const { name, description, compatibility, metadata } = fm;
+  if (typeof name === 'string' && !/^[\da-z]+(?:-[\da-z]+)*$/.test(name)) {
+    problems.push(`name ${JSON.stringify(name)} is not ASCII lowercase letters, digits and single hyphens`);
+  }
+  if (typeof description === 'string' && codePoints(description) > MAX_DESCRIPTION_LENGTH) {
+    problems.push(
+      `description is ${codePoints(description)} characters, over the limit of ${MAX_DESCRIPTION_LENGTH}`,
+    );
+  }
+  if (
+    compatibility !== undefined &&
+    (typeof compatibility !== 'string' ||
+      compatibility === '' ||
+      codePoints(compatibility) > MAX_COMPATIBILITY_LENGTH)
+  ) {
+    problems.push(`compatibility is not a string of 1 to ${MAX_COMPATIBILITY_LENGTH} characters`);
+  }
+  if (
+    metadata !== undefined &&
+    !(isMapping(metadata) && Object.values(metadata).every((v) => typeof v === 'string'))
+  ) {
+    problems.push('metadata is not a mapping of strings to strings');
+  }
+  return problems;
 }

@@ -86,7 +86,10 @@ describe('parseSkillMd: valid skills', () => {
   it('returns the NFKC-normalised name', () => {
     const skill = parseSkillMd(md('name: ｐｄｆ－ｔｏｏｌｓ\ndescription: Fullwidth name.'), 'pdf-tools');
     expect(skill.name).toBe('pdf-tools');
-    expect(skill.warnings).toEqual([]);
+    // MCP skills/list checks the verbatim (fullwidth) name
+    expect(skill.warnings).toEqual([
+      expect.stringMatching(/^MCP clients' skills\/list will not show .*name "ｐｄｆ/),
+    ]);
   });
 });
 
@@ -219,7 +222,10 @@ describe('parseSkillMd: warnings (accepted)', () => {
     const long = 'a'.repeat(1068);
     const skill = parseSkillMd(md(`name: x\ndescription: ${long}`), null);
     expect(skill.description).toBe(long);
-    expect(skill.warnings).toEqual(['description is 1068 characters; the spec allows at most 1024']);
+    expect(skill.warnings).toEqual([
+      'description is 1068 characters; the spec allows at most 1024',
+      expect.stringMatching(/^MCP clients' skills\/list will not show .*description is 1068 characters/),
+    ]);
   });
 
   it('does not warn at exactly 1024 characters', () => {
@@ -258,19 +264,32 @@ describe('parseSkillMd: warnings (accepted)', () => {
     });
     expect(skill.warnings).toEqual([
       'metadata values must be strings; converted: version, stable, count, tags, empty',
+      expect.stringMatching(
+        /^MCP clients' skills\/list will not show .*metadata is not a mapping of strings/,
+      ),
     ]);
   });
 
   it('ignores a metadata value that is not a mapping, with a warning', () => {
     const skill = parseSkillMd(md('name: x\ndescription: y\nmetadata: just text'), null);
     expect(skill.metadata).toEqual({});
-    expect(skill.warnings).toEqual(['metadata must be a mapping of strings; ignored']);
+    expect(skill.warnings).toEqual([
+      'metadata must be a mapping of strings; ignored',
+      expect.stringMatching(
+        /^MCP clients' skills\/list will not show .*metadata is not a mapping of strings/,
+      ),
+    ]);
   });
 
   it('warns on compatibility over 500 characters', () => {
     const skill = parseSkillMd(md(`name: x\ndescription: y\ncompatibility: ${'c'.repeat(501)}`), null);
     expect(skill.compatibility).toHaveLength(501);
-    expect(skill.warnings).toEqual(['compatibility is 501 characters; the spec allows at most 500']);
+    expect(skill.warnings).toEqual([
+      'compatibility is 501 characters; the spec allows at most 500',
+      expect.stringMatching(
+        /^MCP clients' skills\/list will not show .*compatibility is not a string of 1 to 500/,
+      ),
+    ]);
   });
 
   it('joins an allowed-tools list with a warning', () => {

@@ -3,10 +3,12 @@ import type { UploadProgress } from './client';
 import type {
   ApiToken,
   AuditEntry,
+  AuditQuery,
   AuthResponse,
   CreatedApiToken,
   Page,
   ServerInfo,
+  ServerSettings,
   Skill,
   SkillFile,
   SkillVersion,
@@ -67,6 +69,12 @@ export const endpoints = {
     api<User>('/users', { body }),
   updateUser: (id: string, body: { disabled?: boolean; is_admin?: boolean }) =>
     api<User>(`/users/${enc(id)}`, { method: 'PATCH', body }),
+  deleteUser: (id: string) => api<void>(`/users/${enc(id)}`, { method: 'DELETE' }),
+  resetPassword: (id: string, password: string) =>
+    api<void>(`/users/${enc(id)}/password`, { body: { password } }),
+  settings: () => api<ServerSettings>('/admin/settings'),
+  updateSettings: (body: Partial<ServerSettings>) =>
+    api<ServerSettings>('/admin/settings', { method: 'PATCH', body }),
 
   // --- tokens
   listTokens: (cursor?: string | null) => api<Page<ApiToken>>('/tokens', { query: { cursor, limit: 100 } }),
@@ -106,6 +114,6 @@ export const endpoints = {
     downloadFile(`${skillPath(name)}/versions/${version}/content`, `${name}-v${version}.zip`),
 
   // --- audit
-  audit: (cursor?: string | null, limit = 25) =>
-    api<Page<AuditEntry>>('/audit', { query: { cursor, limit } }),
+  audit: (query: AuditQuery & { cursor?: string | null; limit?: number }) =>
+    api<Page<AuditEntry>>('/audit', { query }),
 };

@@ -94,14 +94,33 @@ export interface SkillFile {
 }
 
 export interface AuditEntry {
-  id: string;
+  id: number;
   actor_id: string | null;
+  /** Null for an unknown actor or a deleted account. */
+  actor: { id: string; username: string; email: string } | null;
   action: string;
+  /** `user:<id>`, `skill:<id>`, `token:<id>`, `settings`… */
   target: string | null;
+  /** The target's username or name; null when it is gone. */
+  target_label: string | null;
   result: string;
   ip: string | null;
   created_at: string;
   details: unknown;
+}
+
+export type AuditQuery = {
+  actor_id?: string;
+  /** An exact action, or a dotted prefix (`auth` matches `auth.login`). */
+  action?: string;
+  result?: 'success' | 'failure';
+  target?: string;
+  since?: string;
+  until?: string;
+};
+
+export interface ServerSettings {
+  commands_enabled: boolean;
 }
 
 export interface FieldError {

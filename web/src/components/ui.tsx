@@ -577,7 +577,7 @@ export function CodeBlock({ code, label, copyLabel }: { code: string; label: str
         <span>{label}</span>
         <CopyButton text={code} label={copyLabel ?? 'Copy'} />
       </figcaption>
-      <pre tabIndex={0} aria-label={label}>
+      <pre tabIndex={0} role="region" aria-label={label}>
         <code>{code}</code>
       </pre>
     </figure>

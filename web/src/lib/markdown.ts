@@ -27,6 +27,13 @@ function safeHref(href: string | null | undefined): string | null {
 const md = new Marked({ gfm: true, breaks: false, async: false });
 md.use({
   renderer: {
+    // A code block scrolls sideways: focusable and named, so keyboard users can scroll it too.
+    code({ text, lang }) {
+      const language = lang?.trim().split(/\s+/)[0];
+      const label = language ? `Code (${escapeHtml(language)})` : 'Code';
+      const cls = language ? ` class="language-${escapeHtml(language)}"` : '';
+      return `<pre tabindex="0" role="region" aria-label="${label}"><code${cls}>${escapeHtml(text)}</code></pre>\n`;
+    },
     html(token) {
       // Raw HTML is shown, not interpreted.
       const escaped = escapeHtml(token.text);

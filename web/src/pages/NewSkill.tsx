@@ -25,7 +25,7 @@ export function NewSkillPage() {
         />
       </Card>
       <Card headingId="layout-heading" title="Expected layout" className="muted-card">
-        <pre className="tree-sample">{`my-skill/
+        <pre className="tree-sample" tabIndex={0} role="region" aria-label="Example skill folder">{`my-skill/
 ├── SKILL.md          # required: front matter + instructions
 ├── scripts/          # optional: helpers the agent can run
 │   └── extract.py

@@ -27,9 +27,10 @@ import {
 import { formatBytes, formatDate, formatRelative, plural } from '../lib/format';
 import { useAction, useAsync, useDocumentTitle, useRowActions } from '../lib/hooks';
 import { renderMarkdown } from '../lib/markdown';
+import { mcpUnlistedWarning } from '../lib/mcp';
 import { resolveSkillPath } from '../lib/paths';
 import { Link, navigate } from '../router';
-import { SkillBadges } from './Skills';
+import { McpUnlistedBadge, SkillBadges } from './Skills';
 
 export function SkillDetailPage({ name }: { name: string }) {
   useDocumentTitle(name);
@@ -92,6 +93,9 @@ export function SkillDetailPage({ name }: { name: string }) {
   }
 
   const own = skill.origin === 'own';
+  const unlisted = mcpUnlistedWarning(skill.warnings);
+  const otherWarnings = skill.warnings.filter((w) => w !== unlisted);
+  const capitalize = (t: string) => t.charAt(0).toUpperCase() + t.slice(1);
   const download = () =>
     downloadAction.run(() => endpoints.downloadVersion(skill.name, skill.current_version));
 
@@ -120,10 +124,19 @@ export function SkillDetailPage({ name }: { name: string }) {
         <ErrorText error={downloadAction.error} />
       </div>
 
-      {skill.warnings.length > 0 && (
-        <Alert kind="warning" title={`${plural(skill.warnings.length, 'validation warning')}`} className="mb">
+      {unlisted && (
+        <Alert
+          kind="warning"
+          title="MCP clients' skills/list will not show this skill"
+          className="mb mcp-unlisted"
+        >
+          <p>{capitalize(unlisted.slice(unlisted.indexOf(':') + 1).trim())}</p>
+        </Alert>
+      )}
+      {otherWarnings.length > 0 && (
+        <Alert kind="warning" title={`${plural(otherWarnings.length, 'validation warning')}`} className="mb">
           <ul>
-            {skill.warnings.map((w, i) => (
+            {otherWarnings.map((w, i) => (
               <li key={i}>{w}</li>
             ))}
           </ul>
@@ -375,6 +388,7 @@ function VersionsSection({
                       {v.label && <span className="muted"> · {v.label}</span>}
                       {current && <Badge tone="success">Current</Badge>}
                       {browseVersion === v.number && !current && <Badge tone="accent">Browsing</Badge>}
+                      {mcpUnlistedWarning(v.warnings) && <McpUnlistedBadge />}
                       {v.warnings.length > 0 && (
                         <Badge tone="warning" title={v.warnings.join('\n')}>
                           {plural(v.warnings.length, 'warning')}
@@ -799,7 +813,7 @@ function FileViewer({
         ) : md && mode === 'rendered' ? (
           <>
             {md.frontmatter !== null && (
-              <pre className="frontmatter" aria-label="Front matter">
+              <pre className="frontmatter" tabIndex={0} role="region" aria-label="Front matter">
                 <code>{md.frontmatter}</code>
               </pre>
             )}
@@ -811,7 +825,7 @@ function FileViewer({
             />
           </>
         ) : (
-          <pre className="source" tabIndex={0} aria-label={`Contents of ${file.path}`}>
+          <pre className="source" tabIndex={0} role="region" aria-label={`Contents of ${file.path}`}>
             <code>{res.data.text}</code>
           </pre>
         )}

@@ -15,6 +15,7 @@ import {
 } from '../components/ui';
 import { formatBytes, formatRelative, plural } from '../lib/format';
 import { useAction, useDebounced, useDocumentTitle } from '../lib/hooks';
+import { mcpUnlistedWarning } from '../lib/mcp';
 import { Link, setQuery, useLocation } from '../router';
 
 type Scope = 'all' | 'own' | 'shared';
@@ -23,6 +24,16 @@ const SCOPES: { value: Scope; label: string }[] = [
   { value: 'own', label: 'Mine' },
   { value: 'shared', label: 'Shared with me' },
 ];
+
+/** Marks a skill (or version) that MCP clients' skills/list does not show; the full reason is on the skill page. */
+export function McpUnlistedBadge() {
+  return (
+    <Badge tone="warning" title="MCP clients' skills/list will not show this skill: see its warnings">
+      <Icon name="warning" />
+      Not in MCP skills/list
+    </Badge>
+  );
+}
 
 export function SkillBadges({ skill }: { skill: Skill }) {
   return (
@@ -38,6 +49,7 @@ export function SkillBadges({ skill }: { skill: Skill }) {
       {skill.origin === 'own' && skill.shared && <Badge tone="success">Shared</Badge>}
       {!skill.enabled && <Badge tone="danger">Disabled</Badge>}
       {skill.hidden && <Badge>Hidden</Badge>}
+      {mcpUnlistedWarning(skill.warnings) && <McpUnlistedBadge />}
       {skill.warnings.length > 0 && (
         <Badge tone="warning">
           <Icon name="warning" />
