@@ -1,0 +1,104 @@
+import { readdir, stat } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TEST_UIDS, file, liveProcessesOf, makeSandbox, type TestSandbox } from './helpers.js';
+
+/**
+ * The work dir limit (everything a run can write) in strict mode is a tmpfs size: the kernel refuses the byte past
+ * it, whatever the speed of the writer. Overshoot: 0 bytes of data; the tmpfs counts whole pages, so a file's last
+ * partial page (< 4 KiB per file) counts in full.
+ */
+const MiB = 1024 * 1024;
+const LIMIT = 8 * MiB;
+
+describe('strict: the work dir limit cannot be overshot', () => {
+  const UID = TEST_UIDS.workdirStrict;
+  let sb: TestSandbox;
+  beforeAll(async () => {
+    sb = await makeSandbox('strict', UID, {
+      cgroups: 'off',
+      // Larger than the work dir: RLIMIT_FSIZE must not be what stops these writers.
+      limits: { maxWorkdirBytes: LIMIT, maxFileBytes: 256 * MiB },
+    });
+  });
+  afterAll(async () => {
+    await sb.dispose();
+  });
+
+  it('one big file: the write fails with ENOSPC at the limit, the run reports the limit', async () => {
+    const writer = `
+import os
+n = 0
+try:
+    with open("big.bin", "wb") as f:
+        for _ in range(400):            # 400 MiB, 50x the limit, as fast as it can
+            f.write(b"x" * ${MiB})
+            f.flush()
+            n += ${MiB}
+except OSError as e:
+    print("OSError", e.errno)
+print(os.path.getsize("big.bin") <= ${LIMIT})
+`;
+    const r = await sb.run('python3 w.py', [file('w.py', writer)]);
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toBe('OSError 28\nTrue\n');
+    expect(r.limitsHit).toEqual(['workdir_size']);
+    const big = r.changedFiles.find((f) => f.path === 'big.bin');
+    expect(big!.size).toBeLessThanOrEqual(LIMIT);
+    expect(big!.size).toBeGreaterThan(LIMIT - MiB);
+  });
+
+  it('many files, in the work dir and in /tmp: the total stops at the limit', async () => {
+    const writer = `
+import os
+total = 0
+err = None
+try:
+    for i in range(2000):               # up to 2000 x 256 KiB = 500 MiB
+        d = "/tmp" if i % 2 else "out"
+        os.makedirs(d, exist_ok=True)
+        with open(f"{d}/f{i}.bin", "wb") as f:
+            f.write(b"y" * 262144)
+        total += 262144
+except OSError as e:
+    err = e.errno
+print(err, total <= ${LIMIT})
+`;
+    const r = await sb.run('python3 many.py', [file('many.py', writer)]);
+    expect(r.stdout).toBe('28 True\n');
+    expect(r.limitsHit).toContain('workdir_size');
+    // /tmp is a link into the work dir (its hidden .tmp, never returned): only out/ is reported.
+    const reported = r.changedFiles.reduce((n, f) => n + f.size, 0);
+    expect(r.changedFiles.every((f) => f.path.startsWith('out/'))).toBe(true);
+    expect(reported).toBeLessThanOrEqual(LIMIT);
+    expect(reported).toBeGreaterThan(LIMIT / 2 - MiB);
+  });
+
+  it('nothing else is writable: /, /dev, /run are read-only; /dev/shm is capped separately', async () => {
+    const probe = `
+import errno
+for p in ["/big", "/dev/big", "/run/big", "/run/skillport/input/big", "/usr/big"]:
+    try:
+        open(p, "wb").write(b"z")
+        print(p, "written")
+    except OSError as e:
+        print(p, errno.errorcode[e.errno])
+`;
+    const r = await sb.run('python3 ro.py', [file('ro.py', probe)]);
+    expect(r.stdout).toBe(
+      '/big EROFS\n/dev/big EROFS\n/run/big EROFS\n/run/skillport/input/big EROFS\n/usr/big EROFS\n',
+    );
+  });
+
+  it('skill and input files that do not fit the tmpfs are refused with 413', async () => {
+    // 7.9 MiB of data passes the up-front byte check, but 2000 files of 4 KiB + 1 byte need 2 pages each.
+    const files = Array.from({ length: 2000 }, (_, i) => file(`f${i}.txt`, Buffer.alloc(4097, 'a')));
+    await expect(sb.run('true', files)).rejects.toMatchObject({ status: 413, code: 'payload_too_large' });
+  });
+
+  it('leaves no process and no work dir behind', async () => {
+    expect(await liveProcessesOf(UID)).toEqual([]);
+    const left = await readdir(sb.workRoot).catch(() => []);
+    expect(left.filter((n) => n.startsWith('run-'))).toEqual([]);
+    expect((await stat(sb.workRoot)).isDirectory()).toBe(true);
+  });
+});
