@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
-import { access, chmod, mkdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
@@ -20,7 +20,7 @@ import { detectCgroups, type CgroupManager, type CgroupRun } from './cgroup.js';
 import { BLOCKED_PROGRAMS, parseWhitelistCommand, refuse } from './command.js';
 import { CappedCapture } from './output.js';
 import { isInside } from './paths.js';
-import { killGroup, killMatching, waitForExit } from './procs.js';
+import { killGroup, killMatching, procHidesOtherUids, waitForExit } from './procs.js';
 import { launcherArgv, launcherAvailable, parseReaperLine } from './reaper.js';
 import { measureSharedTemp, sweepSharedTemp } from './shared-temp.js';
 import {
@@ -152,6 +152,11 @@ interface Prepared {
   hasLdSoCache: boolean;
   /** /usr/bin/perl exists: runs start through the launcher (see reaper.ts). */
   launcher: boolean;
+  /**
+   * Whitelist only: runs may overlap, because each has a uid of its own and /proc is mounted with hidepid, so no
+   * run can read another's command line. Otherwise whitelist runs execute one at a time.
+   */
+  concurrentWhitelist: boolean;
 }
 
 function validateConfig(config: SandboxConfig): void {
@@ -215,6 +220,14 @@ export function createSandbox(config: SandboxConfig): Sandbox {
   const freeUids = config.uidPool ? [...config.uidPool] : null;
   const active = new Set<{ kill: () => void; done: Promise<unknown> }>();
 
+  // Whitelist runs have no pid namespace: without hidepid they would see each other's command lines in /proc.
+  let whitelistTail: Promise<unknown> = Promise.resolve();
+  const oneAtATime = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = whitelistTail.then(fn, fn);
+    whitelistTail = next.catch(() => undefined);
+    return next;
+  };
+
   let preparing: Promise<Prepared> | null = null;
   const prepare = (): Promise<Prepared> => {
     preparing ??= (async () => {
@@ -264,6 +277,9 @@ export function createSandbox(config: SandboxConfig): Sandbox {
         hasAlternatives: await exists('/etc/alternatives'),
         hasLdSoCache: await exists('/etc/ld.so.cache'),
         launcher,
+        concurrentWhitelist:
+          freeUids !== null &&
+          procHidesOtherUids(await readFile('/proc/self/mountinfo', 'utf8').catch(() => '')),
       };
     })();
     preparing.catch(() => {
@@ -381,7 +397,9 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       const prep = await prepare().catch((err: Error) => {
         throw new AppError(503, 'sandbox_unavailable', `Sandbox cannot start: ${err.message}`);
       });
-      return execute(req.command, program, programArgs, planned, timeoutMs, slot, prep, (k) => (kill = k));
+      const go = () =>
+        execute(req.command, program, programArgs, planned, timeoutMs, slot, prep, (k) => (kill = k));
+      return level === 'whitelist' && !prep.concurrentWhitelist ? oneAtATime(go) : go();
     })();
     handle.done = work.catch(() => undefined);
     active.add(handle);

@@ -28,6 +28,7 @@ export const TEST_UIDS = {
   workdirStrict: 61008,
   workdirWhitelist: 61009,
   runRoot: 61010,
+  workdirWhitelist2: 61011,
 } as const;
 
 export async function tempDir(prefix: string): Promise<string> {

@@ -90,8 +90,8 @@ for p in ["/big", "/dev/big", "/run/big", "/run/skillport/input/big", "/usr/big"
   });
 
   it('skill and input files that do not fit the tmpfs are refused with 413', async () => {
-    // 7.9 MiB of data passes the up-front byte check, but 2000 files of 4 KiB + 1 byte need 2 pages each.
-    const files = Array.from({ length: 2000 }, (_, i) => file(`f${i}.txt`, Buffer.alloc(4097, 'a')));
+    // 4.4 MiB of data passes the up-front byte check, but 1100 files of 4 KiB + 1 byte need 2 pages (8 KiB) each.
+    const files = Array.from({ length: 1100 }, (_, i) => file(`f${i}.txt`, Buffer.alloc(4097, 'a')));
     await expect(sb.run('true', files)).rejects.toMatchObject({ status: 413, code: 'payload_too_large' });
   });
 
@@ -100,5 +100,104 @@ for p in ["/big", "/dev/big", "/run/big", "/run/skillport/input/big", "/usr/big"
     const left = await readdir(sb.workRoot).catch(() => []);
     expect(left.filter((n) => n.startsWith('run-'))).toEqual([]);
     expect((await stat(sb.workRoot)).isDirectory()).toBe(true);
+  });
+});
+
+describe('whitelist (a uid of its own per run): shared temp dirs and /proc', () => {
+  const UIDS = [TEST_UIDS.workdirWhitelist, TEST_UIDS.workdirWhitelist2];
+  let sb: TestSandbox;
+  beforeAll(async () => {
+    sb = await makeSandbox('whitelist', UIDS[0]!, {
+      cgroups: 'off',
+      uidPool: UIDS,
+      globalConcurrency: 2,
+      perUserConcurrency: 2,
+      limits: { maxWorkdirBytes: LIMIT, maxFileBytes: 256 * MiB },
+    });
+  });
+  afterAll(async () => {
+    await sb.dispose();
+  });
+
+  const tag = `skillport-wl-${process.pid}`;
+  const leftovers = async () => {
+    const found: string[] = [];
+    for (const d of ['/tmp', '/var/tmp', '/dev/shm']) {
+      for (const n of await readdir(d)) if (n.startsWith(tag)) found.push(`${d}/${n}`);
+    }
+    return found;
+  };
+  const writer = (mib: number, extra = '') => `
+import os
+for d in ["/tmp", "/var/tmp", "/dev/shm"]:
+    os.makedirs(f"{d}/${tag}-dir", exist_ok=True)
+    with open(f"{d}/${tag}-dir/data.bin", "wb") as f:
+        f.write(b"t" * ${MiB} * ${mib})
+    with open(f"{d}/${tag}-file", "wb") as f:
+        f.write(b"u")
+${extra}
+print("written")
+`;
+
+  it('what a run leaves in /tmp, /var/tmp and /dev/shm is removed after it', async () => {
+    const r = await sb.run('python3 t.py', [file('t.py', writer(1))]);
+    expect(r.stdout).toBe('written\n');
+    expect(r.limitsHit).toEqual([]);
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it('…and counts against the work dir limit', async () => {
+    // 3 x 3 MiB = 9 MiB > 8 MiB: the watchdog or the final count reports it, whichever comes first.
+    const r = await sb.run('python3 t.py', [file('t.py', writer(3))]);
+    expect(r.limitsHit).toContain('workdir_size');
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it('a script that keeps writing to /tmp is stopped by the watchdog', async () => {
+    const endless = `
+import time
+with open("/tmp/${tag}-endless", "wb") as f:
+    for _ in range(2000):
+        f.write(b"e" * ${MiB})
+        f.flush()
+        time.sleep(0.01)
+print("never")
+`;
+    const r = await sb.run('python3 e.py', [file('e.py', endless)]);
+    expect(r.stdout).toBe('');
+    expect(r.timedOut).toBe(false);
+    expect(r.limitsHit).toContain('workdir_size');
+    expect(r.durationMs).toBeLessThan(10_000);
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it("a run cannot read another user's concurrent command line in /proc (whitelist runs one at a time)", async () => {
+    const secret = `TOPSECRET${process.pid}`;
+    const sleeper = 'import sys, time\ntime.sleep(1.5)\nprint("slept", sys.argv[1])\n';
+    const spy = `
+import os, time
+deadline = time.time() + 1.0
+seen = False
+while time.time() < deadline and not seen:
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                if b"${secret}" in open(f"/proc/{p}/cmdline", "rb").read():
+                    seen = True
+            except OSError:
+                pass
+    time.sleep(0.02)
+print("seen" if seen else "not seen")
+`;
+    const a = sb.sandbox.run({
+      userId: 'alice',
+      files: [file('a.py', sleeper)],
+      command: `python3 a.py ${secret}`,
+    });
+    const b = sb.sandbox.run({ userId: 'mallory', files: [file('b.py', spy)], command: 'python3 b.py' });
+    const [ra, rb] = await Promise.all([a, b]);
+    expect(ra.stdout).toBe(`slept ${secret}\n`);
+    expect(rb.stdout).toBe('not seen\n');
+    for (const uid of UIDS) expect(await liveProcessesOf(uid)).toEqual([]);
   });
 });
