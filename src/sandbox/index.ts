@@ -26,6 +26,7 @@ export { defaultSandboxConfig } from './types.js';
 export { createSandbox } from './sandbox.js';
 export { probeBubblewrap } from './bwrap.js';
 export { parseWhitelistCommand } from './command.js';
+export { claimRunRoot, sweepStaleRunRoots } from './runroot.js';
 
 /**
  * Chooses the level to run with.
