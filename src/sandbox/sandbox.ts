@@ -712,7 +712,9 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       }
       let strictCollected: CollectResult | null = null;
       if (runnerExit !== null) {
-        const got = await collectFromSandbox(nsInitPid, await sandboxMountNs, manifest, collectOptions);
+        const got = await collectFromSandbox(nsInitPid, await sandboxMountNs, manifest, collectOptions).catch(
+          () => null,
+        );
         if (got) {
           strictCollected = got.collected;
           if (got.full) hits.add('workdir_size');
