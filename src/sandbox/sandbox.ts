@@ -27,7 +27,7 @@ import {
   RUNNER_FD,
   collectFromSandbox,
   mountNamespaceOf,
-  parseRunnerLine,
+  listenToRunner,
   runnerArgv,
   workdirUsage,
 } from './strict-runner.js';
@@ -579,24 +579,9 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       // strict: the runner inside the sandbox (strict-runner.ts) reports the command's end on its channel, then waits
       // there while we read the work dir, which lives only in the sandbox's mount namespace.
       const runnerFd = (level === 'strict' ? (child.stdio as unknown[])[RUNNER_FD] : null) as Duplex | null;
-      let runnerExit: number | null = null;
-      let noSpace = false;
-      if (runnerFd) {
-        let buf = '';
-        runnerFd.on('error', () => undefined);
-        runnerFd.on('data', (d: Buffer) => {
-          buf = (buf + d.toString('latin1')).slice(-256);
-          for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-            const ev = parseRunnerLine(buf.slice(0, nl));
-            buf = buf.slice(nl + 1);
-            if (ev?.type === 'nospace') noSpace = true;
-            else if (ev?.type === 'exit' && runnerExit === null) {
-              runnerExit = ev.code;
-              resolveMain({ code: ev.code, signal: null });
-            }
-          }
-        });
-      }
+      const runner = runnerFd
+        ? listenToRunner(runnerFd, (code) => resolveMain({ code, signal: null }))
+        : { exitCode: null, noSpace: false };
       if (statusFd) {
         let buf = '';
         statusFd.on('error', () => undefined);
@@ -711,7 +696,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
         throw new AppError(503, 'sandbox_unavailable', `Sandbox cannot start: ${exit.error.message}`);
       }
       let strictCollected: CollectResult | null = null;
-      if (runnerExit !== null) {
+      if (runner.exitCode !== null) {
         const got = await collectFromSandbox(nsInitPid, await sandboxMountNs, manifest, collectOptions).catch(
           () => null,
         );
@@ -783,7 +768,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       for (const m of stderr.seen) hits.add(m as LimitHit);
       if (cg) for (const h of await cg.hits().catch(() => [])) hits.add(h);
 
-      if (noSpace) {
+      if (runner.noSpace) {
         throw new AppError(413, 'payload_too_large', `Skill and input files do not fit the work dir`, {
           limit: limits.maxWorkdirBytes,
         });

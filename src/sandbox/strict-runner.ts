@@ -1,4 +1,5 @@
 import { readFile, readlink, statfs } from 'node:fs/promises';
+import type { Duplex } from 'node:stream';
 import { SANDBOX_INPUT, SANDBOX_WORKDIR } from './bwrap.js';
 import { delay } from './procs.js';
 import { prctlSyscallNumber } from './reaper.js';
@@ -56,12 +57,35 @@ export function runnerArgv(command: string): string[] {
 /** The runner's fd inside the sandbox (and the index of its socket in the server's spawn stdio). */
 export const RUNNER_FD = 5;
 
-export type RunnerEvent = { type: 'exit'; code: number } | { type: 'nospace' };
+type RunnerEvent = { type: 'exit'; code: number } | { type: 'nospace' };
 
-export function parseRunnerLine(line: string): RunnerEvent | null {
+function parseRunnerLine(line: string): RunnerEvent | null {
   if (line === 'nospace') return { type: 'nospace' };
   const m = /^exit (\d+)$/.exec(line);
   return m ? { type: 'exit', code: Number(m[1]) } : null;
+}
+
+/** What the runner said so far; `onExit` is called once, when it reports the command's end. */
+export function listenToRunner(
+  fd: Duplex,
+  onExit: (code: number) => void,
+): { readonly exitCode: number | null; readonly noSpace: boolean } {
+  const state = { exitCode: null as number | null, noSpace: false };
+  let buf = '';
+  fd.on('error', () => undefined);
+  fd.on('data', (d: Buffer) => {
+    buf = (buf + d.toString('latin1')).slice(-256);
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const ev = parseRunnerLine(buf.slice(0, nl));
+      buf = buf.slice(nl + 1);
+      if (ev?.type === 'nospace') state.noSpace = true;
+      else if (ev?.type === 'exit' && state.exitCode === null) {
+        state.exitCode = ev.code;
+        onExit(ev.code);
+      }
+    }
+  });
+  return state;
 }
 
 /** The run's work dir as the server sees it: through the sandbox pid 1's root. */
