@@ -2,12 +2,15 @@ import { spawn } from 'node:child_process';
 import { access, lstat, readlink } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import type { ProbeResult } from './types.js';
+import { TMP_DIR_NAME } from './workdir.js';
 
 export const BWRAP = '/usr/bin/bwrap';
 export const SETPRIV = '/usr/bin/setpriv';
 export const PRLIMIT = '/usr/bin/prlimit';
-/** Where the work dir appears inside the strict sandbox (and its cwd/HOME). */
+/** Where the work dir appears inside the strict sandbox (and its cwd/HOME): a size-capped tmpfs. */
 export const SANDBOX_WORKDIR = '/work';
+/** Where the prepared files are bound read-only inside the strict sandbox, to be copied into the work dir. */
+export const SANDBOX_INPUT = '/run/skillport/input';
 
 /** How the host's top-level system dirs look (merged-/usr hosts have /bin → usr/bin symlinks). */
 export type HostLayout = Array<
@@ -35,12 +38,14 @@ function layoutArgs(layout: HostLayout): string[] {
 }
 
 export interface BwrapOptions {
-  workdir: string;
+  /** Host dir with the prepared files (bound read-only at SANDBOX_INPUT). */
+  inputDir: string;
   /** Dir holding the generated passwd, group, hosts and nsswitch.conf. */
   etcDir: string;
   env: Record<string, string>;
   layout: HostLayout;
-  tmpBytes: number;
+  /** Size of the work dir's tmpfs: everything the run can write, /tmp included (a symlink into it). */
+  workdirBytes: number;
   shmBytes: number;
   disableUserns: boolean;
   /** /etc/localtime target when it is a symlink into /usr (optional). */
@@ -52,9 +57,13 @@ export interface BwrapOptions {
 /**
  * bubblewrap arguments for one run. The sandbox sees: /usr (read-only, via merged-/usr symlinks or binds for /bin,
  * /lib…), a handful of /etc files (the dynamic linker cache, /etc/alternatives, and a generated passwd/group/hosts:
- * never the host's /etc, so never /etc/shadow), a fresh /proc of its own pid namespace, a minimal /dev, size-capped
- * tmpfs on /tmp and /dev/shm, and the run's work dir read-write at /work. Nothing else of the host: no data dir,
+ * never the host's /etc, so never /etc/shadow), a fresh /proc of its own pid namespace, a minimal read-only /dev,
+ * the prepared files read-only at SANDBOX_INPUT, and the work dir at /work. Nothing else of the host: no data dir,
  * no /root, /home, /var, no other run's dir. Namespaces: user, pid, net (empty loopback only), ipc, uts, cgroup.
+ *
+ * What the run can write is bounded by the kernel, not by a watchdog: /work is a tmpfs of `workdirBytes` (the
+ * runner copies the prepared files into it), /tmp is a symlink into it, /dev/shm is a tmpfs of `shmBytes`, and
+ * everything else (/, /dev) is read-only. bubblewrap's own root and /dev are unsized tmpfs, hence the remounts.
  */
 export function buildBwrapArgs(o: BwrapOptions): string[] {
   const a: string[] = ['--unshare-all', '--unshare-user'];
@@ -68,9 +77,11 @@ export function buildBwrapArgs(o: BwrapOptions): string[] {
   for (const f of ['passwd', 'group', 'hosts', 'nsswitch.conf'])
     a.push('--ro-bind', `${o.etcDir}/${f}`, `/etc/${f}`);
   a.push('--proc', '/proc', '--dev', '/dev');
-  a.push('--size', String(o.tmpBytes), '--tmpfs', '/tmp');
-  a.push('--size', String(o.shmBytes), '--tmpfs', '/dev/shm');
-  a.push('--bind', o.workdir, SANDBOX_WORKDIR, '--chdir', SANDBOX_WORKDIR);
+  a.push('--size', String(o.shmBytes), '--tmpfs', '/dev/shm', '--remount-ro', '/dev');
+  a.push('--ro-bind', o.inputDir, SANDBOX_INPUT);
+  a.push('--size', String(o.workdirBytes), '--tmpfs', SANDBOX_WORKDIR);
+  a.push('--symlink', `${SANDBOX_WORKDIR}/${TMP_DIR_NAME}`, '/tmp');
+  a.push('--remount-ro', '/', '--chdir', SANDBOX_WORKDIR);
   return a;
 }
 

@@ -159,7 +159,7 @@ async function removeDir(dir: string, timeoutMs = 2000): Promise<void> {
   }
 }
 
-/** Removes empty `skillport-<pid>-…` dirs left by dead server processes (they only block the parent's removal). */
+/** Removes the `skillport-<pid>-…` dirs left by dead server processes, killing what still runs in them. */
 async function sweepStale(parent: string): Promise<void> {
   let names: string[];
   try {
@@ -179,7 +179,12 @@ async function sweepStale(parent: string): Promise<void> {
     if (alive) continue;
     const base = path.join(parent, name);
     const runs = await readdir(base, { withFileTypes: true }).catch(() => []);
-    for (const r of runs) if (r.isDirectory()) await rmdir(path.join(base, r.name)).catch(() => undefined);
+    for (const r of runs) {
+      if (!r.isDirectory()) continue;
+      // A run its dead owner left going (whitelist runs have no pid namespace to die with it).
+      await killLoop([path.join(base, r.name)], 1000, true).catch(() => undefined);
+      await rmdir(path.join(base, r.name)).catch(() => undefined);
+    }
     await rmdir(base).catch(() => undefined);
   }
 }

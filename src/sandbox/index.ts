@@ -5,7 +5,8 @@
  *
  *   const probe = await probeBubblewrap();
  *   const { level, warning } = resolveSecurityLevel(config.requestedLevel, probe);
- *   const sandbox = createSandbox(defaultSandboxConfig({ level, workRoot: '/var/tmp/skillport-runs' }));
+ *   const { workRoot } = await claimRunRoot('/var/tmp/skillport-runs'); // sweeps dead servers' leftovers
+ *   const sandbox = createSandbox(defaultSandboxConfig({ level, workRoot }));
  */
 import { AppError } from '../shared/errors.js';
 import type { ProbeResult, SecurityLevel } from './types.js';
@@ -26,6 +27,7 @@ export { defaultSandboxConfig } from './types.js';
 export { createSandbox } from './sandbox.js';
 export { probeBubblewrap } from './bwrap.js';
 export { parseWhitelistCommand } from './command.js';
+export { claimRunRoot, sweepStaleRunRoots } from './runroot.js';
 
 /**
  * Chooses the level to run with.

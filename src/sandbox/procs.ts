@@ -109,3 +109,21 @@ export async function waitForExit(pid: number, timeoutMs: number): Promise<boole
     await delay(pass < 20 ? 1 : 10);
   }
 }
+
+/**
+ * Whether the /proc mounted at /proc (in `mountinfo`, the text of /proc/self/mountinfo) hides other users'
+ * processes: `hidepid=1|2|4` (or `noaccess`, `invisible`, `ptraceable`) make another uid's /proc/<pid>/cmdline
+ * unreadable.
+ */
+export function procHidesOtherUids(mountinfo: string): boolean {
+  for (const line of mountinfo.split('\n')) {
+    const sep = line.indexOf(' - ');
+    if (sep < 0) continue;
+    const mountPoint = line.slice(0, sep).split(' ')[4];
+    const [fsType, , superOptions = ''] = line.slice(sep + 3).split(' ');
+    if (mountPoint !== '/proc' || fsType !== 'proc') continue;
+    const m = /(?:^|,)hidepid=([^,]+)/.exec(superOptions);
+    return m !== null && ['1', '2', '4', 'noaccess', 'invisible', 'ptraceable'].includes(m[1]!);
+  }
+  return false;
+}

@@ -4,12 +4,16 @@ import { accessSync, constants } from 'node:fs';
  * The launcher: the first program of every run, run by the server (root) before the uid drop. Written in Perl
  * because perl-base is Essential on Debian/Ubuntu, starts in ~2 ms and can make raw syscalls without modules.
  *
+ * 0. Dies with the server (PR_SET_PDEATHSIG): a server killed with SIGKILL does not leave its runs going (strict
+ *    runs die with it through bwrap's --die-with-parent; whitelist leftovers are swept at the next start, see
+ *    runroot.ts). *
  * 1. Gate (optional): waits for one line on stdin, which the server sends only after it has moved the launcher
  *    into the run's cgroup, so nothing of the command runs (or forks) outside it. stdin then becomes /dev/null.
  * 2. Closes every inherited file descriptor above 3 (strict: 4), with close_range(2) or one by one from
  *    /proc/self/fd. The server may have inherited descriptors without close-on-exec from whatever started it; an open
  *    directory descriptor in the sandbox would be a way around bubblewrap's mount namespace. fd 3 is our status
- *    channel, closed before the command runs; fd 4 (strict) is bwrap's --info-fd, which bwrap closes itself.
+ *    channel, closed before the command runs; fd 4 (strict) is bwrap's --info-fd, which bwrap closes itself;
+ *    fd 5 (strict) is the channel of the runner inside the sandbox (strict-runner.ts).
  * 3. Reaper: becomes a child-subreaper (prctl PR_SET_CHILD_SUBREAPER), forks the command into its own process group
  *    and reaps every process of the run. Without it, orphans end up as zombies of the host's init: background
  *    processes of whitelist runs (`sleep 1000 &`), and in strict mode bwrap's pid 1, which outlives the outer bwrap
@@ -23,7 +27,10 @@ import { accessSync, constants } from 'node:fs';
  */
 const LAUNCHER_SCRIPT = [
   '$SIG{PIPE} = "IGNORE";',
-  'my ($nr, $gate, $reap, $keep) = splice(@ARGV, 0, 4);',
+  'my ($nr, $ppid, $gate, $reap, $keep) = splice(@ARGV, 0, 5);',
+  // prctl(PR_SET_PDEATHSIG, SIGKILL): dies with the server (and bwrap, --die-with-parent, with it); then make sure
+  // the server did not die before that.
+  'if ($nr > 0) { syscall($nr, 1, 9, 0, 0, 0); exit 125 if getppid() != $ppid; }',
   'if ($gate) { my $l = <STDIN>; exit 125 unless defined $l; open(STDIN, "<", "/dev/null") or exit 125; }',
   // close_range($keep + 1, ~0U, 0): the same syscall number (436) on every Linux architecture.
   'if (syscall(436, $keep + 1, 0xFFFFFFFF, 0) != 0) {',
@@ -88,12 +95,13 @@ export function launcherAvailable(): boolean {
 }
 
 /**
- * @param keepFds highest descriptor kept open: 3 (status channel) or 4 (strict: bwrap's --info-fd as well).
+ * @param keepFds highest descriptor kept open: 3 (status channel) or 5 (strict: bwrap's --info-fd and the
+ *   runner's channel as well).
  */
 export function launcherArgv(opts: {
   gate: boolean;
   reap: boolean;
-  keepFds: 3 | 4;
+  keepFds: 3 | 5;
   command: string[];
 }): string[] {
   return [
@@ -101,6 +109,7 @@ export function launcherArgv(opts: {
     '-e',
     LAUNCHER_SCRIPT,
     String(prctlSyscallNumber()),
+    String(process.pid),
     opts.gate ? '1' : '0',
     opts.reap ? '1' : '0',
     String(opts.keepFds),

@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
-import { access, chmod, mkdir, readlink, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { randomHex } from '../shared/crypto.js';
 import { AppError } from '../shared/errors.js';
 import {
@@ -20,11 +20,21 @@ import { detectCgroups, type CgroupManager, type CgroupRun } from './cgroup.js';
 import { BLOCKED_PROGRAMS, parseWhitelistCommand, refuse } from './command.js';
 import { CappedCapture } from './output.js';
 import { isInside } from './paths.js';
-import { killGroup, killMatching, waitForExit } from './procs.js';
+import { killGroup, killMatching, procHidesOtherUids, waitForExit } from './procs.js';
 import { launcherArgv, launcherAvailable, parseReaperLine } from './reaper.js';
+import { measureSharedTemp, sweepSharedTemp } from './shared-temp.js';
+import {
+  RUNNER_FD,
+  collectFromSandbox,
+  mountNamespaceOf,
+  listenToRunner,
+  runnerArgv,
+  workdirUsage,
+} from './strict-runner.js';
 import type { LimitHit, RunRequest, RunResult, Sandbox, SandboxConfig, SecurityLevel } from './types.js';
 import {
   MAX_SCANNED_ENTRIES,
+  type CollectResult,
   TMP_DIR_NAME,
   collectChanges,
   ensureWorkRoot,
@@ -66,6 +76,11 @@ const STDERR_MARKERS: ReadonlyArray<readonly [LimitHit, RegExp]> = [
     /fork: (?:retry: )?Resource temporarily unavailable|[Cc]an(?:'|no)t fork|BlockingIOError: \[Errno 11\]|\bEAGAIN\b/,
   ],
   ['file_size', /File too large|\bEFBIG\b|File size limit exceeded/],
+];
+/** Strict only: the work dir is the run's only writable file system, so "disk full" is its limit. */
+const WORKDIR_FULL_MARKER: readonly [LimitHit, RegExp] = [
+  'workdir_size',
+  /No space left on device|\bENOSPC\b/,
 ];
 
 /** The order of `RunResult.limitsHit`. */
@@ -137,6 +152,11 @@ interface Prepared {
   hasLdSoCache: boolean;
   /** /usr/bin/perl exists: runs start through the launcher (see reaper.ts). */
   launcher: boolean;
+  /**
+   * Whitelist only: runs may overlap, because each has a uid of its own and /proc is mounted with hidepid, so no
+   * run can read another's command line. Otherwise whitelist runs execute one at a time.
+   */
+  concurrentWhitelist: boolean;
 }
 
 function validateConfig(config: SandboxConfig): void {
@@ -200,6 +220,14 @@ export function createSandbox(config: SandboxConfig): Sandbox {
   const freeUids = config.uidPool ? [...config.uidPool] : null;
   const active = new Set<{ kill: () => void; done: Promise<unknown> }>();
 
+  // Whitelist runs have no pid namespace: without hidepid they would see each other's command lines in /proc.
+  let whitelistTail: Promise<unknown> = Promise.resolve();
+  const oneAtATime = <T>(fn: () => Promise<T>): Promise<T> => {
+    const next = whitelistTail.then(fn, fn);
+    whitelistTail = next.catch(() => undefined);
+    return next;
+  };
+
   let preparing: Promise<Prepared> | null = null;
   const prepare = (): Promise<Prepared> => {
     preparing ??= (async () => {
@@ -249,6 +277,9 @@ export function createSandbox(config: SandboxConfig): Sandbox {
         hasAlternatives: await exists('/etc/alternatives'),
         hasLdSoCache: await exists('/etc/ld.so.cache'),
         launcher,
+        concurrentWhitelist:
+          freeUids !== null &&
+          procHidesOtherUids(await readFile('/proc/self/mountinfo', 'utf8').catch(() => '')),
       };
     })();
     preparing.catch(() => {
@@ -366,7 +397,9 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       const prep = await prepare().catch((err: Error) => {
         throw new AppError(503, 'sandbox_unavailable', `Sandbox cannot start: ${err.message}`);
       });
-      return execute(req.command, program, programArgs, planned, timeoutMs, slot, prep, (k) => (kill = k));
+      const go = () =>
+        execute(req.command, program, programArgs, planned, timeoutMs, slot, prep, (k) => (kill = k));
+      return level === 'whitelist' && !prep.concurrentWhitelist ? oneAtATime(go) : go();
     })();
     handle.done = work.catch(() => undefined);
     active.add(handle);
@@ -389,6 +422,13 @@ export function createSandbox(config: SandboxConfig): Sandbox {
     setKill: (k: () => void) => void,
   ): Promise<RunResult> {
     const { dir, manifest } = await prepareWorkdir(prep.workRoot, planned, { uid: slot.uid, gid: slot.gid });
+    const collectOptions = {
+      maxReturnedFileBytes: limits.maxReturnedFileBytes,
+      maxReturnedTotalBytes: limits.maxReturnedTotalBytes,
+    };
+    // Whitelist with a uid of its own: what it writes to the shared temp dirs counts (see shared-temp.ts).
+    const tempUid = level === 'whitelist' && slot.dedicatedUid ? slot.uid : null;
+    let usedOutside = 0;
     let cg: CgroupRun | null = null;
     try {
       if (prep.cgroups) {
@@ -438,11 +478,11 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       let env: Record<string, string>;
       if (level === 'strict') {
         const bw = buildBwrapArgs({
-          workdir: dir,
+          inputDir: dir,
           etcDir: prep.etcDir,
           env: sandboxEnv(SANDBOX_WORKDIR),
           layout: prep.layout,
-          tmpBytes: limits.maxWorkdirBytes,
+          workdirBytes: limits.maxWorkdirBytes,
           shmBytes: limits.maxFileBytes,
           disableUserns: prep.disableUserns,
           hasAlternatives: prep.hasAlternatives,
@@ -451,7 +491,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
         });
         // --info-fd: bwrap tells us the host pid of the sandbox's pid 1 (see below).
         inner = [...privDrop, BWRAP, '--info-fd', useReaper ? '4' : '3', ...bw];
-        inner.push('--', PRLIMIT, ...rlimits, '--', '/bin/sh', '-c', command);
+        inner.push('--', PRLIMIT, ...rlimits, '--', ...runnerArgv(command));
         env = { PATH: SANDBOX_PATH, LANG: 'C.UTF-8' };
       } else if (level === 'whitelist') {
         inner = [...privDrop, PRLIMIT, ...rlimits, '--', program!, ...programArgs];
@@ -464,13 +504,16 @@ export function createSandbox(config: SandboxConfig): Sandbox {
         ? launcherArgv({
             gate: cg !== null,
             reap: useReaper,
-            keepFds: level === 'strict' ? 4 : 3,
+            keepFds: level === 'strict' ? 5 : 3,
             command: inner,
           })
         : inner;
 
       const stdout = new CappedCapture(limits.maxOutputBytes);
-      const stderr = new CappedCapture(limits.maxOutputBytes, STDERR_MARKERS);
+      const stderr = new CappedCapture(
+        limits.maxOutputBytes,
+        level === 'strict' ? [...STDERR_MARKERS, WORKDIR_FULL_MARKER] : STDERR_MARKERS,
+      );
       const hits = new Set<LimitHit>();
       let timedOut = false;
 
@@ -486,6 +529,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
           'pipe',
           useReaper || level === 'strict' ? 'pipe' : 'ignore',
           useReaper && level === 'strict' ? 'pipe' : 'ignore',
+          level === 'strict' ? 'pipe' : 'ignore', // RUNNER_FD
         ],
       });
       const pgid = child.pid ?? 0;
@@ -496,6 +540,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       let killRequested = false;
       let killCommand: () => void = () => undefined;
       let nsInitPid = 0; // strict: host pid of the sandbox's pid 1
+      let sandboxMountNs: Promise<string | null> = Promise.resolve(null);
       let resolveMain: (e: Exit) => void = () => undefined;
       const mainExited = new Promise<Exit>((r) => (resolveMain = r));
       const processExited = new Promise<Exit>((resolve) => {
@@ -525,9 +570,18 @@ export function createSandbox(config: SandboxConfig): Sandbox {
         infoFd.on('data', (d: Buffer) => {
           info += d.toString('latin1');
           const m = /"child-pid"\s*:\s*(\d+)/.exec(info);
-          if (m) nsInitPid = Number(m[1]);
+          if (m && nsInitPid === 0) {
+            nsInitPid = Number(m[1]);
+            sandboxMountNs = mountNamespaceOf(nsInitPid);
+          }
         });
       }
+      // strict: the runner inside the sandbox (strict-runner.ts) reports the command's end on its channel, then waits
+      // there while we read the work dir, which lives only in the sandbox's mount namespace.
+      const runnerFd = (level === 'strict' ? (child.stdio as unknown[])[RUNNER_FD] : null) as Duplex | null;
+      const runner = runnerFd
+        ? listenToRunner(runnerFd, (code) => resolveMain({ code, signal: null }))
+        : { exitCode: null, noSpace: false };
       if (statusFd) {
         let buf = '';
         statusFd.on('error', () => undefined);
@@ -607,13 +661,24 @@ export function createSandbox(config: SandboxConfig): Sandbox {
           resolveMain({ code: null, signal: 'SIGKILL' });
         }, EXIT_GRACE_MS);
       }, timeoutMs);
+      // Strict: bytes cannot pass the tmpfs size; only the number of files (kernel memory) is watched. Whitelist:
+      // the work dir and the run uid's files in the shared temp dirs, measured every WATCHDOG_INTERVAL_MS.
+      const overLimit =
+        level === 'strict'
+          ? async () => ((await workdirUsage(nsInitPid))?.inodes ?? 0) > MAX_SCANNED_ENTRIES
+          : async () => {
+              const caps = { bytes: limits.maxWorkdirBytes, entries: MAX_SCANNED_ENTRIES };
+              const m = await measureDir(dir, caps);
+              const t = tempUid === null ? { bytes: 0, entries: 0 } : await measureSharedTemp(tempUid, caps);
+              return m.bytes + t.bytes > caps.bytes || m.entries + t.entries > caps.entries;
+            };
       let measuring = false;
       const watchdog = setInterval(() => {
-        if (measuring) return;
+        if (measuring || (level === 'strict' && nsInitPid === 0)) return;
         measuring = true;
-        measureDir(dir, { bytes: limits.maxWorkdirBytes, entries: MAX_SCANNED_ENTRIES })
-          .then((m) => {
-            if (m.bytes > limits.maxWorkdirBytes || m.entries > MAX_SCANNED_ENTRIES) {
+        overLimit()
+          .then((over) => {
+            if (over) {
               hits.add('workdir_size');
               killCommand();
             }
@@ -630,6 +695,17 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       if (exit.error) {
         throw new AppError(503, 'sandbox_unavailable', `Sandbox cannot start: ${exit.error.message}`);
       }
+      let strictCollected: CollectResult | null = null;
+      if (runner.exitCode !== null) {
+        const got = await collectFromSandbox(nsInitPid, await sandboxMountNs, manifest, collectOptions).catch(
+          () => null,
+        );
+        if (got) {
+          strictCollected = got.collected;
+          if (got.full) hits.add('workdir_size');
+        } else warn('sandbox: could not read the work dir of a strict run');
+      }
+      runnerFd?.end(); // releases the runner, which exits with the command's status
 
       // The command is done: now make sure nothing it started survives (`sleep 1000 &`, nohup, setsid…).
       if (level === 'strict') {
@@ -692,12 +768,22 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       for (const m of stderr.seen) hits.add(m as LimitHit);
       if (cg) for (const h of await cg.hits().catch(() => [])) hits.add(h);
 
-      const collected = await collectChanges(dir, manifest, {
-        maxReturnedFileBytes: limits.maxReturnedFileBytes,
-        maxReturnedTotalBytes: limits.maxReturnedTotalBytes,
-      });
+      if (runner.noSpace) {
+        throw new AppError(413, 'payload_too_large', `Skill and input files do not fit the work dir`, {
+          limit: limits.maxWorkdirBytes,
+        });
+      }
+      if (tempUid !== null) {
+        // Files the run left in /tmp, /var/tmp, /dev/shm: counted against the work dir limit, then removed.
+        const left = await sweepSharedTemp(tempUid);
+        if (left.bytes > 0) usedOutside = left.bytes;
+      }
+      const collected =
+        level === 'strict'
+          ? (strictCollected ?? { changedFiles: [], totalBytes: 0, truncated: false })
+          : await collectChanges(dir, manifest, collectOptions);
       if (collected.truncated) hits.add('changed_files');
-      if (collected.totalBytes > limits.maxWorkdirBytes) hits.add('workdir_size');
+      if (collected.totalBytes + usedOutside > limits.maxWorkdirBytes) hits.add('workdir_size');
       if (collected.changedFiles.some((f) => f.size >= limits.maxFileBytes)) hits.add('file_size');
 
       return {

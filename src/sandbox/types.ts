@@ -3,7 +3,7 @@
  */
 
 /**
- * - `strict`: bubblewrap (all namespaces, read-only system, no network, only the work dir writable) + an
+ * - `strict`: bubblewrap (all namespaces, read-only system, no network, only a size-capped work dir writable) + an
  *   unprivileged uid + rlimits. A full shell line is allowed because the sandbox is the boundary.
  * - `whitelist`: no namespaces. The command is parsed without a shell and must name an allowed interpreter and a
  *   script from the skill; it runs as an unprivileged uid with rlimits. The script itself can still read what that
@@ -25,7 +25,10 @@ export interface SandboxLimits {
   maxProcesses: number;
   /** Largest file the run may write (RLIMIT_FSIZE). */
   maxFileBytes: number;
-  /** Total bytes of the work dir (input checked up front, growth watched during the run). */
+  /**
+   * Total bytes the run may write. Strict: the size of the work dir's tmpfs (/tmp included), a hard cap. Whitelist:
+   * the work dir plus the run uid's files in /tmp, /var/tmp, /dev/shm, watched during the run (docs/sandbox.md).
+   */
   maxWorkdirBytes: number;
   /** RLIMIT_NOFILE. */
   maxOpenFiles: number;

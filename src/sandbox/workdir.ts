@@ -3,7 +3,7 @@ import { chmod, lchown, lstat, mkdir, mkdtemp, open, readdir, realpath, rm } fro
 import path from 'node:path';
 import { sha256Hex } from '../shared/crypto.js';
 import { AppError } from '../shared/errors.js';
-import { isInside, normalizeRelativePath } from './paths.js';
+import { normalizeRelativePath } from './paths.js';
 import type { ChangedFile, RunFile } from './types.js';
 
 /** TMPDIR of a run, inside its work dir; never reported as a change. */
@@ -152,6 +152,8 @@ export function planFiles(
 export interface CollectOptions {
   maxReturnedFileBytes: number;
   maxReturnedTotalBytes: number;
+  /** `dir` is used as is, not resolved with realpath (needed for /proc/<pid>/root/…). */
+  rootAsIs?: boolean;
 }
 
 export interface CollectResult {
@@ -162,9 +164,24 @@ export interface CollectResult {
 }
 
 /**
+ * True when every directory between `root` and the file `rel` is a real directory, not a symlink. Unlike a
+ * realpath check this also works below /proc/<pid>/root (a strict run's work dir as the server sees it), where an
+ * absolute symlink would resolve against the server's root, not the sandbox's.
+ */
+async function parentsArePlainDirs(root: string, rel: string): Promise<boolean> {
+  let p = root;
+  for (const seg of rel.split('/').slice(0, -1)) {
+    p = path.join(p, seg);
+    const st = await lstat(p).catch(() => null);
+    if (!st?.isDirectory()) return false;
+  }
+  return true;
+}
+
+/**
  * Reads a regular file without following a symlink at any point: the final component is opened with O_NOFOLLOW
- * (and O_NONBLOCK, so a FIFO cannot block us), the opened inode must be the one lstat saw, and its parent dir must
- * resolve inside the work dir. The server may be root: this is what keeps `ln -s /etc/shadow out.txt` from being
+ * (and O_NONBLOCK, so a FIFO cannot block us), the opened inode must be the one lstat saw, and no dir between the
+ * work dir and it may be a symlink. The server may be root: this is what keeps `ln -s /etc/shadow out.txt` from being
  * returned as a "changed file".
  */
 async function readRegularFile(
@@ -174,8 +191,7 @@ async function readRegularFile(
   max: number,
 ): Promise<Buffer | null> {
   const abs = path.join(root, rel);
-  const parent = await realpath(path.dirname(abs)).catch(() => null);
-  if (parent === null || !isInside(root, parent)) return null;
+  if (!(await parentsArePlainDirs(root, rel))) return null;
   let fh;
   try {
     fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -205,7 +221,7 @@ export async function collectChanges(
   manifest: Manifest,
   opts: CollectOptions,
 ): Promise<CollectResult> {
-  const root = await realpath(dir);
+  const root = opts.rootAsIs ? dir : await realpath(dir);
   const found: Array<{ rel: string; size: number; dev: number; ino: number }> = [];
   let entries = 0;
   let totalBytes = 0;

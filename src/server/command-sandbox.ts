@@ -1,10 +1,10 @@
-import { mkdtempSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ConfigError, type Env } from '../config/index.js';
 import type { Logger } from '../observability/logger.js';
 import {
+  claimRunRoot,
   createSandbox,
   defaultSandboxConfig,
   probeBubblewrap,
@@ -34,6 +34,26 @@ const MiB = 1024 * 1024;
 const SANDBOX_UID_BASE = 62_000;
 
 /**
+ * The parent of this server's run dirs: below one known dir per server user, so that the next start sweeps what a
+ * server killed with SIGKILL left (see claimRunRoot). If someone else owns that dir (it is in the shared temp dir),
+ * a private one of our own, without the sweep.
+ */
+async function claimWorkRoot(logger: Logger): Promise<string> {
+  const parent = path.join(tmpdir(), `skillport-runs-${process.getuid?.() ?? 'user'}`);
+  try {
+    const { workRoot, swept } = await claimRunRoot(parent);
+    if (swept > 0) logger.info({ swept }, 'removed run dirs left by stopped servers');
+    return workRoot;
+  } catch (err) {
+    logger.warn(
+      { parent, error: (err as Error).message },
+      'cannot use the shared run dir parent; leftovers of a killed server will not be swept',
+    );
+    return mkdtemp(path.join(tmpdir(), 'skillport-runs-'));
+  }
+}
+
+/**
  * Probes bubblewrap and builds the sandbox for run_shell_command at the configured (or best available) level.
  * `disabled` is refused unless COMMAND_ALLOW_DISABLED=true; a degraded level is reported in /ready.
  */
@@ -51,7 +71,7 @@ export async function createCommandSandbox(
   const probe = await probeBubblewrap();
   const { level, warning } = resolveSecurityLevel(config.COMMAND_SECURITY_LEVEL, probe);
   if (warning) warnings.push(warning);
-  const workRoot = mkdtempSync(path.join(tmpdir(), 'skillport-runs-'));
+  const workRoot = await claimWorkRoot(logger);
   const isRoot = process.getuid?.() === 0;
   const sandbox = createSandbox(
     defaultSandboxConfig({

@@ -25,6 +25,10 @@ export const TEST_UIDS = {
   concurrency: 61004,
   cgroup: 61005,
   misc: 61006,
+  workdirStrict: 61008,
+  workdirWhitelist: 61009,
+  runRoot: 61010,
+  workdirWhitelist2: 61011,
 } as const;
 
 export async function tempDir(prefix: string): Promise<string> {

@@ -10,6 +10,7 @@ import {
 } from '../../src/sandbox/index.js';
 import { CappedCapture, utf8Boundary } from '../../src/sandbox/output.js';
 import { normalizeRelativePath } from '../../src/sandbox/paths.js';
+import { procHidesOtherUids } from '../../src/sandbox/procs.js';
 import { parseReaperLine, prctlSyscallNumber } from '../../src/sandbox/reaper.js';
 import { TEST_UIDS, file, makeSandbox, tempDir, type TestSandbox } from './helpers.js';
 
@@ -314,5 +315,23 @@ describe('inherited file descriptors', () => {
       closeSync(fileFd);
       await rm(hostDir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('procHidesOtherUids', () => {
+  const line = (opts: string) =>
+    `22 1 0:21 / /proc rw,nosuid,nodev,noexec,relatime shared:12 - proc proc ${opts}`;
+  it.each([
+    ['rw', false],
+    ['rw,hidepid=0', false],
+    ['rw,hidepid=2', true],
+    ['rw,hidepid=invisible', true],
+    ['rw,hidepid=1', true],
+    ['rw,hidepid=ptraceable,subset=pid', true],
+  ])('%s → %s', (opts, hidden) => {
+    expect(procHidesOtherUids(`${line(opts)}\n`)).toBe(hidden);
+  });
+  it('only the mount at /proc counts', () => {
+    expect(procHidesOtherUids('30 22 0:40 / /other/proc rw - proc proc rw,hidepid=2\n')).toBe(false);
   });
 });

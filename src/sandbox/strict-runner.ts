@@ -1,0 +1,159 @@
+import { readFile, readlink, statfs } from 'node:fs/promises';
+import type { Duplex } from 'node:stream';
+import { SANDBOX_INPUT, SANDBOX_WORKDIR } from './bwrap.js';
+import { delay } from './procs.js';
+import { prctlSyscallNumber } from './reaper.js';
+import { collectChanges, type CollectOptions, type CollectResult, type Manifest } from './workdir.js';
+
+/** How long the sandbox's processes get to be reaped after the runner's kill(-1) before we give up reading. */
+const SETTLE_TIMEOUT_MS = 2000;
+
+/**
+ * The runner: the first program inside the strict sandbox (after prlimit), in Perl like the launcher.
+ *
+ * The work dir is a size-capped tmpfs inside the sandbox's mount namespace (see buildBwrapArgs), so the kernel
+ * refuses the byte past the limit; it also vanishes with the namespace. The runner therefore:
+ * 1. makes itself non-dumpable (prctl PR_SET_DUMPABLE 0), so that the script, although the same uid, can neither
+ *    ptrace it nor open its descriptors through /proc;
+ * 2. copies the prepared files (bound read-only) into the tmpfs: `nospace` on fd 5 when they do not fit;
+ * 3. runs the command with `/bin/sh -c` in a child, without fd 5;
+ * 4. when it ends, SIGKILLs every other process of the sandbox (kill(-1) inside the pid namespace), writes
+ *    `exit <status>` on fd 5 (signals as 128+N, like a shell), and waits on fd 5;
+ * 5. meanwhile the server reads the changed files through /proc/<sandbox pid 1>/root/work, then writes a byte (or
+ *    closes fd 5) and the runner exits with the command's status.
+ * If the script kills the runner, the sandbox ends without results: it can only spoil its own run.
+ */
+const RUNNER_SCRIPT = [
+  'my ($nr, $in, $work, $cmd) = @ARGV;',
+  'syscall($nr, 4, 0, 0, 0, 0) if $nr > 0;', // prctl(PR_SET_DUMPABLE, 0)
+  'open(my $ctl, "+<&=", 5) or exit 125;',
+  'select((select($ctl), $| = 1)[0]);',
+  'if (system("/bin/cp", "-a", "--", "$in/.", "$work/") != 0) { print $ctl "nospace\\n"; exit 125; }',
+  'my $pid = fork();',
+  'exit 125 unless defined $pid;',
+  'if ($pid == 0) { close($ctl); exec { "/bin/sh" } "sh", "-c", $cmd; print STDERR "exec /bin/sh: $!\\n"; exit 127; }',
+  'waitpid($pid, 0);',
+  'my $s = $?;',
+  'my $code = ($s & 127) ? 128 + ($s & 127) : ($s >> 8);',
+  'kill(9, -1);',
+  'print $ctl "exit $code\\n";',
+  'my $go; sysread($ctl, $go, 1);',
+  'exit $code;',
+].join('\n');
+
+/** The runner's argv (inside the sandbox: /usr is bound read-only, so /usr/bin/perl is the host's). */
+export function runnerArgv(command: string): string[] {
+  return [
+    '/usr/bin/perl',
+    '-e',
+    RUNNER_SCRIPT,
+    String(prctlSyscallNumber()),
+    SANDBOX_INPUT,
+    SANDBOX_WORKDIR,
+    command,
+  ];
+}
+
+/** The runner's fd inside the sandbox (and the index of its socket in the server's spawn stdio). */
+export const RUNNER_FD = 5;
+
+type RunnerEvent = { type: 'exit'; code: number } | { type: 'nospace' };
+
+function parseRunnerLine(line: string): RunnerEvent | null {
+  if (line === 'nospace') return { type: 'nospace' };
+  const m = /^exit (\d+)$/.exec(line);
+  return m ? { type: 'exit', code: Number(m[1]) } : null;
+}
+
+/** What the runner said so far; `onExit` is called once, when it reports the command's end. */
+export function listenToRunner(
+  fd: Duplex,
+  onExit: (code: number) => void,
+): { readonly exitCode: number | null; readonly noSpace: boolean } {
+  const state = { exitCode: null as number | null, noSpace: false };
+  let buf = '';
+  fd.on('error', () => undefined);
+  fd.on('data', (d: Buffer) => {
+    buf = (buf + d.toString('latin1')).slice(-256);
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const ev = parseRunnerLine(buf.slice(0, nl));
+      buf = buf.slice(nl + 1);
+      if (ev?.type === 'nospace') state.noSpace = true;
+      else if (ev?.type === 'exit' && state.exitCode === null) {
+        state.exitCode = ev.code;
+        onExit(ev.code);
+      }
+    }
+  });
+  return state;
+}
+
+/** The run's work dir as the server sees it: through the sandbox pid 1's root. */
+export function hostViewOfWorkdir(nsInitPid: number): string {
+  return `/proc/${nsInitPid}/root${SANDBOX_WORKDIR}`;
+}
+
+/** Identity of the sandbox's mount namespace (`mnt:[…]`), to make sure a pid still names the same sandbox. */
+export function mountNamespaceOf(pid: number): Promise<string | null> {
+  return readlink(`/proc/${pid}/ns/mnt`).catch(() => null);
+}
+
+async function childrenOf(pid: number): Promise<number[]> {
+  const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'latin1').catch(() => null);
+  if (text === null) return [-1]; // unknown: never counts as settled
+  return text.split(' ').filter(Boolean).map(Number);
+}
+
+async function isZombie(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'latin1').catch(() => null);
+  if (stat === null) return true; // gone
+  const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+  return state === 'Z' || state === 'X';
+}
+
+/**
+ * True once the only process left in the sandbox (besides bwrap's pid 1) is the runner, with no children: every
+ * process of a pid namespace descends from its pid 1, and the runner (non-dumpable, blocked on fd 5) forks no more,
+ * so nothing can change the work dir while the server reads it. Zombies waiting for pid 1 to reap them are dead.
+ */
+export async function onlyRunnerLeft(nsInitPid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const kids = await childrenOf(nsInitPid);
+    const live: number[] = [];
+    for (const k of kids) if (k < 0 || !(await isZombie(k))) live.push(k);
+    if (live.length === 1 && live[0]! > 0 && (await childrenOf(live[0]!)).length === 0) return true;
+    if (Date.now() > deadline) return false;
+    await delay(5);
+  }
+}
+
+/** Whether the work dir's tmpfs is full (less than one page left), and how many inodes it holds. */
+export async function workdirUsage(nsInitPid: number): Promise<{ full: boolean; inodes: number } | null> {
+  try {
+    const s = await statfs(hostViewOfWorkdir(nsInitPid));
+    return { full: s.bavail * s.bsize < 4096, inodes: s.files - s.ffree };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The changed files of a strict run whose runner reported the end of the command, read while the runner holds the
+ * sandbox open. Null when the sandbox is not in the expected state (a process of the script still alive, or the
+ * pid no longer names the same sandbox): nothing is read then.
+ */
+export async function collectFromSandbox(
+  nsInitPid: number,
+  mountNs: string | null,
+  manifest: Manifest,
+  opts: CollectOptions,
+): Promise<{ collected: CollectResult; full: boolean } | null> {
+  if (!(nsInitPid > 1) || mountNs === null) return null;
+  if (!(await onlyRunnerLeft(nsInitPid, SETTLE_TIMEOUT_MS))) return null;
+  if ((await mountNamespaceOf(nsInitPid)) !== mountNs) return null;
+  const usage = await workdirUsage(nsInitPid);
+  const collected = await collectChanges(hostViewOfWorkdir(nsInitPid), manifest, { ...opts, rootAsIs: true });
+  if ((await mountNamespaceOf(nsInitPid)) !== mountNs) return null;
+  return { collected, full: usage?.full ?? false };
+}
