@@ -20,7 +20,6 @@ const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
 const work = mkdtempSync(path.join(tmpdir(), 'skillport-pkg-'));
 const prefix = path.join(work, 'prefix');
 const elsewhere = path.join(work, 'elsewhere'); // the user's working directory: no checkout, no node_modules
-const bin = path.join(prefix, 'bin', 'skillport');
 let ltsNode = '';
 
 function npm(args: string[], cwd = work): string {
