@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { jwtVerify, SignJWT, errors as joseErrors } from 'jose';
+import { z } from 'zod';
+
+const USER_ID = z.uuid();
 
 /** Short-lived JWT access tokens (HS256). Revocation is handled by checking the user on every request. */
 export class AccessTokens {
@@ -26,8 +29,10 @@ export class AccessTokens {
   async verify(token: string): Promise<string | null> {
     try {
       const { payload } = await jwtVerify(token, this.key, { algorithms: ['HS256'] });
-      if (payload.type !== 'access' || typeof payload.sub !== 'string' || !payload.jti) return null;
-      return payload.sub;
+      if (payload.type !== 'access' || !payload.jti) return null;
+      // Only a user id can be a subject; anything else (even validly signed) must not reach a uuid query.
+      const subject = USER_ID.safeParse(payload.sub);
+      return subject.success ? subject.data : null;
     } catch (err) {
       if (err instanceof joseErrors.JOSEError) return null;
       throw err;

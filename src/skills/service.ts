@@ -60,6 +60,9 @@ export interface ListQuery {
 const SKILL_MD = 'SKILL.md';
 /** tsvector documents are limited to 1 MiB; the body beyond this adds little to ranking. */
 const SEARCH_BODY_CHARS = 200_000;
+/** Bounds of the values a cursor may carry (a skill name is at most 64 characters; 4× leaves room). */
+const MAX_NAME_CURSOR = 256;
+const MAX_RANKED_OFFSET = 1_000_000;
 
 /**
  * The skill library: private, versioned skills per user plus admin-published shared ones. Every read takes the
@@ -298,7 +301,8 @@ export class SkillsService {
 
     if (tsquery) {
       // Ranked results page by offset: rank order has no stable key to continue from.
-      const offset = decodeCursor(query.cursor, z.object({ o: z.number().int().min(0) }))?.o ?? 0;
+      const offset =
+        decodeCursor(query.cursor, z.object({ o: z.number().int().min(0).max(MAX_RANKED_OFFSET) }))?.o ?? 0;
       const rows = await base
         .where(and(...where))
         .orderBy(desc(sql`ts_rank_cd(${s.search}, ${tsquery})`), asc(s.name), asc(s.id))
@@ -695,7 +699,7 @@ export class SkillsService {
 
 /** Keyset pages in (name, id) order: the condition for rows after a cursor, and the cursor after a page. */
 function afterNameCursor(cursor: string | undefined): SQL | undefined {
-  const after = decodeCursor(cursor, z.object({ n: z.string(), i: z.string() }));
+  const after = decodeCursor(cursor, z.object({ n: z.string().max(MAX_NAME_CURSOR), i: z.uuid() }));
   const s = tables.skills;
   return after ? sql`(${s.name}, ${s.id}) > (${after.n}, ${after.i})` : undefined;
 }
