@@ -717,7 +717,7 @@ function auditSkill(
   skill: { id: string },
   ip: string | null,
   details: Record<string, unknown>,
-): Promise<void> {
+): Promise<number> {
   return recordAudit(tx, {
     actorId: principal.userId,
     action,
