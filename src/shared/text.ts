@@ -37,41 +37,65 @@ export const textProblem = (s: string): TextProblem | undefined => findTextProbl
 /**
  * The first string (value or object key) anywhere in `value` that cannot be stored, or a structure that
  * contains itself (a YAML alias can build one; it cannot be serialised). Null when everything is storable.
+ * Iterative, so that a body nested a million levels deep is walked, not a stack overflow.
  */
 export function findUnsafeText(value: unknown, path: string[] = []): UnsafeText | null {
-  return walk(value, path, new Set());
-}
-
-function walk(value: unknown, path: string[], ancestors: Set<object>): UnsafeText | null {
-  if (typeof value === 'string') {
-    const problem = textProblem(value);
-    return problem ? { path: path.join('.'), problem } : null;
+  interface Frame {
+    value: unknown;
+    key: string | null;
+    parent: Frame | null;
+    /** Set on the marker that takes a container off the ancestor set once its children are done. */
+    leaving?: object;
   }
-  if (typeof value !== 'object' || value === null) return null;
-  if (ancestors.has(value)) return { path: path.join('.'), problem: 'circular' };
-  ancestors.add(value);
-  try {
-    const entries: Array<[string, unknown]> =
-      value instanceof Map
-        ? [...value.entries()].map(([k, v]) => [String(k), v])
-        : Array.isArray(value)
-          ? value.map((v, i) => [String(i), v])
-          : Object.entries(value);
-    for (const [key, child] of entries) {
-      const keyProblem = textProblem(key);
-      if (keyProblem) return { path: [...path, key].join('.'), problem: keyProblem };
-      const found = walk(child, [...path, key], ancestors);
-      if (found) return found;
+  const pathOf = (frame: Frame | null, key?: string): string => {
+    const keys = key === undefined ? [] : [key];
+    for (let f = frame; f; f = f.parent) if (f.key !== null) keys.push(f.key);
+    return [...path, ...keys.reverse()].join('.');
+  };
+  const ancestors = new Set<object>();
+  const stack: Frame[] = [{ value, key: null, parent: null }];
+  while (stack.length) {
+    const frame = stack.pop()!;
+    if (frame.leaving) {
+      ancestors.delete(frame.leaving);
+      continue;
     }
-    return null;
-  } finally {
-    ancestors.delete(value);
+    const v = frame.value;
+    if (typeof v === 'string') {
+      const problem = textProblem(v);
+      if (problem) return { path: pathOf(frame), problem };
+      continue;
+    }
+    if (typeof v !== 'object' || v === null) continue;
+    if (ancestors.has(v)) return { path: pathOf(frame), problem: 'circular' };
+    ancestors.add(v);
+    stack.push({ value: null, key: null, parent: null, leaving: v });
+    const entries: Array<[string, unknown]> =
+      v instanceof Map
+        ? [...v.entries()].map(([k, child]) => [String(k), child])
+        : Array.isArray(v)
+          ? v.map((child, i) => [String(i), child])
+          : Object.entries(v);
+    for (const [key] of entries) {
+      const problem = textProblem(key);
+      if (problem) return { path: pathOf(frame, key), problem };
+    }
+    // Reversed, so that children are visited in input order.
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const [key, child] = entries[i]!;
+      stack.push({ value: child, key, parent: frame });
+    }
   }
+  return null;
 }
 
-/** A printable name for a path that may itself hold the bad characters. */
+/** Longest field name an error message repeats (a path can be as deep as the input is nested). */
+export const MAX_FIELD_NAME = 200;
+
+/** A printable, bounded name for a path that may itself hold the bad characters. */
 export function printablePath(path: string): string {
-  return JSON.stringify(toStorableText(path)).slice(1, -1);
+  const printable = JSON.stringify(toStorableText(path)).slice(1, -1);
+  return printable.length > MAX_FIELD_NAME ? `${printable.slice(0, MAX_FIELD_NAME - 1)}…` : printable;
 }
 
 /**

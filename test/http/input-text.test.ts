@@ -11,6 +11,7 @@ import {
   type JsonSchema,
 } from '../helpers/poison.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { MAX_FIELD_NAME } from '../../src/shared/text.js';
 import { skillZip, yazlZip } from '../helpers/zips.js';
 
 /**
@@ -187,6 +188,21 @@ describe('text no store can hold, in every field of every route', () => {
       if (!ok) failures.push(`${c.label}: ${res.status} ${res.text.slice(0, 200)}`);
     }
     expect(failures).toEqual([]);
+  });
+
+  it('walks a body nested 200,000 levels deep without overflowing the stack', async () => {
+    const deep = '['.repeat(200_000) + '"\\u0000"' + ']'.repeat(200_000);
+    const raw = await fetch(`${t.baseUrl}/api/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: `{"login": ${deep}, "password": "x"}`,
+    });
+    const body = await raw.json();
+    expect(raw.status).toBe(400);
+    expect(body.error).toMatchObject({ code: 'invalid_input' });
+    const field: string = body.error.details.fields[0].path;
+    expect(field).toMatch(/^login(\.0)+…$/);
+    expect(field.length).toBeLessThanOrEqual(MAX_FIELD_NAME);
   });
 
   it('still accepts the valid values the cases were built from', async () => {

@@ -106,10 +106,8 @@ describe('MCP', () => {
     const skills = new SkillsClient(client);
     const listing = await skills.list();
     const entry = listing.skills.find((s) => s.frontmatter.name === 'style')!;
-    expect(entry.resources.map((r) => r.uri).sort()).toEqual([
-      'skill://style/SKILL.md',
-      'skill://style/new.txt',
-    ]);
+    const resources = entry.resources as Array<{ uri: string }>; // a listed entry, never "dynamic"
+    expect(resources.map((r) => r.uri).sort()).toEqual(['skill://style/SKILL.md', 'skill://style/new.txt']);
     expect(entry.frontmatter.description).toBe('House style, second edition.');
     const err = await client.readResource({ uri: 'skill://style/old.txt' }).then(
       () => null,
