@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { jwtVerify, SignJWT, errors as joseErrors } from 'jose';
+import { z } from 'zod';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const UUID = z.uuid();
 
 /** What a valid access token says: whose it is and which console session (refresh-token family) it belongs to. */
 export interface AccessClaims {
@@ -37,10 +38,12 @@ export class AccessTokens {
   async verify(token: string): Promise<AccessClaims | null> {
     try {
       const { payload } = await jwtVerify(token, this.key, { algorithms: ['HS256'] });
-      if (payload.type !== 'access' || typeof payload.sub !== 'string' || !payload.jti) return null;
+      if (payload.type !== 'access' || !payload.jti) return null;
+      // Only a user id can be a subject; anything else (even validly signed) must not reach a uuid query.
+      const subject = UUID.safeParse(payload.sub);
       // Tokens signed before sessions had ids are refused: the console refreshes and gets one that has it.
-      if (typeof payload.sid !== 'string' || !UUID.test(payload.sid)) return null;
-      return { userId: payload.sub, sessionId: payload.sid };
+      const session = UUID.safeParse(payload.sid);
+      return subject.success && session.success ? { userId: subject.data, sessionId: session.data } : null;
     } catch (err) {
       if (err instanceof joseErrors.JOSEError) return null;
       throw err;

@@ -3,12 +3,14 @@ import { alias } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
 import { tables, type Executor } from '../db/index.js';
 import { decodeCursor, toPage, type Page } from '../shared/pagination.js';
+import { toStorableText, toStorableValue } from '../shared/text.js';
 
 export interface AuditEntry {
   actorId: string | null;
   action: string;
   target?: string | null;
-  result: 'success' | 'failure';
+  /** `started`: an action recorded before it runs (a command), completed by `completeAudit`. */
+  result: 'success' | 'failure' | 'started';
   ip?: string | null;
   /** Never secrets or argument values that might hold them. */
   details?: Record<string, unknown>;
@@ -51,17 +53,36 @@ export interface AuditQuery {
 
 /**
  * Records security events. Callers pass the transaction that makes the change, so the event and the change
- * commit or roll back together.
+ * commit or roll back together. Returns the event's id.
+ *
+ * Text is made storable here, in one place (NUL and lone surrogates replaced, see toStorableText): a record
+ * must never fail because of what a caller typed.
  */
-export async function recordAudit(exec: Executor, entry: AuditEntry): Promise<void> {
-  await exec.insert(tables.auditEvents).values({
-    actorId: entry.actorId,
-    action: entry.action,
-    target: entry.target ?? null,
-    result: entry.result,
-    ip: entry.ip ?? null,
-    details: entry.details ?? null,
-  });
+export async function recordAudit(exec: Executor, entry: AuditEntry): Promise<number> {
+  const [row] = await exec
+    .insert(tables.auditEvents)
+    .values({
+      actorId: entry.actorId,
+      action: toStorableText(entry.action),
+      target: entry.target == null ? null : toStorableText(entry.target),
+      result: entry.result,
+      ip: entry.ip == null ? null : toStorableText(entry.ip),
+      details: entry.details ? toStorableValue(entry.details) : null,
+    })
+    .returning({ id: tables.auditEvents.id });
+  return row!.id;
+}
+
+/** Completes an event recorded as `started`: its outcome and the full details. */
+export async function completeAudit(
+  exec: Executor,
+  id: number,
+  outcome: { result: 'success' | 'failure'; details: Record<string, unknown> },
+): Promise<void> {
+  await exec
+    .update(tables.auditEvents)
+    .set({ result: outcome.result, details: toStorableValue(outcome.details) })
+    .where(eq(tables.auditEvents.id, id));
 }
 
 const events = tables.auditEvents;

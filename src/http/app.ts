@@ -10,7 +10,7 @@ import { mountMcp } from '../mcp/index.js';
 import { adminRoutes } from '../admin/index.js';
 import { mountApiDocs, mountConsole } from '../web/console.js';
 import { errorResponse, handleError } from './errors.js';
-import { jsonBodyLimit, requestContext } from './middleware.js';
+import { jsonBodyLimit, requestContext, wellFormedUrl } from './middleware.js';
 import type { AppEnv } from './types.js';
 
 const API_PREFIX = '/api/v1';
@@ -53,6 +53,8 @@ export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; cons
   }
   // JSON bodies are small; archive uploads are streamed with their own cap by the skills routes.
   app.use(`${API_PREFIX}/*`, jsonBodyLimit(config.MAX_JSON_BODY_BYTES));
+  // Text rules for every decoded input: here the URL's encoding; per field in validationHook (http/errors.ts).
+  app.use(`${API_PREFIX}/*`, wellFormedUrl);
 
   app.get('/health', (c) => c.json({ status: 'ok' }));
   app.get('/ready', async (c) => {

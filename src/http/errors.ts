@@ -3,6 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
 import { AppError } from '../shared/errors.js';
+import { findUnsafeText, invalidInput } from '../shared/text.js';
 import type { AppEnv } from './types.js';
 
 interface ErrorEnvelope {
@@ -33,11 +34,25 @@ function validationFields(error: ZodError) {
   return error.issues.map((i) => ({ path: i.path.join('.') || '(body)', message: i.message }));
 }
 
-/** Validation hook for every zod-openapi route: one envelope listing the offending fields. */
+/** Where each validator target sits in a request, as error messages name it. */
+const INPUT_PART: Record<string, string> = { json: 'body', form: 'body', param: 'path', query: 'query' };
+
+/**
+ * Validation hook for every zod-openapi route: one envelope listing the offending fields. Before the schema's
+ * verdict, every decoded string of the input (values and keys, at any depth) is checked to be storable text
+ * (no NUL, no lone surrogate): 400 `invalid_input` naming the field, instead of a database error later.
+ */
 export function validationHook(
-  result: { success: true } | { success: false; error: ZodError },
+  result:
+    | { success: true; data?: unknown; target?: string }
+    | { success: false; error: ZodError; data?: unknown; target?: string },
   c: Context,
 ): Response | undefined {
+  const unsafe = findUnsafeText(result.data);
+  if (unsafe) {
+    const err = invalidInput(INPUT_PART[result.target ?? ''] ?? result.target ?? 'input', unsafe);
+    return errorResponse(c, err.status, err.code, err.message, err.details);
+  }
   if (result.success) return undefined;
   const fields = validationFields(result.error);
   return errorResponse(

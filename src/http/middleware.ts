@@ -95,3 +95,40 @@ export function jsonBodyLimit(maxSize: number): MiddlewareHandler<AppEnv> {
     return JSON_MEDIA_TYPE.test(mediaType) ? limit(c, next) : next();
   };
 }
+
+const PERCENT_RUN = /(?:%[0-9A-Fa-f]{2})+/g;
+const isUtf8Encoded = (part: string) =>
+  [...part.matchAll(PERCENT_RUN)].every(([run]) => {
+    try {
+      decodeURIComponent(run);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+
+/**
+ * Refuses a URL whose percent-encoded bytes are not UTF-8 (an encoded lone surrogate such as `%ED%A0%80`, a
+ * stray `%FF`): the router would otherwise keep them as literal text and look that up. 400 `invalid_input`
+ * naming the query parameter, or the path.
+ */
+export const wellFormedUrl: MiddlewareHandler<AppEnv> = async (c, next) => {
+  const url = c.req.url;
+  const queryAt = url.indexOf('?');
+  const pathname = new URL(url).pathname;
+  const bad = !isUtf8Encoded(pathname)
+    ? '(path)'
+    : queryAt < 0
+      ? undefined
+      : url
+          .slice(queryAt + 1)
+          .split('&')
+          .find((pair) => !isUtf8Encoded(pair))
+          ?.split('=')[0];
+  if (bad === undefined) return next();
+  const field = isUtf8Encoded(bad) ? decodeURIComponent(bad) : bad;
+  const message = 'is not valid percent-encoded UTF-8';
+  return errorResponse(c, 400, 'invalid_input', `Invalid request: ${field} ${message}`, {
+    fields: [{ path: field, in: field === '(path)' ? 'path' : 'query', message }],
+  });
+};

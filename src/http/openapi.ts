@@ -26,7 +26,7 @@ export const errorResponses = (...statuses: number[]) =>
   );
 
 const ERROR_TEXT: Record<number, string> = {
-  400: 'Invalid request (validation_error lists the fields)',
+  400: 'Invalid request (validation_error or invalid_input; details.fields names the fields)',
   401: 'Missing or invalid credentials',
   403: 'Not allowed',
   404: 'Not found',

@@ -4,7 +4,15 @@ import type { RunResult, Sandbox } from '../sandbox/index.js';
 import { AppError } from '../shared/errors.js';
 import { contentTypeFor } from '../skills/index.js';
 import type { ToolRegistrar } from './server.js';
-import { instrumented, textResult, unknownSkill, withCachedJsonSchema, type ToolResult } from './tools.js';
+import {
+  instrumented,
+  textResult,
+  unknownSkill,
+  withCachedJsonSchema,
+  type ToolContext,
+  type ToolResult,
+} from './tools.js';
+import { loggableError } from '../http/errors.js';
 
 export interface CommandToolOptions {
   sandbox: Sandbox;
@@ -12,8 +20,22 @@ export interface CommandToolOptions {
   maxTimeoutSeconds: number;
   /** The administrators' run-time switch; checked on every call. */
   enabled: () => Promise<boolean>;
-  /** Writes the audit record of a run (the multi-user server); absent in single-user stdio mode. */
-  audit?: (entry: AuditEntry) => Promise<void>;
+  /** The audit log of runs (the multi-user server); absent in single-user stdio mode. */
+  audit?: CommandAudit;
+}
+
+/**
+ * Two-phase audit of a run: the record is written before the command starts (a run that cannot be recorded
+ * does not start) and completed with the outcome afterwards. A record left `started` is a run whose end could
+ * not be recorded.
+ */
+export interface CommandAudit {
+  /** Writes the record of a run about to start; returns its id. Throws when it cannot be written. */
+  start(entry: AuditEntry): Promise<number>;
+  finish(
+    id: number,
+    outcome: { result: 'success' | 'failure'; details: Record<string, unknown> },
+  ): Promise<void>;
 }
 
 const InputFile = z.union([
@@ -111,6 +133,13 @@ export function commandTool(opts: CommandToolOptions): ToolRegistrar {
                 ? Buffer.from(f.content_base64, 'base64')
                 : Buffer.from(f.content ?? '', 'utf8'),
           }));
+          const details = {
+            skill: args.skill_name,
+            version: copy.version,
+            command: args.command,
+            level: opts.sandbox.level,
+          };
+          const audit = await startAudit(ctx, opts.audit, args.skill_name, details);
           let result: RunResult;
           try {
             result = await opts.sandbox.run({
@@ -121,39 +150,18 @@ export function commandTool(opts: CommandToolOptions): ToolRegistrar {
               timeoutMs: args.timeout_seconds ? args.timeout_seconds * 1000 : undefined,
             });
           } catch (err) {
-            if (err instanceof AppError) {
-              await opts.audit?.({
-                actorId: ctx.userId,
-                action: 'command.run',
-                target: `skill:${args.skill_name}`,
-                result: 'failure',
-                details: {
-                  skill: args.skill_name,
-                  version: copy.version,
-                  command: args.command,
-                  refused: err.code,
-                },
-              });
-            }
+            const refused = err instanceof AppError ? err.code : 'internal_error';
+            await audit.finish('failure', { ...details, refused });
             throw err;
           }
           const ok = result.exitCode === 0 && !result.timedOut;
-          await opts.audit?.({
-            actorId: ctx.userId,
-            action: 'command.run',
-            target: `skill:${args.skill_name}`,
-            result: ok ? 'success' : 'failure',
-            details: {
-              skill: args.skill_name,
-              version: copy.version,
-              command: args.command,
-              level: opts.sandbox.level,
-              exit_code: result.exitCode,
-              signal: result.signal,
-              timed_out: result.timedOut,
-              duration_ms: result.durationMs,
-              limits_hit: result.limitsHit,
-            },
+          await audit.finish(ok ? 'success' : 'failure', {
+            ...details,
+            exit_code: result.exitCode,
+            signal: result.signal,
+            timed_out: result.timedOut,
+            duration_ms: result.durationMs,
+            limits_hit: result.limitsHit,
           });
           const attachments = result.changedFiles
             .filter((f) => f.data)
@@ -172,5 +180,48 @@ export function commandTool(opts: CommandToolOptions): ToolRegistrar {
         },
       ),
     );
+  };
+}
+
+/**
+ * Writes the `started` record of a run, failing closed: when it cannot be written the command is not run.
+ * Returns how to complete it; a failure to complete is logged (the `started` record stays), not thrown, since
+ * the run has happened and its output is the caller's.
+ */
+async function startAudit(
+  ctx: ToolContext,
+  audit: CommandAudit | undefined,
+  skill: string,
+  details: Record<string, unknown>,
+): Promise<{ finish: (result: 'success' | 'failure', details: Record<string, unknown>) => Promise<void> }> {
+  if (!audit) return { finish: async () => {} };
+  let id: number;
+  try {
+    id = await audit.start({
+      actorId: ctx.userId,
+      action: 'command.run',
+      target: `skill:${skill}`,
+      result: 'started',
+      details,
+    });
+  } catch (err) {
+    ctx.logger.error({ err: loggableError(err), user: ctx.userId }, 'command not run: audit record failed');
+    throw new AppError(
+      503,
+      'audit_unavailable',
+      'The run could not be recorded in the audit log, so it was not started; try again later.',
+    );
+  }
+  return {
+    async finish(result, outcome) {
+      try {
+        await audit.finish(id, { result, details: outcome });
+      } catch (err) {
+        ctx.logger.error(
+          { err: loggableError(err), user: ctx.userId, audit_id: id, result },
+          'command run: audit outcome not recorded',
+        );
+      }
+    },
   };
 }

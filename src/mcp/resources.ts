@@ -1,5 +1,6 @@
 import type { Skill, SkillReadResult, SkillSource } from '@modelcontextprotocol/server/ext/skills';
 import { AppError } from '../shared/errors.js';
+import { findUnsafeText } from '../shared/text.js';
 import { isText, isTextType } from '../skills/content-type.js';
 import type { LibrarySkill, SkillLibrary } from './library.js';
 
@@ -9,7 +10,7 @@ const PAGE_SIZE = 50;
 export const skillUri = (name: string, path: string) =>
   `${SKILL_URI_SCHEME}${name}/${path.split('/').map(encodeURIComponent).join('/')}`;
 
-/** `skill://<name>/<path>` → its parts; null for anything else. */
+/** `skill://<name>/<path>` → its parts; null for anything else (parts that cannot be names, e.g. with NUL). */
 export function parseSkillUri(uri: string): { name: string; path: string } | null {
   if (!uri.startsWith(SKILL_URI_SCHEME)) return null;
   const rest = uri.slice(SKILL_URI_SCHEME.length);
@@ -21,7 +22,8 @@ export function parseSkillUri(uri: string): { name: string; path: string } | nul
       .split('/')
       .map((s) => decodeURIComponent(s))
       .join('/');
-    return { name: decodeURIComponent(rest.slice(0, slash)), path };
+    const parts = { name: decodeURIComponent(rest.slice(0, slash)), path };
+    return findUnsafeText(parts) ? null : parts;
   } catch {
     return null;
   }

@@ -4,6 +4,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { loggableError } from '../http/errors.js';
 import { AppError } from '../shared/errors.js';
+import { describeTextProblem, findUnsafeText, printablePath } from '../shared/text.js';
 import { isText, isTextType } from '../skills/content-type.js';
 import type { SkillLibrary } from './library.js';
 import { skillUri } from './resources.js';
@@ -36,7 +37,8 @@ const formatSize = (n: number) =>
       : `${(n / 1024 / 1024).toFixed(1)} MB`;
 
 /**
- * Wraps a handler: logs user, tool, duration and outcome (never argument values), counts it, and turns any
+ * Wraps a handler: refuses arguments holding text no store can keep (NUL, lone surrogates; the same rule as
+ * the HTTP API), logs user, tool, duration and outcome (never argument values), counts it, and turns any
  * thrown error into an `isError` result a model can act on. Unexpected errors are not described to the caller.
  */
 export function instrumented<A>(
@@ -48,6 +50,14 @@ export function instrumented<A>(
     const started = performance.now();
     let outcome = 'ok';
     try {
+      const unsafe = findUnsafeText(args);
+      if (unsafe) {
+        outcome = 'tool_error';
+        return textResult(
+          `Invalid argument ${printablePath(unsafe.path) || '(arguments)'}: it ${describeTextProblem(unsafe.problem)}.`,
+          true,
+        );
+      }
       const result = await handler(args);
       if (result.isError) outcome = 'tool_error';
       return result;

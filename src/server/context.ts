@@ -15,7 +15,7 @@ import { DatabaseBlobStore, SkillsService, type ArchiveLimits } from '../skills/
 import { SettingsService } from '../admin/index.js';
 import type pino from 'pino';
 import { commandTool, type ToolRegistrar } from '../mcp/index.js';
-import { recordAudit } from '../audit/service.js';
+import { completeAudit, recordAudit } from '../audit/service.js';
 import type { Sandbox } from '../sandbox/index.js';
 import { createCommandSandbox } from './command-sandbox.js';
 
@@ -107,7 +107,10 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
         sandbox,
         maxTimeoutSeconds: config.COMMAND_TIMEOUT,
         enabled: async () => (await settings.get()).commands_enabled,
-        audit: (entry) => recordAudit(db.db, entry),
+        audit: {
+          start: (entry) => recordAudit(db.db, entry),
+          finish: (id, outcome) => completeAudit(db.db, id, outcome),
+        },
       }),
     );
   }

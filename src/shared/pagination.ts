@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { badRequest } from './errors.js';
+import { findUnsafeText } from './text.js';
 
 export const MAX_PAGE_SIZE = 100;
 export const DEFAULT_PAGE_SIZE = 20;
@@ -14,10 +15,16 @@ export function encodeCursor(key: unknown): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url');
 }
 
+/**
+ * The decoded sort key, checked against `shape` (whose ids should be `z.uuid()` and numbers bounded, so that
+ * nothing odd reaches SQL) and for text the database cannot hold; anything else is a 400.
+ */
 export function decodeCursor<T>(cursor: string | undefined, shape: z.ZodType<T>): T | undefined {
   if (!cursor) return undefined;
   try {
-    return shape.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
+    const key: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (findUnsafeText(key)) throw new Error('unstorable text');
+    return shape.parse(key);
   } catch {
     throw badRequest('Invalid cursor', {
       fields: [{ path: 'cursor', message: 'not a cursor from this API' }],

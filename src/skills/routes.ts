@@ -12,6 +12,7 @@ import {
   z,
 } from '../http/openapi.js';
 import { badRequest } from '../shared/errors.js';
+import { assertStorableInput } from '../shared/text.js';
 import { isTextType } from './content-type.js';
 import { createSkillZipStream, readSkillArchive, type ArchiveLimits } from './package/index.js';
 import type { SkillsService } from './service.js';
@@ -339,8 +340,6 @@ export function skillsRoutes({ skills, auth, limits }: SkillsRoutesDeps) {
   // One file's bytes. A wildcard path does not fit the OpenAPI route helper, so it is documented by hand below.
   app.get('/skills/:name/versions/:version/files/*', authed, async (c) => {
     const name = c.req.param('name');
-    const parsedVersion = VersionRef.safeParse(c.req.param('version'));
-    if (!parsedVersion.success) throw badRequest('Version must be a number or "latest"');
     const prefix = `/files/`;
     const idx = c.req.path.indexOf(prefix);
     let filePath: string;
@@ -349,6 +348,10 @@ export function skillsRoutes({ skills, auth, limits }: SkillsRoutesDeps) {
     } catch {
       throw badRequest('The file path is not valid URL encoding');
     }
+    // No zod validator here, so the text check validationHook makes for every other route is made by hand.
+    assertStorableInput({ name, version: c.req.param('version'), path: filePath }, 'path');
+    const parsedVersion = VersionRef.safeParse(c.req.param('version'));
+    if (!parsedVersion.success) throw badRequest('Version must be a number or "latest"');
     const file = await skills.readFile(c.get('principal').userId, name, parsedVersion.data, filePath);
     const headers: Record<string, string> = {
       'Content-Type': file.contentType,

@@ -60,6 +60,9 @@ export interface ListQuery {
 const SKILL_MD = 'SKILL.md';
 /** tsvector documents are limited to 1 MiB; the body beyond this adds little to ranking. */
 const SEARCH_BODY_CHARS = 200_000;
+/** Bounds of the values a cursor may carry (a skill name is at most 64 characters; 4× leaves room). */
+const MAX_NAME_CURSOR = 256;
+const MAX_RANKED_OFFSET = 1_000_000;
 
 /**
  * The skill library: private, versioned skills per user plus admin-published shared ones. Every read takes the
@@ -216,7 +219,7 @@ export class SkillsService {
   ): Promise<SkillView> {
     const skill = await this.db.transaction(async (tx) => {
       const s = await this.ownSkillForUpdate(tx, principal.userId, name);
-      const version = await this.versionByNumber(tx, s.id, versionNumber);
+      const version = await this.versionByNumber(tx, s, versionNumber);
       const body = await this.skillMdText(tx, version.id);
       await tx
         .update(tables.skills)
@@ -242,7 +245,7 @@ export class SkillsService {
   ): Promise<void> {
     await this.db.transaction(async (tx) => {
       const s = await this.ownSkillForUpdate(tx, principal.userId, name);
-      const version = await this.versionByNumber(tx, s.id, versionNumber);
+      const version = await this.versionByNumber(tx, s, versionNumber);
       if (version.id === s.currentVersionId) {
         throw conflict('The current version cannot be deleted; roll back to another version first');
       }
@@ -298,7 +301,8 @@ export class SkillsService {
 
     if (tsquery) {
       // Ranked results page by offset: rank order has no stable key to continue from.
-      const offset = decodeCursor(query.cursor, z.object({ o: z.number().int().min(0) }))?.o ?? 0;
+      const offset =
+        decodeCursor(query.cursor, z.object({ o: z.number().int().min(0).max(MAX_RANKED_OFFSET) }))?.o ?? 0;
       const rows = await base
         .where(and(...where))
         .orderBy(desc(sql`ts_rank_cd(${s.search}, ${tsquery})`), asc(s.name), asc(s.id))
@@ -329,13 +333,17 @@ export class SkillsService {
     return toSkillView(skill, version, userId, await this.isHidden(userId, skill.id));
   }
 
+  /** Every version for the owner; only the current one for anybody else (see resolveVersion). */
   async listVersions(userId: string, name: string): Promise<Page<VersionView>> {
     const skill = await this.resolve(this.db, userId, name);
+    const versions = tables.skillVersions;
     const rows = await this.db
       .select()
-      .from(tables.skillVersions)
-      .where(eq(tables.skillVersions.skillId, skill.id))
-      .orderBy(desc(tables.skillVersions.number));
+      .from(versions)
+      .where(
+        skill.ownerId === userId ? eq(versions.skillId, skill.id) : eq(versions.id, skill.currentVersionId!),
+      )
+      .orderBy(desc(versions.number));
     return { items: rows.map((v) => toVersionView(v, skill.currentVersionId)), next_cursor: null };
   }
 
@@ -599,14 +607,16 @@ export class SkillsService {
     opts: { enabledOnly?: boolean } = {},
   ) {
     const skill = await this.resolve(this.db, userId, name, opts);
-    // Other users see only the current version of a shared skill.
-    const v =
-      version === 'latest'
-        ? await this.versionById(this.db, skill.currentVersionId!)
-        : await this.versionByNumber(this.db, skill.id, version);
-    if (skill.ownerId !== userId && v.id !== skill.currentVersionId)
-      throw notFound(`No version ${version} of "${name}"`);
-    return { skill, version: v };
+    if (version === 'latest')
+      return { skill, version: await this.versionById(this.db, skill.currentVersionId!) };
+    if (skill.ownerId === userId)
+      return { skill, version: await this.versionByNumber(this.db, skill, version) };
+    // Other users see only the current version of a shared skill: the earlier ones are the owner's history
+    // (they may hold what the owner since removed). An earlier version and one that never existed answer the
+    // same 404. listVersions applies the same rule.
+    const current = await this.versionById(this.db, skill.currentVersionId!);
+    if (current.number !== version) throw noSuchVersion(skill, version);
+    return { skill, version: current };
   }
 
   private async findOwn(exec: Executor, userId: string, name: string): Promise<SkillRow | undefined> {
@@ -662,12 +672,12 @@ export class SkillsService {
     return v;
   }
 
-  private async versionByNumber(exec: Executor, skillId: string, number: number): Promise<VersionRow> {
+  private async versionByNumber(exec: Executor, skill: SkillRow, number: number): Promise<VersionRow> {
     const [v] = await exec
       .select()
       .from(tables.skillVersions)
-      .where(and(eq(tables.skillVersions.skillId, skillId), eq(tables.skillVersions.number, number)));
-    if (!v) throw notFound(`No version ${number}`);
+      .where(and(eq(tables.skillVersions.skillId, skill.id), eq(tables.skillVersions.number, number)));
+    if (!v) throw noSuchVersion(skill, number);
     return v;
   }
 
@@ -693,9 +703,12 @@ export class SkillsService {
   }
 }
 
+const noSuchVersion = (skill: SkillRow, number: number) =>
+  notFound(`No version ${number} of "${skill.name}"`);
+
 /** Keyset pages in (name, id) order: the condition for rows after a cursor, and the cursor after a page. */
 function afterNameCursor(cursor: string | undefined): SQL | undefined {
-  const after = decodeCursor(cursor, z.object({ n: z.string(), i: z.string() }));
+  const after = decodeCursor(cursor, z.object({ n: z.string().max(MAX_NAME_CURSOR), i: z.uuid() }));
   const s = tables.skills;
   return after ? sql`(${s.name}, ${s.id}) > (${after.n}, ${after.i})` : undefined;
 }
@@ -713,7 +726,7 @@ function auditSkill(
   skill: { id: string },
   ip: string | null,
   details: Record<string, unknown>,
-): Promise<void> {
+): Promise<number> {
   return recordAudit(tx, {
     actorId: principal.userId,
     action,

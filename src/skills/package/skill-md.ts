@@ -5,6 +5,7 @@
  */
 import { parseDocument } from 'yaml';
 import { AppError } from '../../shared/errors.js';
+import { describeTextProblem, findTextProblem, findUnsafeText, printablePath } from '../../shared/text.js';
 
 export interface ParsedSkill {
   /** NFKC-normalised. */
@@ -142,6 +143,8 @@ export function parseSkillMd(text: string, folderName: string | null): ParsedSki
     const what = fm === null || fm === undefined ? 'empty' : Array.isArray(fm) ? 'a list' : `a ${typeof fm}`;
     throw invalidSkill([`frontmatter must be a YAML mapping of fields (it is ${what})`]);
   }
+  const unstorable = unstorableText(source, fm);
+  if (unstorable) throw invalidSkill([unstorable]);
 
   const errors: string[] = [];
   const warnings: string[] = [...parsed.warnings];
@@ -301,4 +304,22 @@ export function mcpListingProblems(fm: Record<string, unknown>): string[] {
     problems.push('metadata is not a mapping of strings to strings');
   }
   return problems;
+}
+
+/**
+ * Text that could not be stored or served: NUL anywhere in SKILL.md, NUL or lone surrogates that YAML escapes
+ * (`"\0"`, `"\ud800"`) put in a field, and a field that contains itself through a recursive alias (`x: &x [*x]`).
+ */
+function unstorableText(source: string, fm: Record<string, unknown>): string | undefined {
+  const bad = findTextProblem(source);
+  if (bad) {
+    const line = source.slice(0, bad.index).split('\n').length;
+    return `SKILL.md ${describeTextProblem(bad.problem)} (line ${line})`;
+  }
+  const found = findUnsafeText(fm);
+  if (!found) return undefined;
+  const field = `frontmatter field ${printablePath(found.path)}`;
+  return found.problem === 'circular'
+    ? `${field} refers to itself (a recursive YAML alias)`
+    : `${field} ${describeTextProblem(found.problem)}`;
 }
