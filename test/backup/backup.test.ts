@@ -3,7 +3,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import yazl from 'yazl';
-import { createBackup, pruneBackups, restoreBackup, verifyBackup, backupFileName } from '../../src/backup/index.js';
+import {
+  createBackup,
+  pruneBackups,
+  restoreBackup,
+  verifyBackup,
+  backupFileName,
+} from '../../src/backup/index.js';
 import { ArchiveReader } from '../../src/backup/archive.js';
 import { Api, createApiToken, registerUser } from '../helpers/api.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
@@ -85,7 +91,9 @@ describe('backup → wipe → restore', () => {
     const target = await createTestDatabase();
     try {
       await restoreBackup({ file: archive, database: target.handle });
-      await expect(restoreBackup({ file: archive, database: target.handle })).rejects.toThrow(/not empty.*--force/);
+      await expect(restoreBackup({ file: archive, database: target.handle })).rejects.toThrow(
+        /not empty.*--force/,
+      );
       await restoreBackup({ file: archive, database: target.handle, force: true });
       const ctx = source.server.ctx;
       const restoredContents = await contents(target.handle.db, ctx.blobs);
@@ -115,7 +123,9 @@ describe('damaged archives', () => {
       await rewrite(tampered, (name, data) =>
         name.startsWith('blobs/') && data.length ? Buffer.concat([data.subarray(1), Buffer.from('x')]) : data,
       );
-      await expect(restoreBackup({ file: tampered, database: target.handle })).rejects.toThrow(/checksum mismatch/);
+      await expect(restoreBackup({ file: tampered, database: target.handle })).rejects.toThrow(
+        /checksum mismatch/,
+      );
 
       const manifestChanged = path.join(out, 'tampered-manifest.zip');
       await rewrite(manifestChanged, (name, data) =>

@@ -45,7 +45,8 @@ export async function fileBytes(api: Api, name: string, version: number, file: s
   const res = await fetch(`${api.baseUrl}/api/v1/skills/${name}/versions/${version}/files/${file}`, {
     headers: { authorization: `Bearer ${api.token}` },
   });
-  if (res.status !== 200) throw new Error(`read ${name} v${version} ${file}: ${res.status} ${await res.text()}`);
+  if (res.status !== 200)
+    throw new Error(`read ${name} v${version} ${file}: ${res.status} ${await res.text()}`);
   return Buffer.from(await res.arrayBuffer());
 }
 
@@ -74,7 +75,9 @@ export async function contents(exec: Executor, blobs: BlobStore): Promise<Record
     }
   });
   const digests = (
-    (await exec.execute(sql`select sha256 from blobs order by sha256`)) as unknown as { rows: { sha256: string }[] }
+    (await exec.execute(sql`select sha256 from blobs order by sha256`)) as unknown as {
+      rows: { sha256: string }[];
+    }
   ).rows.map((r) => r.sha256);
   const bytes = await blobs.getMany(exec, digests);
   out['blob-bytes'] = digests.map((d) => `${d}:${bytes.get(d)?.toString('base64')}`);
