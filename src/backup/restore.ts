@@ -130,7 +130,7 @@ export async function restoreBackup(opts: RestoreOptions): Promise<Manifest> {
           const data = await reader.read(`blobs/${sha256}`);
           if (sha256Hex(data) !== sha256) throw new BackupError(`Blob ${sha256} does not match its digest`);
           if (opts.s3 && data.length > 0) {
-            await lockDigest(tx, sha256, 'shared');
+            await lockDigest(tx, sha256);
             await opts.s3.putObject(sha256, data);
             await insertBlob(tx, line, Buffer.alloc(0));
           } else {

@@ -55,7 +55,7 @@ async function moveBatchToBucket(db: Database, store: S3BlobStore): Promise<Move
       if (sha256Hex(row.data) !== row.sha256) {
         throw new Error(`Blob ${row.sha256} in the database does not match its digest; not migrated`);
       }
-      await lockDigest(tx, row.sha256, 'shared');
+      await lockDigest(tx, row.sha256);
       await store.putObject(row.sha256, row.data);
       const stat = await store.client.statObject(store.settings.bucket, store.key(row.sha256));
       if (stat.size !== Number(row.size)) throw new Error(`Object for blob ${row.sha256} has the wrong size`);

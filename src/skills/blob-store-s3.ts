@@ -13,19 +13,22 @@ import type { BlobStore } from './blob-store.js';
  *
  * Invariant: every committed `blobs` row that is not inline has its object in the bucket, hence every committed
  * version can be read. It follows from the order of writes and deletes across the database and the bucket:
- * - put: take the digest's advisory lock in shared mode (transaction-scoped), PUT the object, then insert the
- *   row in the caller's transaction: the row can only commit after the object exists.
- * - delete: `collectGarbage` deletes rows in the caller's transaction (the foreign key from `version_files`
- *   refuses to delete a row that a committed version references) and takes the same shared locks. Each object is
- *   then deleted by a follow-up transaction of its own that takes the digest's lock exclusively — so it runs only
- *   after the caller's transaction has ended and while no upload of the same bytes is in flight — and that
- *   deletes the object only if no row exists at that moment. An upload starting later waits for the lock and
- *   PUTs the object again.
+ * - put: rows that already exist are locked FOR KEY SHARE; for a missing digest, take its advisory lock in shared
+ *   mode (transaction-scoped), PUT the object, then insert the row in the caller's transaction: the row can only
+ *   commit after the object exists.
+ * - delete: `collectGarbage` locks the unreferenced rows FOR UPDATE (so it waits for uploads about to reference
+ *   them, then sees their files), deletes those still unreferenced in the caller's transaction (the foreign key
+ *   from `version_files` refuses to delete a row a committed version references) and takes the digests' shared
+ *   advisory locks. A follow-up then deletes each object in a transaction of its own that holds the digest's lock
+ *   exclusively — obtainable only once the deleting transaction has ended and no upload of the same bytes is in
+ *   flight; it is tried with backoff, never waited for — and only if no row needs the object at that moment. An
+ *   upload that starts later PUTs the object again.
  * - backups hold `BACKUP_LOCK` exclusively for their whole snapshot; object deletes try to take it shared and
- *   are skipped while a backup reads objects (and a backup waits for deletes in progress). Whatever is left behind (a skipped or failed
- *   delete, an upload whose transaction rolled back, a crash) is removed by `sweep()`, which lists the bucket and
- *   applies the same rule to objects older than a grace period.
- * Locks are always taken in digest order, so two transactions cannot wait on each other.
+ *   are skipped while a backup reads objects (and a backup waits for deletes in progress).
+ * - leftovers (a skipped or failed delete, an upload whose transaction rolled back, a crash) are removed by
+ *   `sweep()`, which lists the bucket and applies the same rule to objects older than a grace period.
+ * Row locks and blocking advisory locks are taken in digest order, so transactions cannot wait on each other in
+ * a cycle.
  * Reads verify the SHA-256 of what the bucket returns: a mismatch or a missing object is an error, never served.
  */
 export interface S3Settings {
@@ -43,6 +46,8 @@ export interface S3Settings {
 const DIGEST_LOCK_NS = 7_346_202;
 export const BACKUP_LOCK: readonly [number, number] = [7_346_203, 1];
 const DELETE_BATCH = 200;
+/** With backoff from 40 ms, about 10 s for the deleting transaction to end before the sweep takes over. */
+const FOLLOW_UP_ATTEMPTS = 10;
 const READ_CONCURRENCY = 8;
 
 export class BlobIntegrityError extends AppError {
@@ -92,7 +97,7 @@ export class S3BlobStore implements BlobStore {
     });
     for (const digest of [...missing.keys()].sort()) {
       const data = missing.get(digest)!;
-      await lockDigest(tx, digest, 'shared');
+      await lockDigest(tx, digest);
       if (data.length > 0) await this.putObject(digest, data);
       await tx
         .insert(tables.blobs)
@@ -171,6 +176,12 @@ export class S3BlobStore implements BlobStore {
           sql`, `,
         )})`
       : sql``;
+    // Rows are locked first (in digest order): an upload that is about to reference one holds it with FOR KEY
+    // SHARE (see putMany) and commits before the "still unreferenced?" check below sees its files.
+    await tx.execute(
+      sql`select b.sha256 from blobs b where not exists (select 1 from version_files f where f.sha256 = b.sha256)
+          ${scope} order by b.sha256 for update`,
+    );
     const result = await tx.execute(
       sql`delete from blobs b where not exists (select 1 from version_files f where f.sha256 = b.sha256) ${scope}
           returning b.sha256, b.size, octet_length(b.data) as stored`,
@@ -180,9 +191,9 @@ export class S3BlobStore implements BlobStore {
       .filter((r) => Number(r.size) > 0 && Number(r.stored) === 0)
       .map((r) => r.sha256)
       .sort();
-    // The follow-up waits on these locks, so it runs once this transaction has committed or rolled back.
-    for (const digest of remote) await lockDigest(tx, digest, 'shared');
-    if (remote.length) this.track(this.deleteUnreferenced(remote));
+    // Held until this transaction ends: the follow-up cannot delete an object before the row's deletion commits.
+    for (const digest of remote) await lockDigest(tx, digest);
+    if (remote.length) this.track(this.deleteUnreferenced(remote, FOLLOW_UP_ATTEMPTS));
     return rows.length;
   }
 
@@ -192,38 +203,53 @@ export class S3BlobStore implements BlobStore {
   }
 
   /**
-   * Deletes the objects among `digests` that no row references, each under its exclusive lock. Skipped entirely
-   * while a backup runs (the next sweep catches them). Returns the digests deleted.
+   * Deletes the objects among `digests` that no row needs, each under its exclusive lock. A digest whose lock is
+   * held (the transaction that deleted its row is still open, or an upload of the same bytes is in flight) is
+   * retried with backoff `attempts` times; the lock is only ever tried, never waited for, so this cannot take
+   * part in a deadlock. Everything is skipped while a backup runs; the next sweep catches what is left. Returns
+   * the digests deleted.
    */
-  async deleteUnreferenced(digests: string[]): Promise<string[]> {
+  async deleteUnreferenced(digests: string[], attempts = 1): Promise<string[]> {
     const deleted: string[] = [];
-    for (let i = 0; i < digests.length; i += DELETE_BATCH) {
-      const batch = digests.slice(i, i + DELETE_BATCH);
-      const done = await this.db.transaction(async (tx) => {
-        const [free] = rowsOf<{ ok: boolean }>(
-          await tx.execute(
-            sql`select pg_try_advisory_xact_lock_shared(${BACKUP_LOCK[0]}, ${BACKUP_LOCK[1]}) as ok`,
-          ),
-        );
-        if (!free?.ok) return null;
-        const out: string[] = [];
-        for (const digest of batch) {
-          await lockDigest(tx, digest, 'exclusive');
-          const [row] = await tx
-            .select({ sha256: tables.blobs.sha256, size: tables.blobs.size, data: tables.blobs.data })
-            .from(tables.blobs)
-            .where(eq(tables.blobs.sha256, digest));
-          if (row && !(isInline(row) && row.size > 0)) continue;
-          // A row with inline data no longer needs the object (migrated back to the database).
-          await this.client.removeObject(this.settings.bucket, this.key(digest));
-          out.push(digest);
-        }
-        return out;
-      });
-      if (done === null) break;
-      deleted.push(...done);
+    let todo = digests;
+    for (let attempt = 0; todo.length && attempt < attempts; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(2000, 20 * 2 ** attempt)));
+      const busy: string[] = [];
+      for (let i = 0; i < todo.length; i += DELETE_BATCH) {
+        const done = await this.deleteBatch(todo.slice(i, i + DELETE_BATCH), busy);
+        if (!done) return deleted; // a backup is running
+        deleted.push(...done);
+      }
+      todo = busy;
     }
     return deleted;
+  }
+
+  private deleteBatch(batch: string[], busy: string[]): Promise<string[] | null> {
+    return this.db.transaction(async (tx) => {
+      const [free] = rowsOf<{ ok: boolean }>(
+        await tx.execute(
+          sql`select pg_try_advisory_xact_lock_shared(${BACKUP_LOCK[0]}, ${BACKUP_LOCK[1]}) as ok`,
+        ),
+      );
+      if (!free?.ok) return null;
+      const out: string[] = [];
+      for (const digest of batch) {
+        if (!(await tryLockDigest(tx, digest))) {
+          busy.push(digest);
+          continue;
+        }
+        const [row] = await tx
+          .select({ size: tables.blobs.size, data: tables.blobs.data })
+          .from(tables.blobs)
+          .where(eq(tables.blobs.sha256, digest));
+        // A row with inline data (migrated back to the database) no longer needs the object.
+        if (row && !(isInline(row) && row.size > 0)) continue;
+        await this.client.removeObject(this.settings.bucket, this.key(digest));
+        out.push(digest);
+      }
+      return out;
+    });
   }
 
   /**
@@ -273,27 +299,37 @@ function isInline(row: { size: number; data: Buffer }): boolean {
   return row.data.length === Number(row.size);
 }
 
-async function presentDigests(exec: Executor, digests: string[]): Promise<Set<string>> {
+/**
+ * The digests that already have a row, locked FOR KEY SHARE until the caller's transaction ends: a concurrent
+ * `collectGarbage` waits for it, then sees the new references. A row deleted meanwhile is reported missing.
+ */
+async function presentDigests(tx: Transaction, digests: string[]): Promise<Set<string>> {
   const present = new Set<string>();
-  const unique = [...new Set(digests)];
+  const unique = [...new Set(digests)].sort();
   for (let i = 0; i < unique.length; i += 500) {
-    const rows = await exec
+    const rows = await tx
       .select({ sha256: tables.blobs.sha256 })
       .from(tables.blobs)
-      .where(inArray(tables.blobs.sha256, unique.slice(i, i + 500)));
+      .where(inArray(tables.blobs.sha256, unique.slice(i, i + 500)))
+      .orderBy(tables.blobs.sha256)
+      .for('key share');
     for (const r of rows) present.add(r.sha256);
   }
   return present;
 }
 
-/** The digest's transaction-scoped advisory lock; the key is the digest's first 32 bits. */
-export async function lockDigest(tx: Executor, digest: string, mode: 'shared' | 'exclusive'): Promise<void> {
-  const key = Number.parseInt(digest.slice(0, 8), 16) | 0;
-  await tx.execute(
-    mode === 'shared'
-      ? sql`select pg_advisory_xact_lock_shared(${DIGEST_LOCK_NS}, ${key})`
-      : sql`select pg_advisory_xact_lock(${DIGEST_LOCK_NS}, ${key})`,
+const lockKey = (digest: string) => Number.parseInt(digest.slice(0, 8), 16) | 0;
+
+/** The digest's transaction-scoped advisory lock, shared; the key is the digest's first 32 bits. */
+export async function lockDigest(tx: Executor, digest: string): Promise<void> {
+  await tx.execute(sql`select pg_advisory_xact_lock_shared(${DIGEST_LOCK_NS}, ${lockKey(digest)})`);
+}
+
+async function tryLockDigest(tx: Executor, digest: string): Promise<boolean> {
+  const [row] = rowsOf<{ ok: boolean }>(
+    await tx.execute(sql`select pg_try_advisory_xact_lock(${DIGEST_LOCK_NS}, ${lockKey(digest)}) as ok`),
   );
+  return Boolean(row?.ok);
 }
 
 /** The rows of a raw `execute()` (the same shape on PGlite and node-postgres). */

@@ -107,6 +107,7 @@ describe('S3 blob store through the REST API', () => {
           { path: 'common.bin', data: common },
         ]);
         const res = await alice.post('/api/v1/skills', zip);
+        if (res.status !== 201) console.log(t.logs.filter((l) => l.includes('"level":50')).join('\n'));
         expect(res.status, res.text).toBe(201);
         // Acknowledged, so it must read back even while other workers delete skills with the same bytes.
         expect((await fileBytes(alice, name, 1, 'common.bin')).equals(common)).toBe(true);
@@ -121,7 +122,9 @@ describe('S3 blob store through the REST API', () => {
             ]),
           });
         } else {
-          expect((await alice.delete(`/api/v1/skills/${name}`)).status).toBe(204);
+          const del = await alice.delete(`/api/v1/skills/${name}`);
+          if (del.status !== 204) console.log(t.logs.filter((l) => l.includes('"level":50')).join('\n'));
+          expect(del.status).toBe(204);
         }
       }
     };
