@@ -157,7 +157,10 @@ async function blobStoreFrom(
   const settings = s3Settings(config);
   if (!settings) return new DatabaseBlobStore();
   const failed = (err: unknown) =>
-    logger.warn({ error: err instanceof Error ? err.message : String(err) }, 'object storage clean-up failed');
+    logger.warn(
+      { error: err instanceof Error ? err.message : String(err) },
+      'object storage clean-up failed',
+    );
   const store = new S3BlobStore(db.db, settings, failed);
   await store.check();
   const timer = setInterval(() => void store.sweep(SWEEP_INTERVAL_MS).catch(failed), SWEEP_INTERVAL_MS);

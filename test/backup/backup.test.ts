@@ -12,7 +12,7 @@ import {
 } from '../../src/backup/index.js';
 import { ArchiveReader } from '../../src/backup/archive.js';
 import { Api, createApiToken, registerUser } from '../helpers/api.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { createTestDatabase } from '../helpers/db.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { connectMcp, resultText } from '../helpers/mcp.js';
 import { contents, expectIntact, uploadVersion, type Uploaded } from './fixtures.js';

@@ -4,7 +4,7 @@ import { expect } from 'vitest';
 import type { Executor } from '../../src/db/index.js';
 import type { BlobStore } from '../../src/skills/index.js';
 import { listTables, tableLines } from '../../src/backup/snapshot.js';
-import { Api } from '../helpers/api.js';
+import type { Api } from '../helpers/api.js';
 import { skillZip } from '../helpers/zips.js';
 
 /** A version as uploaded: the bytes of every file, by path inside the skill. */
