@@ -94,4 +94,4 @@ it('a backup taken under uploads and MCP calls holds every version acknowledged 
   } finally {
     await target.dispose().catch(() => undefined);
   }
-});
+}, 180_000);

@@ -85,7 +85,7 @@ describe('backup → wipe → restore', () => {
     } finally {
       await target.dispose().catch(() => undefined);
     }
-  });
+  }, 120_000);
 
   it('refuses to restore over data unless forced, and then replaces it', async () => {
     const target = await createTestDatabase();
@@ -101,7 +101,7 @@ describe('backup → wipe → restore', () => {
     } finally {
       await target.dispose();
     }
-  });
+  }, 120_000);
 });
 
 describe('damaged archives', () => {
@@ -144,7 +144,7 @@ describe('damaged archives', () => {
     } finally {
       await target.dispose();
     }
-  });
+  }, 120_000);
 });
 
 describe('retention', () => {

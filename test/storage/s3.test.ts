@@ -202,7 +202,7 @@ describe('moving blobs between the database and the bucket', () => {
     } finally {
       await dbServer.close();
     }
-  });
+  }, 120_000);
 });
 
 describe('backups with blobs in the bucket', () => {
