@@ -84,7 +84,15 @@ async function inSnapshot(opts: BackupOptions, fn: (exec: Executor) => Promise<v
   const session = await openDatabase({ url: opts.databaseUrl, poolSize: 1, migrate: false });
   try {
     await session.db.execute(sql`select pg_advisory_lock(${BACKUP_LOCK[0]}, ${BACKUP_LOCK[1]})`);
-    await session.db.transaction(fn, config);
+    await session.db.transaction(async (tx) => {
+      // The pool could in theory have replaced its connection in between; then the lock is not ours.
+      const [held] = rowsOf<{ ok: boolean }>(
+        await tx.execute(sql`select exists (select 1 from pg_locks where locktype = 'advisory' and granted
+            and pid = pg_backend_pid() and classid = ${BACKUP_LOCK[0]} and objid = ${BACKUP_LOCK[1]}) as ok`),
+      );
+      if (!held?.ok) throw new Error('Lost the backup lock before the snapshot; run the backup again');
+      await fn(tx);
+    }, config);
   } finally {
     await session.close(); // ends the session, which releases the lock
   }

@@ -206,7 +206,7 @@ describe('moving blobs between the database and the bucket', () => {
 });
 
 describe('backups with blobs in the bucket', () => {
-  it('copies the objects into the archive and restores them into a database store', async () => {
+  it('copies the objects into the archive and restores them into a database store or a bucket', async () => {
     const v = await uploadVersion(alice, 'backed-up', 9000);
     const out = mkdtempSync(path.join(tmpdir(), 'skillport-s3-backup-'));
     const target = await createTestDatabase();
@@ -232,9 +232,34 @@ describe('backups with blobs in the bucket', () => {
       } finally {
         await restored.close();
       }
+      // And into a bucket: objects first, then the rows that need them.
+      const intoBucket = await createTestDatabase();
+      try {
+        const env = { ...s3.env, S3_PREFIX: 'restored/' };
+        const bucket = new S3BlobStore(intoBucket.handle.db, s3Settings(parseEnv(env))!);
+        await restoreBackup({ file, database: intoBucket.handle, s3: bucket });
+        const remote = await intoBucket.handle.db.execute(
+          sql`select count(*)::int as n from blobs where size > 0 and octet_length(data) = 0`,
+        );
+        expect(Number((remote as unknown as { rows: { n: number }[] }).rows[0]!.n)).toBeGreaterThan(0);
+        expect(
+          existsSync(s3.objectFile(`restored/sha256/${sha256Hex(v.files.get('assets/blob.bin')!)}`)),
+        ).toBe(true);
+        const fromBucket = await startTestServer(
+          { ...env, SECRET_KEY: t.secretKey },
+          { sharedDatabase: intoBucket },
+        );
+        try {
+          await expectIntact(new Api(fromBucket.baseUrl, alice.token), [v]);
+        } finally {
+          await fromBucket.close();
+        }
+      } finally {
+        await intoBucket.dispose();
+      }
     } finally {
       await target.dispose();
       rmSync(out, { recursive: true, force: true });
     }
-  });
+  }, 120_000);
 });
