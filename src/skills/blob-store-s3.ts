@@ -48,7 +48,8 @@ export const BACKUP_LOCK: readonly [number, number] = [7_346_203, 1];
 const DELETE_BATCH = 200;
 /** With backoff from 40 ms, about 10 s for the deleting transaction to end before the sweep takes over. */
 const FOLLOW_UP_ATTEMPTS = 10;
-const READ_CONCURRENCY = 8;
+/** Object reads and writes in flight at once per call. */
+const IO_CONCURRENCY = 8;
 
 export class BlobIntegrityError extends AppError {
   constructor(digest: string, problem: string) {
@@ -95,13 +96,20 @@ export class S3BlobStore implements BlobStore {
     digests.forEach((d, i) => {
       if (!present.has(d)) missing.set(d, contents[i]!);
     });
-    for (const digest of [...missing.keys()].sort()) {
+    const order = [...missing.keys()].sort();
+    for (const digest of order) await lockDigest(tx, digest);
+    await inParallel(order, IO_CONCURRENCY, async (digest) => {
       const data = missing.get(digest)!;
-      await lockDigest(tx, digest);
       if (data.length > 0) await this.putObject(digest, data);
+    });
+    for (let i = 0; i < order.length; i += 500) {
       await tx
         .insert(tables.blobs)
-        .values({ sha256: digest, size: data.length, data: Buffer.alloc(0) })
+        .values(
+          order
+            .slice(i, i + 500)
+            .map((d) => ({ sha256: d, size: missing.get(d)!.length, data: Buffer.alloc(0) })),
+        )
         .onConflictDoNothing({ target: tables.blobs.sha256 });
     }
     return digests;
@@ -137,15 +145,9 @@ export class S3BlobStore implements BlobStore {
         else remote.push(r.sha256);
       }
     }
-    // A bounded number of object reads at once.
-    let next = 0;
-    const worker = async () => {
-      while (next < remote.length) {
-        const digest = remote[next++]!;
-        out.set(digest, await this.getObject(digest));
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, remote.length) }, worker));
+    await inParallel(remote, IO_CONCURRENCY, async (digest) => {
+      out.set(digest, await this.getObject(digest));
+    });
     return out;
   }
 
@@ -293,6 +295,14 @@ export class S3BlobStore implements BlobStore {
     this.pending.add(p);
     void p.finally(() => this.pending.delete(p));
   }
+}
+
+async function inParallel<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
 function isInline(row: { size: number; data: Buffer }): boolean {
