@@ -88,4 +88,4 @@ it('backs up, prunes, verifies and restores from the command line, refusing a ta
   expect(refused.out).toMatch(/not empty.*--force/);
   const forced = await run(['restore', path.join(out, archive!), '--force'], target);
   expect(forced.code, forced.out).toBe(0);
-}, 180_000);
+}, 300_000);
