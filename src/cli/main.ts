@@ -11,6 +11,7 @@ import { createContext, VERSION, type AppContext } from '../server/context.js';
 import { exportSkills, importSkillFolders } from '../skills/index.js';
 import { commandTool, runStdioCommand } from '../mcp/index.js';
 import { createCommandSandbox } from '../server/command-sandbox.js';
+import { addOperationsCommands } from './operations.js';
 
 /** Flags override the matching environment variables. */
 function configFrom(flags: { port?: string; host?: string; dataDir?: string; databaseUrl?: string }): Config {
@@ -168,6 +169,7 @@ function buildCli(): Command {
       });
     });
 
+  addOperationsCommands(program, VERSION);
   return program;
 }
 

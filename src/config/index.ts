@@ -67,6 +67,19 @@ const envSchema = z.object({
   COMMAND_CONCURRENCY_PER_USER: int(1, 64).default(2),
   COMMAND_CONCURRENCY_GLOBAL: int(1, 1024).default(8),
   COMMANDS_ENABLED: bool.default(true),
+  BLOB_STORE: z.enum(['db', 's3']).default('db'),
+  S3_ENDPOINT: z
+    .string()
+    .regex(/^https?:\/\/[^/]+\/?$/, 'must be http(s)://host[:port] without a path')
+    .optional(),
+  S3_BUCKET: z.string().min(3).max(63).optional(),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_PREFIX: z
+    .string()
+    .regex(/^([A-Za-z0-9._-]+\/)*$/, 'must be empty or end with / (letters, digits, . _ -)')
+    .default(''),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -122,6 +135,35 @@ export function parseEnv(env: NodeJS.ProcessEnv = process.env): Env {
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
   }
   return parsed.data;
+}
+
+/** The object storage settings when BLOB_STORE=s3 (null for the database store); every S3_* listed if missing. */
+export function s3Settings(env: Env): S3Env | null {
+  if (env.BLOB_STORE !== 's3') return null;
+  const required = ['S3_ENDPOINT', 'S3_BUCKET', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'] as const;
+  const missing = required.filter((k) => !env[k]);
+  if (missing.length) {
+    throw new ConfigError(
+      `Invalid configuration:\n${missing.map((k) => `  ${k}: required when BLOB_STORE=s3`).join('\n')}`,
+    );
+  }
+  return {
+    endpoint: env.S3_ENDPOINT!,
+    bucket: env.S3_BUCKET!,
+    accessKeyId: env.S3_ACCESS_KEY_ID!,
+    secretAccessKey: env.S3_SECRET_ACCESS_KEY!,
+    region: env.S3_REGION,
+    prefix: env.S3_PREFIX,
+  };
+}
+
+export interface S3Env {
+  endpoint: string;
+  bucket: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  region: string;
+  prefix: string;
 }
 
 /** The embedded set-up keeps a generated key in the data dir so that sessions survive restarts. */

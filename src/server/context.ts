@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Config } from '../config/index.js';
+import { s3Settings, type Config } from '../config/index.js';
 import { openDatabase, type DatabaseHandle } from '../db/index.js';
 import { createLogger, type Logger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
@@ -11,7 +11,13 @@ import { Authenticator } from '../accounts/authenticate.js';
 import { AccountsService } from '../accounts/service.js';
 import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from '../shared/rate-limit.js';
 import { bridge, RedisEventBus } from '../shared/event-bus.js';
-import { DatabaseBlobStore, SkillsService, type ArchiveLimits } from '../skills/index.js';
+import {
+  DatabaseBlobStore,
+  S3BlobStore,
+  SkillsService,
+  type ArchiveLimits,
+  type BlobStore,
+} from '../skills/index.js';
 import { SettingsService } from '../admin/index.js';
 import type pino from 'pino';
 import { commandTool, type ToolRegistrar } from '../mcp/index.js';
@@ -33,6 +39,8 @@ export interface AppContext {
   accounts: AccountsService;
   authenticator: Authenticator;
   skills: SkillsService;
+  /** Where file contents live: the database, or an S3-compatible bucket (BLOB_STORE). */
+  blobs: BlobStore;
   archiveLimits: ArchiveLimits;
   settings: SettingsService;
   /** The run_shell_command sandbox level in force, or 'off' when COMMANDS_ENABLED=false. */
@@ -86,7 +94,8 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
     },
   });
   const authenticator = new Authenticator(accessTokens, apiTokens, accounts);
-  const skills = new SkillsService(db.db, new DatabaseBlobStore());
+  const blobs = await blobStoreFrom(config, db, logger, closers);
+  const skills = new SkillsService(db.db, blobs);
   accounts.onAccountDeleted(skills.afterAccountDeleted);
   const warnings: string[] = [];
   const mcpTools: ToolRegistrar[] = [];
@@ -124,6 +133,7 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
     accounts,
     authenticator,
     skills,
+    blobs,
     archiveLimits: archiveLimitsFrom(config),
     settings,
     commandLevel,
@@ -136,6 +146,33 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
       if (!opts.database) await db.close();
     },
   };
+}
+
+const SWEEP_INTERVAL_MS = 60 * 60 * 1000;
+
+/** With BLOB_STORE=s3, objects no row needs (see blob-store-s3.ts) are swept hourly, an hour after their upload. */
+async function blobStoreFrom(
+  config: Config,
+  db: DatabaseHandle,
+  logger: Logger,
+  closers: AppContext['closers'],
+): Promise<BlobStore> {
+  const settings = s3Settings(config);
+  if (!settings) return new DatabaseBlobStore();
+  const failed = (err: unknown) =>
+    logger.warn(
+      { error: err instanceof Error ? err.message : String(err) },
+      'object storage clean-up failed',
+    );
+  const store = new S3BlobStore(db.db, settings, failed);
+  await store.check();
+  const timer = setInterval(() => void store.sweep(SWEEP_INTERVAL_MS).catch(failed), SWEEP_INTERVAL_MS);
+  timer.unref();
+  closers.push(async () => {
+    clearInterval(timer);
+    await store.settled();
+  });
+  return store;
 }
 
 const MiB = 1024 * 1024;

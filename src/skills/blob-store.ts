@@ -1,6 +1,7 @@
 import { inArray, sql } from 'drizzle-orm';
 import { tables, type Executor, type Transaction } from '../db/index.js';
 import { sha256Hex } from '../shared/crypto.js';
+import { AppError } from '../shared/errors.js';
 
 /**
  * Where file contents live, addressed by their SHA-256. The database store keeps server instances
@@ -43,10 +44,10 @@ export class DatabaseBlobStore implements BlobStore {
 
   async get(exec: Executor, digest: string): Promise<Buffer | null> {
     const [row] = await exec
-      .select({ data: tables.blobs.data })
+      .select({ size: tables.blobs.size, data: tables.blobs.data })
       .from(tables.blobs)
       .where(sql`${tables.blobs.sha256} = ${digest}`);
-    return row?.data ?? null;
+    return row ? inlineData(digest, row) : null;
   }
 
   async getMany(exec: Executor, digests: string[]): Promise<Map<string, Buffer>> {
@@ -56,10 +57,10 @@ export class DatabaseBlobStore implements BlobStore {
     for (let i = 0; i < unique.length; i += 50) {
       const slice = unique.slice(i, i + 50);
       const rows = await exec
-        .select({ sha256: tables.blobs.sha256, data: tables.blobs.data })
+        .select({ sha256: tables.blobs.sha256, size: tables.blobs.size, data: tables.blobs.data })
         .from(tables.blobs)
         .where(inArray(tables.blobs.sha256, slice));
-      for (const r of rows) out.set(r.sha256, r.data);
+      for (const r of rows) out.set(r.sha256, inlineData(r.sha256, r));
     }
     return out;
   }
@@ -77,4 +78,14 @@ export class DatabaseBlobStore implements BlobStore {
     );
     return (result as unknown as { rows: unknown[] }).rows.length;
   }
+}
+
+/** A row whose bytes live in object storage (see blob-store-s3.ts) is an error here, never served as empty. */
+function inlineData(digest: string, row: { size: number; data: Buffer }): Buffer {
+  if (row.data.length === Number(row.size)) return row.data;
+  throw new AppError(
+    500,
+    'blob_integrity',
+    `Blob ${digest} is in object storage: set BLOB_STORE=s3, or run \`skillport blobs migrate --to db\``,
+  );
 }

@@ -1,5 +1,7 @@
 /** Public surface of the skill library room. */
 export { DatabaseBlobStore, type BlobStore } from './blob-store.js';
+export { S3BlobStore, BlobIntegrityError, BACKUP_LOCK, type S3Settings } from './blob-store-s3.js';
+export { migrateBlobs, type MigrationReport } from './blob-migrate.js';
 export {
   SkillsService,
   type LoadedSkill,
