@@ -268,8 +268,10 @@ describe('SKILL.md text that cannot be stored', () => {
 });
 
 describe('access tokens', () => {
+  // A live session id, so that only the subject decides: the admin's own, read from its access token.
+  const sessionId = () => JSON.parse(Buffer.from(admin.token!.split('.')[1]!, 'base64url').toString()).sid;
   const sign = (sub: string) =>
-    new SignJWT({ type: 'access' })
+    new SignJWT({ type: 'access', sid: sessionId() })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setSubject(sub)
       .setIssuedAt()
