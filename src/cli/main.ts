@@ -7,6 +7,7 @@ import { config as loadDotenv } from 'dotenv';
 import { ConfigError, loadConfig, parseEnv, type Config } from '../config/index.js';
 import { DataDirLockedError, openDatabase } from '../db/index.js';
 import { startServer } from '../server/start.js';
+import { loggableError } from '../http/errors.js';
 import { createContext, VERSION, type AppContext } from '../server/context.js';
 import { exportSkills, importSkillFolders } from '../skills/index.js';
 import { commandTool, runStdioCommand } from '../mcp/index.js';
@@ -52,6 +53,11 @@ function buildCli(): Command {
       };
       process.once('SIGINT', () => void shutdown('SIGINT'));
       process.once('SIGTERM', () => void shutdown('SIGTERM'));
+      // A promise nobody awaited that failed (a database driver, a client gone mid-request) must not stop the
+      // server for every user: it is logged. An uncaught exception still ends the process (state unknown).
+      process.on('unhandledRejection', (reason) =>
+        server.ctx.logger.error({ err: loggableError(reason) }, 'unhandled promise rejection'),
+      );
     });
 
   program

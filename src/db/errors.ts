@@ -34,15 +34,16 @@ const NETWORK_CODES = new Set([
   'ENOTFOUND',
 ]);
 const DRIVER_MESSAGES =
-  /Connection terminated|timeout exceeded when trying to connect|Client was closed|Client has encountered a connection error|not queryable/i;
+  /Connection terminated|timeout exceeded when trying to connect|Client was closed|Client has encountered a connection error|not queryable|PGlite is clos(ed|ing)/i;
 
 /**
- * True for errors that mean the connection to PostgreSQL is gone: network errors, the driver's own messages,
- * SQLSTATE class 08 (connection exception) and 57P01–57P03 (shutdown, crash, not accepting connections yet).
+ * True for errors that mean the database is gone: network errors, the drivers' own messages, SQLSTATE class 08
+ * (connection exception) and 57P01–57P03 (shutdown, crash, not accepting connections yet), and an embedded
+ * PGlite that was closed or whose WebAssembly engine aborted.
  */
 export function isConnectionLoss(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if (e instanceof DatabaseUnavailableError) return true;
+    if (e instanceof DatabaseUnavailableError || e instanceof WebAssembly.RuntimeError) return true;
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && (NETWORK_CODES.has(code) || /^08|^57P0[1-3]$/.test(code))) return true;
     if (e instanceof Error && DRIVER_MESSAGES.test(e.message)) return true;

@@ -70,14 +70,17 @@ export class RedisEventBus implements EventBus {
     const options = { lazyConnect: true, maxRetriesPerRequest: 2, connectTimeout: 5_000 };
     const pub = new Redis(url, options);
     const sub = new Redis(url, options);
-    for (const r of [pub, sub]) r.on('error', onError);
+    // ioredis rejects connect() with a bare "Connection is closed"; the 'error' event before it says why.
+    let cause: Error | undefined;
+    for (const r of [pub, sub]) r.on('error', (err: Error) => (cause ??= err));
     try {
       await Promise.all([pub.connect(), sub.connect()]);
     } catch (err) {
       pub.disconnect();
       sub.disconnect();
-      throw err;
+      throw cause ?? err;
     }
+    for (const r of [pub, sub]) r.on('error', onError);
     return new RedisEventBus(pub, sub, prefix);
   }
 
