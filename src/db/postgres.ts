@@ -59,7 +59,7 @@ export class ResilientPool {
     this.pool.connect = ((
       cb?: (err: Error | undefined, client?: pg.PoolClient, done?: () => void) => void,
     ) => {
-      const away = this.away;
+      const away = this.closed ? new DatabaseUnavailableError(new Error('the pool is closed')) : this.away;
       if (!away) return cb ? connect(cb as never) : connect();
       if (!cb) return Promise.reject(away);
       process.nextTick(() => cb(away, undefined, () => undefined));

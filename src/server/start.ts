@@ -29,8 +29,9 @@ const starting = (): Response =>
  */
 export async function startServer(config: Config, opts: ContextOptions = {}): Promise<RunningServer> {
   const started = performance.now();
-  let handle: (req: Request) => Response | Promise<Response> = starting;
-  const server = createAdaptorServer({ fetch: (req: Request) => handle(req) });
+  // The node bindings (`env`: incoming, outgoing) must reach the app: legacy SSE writes to the raw response.
+  let handle: (req: Request, env: unknown) => Response | Promise<Response> = starting;
+  const server = createAdaptorServer({ fetch: (req: Request, env: unknown) => handle(req, env) });
   await listen(server, config);
   let ctx: AppContext;
   try {
@@ -43,7 +44,7 @@ export async function startServer(config: Config, opts: ContextOptions = {}): Pr
   if (!consoleMounted) {
     ctx.warnings.push('Web console not built (run `npm run build`); serving the API and MCP only');
   }
-  handle = (req) => app.fetch(req);
+  handle = (req, env) => app.fetch(req, env as never);
   const { port } = server.address() as AddressInfo;
   const host = config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;

@@ -197,5 +197,5 @@ describe(`on the ${TEST_DB_KIND} database`, () => {
     } finally {
       expect(await server.stop()).toBe(0);
     }
-  });
+  }, 120_000); // six processes open the database in turn (seconds each for PGlite on a busy machine)
 });
