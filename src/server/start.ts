@@ -11,16 +11,21 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** Answers while the database opens and migrates (the port is bound first, see `startServer`). */
-const starting = (): Response =>
-  Response.json(
-    {
-      success: false,
-      error: { code: 'starting', message: 'The server is starting; try again shortly' },
-      timestamp: new Date().toISOString(),
-    },
-    { status: 503, headers: { 'Retry-After': '1' } },
-  );
+/**
+ * Answers while the database opens and migrates (the port is bound first, see `startServer`): the process is
+ * alive (/health) but serves nothing yet.
+ */
+const starting = (req: Request): Response =>
+  new URL(req.url).pathname === '/health'
+    ? Response.json({ status: 'starting' })
+    : Response.json(
+        {
+          success: false,
+          error: { code: 'starting', message: 'The server is starting; try again shortly' },
+          timestamp: new Date().toISOString(),
+        },
+        { status: 503, headers: { 'Retry-After': '1' } },
+      );
 
 /**
  * Binds the port, then opens the database (migrating it), builds the app and serves. The port comes first so

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, runCli, type CliResult } from '../helpers/cli.js';
+import { ensureBuilt, killServers, runCli, serveCli, type CliResult } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/server.js';
 
 /**
@@ -101,6 +101,41 @@ describe('the port', () => {
     }
   });
 });
+
+describe('the start', () => {
+  it('binds the port before opening the database, answering 503 starting meanwhile', async () => {
+    const port = await closedPort();
+    const server = serveCli(['--port', String(port), '--data-dir', path.join(root, 'startdata')], {
+      cwd,
+      env: env(),
+    });
+    void server.catch(() => undefined); // awaited below; a failure before that must not go unhandled
+    try {
+      let first: Response | undefined;
+      await until(async () => {
+        first = await fetch(`http://127.0.0.1:${port}/api/v1/info`).catch(() => undefined);
+        return first !== undefined;
+      });
+      // The embedded database takes seconds to create: the first answer comes while it opens.
+      expect(first!.status).toBe(503);
+      expect((await first!.json()).error.code).toBe('starting');
+      expect(first!.headers.get('retry-after')).toBe('1');
+      const running = await server;
+      expect((await fetch(`${running.url}/api/v1/info`)).status).toBe(200);
+      expect(await running.stop()).toBe(0);
+    } finally {
+      await killServers();
+    }
+  }, 120_000);
+});
+
+async function until(condition: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 describe('the data dir', () => {
   it('that is a file is named as such', async () => {
