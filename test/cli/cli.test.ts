@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '../helpers/api.js';
-import { ensureBuilt, ROOT, runCli, serveCli } from '../helpers/cli.js';
+import { ensureBuilt, ROOT } from '../helpers/build.js';
+import { runCli, serveCli } from '../helpers/cli.js';
 import { createTestDatabase, TEST_DB_KIND, type TestDatabase } from '../helpers/db.js';
 
 const SECRET_KEY = 'cli-test-secret-key-0123456789abcdef';

@@ -3,7 +3,8 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, killServers, runCli, serveCli, type CliResult } from '../helpers/cli.js';
+import { ensureBuilt } from '../helpers/build.js';
+import { killServers, runCli, serveCli, type CliResult } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/server.js';
 
 /**

@@ -1,38 +1,9 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { ROOT } from './build.js';
 
-/** The real CLI, as users run it: `node bin/skillport.js`, which loads the compiled dist/. */
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/** The real CLI, as users run it: `node bin/skillport.js`, which loads the compiled dist/ (see `ensureBuilt`). */
 const BIN = path.join(ROOT, 'bin', 'skillport.js');
-
-/** True when some src/**.ts is newer than its compiled dist/**.js (or has none). */
-function distIsStale(): boolean {
-  const walk = (dir: string): string[] =>
-    readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-      e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)],
-    );
-  for (const file of walk(path.join(ROOT, 'src'))) {
-    if (!file.endsWith('.ts') || file.endsWith('.d.ts')) continue;
-    const out = path.join(ROOT, 'dist', path.relative(path.join(ROOT, 'src'), file)).replace(/\.ts$/, '.js');
-    if (!existsSync(out) || statSync(out).mtimeMs < statSync(file).mtimeMs) return true;
-  }
-  return false;
-}
-
-/** Compiles src/ to dist/ when it is out of date, so the CLI under test is the current code. */
-export function ensureBuilt(): void {
-  if (distIsStale()) {
-    // Type errors elsewhere in the tree must not stop the build of the CLI (tsc still emits).
-    spawnSync(
-      process.execPath,
-      [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
-      { cwd: ROOT, stdio: 'ignore' },
-    );
-  }
-  if (!existsSync(path.join(ROOT, 'dist/cli/main.js'))) throw new Error('dist/cli/main.js was not built');
-}
 
 export interface CliOptions {
   cwd: string;

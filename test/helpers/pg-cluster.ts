@@ -1,160 +1,88 @@
-import { execFile } from 'node:child_process';
-import { chownSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chownSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
-const BIN = '/usr/lib/postgresql/15/bin';
 
 /**
- * A PostgreSQL cluster of the test's own (initdb into a temp dir, run as user `postgres` on a free port), for
- * fault tests: it can be crashed, restarted and frozen without touching the machine's cluster. `destroy()`
- * removes it; a process exit stops it too, should the test die first.
+ * A throwaway PostgreSQL cluster of a test's own (initdb into a temp dir, its own port), for fault tests that stop,
+ * crash, restart or freeze the database. The machine's cluster is never touched.
  */
-export class ThrowawayCluster {
-  private constructor(
-    readonly dir: string,
-    readonly port: number,
-  ) {}
+const BIN = process.env.TEST_PG_BIN ?? '/usr/lib/postgresql/15/bin';
 
-  get url(): string {
-    return `postgres://postgres@127.0.0.1:${this.port}/postgres`;
-  }
-
-  static async create(): Promise<ThrowawayCluster> {
-    const dir = mkdtempSync(path.join(tmpdir(), 'skillport-pgfault-'));
-    const uid = Number((await run('id', ['-u', 'postgres'])).stdout.trim());
-    const gid = Number((await run('id', ['-g', 'postgres'])).stdout.trim());
-    chownSync(dir, uid, gid);
-    const cluster = new ThrowawayCluster(dir, await freePort());
-    try {
-      await cluster.asPostgres('initdb', [
-        '-D',
-        cluster.data,
-        '-U',
-        'postgres',
-        '--auth=trust',
-        '-E',
-        'UTF8',
-      ]);
-      await cluster.start();
-    } catch (err) {
-      await cluster.destroy();
-      throw err;
-    }
-    process.once('exit', () => cluster.killNow());
-    return cluster;
-  }
-
-  private get data(): string {
-    return path.join(this.dir, 'data');
-  }
-
-  async start(): Promise<void> {
-    const options = `-p ${this.port} -c listen_addresses=127.0.0.1 -k ${this.dir} -c fsync=off`;
-    await this.asPostgres('pg_ctl', [
-      '-D',
-      this.data,
-      '-l',
-      path.join(this.dir, 'log'),
-      '-o',
-      options,
-      '-w',
-      'start',
-    ]);
-  }
-
-  /** A crash: every backend is killed at once, without a checkpoint (crash recovery at the next start). */
-  async stopImmediate(): Promise<void> {
-    await this.asPostgres('pg_ctl', ['-D', this.data, '-m', 'immediate', '-w', 'stop']);
-  }
-
-  async restartFast(): Promise<void> {
-    const options = `-p ${this.port} -c listen_addresses=127.0.0.1 -k ${this.dir} -c fsync=off`;
-    await this.asPostgres('pg_ctl', [
-      '-D',
-      this.data,
-      '-l',
-      path.join(this.dir, 'log'),
-      '-o',
-      options,
-      '-m',
-      'fast',
-      '-w',
-      'restart',
-    ]);
-  }
-
-  /** SIGSTOP (or SIGCONT) the postmaster and all its children: the server keeps its sockets but answers nothing. */
-  signalAll(signal: 'SIGSTOP' | 'SIGCONT'): void {
-    const postmaster = this.postmasterPid();
-    if (!postmaster) return;
-    for (const pid of [postmaster, ...childrenOf(postmaster)]) {
-      try {
-        process.kill(pid, signal);
-      } catch {
-        // exited meanwhile
-      }
-    }
-  }
-
-  async destroy(): Promise<void> {
-    this.signalAll('SIGCONT');
-    await this.stopImmediate().catch(() => undefined);
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  private killNow(): void {
-    const pid = this.postmasterPid();
-    if (!pid) return;
-    this.signalAll('SIGCONT');
-    try {
-      process.kill(pid, 'SIGQUIT'); // the postmaster's immediate shutdown
-    } catch {
-      // already gone
-    }
-  }
-
-  private postmasterPid(): number | null {
-    try {
-      return Number(readFileSync(path.join(this.data, 'postmaster.pid'), 'utf8').split('\n')[0]);
-    } catch {
-      return null;
-    }
-  }
-
-  private async asPostgres(tool: string, args: string[]): Promise<void> {
-    await run('runuser', ['-u', 'postgres', '--', path.join(BIN, tool), ...args], {
-      cwd: this.dir,
-      timeout: 60_000,
-    });
-  }
+export interface PgCluster {
+  url: string;
+  port: number;
+  /** Stops the server: `immediate` is a crash (no checkpoint, clients cut off). */
+  stop(mode?: 'fast' | 'immediate'): void;
+  start(): void;
+  /** SIGSTOP (or SIGCONT) every process of the cluster: a frozen database that accepts connections and never answers. */
+  freeze(): void;
+  thaw(): void;
+  destroy(): void;
 }
 
-function childrenOf(parent: number): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === parent) pids.push(Number(entry));
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return pids;
-}
-
-function freePort(): Promise<number> {
+/** A free TCP port on 127.0.0.1 (asked of the kernel, then released). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
     });
   });
+}
+
+/** Runs a PostgreSQL binary as the `postgres` user when we are root (initdb and postgres refuse to run as root). */
+function pg(bin: string, args: string[]): void {
+  const asRoot = process.getuid?.() === 0;
+  const cmd = asRoot ? 'runuser' : path.join(BIN, bin);
+  const argv = asRoot ? ['-u', 'postgres', '--', path.join(BIN, bin), ...args] : args;
+  const r = spawnSync(cmd, argv, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${bin} ${args.join(' ')} failed: ${r.stdout}${r.stderr}`);
+}
+
+export async function startPgCluster(): Promise<PgCluster> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'skillport-pg-'));
+  if (process.getuid?.() === 0) {
+    const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
+    const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+    chownSync(dir, uid, gid);
+  }
+  const data = path.join(dir, 'data');
+  const port = await freePort();
+  pg('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8']);
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c max_connections=200`;
+  const start = () =>
+    pg('pg_ctl', ['-D', data, '-o', options, '-l', path.join(dir, 'log'), '-w', '-t', '30', 'start']);
+  start();
+  const pids = (): number[] => {
+    const postmaster = Number(readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const children = spawnSync('pgrep', ['-P', String(postmaster)], { encoding: 'utf8' })
+      .stdout.split('\n')
+      .filter(Boolean)
+      .map(Number);
+    return [postmaster, ...children];
+  };
+  const signalAll = (signal: NodeJS.Signals) => {
+    for (const pid of pids()) process.kill(pid, signal);
+  };
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    port,
+    stop: (mode = 'fast') => pg('pg_ctl', ['-D', data, '-m', mode, '-w', '-t', '30', 'stop']),
+    start,
+    freeze: () => signalAll('SIGSTOP'),
+    thaw: () => signalAll('SIGCONT'),
+    destroy() {
+      try {
+        signalAll('SIGCONT');
+        pg('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+      } catch {
+        // already stopped
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api, registerUser } from '../helpers/api.js';
-import { ensureBuilt, killServers, runCli, serveCli, type Served } from '../helpers/cli.js';
+import { ensureBuilt } from '../helpers/build.js';
+import { killServers, runCli, serveCli, type Served } from '../helpers/cli.js';
 
 /**
  * The embedded data dir has one owner process. Real `skillport serve` processes (the embedded database does

@@ -4,9 +4,10 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api, registerUser } from '../helpers/api.js';
-import { ensureBuilt, killServers, serveCli, type Served } from '../helpers/cli.js';
+import { ensureBuilt } from '../helpers/build.js';
+import { killServers, serveCli, type Served } from '../helpers/cli.js';
 import { TEST_DB_KIND } from '../helpers/db.js';
-import { ThrowawayCluster } from '../helpers/pg-cluster.js';
+import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.js';
 
 /**
  * PostgreSQL crashes, restarts and freezes under write load, against a cluster of this test's own and a real
@@ -14,7 +15,7 @@ import { ThrowawayCluster } from '../helpers/pg-cluster.js';
  * server must survive every fault, fail fast with 503 while the database is away, answer /ready within 2 s,
  * and serve again by itself once the database is back. (Run with the PostgreSQL pass of the suite.)
  */
-let cluster: ThrowawayCluster | undefined;
+let cluster: PgCluster | undefined;
 let server: Served;
 let cwd: string;
 
@@ -22,7 +23,7 @@ beforeAll(async () => {
   if (TEST_DB_KIND !== 'postgres') return;
   ensureBuilt();
   cwd = mkdtempSync(path.join(tmpdir(), 'skillport-pgfault-cwd-'));
-  cluster = await ThrowawayCluster.create();
+  cluster = await startPgCluster();
   server = await serveCli(['--port', '0'], {
     cwd,
     env: {
@@ -39,7 +40,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await killServers();
-  await cluster?.destroy();
+  cluster?.destroy();
   if (cwd) rmSync(cwd, { recursive: true, force: true });
 });
 
@@ -123,19 +124,20 @@ describe.skipIf(TEST_DB_KIND !== 'postgres')('PostgreSQL faults under write load
     try {
       for (let crash = 0; crash < 3; crash++) {
         await moreWrites();
-        await cluster!.stopImmediate();
+        cluster!.stop('immediate');
         await until('503 while stopped', async () => (await ready()).status === 503);
         await expectAwayAnswers();
         expect(server.child.exitCode).toBeNull();
-        await cluster!.start();
+        cluster!.start();
         await readyAgain();
       }
       await moreWrites();
-      await cluster!.restartFast();
+      cluster!.stop('fast');
+      cluster!.start();
       await readyAgain();
       await moreWrites();
 
-      cluster!.signalAll('SIGSTOP');
+      cluster!.freeze();
       try {
         await until('503 while frozen', async () => {
           const r = await ready();
@@ -144,7 +146,7 @@ describe.skipIf(TEST_DB_KIND !== 'postgres')('PostgreSQL faults under write load
         });
         await expectAwayAnswers();
       } finally {
-        cluster!.signalAll('SIGCONT');
+        cluster!.thaw();
       }
       await readyAgain();
       await moreWrites();
