@@ -2,8 +2,8 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
-import { AppError } from '../shared/errors.js';
 import { isDatabaseUnavailable } from '../db/errors.js';
+import { AppError } from '../shared/errors.js';
 import type { AppEnv } from './types.js';
 
 interface ErrorEnvelope {
