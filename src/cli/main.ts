@@ -5,8 +5,9 @@ import { randomBytes } from 'node:crypto';
 import { Command, Option } from 'commander';
 import { config as loadDotenv } from 'dotenv';
 import { ConfigError, loadConfig, parseEnv, type Config } from '../config/index.js';
-import { openDatabase } from '../db/index.js';
+import { DataDirLockedError, openDatabase } from '../db/index.js';
 import { startServer } from '../server/start.js';
+import { loggableError } from '../http/errors.js';
 import { createContext, VERSION, type AppContext } from '../server/context.js';
 import { exportSkills, importSkillFolders } from '../skills/index.js';
 import { commandTool, runStdioCommand } from '../mcp/index.js';
@@ -53,6 +54,11 @@ function buildCli(): Command {
       };
       process.once('SIGINT', () => void shutdown('SIGINT'));
       process.once('SIGTERM', () => void shutdown('SIGTERM'));
+      // A promise nobody awaited that failed (a database driver, a client gone mid-request) must not stop the
+      // server for every user: it is logged. An uncaught exception still ends the process (state unknown).
+      process.on('unhandledRejection', (reason) =>
+        server.ctx.logger.error({ err: loggableError(reason) }, 'unhandled promise rejection'),
+      );
     });
 
   program
@@ -212,14 +218,37 @@ function commandReference(program: Command): string {
   return lines.join('\n');
 }
 
+/** What to do instead when the embedded database belongs to a running server, per command. */
+function lockedAdvice(command: string): string {
+  const stopFirst = 'Stop that server (Ctrl-C or SIGTERM), run this command, then start the server again';
+  if (command === 'serve') return 'Stop it first, or give this server a --data-dir of its own.';
+  if (command === 'import') {
+    return (
+      `${stopFirst}; or upload each skill through the running server: ` +
+      `curl -H "authorization: Bearer $TOKEN" -F file=@skill.zip http://HOST:PORT/api/v1/skills.`
+    );
+  }
+  if (command === 'export') {
+    return `${stopFirst}; or download each skill through the running server: GET /api/v1/skills/NAME/versions/N/content (a zip).`;
+  }
+  return `${stopFirst}.`;
+}
+
 export async function main(argv: string[]): Promise<void> {
   if (existsSync('.env')) loadDotenv({ path: '.env', quiet: true });
+  const cli = buildCli();
+  let command = '';
+  cli.hook('preAction', (_root, action) => void (command = action.name()));
   try {
-    await buildCli().parseAsync(argv);
+    await cli.parseAsync(argv);
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(err.message);
       process.exit(2);
+    }
+    if (err instanceof DataDirLockedError) {
+      console.error(`skillport: ${err.message}\n${lockedAdvice(command)}`);
+      process.exit(1);
     }
     const message = err instanceof Error ? err.message : String(err);
     const details = (err as { details?: unknown }).details;

@@ -1,7 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  chmodSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { describeFsError } from '../shared/fs-errors.js';
 
 /**
  * Configuration comes from environment variables only (a `.env` file is loaded by the CLI in development).
@@ -104,6 +113,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       'Invalid configuration:\n  SECRET_KEY: required when DATABASE_URL is set (≥ 32 characters)',
     );
   }
+  // The embedded set-up keeps its database and generated key in DATA_DIR: check it now, with a clear message.
+  if (!e.DATABASE_URL || !e.SECRET_KEY) ensureDataDir(dataDir);
   const secretKey = e.SECRET_KEY ?? loadOrCreateSecretKey(dataDir);
   return { ...e, DATA_DIR: dataDir, SECRET_KEY: secretKey, embeddedDbDir: path.join(dataDir, 'db') };
 }
@@ -166,16 +177,29 @@ export interface S3Env {
   prefix: string;
 }
 
+function ensureDataDir(dataDir: string): void {
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    accessSync(dataDir, constants.R_OK | constants.W_OK | constants.X_OK);
+  } catch (err) {
+    throw new ConfigError(`Invalid configuration:\n  DATA_DIR: ${describeFsError(err, dataDir)}`);
+  }
+}
+
 /** The embedded set-up keeps a generated key in the data dir so that sessions survive restarts. */
 function loadOrCreateSecretKey(dataDir: string): string {
   const file = path.join(dataDir, 'secret_key');
   if (existsSync(file)) {
-    const key = readFileSync(file, 'utf8').trim();
+    let key: string;
+    try {
+      key = readFileSync(file, 'utf8').trim();
+    } catch (err) {
+      throw new ConfigError(`Invalid configuration:\n  DATA_DIR: ${describeFsError(err, file)}`);
+    }
     if (key.length < 32)
       throw new ConfigError(`Invalid configuration:\n  ${file}: key shorter than 32 characters`);
     return key;
   }
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const key = randomBytes(48).toString('base64url');
   writeFileSync(file, key + '\n', { mode: 0o600, flag: 'wx' });
   chmodSync(file, 0o600);

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
@@ -10,8 +10,14 @@ import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
 import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
 import { schema } from './schema.js';
+import { lockDataDir } from './dir-lock.js';
+import { ResilientPool } from './postgres.js';
+import { redactUrl } from '../shared/redact.js';
+import { describeFsError } from '../shared/fs-errors.js';
 
 export * as tables from './schema.js';
+export { DataDirLockedError } from './dir-lock.js';
+export { DatabaseUnavailableError, isDatabaseUnavailable } from './errors.js';
 
 type Schema = typeof schema;
 /** The query interface every service receives; identical for PGlite and PostgreSQL. */
@@ -44,6 +50,8 @@ const BYTEA_AS_HEX = {
 
 /** Arbitrary constant: serialises migrations when several instances start at once. */
 const MIGRATION_LOCK_KEY = 7_346_201;
+/** /ready must answer within 2 s even when the database hangs. */
+const PING_TIMEOUT_MS = 1_500;
 
 export interface OpenOptions {
   /** PostgreSQL URL; without it the embedded PGlite database is used. */
@@ -53,10 +61,16 @@ export interface OpenOptions {
   poolSize?: number;
   /** Apply pending migrations before returning (default true). */
   migrate?: boolean;
+  /** PostgreSQL: the database went away (requests get 503 until it answers again). */
+  onConnectionError?: (err: Error) => void;
+  /** PostgreSQL: the database answers again after having gone away. */
+  onRecovered?: () => void;
 }
 
 export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
-  const handle = opts.url ? openPostgres(opts.url, opts.poolSize ?? 10) : await openPglite(opts.embeddedDir);
+  const handle = opts.url
+    ? openPostgres(opts.url, opts.poolSize ?? 10, opts)
+    : await openPglite(opts.embeddedDir);
   if (opts.migrate !== false) {
     try {
       await handle.migrate();
@@ -69,45 +83,89 @@ export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
 }
 
 async function openPglite(dir: string | undefined): Promise<DatabaseHandle> {
-  if (dir) mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const client = await PGlite.create({ ...(dir ? { dataDir: dir } : {}), ...BYTEA_AS_HEX });
+  // The lock comes first: a second process must be refused before it reads (and later overwrites) the files.
+  const lock = dir ? lockDataDir(createDir(dir)) : null;
+  let client: PGlite;
+  try {
+    client = await PGlite.create({ ...(dir ? { dataDir: dir } : {}), ...BYTEA_AS_HEX });
+  } catch (err) {
+    lock?.release();
+    throw err;
+  }
   const db = drizzlePglite(client, { schema }) as unknown as Database;
   return {
     db,
     kind: 'pglite',
     ping: () => ping(db),
     migrate: () => migratePglite(db as never, { migrationsFolder: MIGRATIONS_DIR }),
-    close: () => client.close(),
+    async close() {
+      try {
+        await client.close();
+      } finally {
+        lock?.release();
+      }
+    },
   };
 }
 
-function openPostgres(url: string, poolSize: number): DatabaseHandle {
-  const pool = new pg.Pool({ connectionString: url, max: poolSize });
-  // An idle client losing its connection must not crash the process; the next query reconnects.
-  pool.on('error', () => undefined);
-  const db = drizzlePg(pool, { schema }) as unknown as Database;
+/** Creates the embedded database's folder, turning file-system errors into a message an operator can act on. */
+function createDir(dir: string): string {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    accessSync(dir, constants.R_OK | constants.W_OK | constants.X_OK);
+    return dir;
+  } catch (err) {
+    throw new Error(`Cannot use the embedded database folder: ${describeFsError(err, dir)}`, { cause: err });
+  }
+}
+
+function openPostgres(url: string, poolSize: number, opts: OpenOptions): DatabaseHandle {
+  const resilient = new ResilientPool({
+    url,
+    max: poolSize,
+    onConnectionError: opts.onConnectionError,
+    onRecovered: opts.onRecovered,
+  });
+  const db = drizzlePg(resilient.pool, { schema }) as unknown as Database;
   return {
     db,
     kind: 'postgres',
-    ping: () => ping(db),
+    ping: () => (resilient.unavailable ? Promise.resolve(false) : ping(db)),
     migrate: () => migratePostgres(url),
-    close: () => pool.end(),
+    close: () => resilient.close(),
   };
 }
 
+/** A health check that answers in bounded time (for /ready and the metrics), whatever the database does. */
 async function ping(db: Database): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), PING_TIMEOUT_MS);
+  });
+  const answered = db.execute(sql`select 1`).then(
+    () => true,
+    () => false,
+  );
   try {
-    await db.execute(sql`select 1`);
-    return true;
-  } catch {
-    return false;
+    return await Promise.race([answered, late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
 /** Migrations run on a dedicated session holding an advisory lock, so instances starting together take turns. */
 async function migratePostgres(url: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  client.on('error', () => undefined); // a failure mid-migration surfaces from the query that was running
+  try {
+    await client.connect();
+  } catch (err) {
+    // The first contact with DATABASE_URL: say which setting is wrong, without its password.
+    throw new Error(
+      `Cannot connect to PostgreSQL at DATABASE_URL (${redactUrl(url)}): ${(err as Error).message || String(err)}`,
+      { cause: err },
+    );
+  }
   try {
     await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
     await migratePg(drizzlePg(client), { migrationsFolder: MIGRATIONS_DIR });

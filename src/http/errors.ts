@@ -2,6 +2,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
+import { isDatabaseUnavailable } from '../db/errors.js';
 import { AppError } from '../shared/errors.js';
 import { findUnsafeText, invalidInput } from '../shared/text.js';
 import type { AppEnv } from './types.js';
@@ -83,6 +84,11 @@ export function handleError(err: Error, c: Context<AppEnv>): Response {
   }
   if (err instanceof SyntaxError)
     return errorResponse(c, 400, 'invalid_json', 'Request body is not valid JSON');
+  if (isDatabaseUnavailable(err)) {
+    // Logged once per outage by the database pool, not once per request.
+    c.header('Retry-After', '2');
+    return errorResponse(c, 503, 'database_unavailable', 'The database is unavailable; try again shortly');
+  }
   c.get('log')?.error({ err: loggableError(err) }, 'unhandled error');
   return errorResponse(c, 500, 'internal_error', 'Internal server error');
 }

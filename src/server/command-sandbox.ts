@@ -98,7 +98,7 @@ export async function createCommandSandbox(
       },
     }),
   );
-  logger.info({ level }, 'command sandbox ready');
+  logger.info({ security_level: level }, 'command sandbox ready');
   return {
     level: sandbox.level,
     run: (req) => sandbox.run(req),

@@ -24,6 +24,7 @@ import { commandTool, type ToolRegistrar } from '../mcp/index.js';
 import { completeAudit, recordAudit } from '../audit/service.js';
 import type { Sandbox } from '../sandbox/index.js';
 import { createCommandSandbox } from './command-sandbox.js';
+import { redactUrl } from '../shared/redact.js';
 
 /**
  * The composition root's output: every long-lived service, built once per server instance and handed to the
@@ -67,18 +68,45 @@ export interface ContextOptions {
 
 export async function createContext(config: Config, opts: ContextOptions = {}): Promise<AppContext> {
   const logger = createLogger(config.LOG_LEVEL, opts.logDestination);
-  const db =
-    opts.database ??
-    (await openDatabase({
-      url: config.DATABASE_URL,
-      embeddedDir: config.embeddedDbDir,
-      poolSize: config.DATABASE_POOL_SIZE,
-    }));
-  const metrics = new Metrics({ dataDir: config.DATA_DIR, databaseUp: () => db.ping() });
   const closers: Array<() => Promise<void>> = [];
   // With Redis, every instance shares rate limits and hears the others' events (see ARCHITECTURE.md).
-  const bus = config.REDIS_URL ? await RedisEventBus.connect(config.REDIS_URL, config.REDIS_PREFIX) : null;
+  // Connected first: it fails fast, the database may take seconds to open.
+  const bus = config.REDIS_URL ? await connectRedis(config.REDIS_URL, config.REDIS_PREFIX, logger) : null;
   if (bus) closers.push(() => bus.close());
+  let db: DatabaseHandle;
+  try {
+    db =
+      opts.database ??
+      (await openDatabase({
+        url: config.DATABASE_URL,
+        embeddedDir: config.embeddedDbDir,
+        poolSize: config.DATABASE_POOL_SIZE,
+        onConnectionError: (err) =>
+          logger.error({ err: err.message }, 'database unavailable; answering 503 until it is back'),
+        onRecovered: () => logger.info('database available again'),
+      }));
+  } catch (err) {
+    await bus?.close();
+    throw err;
+  }
+  try {
+    return await buildServices(config, opts, logger, db, bus, closers);
+  } catch (err) {
+    for (const closer of closers.reverse()) await closer().catch(() => undefined);
+    if (!opts.database) await db.close();
+    throw err;
+  }
+}
+
+async function buildServices(
+  config: Config,
+  opts: ContextOptions,
+  logger: Logger,
+  db: DatabaseHandle,
+  bus: RedisEventBus | null,
+  closers: Array<() => Promise<void>>,
+): Promise<AppContext> {
+  const metrics = new Metrics({ dataDir: config.DATA_DIR, databaseUp: () => db.ping() });
   const rateLimiter: RateLimiter = bus
     ? new RedisRateLimiter(bus.pub, config.REDIS_PREFIX)
     : new MemoryRateLimiter();
@@ -173,6 +201,27 @@ async function blobStoreFrom(
     await store.settled();
   });
   return store;
+}
+
+/**
+ * An unreachable REDIS_URL stops the start with one line naming it: running on without the shared bus would
+ * silently leave revocations and rate limits per instance. After the start ioredis reconnects on its own;
+ * outages are logged (at most once a minute), without stacks.
+ */
+async function connectRedis(url: string, prefix: string, logger: Logger): Promise<RedisEventBus> {
+  let lastLogged = 0;
+  const onError = (err: Error) => {
+    if (Date.now() - lastLogged < 60_000) return;
+    lastLogged = Date.now();
+    logger.warn({ redis: redactUrl(url), err: err.message }, 'Redis (REDIS_URL) unreachable; reconnecting');
+  };
+  try {
+    return await RedisEventBus.connect(url, prefix, onError);
+  } catch (err) {
+    throw new Error(`Cannot connect to Redis at REDIS_URL (${redactUrl(url)}): ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
 }
 
 const MiB = 1024 * 1024;

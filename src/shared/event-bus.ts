@@ -57,11 +57,30 @@ export class RedisEventBus implements EventBus {
     });
   }
 
-  static async connect(url: string, prefix: string): Promise<RedisEventBus> {
-    const options = { lazyConnect: true, maxRetriesPerRequest: 2 };
+  /**
+   * Connects both connections or throws the first connection error (and stops retrying). Later connection
+   * errors go to `onError` while ioredis reconnects on its own; without a listener ioredis would print each
+   * one with its stack.
+   */
+  static async connect(
+    url: string,
+    prefix: string,
+    onError: (err: Error) => void = () => undefined,
+  ): Promise<RedisEventBus> {
+    const options = { lazyConnect: true, maxRetriesPerRequest: 2, connectTimeout: 5_000 };
     const pub = new Redis(url, options);
     const sub = new Redis(url, options);
-    await Promise.all([pub.connect(), sub.connect()]);
+    // ioredis rejects connect() with a bare "Connection is closed"; the 'error' event before it says why.
+    let cause: Error | undefined;
+    for (const r of [pub, sub]) r.on('error', (err: Error) => (cause ??= err));
+    try {
+      await Promise.all([pub.connect(), sub.connect()]);
+    } catch (err) {
+      pub.disconnect();
+      sub.disconnect();
+      throw cause ?? err;
+    }
+    for (const r of [pub, sub]) r.on('error', onError);
     return new RedisEventBus(pub, sub, prefix);
   }
 

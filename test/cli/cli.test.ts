@@ -1,31 +1,13 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api } from '../helpers/api.js';
+import { ensureBuilt, ROOT } from '../helpers/build.js';
+import { runCli, serveCli } from '../helpers/cli.js';
 import { createTestDatabase, TEST_DB_KIND, type TestDatabase } from '../helpers/db.js';
 
-/** The real CLI, as users run it: `node bin/skillport.js`, which loads the compiled dist/. */
-
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const BIN = path.join(ROOT, 'bin', 'skillport.js');
 const SECRET_KEY = 'cli-test-secret-key-0123456789abcdef';
-
-/** True when some src/**.ts is newer than its compiled dist/**.js (or has none). */
-function distIsStale(): boolean {
-  const walk = (dir: string): string[] =>
-    readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-      e.isDirectory() ? walk(path.join(dir, e.name)) : [path.join(dir, e.name)],
-    );
-  for (const file of walk(path.join(ROOT, 'src'))) {
-    if (!file.endsWith('.ts') || file.endsWith('.d.ts')) continue;
-    const out = path.join(ROOT, 'dist', path.relative(path.join(ROOT, 'src'), file)).replace(/\.ts$/, '.js');
-    if (!existsSync(out) || statSync(out).mtimeMs < statSync(file).mtimeMs) return true;
-  }
-  return false;
-}
 
 let cwd: string;
 const cleanup: string[] = [];
@@ -38,81 +20,17 @@ const tempDir = (prefix: string) => {
 /** A clean environment: nothing from the developer's shell (DATABASE_URL, SECRET_KEY…) leaks in. */
 const baseEnv = () => ({ PATH: process.env.PATH ?? '', HOME: cwd, LOG_LEVEL: 'warn' });
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(args: string[], env: Record<string, string> = {}, input?: string): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...baseEnv(), ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input ?? '');
-  });
-}
-
-interface Served {
-  url: string;
-  child: ChildProcess;
-  output: () => string;
-  stop(): Promise<number | null>;
-}
-
-/** Starts `skillport serve`; resolves once it prints the URL it listens on. */
-function serve(args: string[], env: Record<string, string> = {}): Promise<Served> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', ...args], {
-      cwd,
-      env: { ...baseEnv(), ...env },
-    });
-    let out = '';
-    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    const onData = (d: Buffer) => {
-      out += d;
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) {
-        child.stdout.off('data', onData);
-        child.stdout.on('data', (more) => (out += more));
-        resolve({
-          url: m[1]!,
-          child,
-          output: () => out,
-          stop: () => {
-            child.kill('SIGTERM');
-            return exited;
-          },
-        });
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', (d) => (out += d));
-    void exited.then((code) => reject(new Error(`serve exited with ${code} before listening:\n${out}`)));
-  });
-}
+const run = (args: string[], env: Record<string, string> = {}, input?: string) =>
+  runCli(args, { cwd, env: { ...baseEnv(), ...env }, input });
+const serve = (args: string[], env: Record<string, string> = {}) =>
+  serveCli(['--port', '0', ...args], { cwd, env: { ...baseEnv(), ...env } });
 
 let testDb: TestDatabase | undefined;
 /** Where the CLI keeps its data in this run: a PostgreSQL database of its own, or the embedded one. */
 let dbArgs: { args: string[]; env: Record<string, string> };
 
 beforeAll(async () => {
-  if (distIsStale()) {
-    // Type errors elsewhere in the tree must not stop the build of the CLI (tsc still emits).
-    spawnSync(
-      process.execPath,
-      [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
-      {
-        cwd: ROOT,
-        stdio: 'ignore',
-      },
-    );
-  }
-  expect(existsSync(path.join(ROOT, 'dist/cli/main.js'))).toBe(true);
+  ensureBuilt();
   cwd = tempDir('skillport-cli-cwd-');
   if (TEST_DB_KIND === 'postgres') {
     testDb = await createTestDatabase();
@@ -280,5 +198,5 @@ describe(`on the ${TEST_DB_KIND} database`, () => {
     } finally {
       expect(await server.stop()).toBe(0);
     }
-  });
+  }, 120_000); // six processes open the database in turn (seconds each for PGlite on a busy machine)
 });
