@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// The whole test suite: formatting, lint, type-check, then every vitest test twice — on the embedded PGlite
-// database and on the machine's PostgreSQL (each test file creates and drops its own database). Ends with one
-// line "N passed, N failed, N skipped" that CI reads. Extra arguments are passed to vitest (e.g. a file filter).
+// The whole test suite: formatting, lint, type-check, the OpenAPI lint, then every vitest test twice — on the
+// embedded PGlite database (measuring line coverage against the thresholds in vitest.config.ts) and on the
+// machine's PostgreSQL (each test file creates and drops its own database). Ends with one line
+// "N passed, N failed, N skipped" that CI reads. Extra arguments are passed to vitest (e.g. a file filter); a
+// filtered run measures no coverage, since its thresholds are for the whole suite.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,13 +27,21 @@ function check(name, cmd, args) {
   }
 }
 
-function vitest(db) {
+function vitest(db, { coverage = false } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'skillport-vitest-'));
   const out = path.join(dir, 'report.json');
   const ok = step(
-    `tests on ${db}`,
+    `tests on ${db}${coverage ? ' with coverage' : ''}`,
     'npx',
-    ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${out}`, ...extra],
+    [
+      'vitest',
+      'run',
+      '--reporter=default',
+      '--reporter=json',
+      `--outputFile.json=${out}`,
+      ...(coverage ? ['--coverage'] : []),
+      ...extra,
+    ],
     {
       SKILLPORT_TEST_DB: db,
     },
@@ -53,7 +63,13 @@ function vitest(db) {
   totals.passed += report.numPassedTests;
   totals.failed += report.numFailedTests + brokenFiles;
   totals.skipped += report.numPendingTests + report.numTodoTests;
-  if (!ok || report.numFailedTests || brokenFiles) failures.push(`tests on ${db}`);
+  if (report.numFailedTests || brokenFiles) failures.push(`tests on ${db}`);
+  else if (!ok) {
+    // Every test passed but vitest failed: coverage below its thresholds (vitest printed which), or an error
+    // outside any test. Either counts as one failure.
+    totals.failed += 1;
+    failures.push(`tests on ${db}: ${coverage ? 'coverage thresholds or ' : ''}an error outside the tests`);
+  }
 }
 
 // The MCP Inspector CLI needs Node 22; it lives in its own package so Node 22 stays off this one's PATH.
@@ -66,9 +82,10 @@ if (!extra.length) {
   check('lint', 'npx', ['eslint', '.']);
   check('typecheck', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']);
   check('typecheck web', 'npx', ['tsc', '-p', 'web/tsconfig.json', '--noEmit']);
+  check('openapi lint', 'npx', ['tsx', 'scripts/check-openapi.ts']);
   check('build', 'npm', ['run', 'build']);
 }
-vitest('pglite');
+vitest('pglite', { coverage: !extra.length });
 vitest('postgres');
 
 if (failures.length) console.log(`\nFailed: ${failures.join(', ')}`);

@@ -11,6 +11,8 @@ import { adminRoutes } from '../admin/index.js';
 import { mountApiDocs, mountConsole } from '../web/console.js';
 import { errorResponse, handleError } from './errors.js';
 import { jsonBodyLimit, requestContext, wellFormedUrl } from './middleware.js';
+import { bearerSecurity, serveOpenApiDocument } from './openapi.js';
+import { documentSystemRoutes } from './system-docs.js';
 import type { AppEnv } from './types.js';
 
 const API_PREFIX = '/api/v1';
@@ -104,15 +106,18 @@ export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; cons
   });
   ctx.closers.push(() => mcp.close());
 
-  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
-    type: 'http',
-    scheme: 'bearer',
-    description: 'A console access token (JWT) or a personal API token with the `api` scope',
-  });
-  app.doc31('/api/openapi.json', {
+  documentSystemRoutes(app.openAPIRegistry, API_PREFIX);
+  serveOpenApiDocument(app, '/api/openapi.json', {
     openapi: '3.1.0',
-    info: { title: 'Skillport API', version: ctx.version },
+    info: {
+      title: 'Skillport API',
+      version: ctx.version,
+      description: 'The REST API of the console. MCP clients use `/mcp` (Streamable HTTP) or `/sse` instead.',
+      license: { name: 'Apache-2.0', url: 'https://www.apache.org/licenses/LICENSE-2.0' },
+    },
     servers: [{ url: '/' }],
+    // Routes built with createRouter() state their own access; anything else needs a token.
+    security: bearerSecurity,
   });
   mountApiDocs(app, '/api/openapi.json');
   const consoleMounted = mountConsole(app);

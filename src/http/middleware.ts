@@ -51,9 +51,14 @@ function clientIp(c: Parameters<MiddlewareHandler<AppEnv>>[0], trustProxy: boole
   }
 }
 
+/** The scope each `requireAuth` middleware demands, so the OpenAPI document can say which routes need a token. */
+const authScopes = new WeakMap<MiddlewareHandler<AppEnv>, TokenScope>();
+export const requiredScope = (middleware: unknown): TokenScope | undefined =>
+  authScopes.get(middleware as MiddlewareHandler<AppEnv>);
+
 /** Rejects the request with 401 (and a `WWW-Authenticate` challenge) unless it carries a valid credential. */
 export function requireAuth(auth: Authenticator, scope: TokenScope): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
+  const middleware: MiddlewareHandler<AppEnv> = async (c, next) => {
     const result = await auth.resolve(c.req.header('authorization'), scope);
     if ('failure' in result) {
       const insufficient = result.failure === 'insufficient_scope';
@@ -70,6 +75,8 @@ export function requireAuth(auth: Authenticator, scope: TokenScope): MiddlewareH
     c.set('principal', result.principal);
     await next();
   };
+  authScopes.set(middleware, scope);
+  return middleware;
 }
 
 export const requireAdmin: MiddlewareHandler<AppEnv> = async (c, next) => {

@@ -78,7 +78,17 @@ const archiveBody = {
   description:
     'The skill as a zip or .skill file: the raw body (`application/zip`) or the `file` field of `multipart/form-data`. ' +
     'SKILL.md at the archive root or inside exactly one top-level folder.',
-  content: { 'application/zip': { schema: z.string().openapi({ type: 'string', format: 'binary' }) } },
+  content: {
+    'application/zip': { schema: z.string().openapi({ type: 'string', format: 'binary' }) },
+    // A plain schema, not zod: a zod form schema would make the router parse the body instead of streaming it.
+    'multipart/form-data': {
+      schema: {
+        type: 'object' as const,
+        properties: { file: { type: 'string' as const, format: 'binary' } },
+        required: ['file'],
+      },
+    },
+  },
 };
 
 export interface SkillsRoutesDeps {
@@ -153,6 +163,7 @@ export function skillsRoutes({ skills, auth, limits }: SkillsRoutesDeps) {
       method: 'get',
       path: '/skills/{name}',
       tags: ['skills'],
+      summary: 'One skill you can see',
       security: bearerSecurity,
       middleware: [authed] as const,
       request: { params: NameParam },
@@ -201,6 +212,7 @@ export function skillsRoutes({ skills, auth, limits }: SkillsRoutesDeps) {
       method: 'delete',
       path: '/skills/{name}',
       tags: ['skills'],
+      summary: 'Delete your skill with all its versions',
       security: bearerSecurity,
       middleware: [authed] as const,
       request: { params: NameParam },
@@ -237,6 +249,7 @@ export function skillsRoutes({ skills, auth, limits }: SkillsRoutesDeps) {
       method: 'get',
       path: '/skills/{name}/versions',
       tags: ['skills'],
+      summary: "A skill's versions, newest first",
       security: bearerSecurity,
       middleware: [authed] as const,
       request: { params: NameParam },
