@@ -11,7 +11,7 @@ import { Authenticator } from '../accounts/authenticate.js';
 import { AccountsService } from '../accounts/service.js';
 import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from '../shared/rate-limit.js';
 import { bridge, RedisEventBus } from '../shared/event-bus.js';
-import { DatabaseBlobStore, SkillsService, type ArchiveLimits } from '../skills/index.js';
+import { DatabaseBlobStore, SkillsService, Uploads, type ArchiveLimits } from '../skills/index.js';
 import { SettingsService } from '../admin/index.js';
 import type pino from 'pino';
 import { commandTool, type ToolRegistrar } from '../mcp/index.js';
@@ -34,6 +34,8 @@ export interface AppContext {
   authenticator: Authenticator;
   skills: SkillsService;
   archiveLimits: ArchiveLimits;
+  /** The skill upload path (temp dirs under DATA_DIR/uploads, swept of dead processes' leftovers at start). */
+  uploads: Uploads;
   settings: SettingsService;
   /** The run_shell_command sandbox level in force, or 'off' when COMMANDS_ENABLED=false. */
   commandLevel: Sandbox['level'] | 'off';
@@ -88,6 +90,13 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
   const authenticator = new Authenticator(accessTokens, apiTokens, accounts);
   const skills = new SkillsService(db.db, new DatabaseBlobStore());
   accounts.onAccountDeleted(skills.afterAccountDeleted);
+  const archiveLimits = archiveLimitsFrom(config);
+  const uploads = await Uploads.open({
+    dir: path.join(config.DATA_DIR, 'uploads'),
+    limits: archiveLimits,
+    concurrency: config.SKILL_UPLOAD_CONCURRENCY,
+    queue: config.SKILL_UPLOAD_QUEUE,
+  });
   const warnings: string[] = [];
   const mcpTools: ToolRegistrar[] = [];
   const settings = new SettingsService(db.db);
@@ -121,7 +130,8 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
     accounts,
     authenticator,
     skills,
-    archiveLimits: archiveLimitsFrom(config),
+    archiveLimits,
+    uploads,
     settings,
     commandLevel,
     mcpTools,
