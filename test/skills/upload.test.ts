@@ -147,7 +147,11 @@ describe('upload concurrency gate', () => {
     const uploads = await Uploads.open({ dir, limits: DEFAULT_ARCHIVE_LIMITS, concurrency: 2, queue: 10 });
     const zip = await skillZip('gated');
     const request = () =>
-      new Request('http://x/', { method: 'POST', headers: { 'content-type': 'application/zip' }, body: zip });
+      new Request('http://x/', {
+        method: 'POST',
+        headers: { 'content-type': 'application/zip' },
+        body: zip as unknown as BodyInit,
+      });
     let active = 0;
     let peak = 0;
     const releases: Array<() => void> = [];
