@@ -1,7 +1,7 @@
+import { createHash } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { and, asc, eq, gt, inArray, sql } from 'drizzle-orm';
 import { tables, type Executor, type Transaction } from '../db/index.js';
-import { sha256Hex } from '../shared/crypto.js';
 
 /**
  * Where file contents live, addressed by their SHA-256. The database store keeps server instances
@@ -25,6 +25,27 @@ export interface BlobStore {
 export const BLOB_CHUNK_BYTES = 256 * 1024;
 /** Chunk rows fetched per query when reading a large blob back. */
 const CHUNKS_PER_READ = 8;
+/** Bytes hashed between two turns of the event loop. */
+const HASH_STEP_BYTES = 1024 * 1024;
+const digests = new WeakMap<Buffer, string>();
+
+/**
+ * The SHA-256 (hex) of `data`, hashed a step at a time with a turn of the event loop in between (hashing an
+ * upload's 100 MiB at once holds it for half a second). Remembered per buffer, so that the service and the
+ * store hash an upload's files once between them; file buffers are never changed after unpacking.
+ */
+export async function digestOf(data: Buffer): Promise<string> {
+  const known = digests.get(data);
+  if (known) return known;
+  const hash = createHash('sha256');
+  for (let at = 0; at < data.length; at += HASH_STEP_BYTES) {
+    hash.update(data.subarray(at, at + HASH_STEP_BYTES));
+    if (at + HASH_STEP_BYTES < data.length) await nextTurn();
+  }
+  const digest = hash.digest('hex');
+  digests.set(data, digest);
+  return digest;
+}
 
 /**
  * Blobs in the database, cut into BLOB_CHUNK_BYTES rows (`blobs.data` holds the first, `blob_chunks` the
@@ -33,7 +54,8 @@ const CHUNKS_PER_READ = 8;
  */
 export class DatabaseBlobStore implements BlobStore {
   async putMany(tx: Transaction, contents: Buffer[]): Promise<string[]> {
-    const digests = contents.map((data) => sha256Hex(data));
+    const digests: string[] = [];
+    for (const data of contents) digests.push(await digestOf(data));
     const unique = new Map<string, Buffer>();
     digests.forEach((digest, i) => unique.set(digest, contents[i]!));
     // In digest order, so that two uploads sharing some blobs lock their rows in the same order (no deadlock).

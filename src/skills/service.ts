@@ -8,7 +8,7 @@ import { sha256Hex } from '../shared/crypto.js';
 import { AppError, conflict, forbidden, notFound, unprocessable } from '../shared/errors.js';
 import { decodeCursor, encodeCursor, type Page } from '../shared/pagination.js';
 import type { Principal } from '../shared/principal.js';
-import type { BlobStore } from './blob-store.js';
+import { digestOf, type BlobStore } from './blob-store.js';
 import { contentTypeFor } from './content-type.js';
 import { decodeUtf8Strict, parseSkillMd, type ParsedSkill, type SkillFiles } from './package/index.js';
 import {
@@ -547,7 +547,8 @@ export class SkillsService {
    * does not tell whether another user holds a file.
    */
   private async storeBlobs(tx: Transaction, ownerId: string, pkg: SkillFiles): Promise<string[]> {
-    const digests = pkg.files.map((f) => sha256Hex(f.data));
+    const digests: string[] = [];
+    for (const f of pkg.files) digests.push(await digestOf(f.data));
     const owned = new Set<string>();
     const unique = [...new Set(digests)];
     for (let i = 0; i < unique.length; i += 500) {
