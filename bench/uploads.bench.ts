@@ -6,10 +6,11 @@
  * LOG_LEVEL=warn. The load generator is this process.
  *
  * 1. Side channel: does an upload's time tell whether another user already stored the same bytes? BENCH_ROUNDS
- *    (5) rounds; in each, a fresh BENCH_FILE_MB (15) MiB random file, zipped without compression:
- *      - new bytes: user A uploads it in a new skill (nobody has these bytes),
- *      - cross-user: user B uploads the same bytes in a skill of B's (A has them),
- *      - same user: A uploads them again as a new version of A's skill.
+ *    (8) rounds; in each, user A first uploads a fresh BENCH_FILE_MB (15) MiB random file (zipped without
+ *    compression), then, in alternating order from round to round:
+ *      - new bytes: user B uploads another fresh random file of that size in a new skill (nobody has its bytes),
+ *      - cross-user: B uploads A's bytes in a new skill of B's,
+ *    and finally A uploads A's bytes again as a new version of A's skill (same user).
  *    Time is request start → 201. The cross-user median must match the new-bytes one within noise.
  * 2. Stall: BENCH_HEAVY (8) concurrent uploads of the heaviest archives the default limits allow (see
  *    test/helpers/heavy-uploads.ts: half with a full frontmatter, a 19.9 MiB SKILL.md and four 19.9 MiB files,
@@ -32,7 +33,7 @@ import { percentile, request } from './lib.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MiB = 1024 * 1024;
 const DATABASE_URL = process.env.BENCH_DATABASE_URL;
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
 const FILE_MB = Number(process.env.BENCH_FILE_MB ?? 15);
 const HEAVY = Number(process.env.BENCH_HEAVY ?? 8);
 
@@ -159,13 +160,24 @@ async function sideChannel(port: number) {
   const alice = await register(port, 'alice');
   const bob = await register(port, 'bob');
   const times = { new: [] as number[], cross: [] as number[], same: [] as number[] };
-  // Warm-up: one upload of each kind, not counted.
+  // Round -1 is a warm-up, not counted. The new and cross-user uploads alternate in order from round to round,
+  // so that whatever the previous upload leaves behind (WAL flushes, garbage) weighs on both alike.
   for (let round = -1; round < ROUNDS; round++) {
-    const bytes = randomBytes(FILE_MB * MiB);
+    const held = randomBytes(FILE_MB * MiB);
     const a = `a-${round + 1}`;
-    const tNew = await upload(port, alice, '/api/v1/skills', await zipOf(a, bytes));
-    const tCross = await upload(port, bob, '/api/v1/skills', await zipOf(`b-${round + 1}`, bytes));
-    const tSame = await upload(port, alice, `/api/v1/skills/${a}/versions`, await zipOf(a, bytes, 2));
+    await upload(port, alice, '/api/v1/skills', await zipOf(a, held));
+    const cross = await zipOf(`b-${round + 1}`, held);
+    const fresh = await zipOf(`n-${round + 1}`, randomBytes(FILE_MB * MiB));
+    let tNew: number;
+    let tCross: number;
+    if (round % 2 === 0) {
+      tNew = await upload(port, bob, '/api/v1/skills', fresh);
+      tCross = await upload(port, bob, '/api/v1/skills', cross);
+    } else {
+      tCross = await upload(port, bob, '/api/v1/skills', cross);
+      tNew = await upload(port, bob, '/api/v1/skills', fresh);
+    }
+    const tSame = await upload(port, alice, `/api/v1/skills/${a}/versions`, await zipOf(a, held, 2));
     if (round < 0) continue;
     times.new.push(tNew);
     times.cross.push(tCross);
@@ -222,6 +234,7 @@ async function main() {
           `  ${label.padEnd(36)} ${f(med(xs)).padStart(6)} (${f(Math.min(...xs))} / ${f(Math.max(...xs))})  ${(med(xs) / med(t.new)).toFixed(2)}×`,
         );
       }
+      if (HEAVY === 0) continue;
       const s = await stall(server.port, server.pid);
       console.log(
         `\n[${backend}] ${HEAVY} concurrent uploads at the limits, done in ${s.seconds.toFixed(1)} s`,
