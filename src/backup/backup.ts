@@ -3,6 +3,7 @@ import { mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { openDatabase, type DatabaseHandle, type Executor } from '../db/index.js';
+import { DatabaseBlobStore } from '../skills/blob-store.js';
 import { BACKUP_LOCK, rowsOf, type S3BlobStore } from '../skills/blob-store-s3.js';
 import { writeArchive, type MemberDigest, type MemberSource } from './archive.js';
 import { BLOBS_TABLE, listTables, schemaMigration, tableLines } from './snapshot.js';
@@ -168,11 +169,8 @@ async function blobBytes(
   s3: S3BlobStore | null,
   blob: { sha256: string; size: number; stored: number },
 ): Promise<Buffer> {
-  if (Number(blob.stored) === Number(blob.size)) {
-    const [row] = rowsOf<{ data: Buffer }>(
-      await exec.execute(sql`select data from ${sql.raw(BLOBS_TABLE)} where sha256 = ${blob.sha256}`),
-    );
-    return row!.data;
+  if (Number(blob.stored) > 0 || Number(blob.size) === 0) {
+    return (await new DatabaseBlobStore().get(exec, blob.sha256))!; // its first chunk and the chunk rows
   }
   if (!s3) throw new Error(`Blob ${blob.sha256} is in object storage, but BLOB_STORE is not s3`);
   return s3.getObject(blob.sha256); // verified against its digest

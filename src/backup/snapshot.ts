@@ -15,13 +15,17 @@ import { rowsOf } from '../skills/blob-store-s3.js';
 const FETCH = 500;
 const INSERT_BATCH = 200;
 export const BLOBS_TABLE = 'blobs';
+/** The rest of each blob's bytes (see DatabaseBlobStore): in the archive as the blob's own member, not as rows. */
+const BLOB_CHUNKS_TABLE = 'blob_chunks';
 
 /** The application's tables, parents before children (foreign keys), the migrations journal excluded. */
 export async function listTables(exec: Executor): Promise<string[]> {
   const tables = rowsOf<{ name: string }>(
     await exec.execute(sql`select c.relname as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
         where n.nspname = current_schema() and c.relkind in ('r', 'p') and not c.relispartition order by 1`),
-  ).map((r) => r.name);
+  )
+    .map((r) => r.name)
+    .filter((name) => name !== BLOB_CHUNKS_TABLE);
   const edges = rowsOf<{ child: string; parent: string }>(
     await exec.execute(sql`select cc.relname as child, pc.relname as parent from pg_constraint k
         join pg_class cc on cc.oid = k.conrelid join pg_class pc on pc.oid = k.confrelid

@@ -64,6 +64,8 @@ const envSchema = z.object({
   SKILL_MAX_FILE_MB: int(1, 1024).default(20),
   SKILL_MAX_DEPTH: int(1, 64).default(12),
   SKILL_MAX_PATH_LENGTH: int(16, 4096).default(512),
+  SKILL_UPLOAD_CONCURRENCY: int(1, 64).default(2),
+  SKILL_UPLOAD_QUEUE: int(0, 10_000).default(32),
   COMMAND_SECURITY_LEVEL: z.enum(['disabled', 'whitelist', 'strict']).optional(),
   COMMAND_ALLOW_DISABLED: bool.default(false),
   COMMAND_ALLOWED_PROGRAMS: csv.default(['python', 'python3', 'node', 'bash', 'sh']),

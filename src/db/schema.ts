@@ -112,13 +112,32 @@ export const auditEvents = pgTable(
   ],
 );
 
-/** Content-addressed file contents, shared by every version and user that has the same bytes. */
+/**
+ * Content-addressed file contents, shared by every version and user that has the same bytes. `data` holds the
+ * first chunk (or, for rows written before chunking, everything); the rest is in `blob_chunks`.
+ */
 export const blobs = pgTable('blobs', {
   sha256: text('sha256').primaryKey(),
   size: bigint('size', { mode: 'number' }).notNull(),
   data: bytea('data').notNull(),
   ...timestamps,
 });
+
+/**
+ * The chunks after the first of a large blob, in order (`seq` from 1). Each statement then moves a bounded
+ * amount of data: on PGlite a statement runs on the event loop, and one 20 MiB value blocks it for a second.
+ */
+export const blobChunks = pgTable(
+  'blob_chunks',
+  {
+    sha256: text('sha256')
+      .notNull()
+      .references(() => blobs.sha256, { onDelete: 'cascade' }),
+    seq: integer('seq').notNull(),
+    data: bytea('data').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.sha256, t.seq] })],
+);
 
 export const skills = pgTable(
   'skills',
@@ -211,6 +230,7 @@ export const schema = {
   apiTokens,
   auditEvents,
   blobs,
+  blobChunks,
   skills,
   skillVersions,
   versionFiles,

@@ -91,7 +91,7 @@ export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; cons
   const deps = { ...ctx, auth: ctx.authenticator, db: ctx.db.db };
   app.route(API_PREFIX, accountsRoutes(deps));
   app.route(API_PREFIX, auditRoutes(deps));
-  app.route(API_PREFIX, skillsRoutes({ ...deps, limits: ctx.archiveLimits }));
+  app.route(API_PREFIX, skillsRoutes(deps));
   app.route(API_PREFIX, adminRoutes(deps));
 
   const mcp = mountMcp(app, {

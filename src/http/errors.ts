@@ -68,7 +68,7 @@ export function validationHook(
 /** Turns any thrown value into the envelope. Unknown errors are logged and answered without internals. */
 export function handleError(err: Error, c: Context<AppEnv>): Response {
   if (err instanceof AppError) {
-    if (err.status === 429) {
+    if (err.status === 429 || err.status === 503) {
       const retry = (err.details as { retry_after?: number } | undefined)?.retry_after;
       if (retry) c.header('Retry-After', String(retry));
     }

@@ -15,6 +15,7 @@ import {
   DatabaseBlobStore,
   S3BlobStore,
   SkillsService,
+  Uploads,
   type ArchiveLimits,
   type BlobStore,
 } from '../skills/index.js';
@@ -43,6 +44,8 @@ export interface AppContext {
   /** Where file contents live: the database, or an S3-compatible bucket (BLOB_STORE). */
   blobs: BlobStore;
   archiveLimits: ArchiveLimits;
+  /** The skill upload path (temp dirs under DATA_DIR/uploads, swept of dead processes' leftovers at start). */
+  uploads: Uploads;
   settings: SettingsService;
   /** The run_shell_command sandbox level in force, or 'off' when COMMANDS_ENABLED=false. */
   commandLevel: Sandbox['level'] | 'off';
@@ -125,6 +128,13 @@ async function buildServices(
   const blobs = await blobStoreFrom(config, db, logger, closers);
   const skills = new SkillsService(db.db, blobs);
   accounts.onAccountDeleted(skills.afterAccountDeleted);
+  const archiveLimits = archiveLimitsFrom(config);
+  const uploads = await Uploads.open({
+    dir: path.join(config.DATA_DIR, 'uploads'),
+    limits: archiveLimits,
+    concurrency: config.SKILL_UPLOAD_CONCURRENCY,
+    queue: config.SKILL_UPLOAD_QUEUE,
+  });
   const warnings: string[] = [];
   const mcpTools: ToolRegistrar[] = [];
   const settings = new SettingsService(db.db);
@@ -162,7 +172,8 @@ async function buildServices(
     authenticator,
     skills,
     blobs,
-    archiveLimits: archiveLimitsFrom(config),
+    archiveLimits,
+    uploads,
     settings,
     commandLevel,
     mcpTools,

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { Database } from '../db/index.js';
 import { sha256Hex } from '../shared/crypto.js';
+import { DatabaseBlobStore } from './blob-store.js';
 import { lockDigest, rowsOf, type S3BlobStore } from './blob-store-s3.js';
 
 export interface MigrationReport {
@@ -10,6 +11,8 @@ export interface MigrationReport {
 }
 
 const BATCH = 20;
+/** How blob bytes are kept in the database: a first chunk in `blobs.data`, the rest in `blob_chunks`. */
+const database = new DatabaseBlobStore();
 
 /**
  * Moves blob contents between the database and the bucket, in small batches that each commit on their own:
@@ -45,21 +48,23 @@ interface Moved {
 
 async function moveBatchToBucket(db: Database, store: S3BlobStore): Promise<Moved[]> {
   return db.transaction(async (tx) => {
-    const rows = rowsOf<{ sha256: string; size: number; data: Buffer }>(
+    const rows = rowsOf<{ sha256: string; size: number }>(
       await tx.execute(
-        sql`select sha256, size, data from blobs where size > 0 and octet_length(data) = size
+        sql`select sha256, size from blobs where size > 0 and octet_length(data) > 0
             order by sha256 limit ${BATCH} for no key update`,
       ),
     );
     for (const row of rows) {
-      if (sha256Hex(row.data) !== row.sha256) {
+      const data = (await database.get(tx, row.sha256))!; // its first chunk and the chunk rows
+      if (sha256Hex(data) !== row.sha256) {
         throw new Error(`Blob ${row.sha256} in the database does not match its digest; not migrated`);
       }
       await lockDigest(tx, row.sha256);
-      await store.putObject(row.sha256, row.data);
+      await store.putObject(row.sha256, data);
       const stat = await store.client.statObject(store.settings.bucket, store.key(row.sha256));
       if (stat.size !== Number(row.size)) throw new Error(`Object for blob ${row.sha256} has the wrong size`);
       await tx.execute(sql`update blobs set data = ''::bytea where sha256 = ${row.sha256}`);
+      await tx.execute(sql`delete from blob_chunks where sha256 = ${row.sha256}`);
     }
     return rows.map((r) => ({ sha256: r.sha256, size: Number(r.size) }));
   });
@@ -75,7 +80,7 @@ async function moveBatchToDatabase(db: Database, store: S3BlobStore): Promise<Mo
     );
     for (const row of rows) {
       const data = await store.getObject(row.sha256); // verified against its digest
-      await tx.execute(sql`update blobs set data = ${data} where sha256 = ${row.sha256}`);
+      await database.putMany(tx, [data]); // rewrites the row with its chunks, as an upload would
     }
     return rows.map((r) => ({ sha256: r.sha256, size: Number(r.size) }));
   });

@@ -3,13 +3,13 @@ import { and, eq, gt, inArray, sql } from 'drizzle-orm';
 import { Client } from 'minio';
 import { tables, type Database, type Executor, type Transaction } from '../db/index.js';
 import { AppError } from '../shared/errors.js';
-import { sha256Hex } from '../shared/crypto.js';
-import type { BlobStore } from './blob-store.js';
+import { DatabaseBlobStore, digestOf, heldInBucket, type BlobStore } from './blob-store.js';
 
 /**
  * File contents in an S3-compatible bucket under `<prefix>sha256/<hex>`; the `blobs` table stays the index
  * (sha256, size) that `version_files` references, with an empty `data` for a blob that lives in the bucket
- * (`size > 0` and `data` empty; rows whose data is inline are still served, so a half-migrated store works).
+ * (`size > 0` and `data` empty; rows whose bytes are still in the database — `data` and `blob_chunks`, see
+ * DatabaseBlobStore — are still served, so a half-migrated store works).
  *
  * Invariant: every committed `blobs` row that is not inline has its object in the bucket, hence every committed
  * version can be read. It follows from the order of writes and deletes across the database and the bucket:
@@ -60,6 +60,8 @@ export class BlobIntegrityError extends AppError {
 export class S3BlobStore implements BlobStore {
   readonly client: Client;
   private readonly pending = new Set<Promise<void>>();
+  /** Reads rows whose bytes are still in the database (a store half-way through `blobs migrate`). */
+  private readonly database = new DatabaseBlobStore();
 
   constructor(
     private readonly db: Database,
@@ -90,25 +92,27 @@ export class S3BlobStore implements BlobStore {
   }
 
   async putMany(tx: Transaction, contents: Buffer[]): Promise<string[]> {
-    const digests = contents.map((data) => sha256Hex(data));
+    const digests: string[] = [];
+    for (const data of contents) digests.push(await digestOf(data));
+    const unique = new Map<string, Buffer>();
+    digests.forEach((d, i) => unique.set(d, contents[i]!));
     const present = await presentDigests(tx, digests);
-    const missing = new Map<string, Buffer>();
-    digests.forEach((d, i) => {
-      if (!present.has(d)) missing.set(d, contents[i]!);
-    });
-    const order = [...missing.keys()].sort();
+    const order = [...unique.keys()].sort();
     for (const digest of order) await lockDigest(tx, digest);
+    // Every object is PUT, whether the bucket has it or not: skipping bytes that are already there would tell, by
+    // its speed, that another user uploaded them (see BlobStore.putMany).
     await inParallel(order, IO_CONCURRENCY, async (digest) => {
-      const data = missing.get(digest)!;
+      const data = unique.get(digest)!;
       if (data.length > 0) await this.putObject(digest, data);
     });
-    for (let i = 0; i < order.length; i += 500) {
+    const missing = order.filter((d) => !present.has(d));
+    for (let i = 0; i < missing.length; i += 500) {
       await tx
         .insert(tables.blobs)
         .values(
-          order
+          missing
             .slice(i, i + 500)
-            .map((d) => ({ sha256: d, size: missing.get(d)!.length, data: Buffer.alloc(0) })),
+            .map((d) => ({ sha256: d, size: unique.get(d)!.length, data: Buffer.alloc(0) })),
         )
         .onConflictDoNothing({ target: tables.blobs.sha256 });
     }
@@ -128,23 +132,23 @@ export class S3BlobStore implements BlobStore {
       .from(tables.blobs)
       .where(eq(tables.blobs.sha256, digest));
     if (!row) return null;
-    return isInline(row) ? row.data : this.getObject(digest);
+    return heldInBucket(row) ? this.getObject(digest) : this.database.get(exec, digest);
   }
 
   async getMany(exec: Executor, digests: string[]): Promise<Map<string, Buffer>> {
     const out = new Map<string, Buffer>();
     const unique = [...new Set(digests)];
     const remote: string[] = [];
+    const local: string[] = [];
     for (let i = 0; i < unique.length; i += 50) {
       const rows = await exec
         .select({ sha256: tables.blobs.sha256, size: tables.blobs.size, data: tables.blobs.data })
         .from(tables.blobs)
         .where(inArray(tables.blobs.sha256, unique.slice(i, i + 50)));
-      for (const r of rows) {
-        if (isInline(r)) out.set(r.sha256, r.data);
-        else remote.push(r.sha256);
-      }
+      for (const r of rows) (heldInBucket(r) ? remote : local).push(r.sha256);
     }
+    // Rows still held in the database (a half-migrated store) are read as the database store reads them.
+    for (const [digest, data] of await this.database.getMany(exec, local)) out.set(digest, data);
     await inParallel(remote, IO_CONCURRENCY, async (digest) => {
       out.set(digest, await this.getObject(digest));
     });
@@ -246,7 +250,7 @@ export class S3BlobStore implements BlobStore {
           .from(tables.blobs)
           .where(eq(tables.blobs.sha256, digest));
         // A row with inline data (migrated back to the database) no longer needs the object.
-        if (row && !(isInline(row) && row.size > 0)) continue;
+        if (row && (heldInBucket(row) || Number(row.size) === 0)) continue;
         await this.client.removeObject(this.settings.bucket, this.key(digest));
         out.push(digest);
       }
@@ -303,10 +307,6 @@ async function inParallel<T>(items: T[], limit: number, fn: (item: T) => Promise
     while (next < items.length) await fn(items[next++]!);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-function isInline(row: { size: number; data: Buffer }): boolean {
-  return row.data.length === Number(row.size);
 }
 
 /**

@@ -1,6 +1,7 @@
-import { inArray, sql } from 'drizzle-orm';
+import { createHash } from 'node:crypto';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { and, asc, eq, gt, inArray, sql } from 'drizzle-orm';
 import { tables, type Executor, type Transaction } from '../db/index.js';
-import { sha256Hex } from '../shared/crypto.js';
 import { AppError } from '../shared/errors.js';
 
 /**
@@ -8,7 +9,12 @@ import { AppError } from '../shared/errors.js';
  * stateless; a filesystem or S3-compatible store implements the same four calls.
  */
 export interface BlobStore {
-  /** Stores contents (idempotent) inside the caller's transaction; returns their digests in order. */
+  /**
+   * Stores contents inside the caller's transaction and returns their digests in order. Every content goes
+   * through the full write path even when the store already has those bytes: blobs are shared between users,
+   * so a shortcut for bytes that exist would tell, by its speed, that somebody else uploaded them. (The
+   * service leaves out what the uploader's own versions already reference.)
+   */
   putMany(tx: Transaction, contents: Buffer[]): Promise<string[]>;
   get(exec: Executor, sha256: string): Promise<Buffer | null>;
   getMany(exec: Executor, digests: string[]): Promise<Map<string, Buffer>>;
@@ -16,38 +22,74 @@ export interface BlobStore {
   collectGarbage(tx: Transaction, candidates?: string[]): Promise<number>;
 }
 
+/** Bytes per row: what one statement moves at most (about 15 ms of PGlite work). */
+export const BLOB_CHUNK_BYTES = 256 * 1024;
+/** Chunk rows fetched per query when reading a large blob back. */
+const CHUNKS_PER_READ = 8;
+/** Bytes hashed between two turns of the event loop. */
+const HASH_STEP_BYTES = 1024 * 1024;
+const digests = new WeakMap<Buffer, string>();
+
+/**
+ * The SHA-256 (hex) of `data`, hashed a step at a time with a turn of the event loop in between (hashing an
+ * upload's 100 MiB at once holds it for half a second). Remembered per buffer, so that the service and the
+ * store hash an upload's files once between them; file buffers are never changed after unpacking.
+ */
+export async function digestOf(data: Buffer): Promise<string> {
+  const known = digests.get(data);
+  if (known) return known;
+  const hash = createHash('sha256');
+  for (let at = 0; at < data.length; at += HASH_STEP_BYTES) {
+    hash.update(data.subarray(at, at + HASH_STEP_BYTES));
+    if (at + HASH_STEP_BYTES < data.length) await nextTurn();
+  }
+  const digest = hash.digest('hex');
+  digests.set(data, digest);
+  return digest;
+}
+
+/**
+ * Blobs in the database, cut into BLOB_CHUNK_BYTES rows (`blobs.data` holds the first, `blob_chunks` the
+ * rest). Between statements the event loop gets a turn: PGlite runs each statement on the event loop and
+ * resolves its promise without one, so a long run of statements would otherwise hold it.
+ */
 export class DatabaseBlobStore implements BlobStore {
   async putMany(tx: Transaction, contents: Buffer[]): Promise<string[]> {
-    const digests = contents.map((data) => sha256Hex(data));
-    // Bytes the store already has are not sent again: re-uploading a skill transfers only what changed.
-    const present = new Set<string>();
-    const unique = [...new Set(digests)];
-    for (let i = 0; i < unique.length; i += 500) {
-      const rows = await tx
-        .select({ sha256: tables.blobs.sha256 })
-        .from(tables.blobs)
-        .where(inArray(tables.blobs.sha256, unique.slice(i, i + 500)));
-      for (const r of rows) present.add(r.sha256);
-    }
-    const written = new Set<string>();
-    for (let i = 0; i < contents.length; i++) {
-      const digest = digests[i]!;
-      if (present.has(digest) || written.has(digest)) continue;
-      written.add(digest);
-      await tx
-        .insert(tables.blobs)
-        .values({ sha256: digest, size: contents[i]!.length, data: contents[i]! })
-        .onConflictDoNothing({ target: tables.blobs.sha256 });
-    }
+    const digests: string[] = [];
+    for (const data of contents) digests.push(await digestOf(data));
+    const unique = new Map<string, Buffer>();
+    digests.forEach((digest, i) => unique.set(digest, contents[i]!));
+    // In digest order, so that two uploads sharing some blobs lock their rows in the same order (no deadlock).
+    for (const digest of [...unique.keys()].sort()) await this.write(tx, digest, unique.get(digest)!);
     return digests;
   }
 
+  /** Writes (or rewrites, with the same bytes) one blob: the same statements whether it existed or not. */
+  private async write(tx: Transaction, digest: string, data: Buffer): Promise<void> {
+    const first = data.subarray(0, BLOB_CHUNK_BYTES);
+    await tx
+      .insert(tables.blobs)
+      .values({ sha256: digest, size: data.length, data: first })
+      .onConflictDoUpdate({
+        target: tables.blobs.sha256,
+        set: { data: sql`excluded.data`, size: sql`excluded.size` },
+      });
+    await nextTurn();
+    for (let seq = 1; seq * BLOB_CHUNK_BYTES < data.length; seq++) {
+      const chunk = data.subarray(seq * BLOB_CHUNK_BYTES, (seq + 1) * BLOB_CHUNK_BYTES);
+      await tx
+        .insert(tables.blobChunks)
+        .values({ sha256: digest, seq, data: chunk })
+        .onConflictDoUpdate({
+          target: [tables.blobChunks.sha256, tables.blobChunks.seq],
+          set: { data: sql`excluded.data` },
+        });
+      await nextTurn();
+    }
+  }
+
   async get(exec: Executor, digest: string): Promise<Buffer | null> {
-    const [row] = await exec
-      .select({ size: tables.blobs.size, data: tables.blobs.data })
-      .from(tables.blobs)
-      .where(sql`${tables.blobs.sha256} = ${digest}`);
-    return row ? inlineData(digest, row) : null;
+    return (await this.getMany(exec, [digest])).get(digest) ?? null;
   }
 
   async getMany(exec: Executor, digests: string[]): Promise<Map<string, Buffer>> {
@@ -55,14 +97,41 @@ export class DatabaseBlobStore implements BlobStore {
     const unique = [...new Set(digests)];
     // Fetch in slices so that one query never returns an unbounded amount of data.
     for (let i = 0; i < unique.length; i += 50) {
-      const slice = unique.slice(i, i + 50);
       const rows = await exec
         .select({ sha256: tables.blobs.sha256, size: tables.blobs.size, data: tables.blobs.data })
         .from(tables.blobs)
-        .where(inArray(tables.blobs.sha256, slice));
-      for (const r of rows) out.set(r.sha256, inlineData(r.sha256, r));
+        .where(inArray(tables.blobs.sha256, unique.slice(i, i + 50)));
+      await nextTurn();
+      for (const row of rows) out.set(row.sha256, await this.rest(exec, row));
     }
     return out;
+  }
+
+  /** The whole blob: its first chunk plus the chunk rows, if any, read a few at a time. */
+  private async rest(exec: Executor, row: { sha256: string; size: number; data: Buffer }): Promise<Buffer> {
+    if (heldInBucket(row)) {
+      throw new AppError(
+        500,
+        'blob_integrity',
+        `Blob ${row.sha256} is in object storage: set BLOB_STORE=s3, or run \`skillport blobs migrate --to db\``,
+      );
+    }
+    if (row.data.length >= row.size) return row.data;
+    const parts = [row.data];
+    let seq = 0;
+    for (;;) {
+      const chunks = await exec
+        .select({ seq: tables.blobChunks.seq, data: tables.blobChunks.data })
+        .from(tables.blobChunks)
+        .where(and(eq(tables.blobChunks.sha256, row.sha256), gt(tables.blobChunks.seq, seq)))
+        .orderBy(asc(tables.blobChunks.seq))
+        .limit(CHUNKS_PER_READ);
+      await nextTurn();
+      for (const chunk of chunks) parts.push(chunk.data);
+      if (chunks.length < CHUNKS_PER_READ) break;
+      seq = chunks[chunks.length - 1]!.seq;
+    }
+    return Buffer.concat(parts, row.size);
   }
 
   async collectGarbage(tx: Transaction, candidates?: string[]): Promise<number> {
@@ -73,6 +142,7 @@ export class DatabaseBlobStore implements BlobStore {
           sql`, `,
         )})`
       : sql``;
+    // Chunk rows go with their blob (on delete cascade).
     const result = await tx.execute(
       sql`delete from blobs b where not exists (select 1 from version_files f where f.sha256 = b.sha256) ${scope} returning b.sha256`,
     );
@@ -80,12 +150,7 @@ export class DatabaseBlobStore implements BlobStore {
   }
 }
 
-/** A row whose bytes live in object storage (see blob-store-s3.ts) is an error here, never served as empty. */
-function inlineData(digest: string, row: { size: number; data: Buffer }): Buffer {
-  if (row.data.length === Number(row.size)) return row.data;
-  throw new AppError(
-    500,
-    'blob_integrity',
-    `Blob ${digest} is in object storage: set BLOB_STORE=s3, or run \`skillport blobs migrate --to db\``,
-  );
+/** A blob row whose bytes live in object storage (see blob-store-s3.ts): its `data` is empty though the blob is not. */
+export function heldInBucket(row: { size: number; data: Buffer }): boolean {
+  return row.data.length === 0 && Number(row.size) > 0;
 }

@@ -10,6 +10,7 @@ export {
   type UploadResult,
 } from './service.js';
 export { skillsRoutes } from './routes.js';
+export { Uploads, sweepStaleUploadDirs, type UploadOptions } from './upload.js';
 export { contentTypeFor, isText, isTextType } from './content-type.js';
 export { readSkillFolder, type ArchiveLimits, type SkillFiles } from './package/index.js';
 export { exportSkills, findSkillFolders, importSkillFolders, type ImportReport } from './transfer.js';

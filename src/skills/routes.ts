@@ -14,9 +14,9 @@ import {
 import { badRequest } from '../shared/errors.js';
 import { assertStorableInput } from '../shared/text.js';
 import { isTextType } from './content-type.js';
-import { createSkillZipStream, readSkillArchive, type ArchiveLimits } from './package/index.js';
+import { createSkillZipStream } from './package/index.js';
 import type { SkillsService } from './service.js';
-import { receiveArchive } from './upload.js';
+import type { Uploads } from './upload.js';
 
 const Skill = z
   .object({
@@ -94,22 +94,12 @@ const archiveBody = {
 export interface SkillsRoutesDeps {
   skills: SkillsService;
   auth: Authenticator;
-  limits: ArchiveLimits;
+  uploads: Uploads;
 }
 
-export function skillsRoutes({ skills, auth, limits }: SkillsRoutesDeps) {
+export function skillsRoutes({ skills, auth, uploads }: SkillsRoutesDeps) {
   const app = createRouter();
   const authed = requireAuth(auth, 'api');
-
-  /** Streams the body to a temp file, unpacks it with every safety check, and always removes the temp file. */
-  const unpack = async (req: Request) => {
-    const upload = await receiveArchive(req, limits.maxArchiveBytes);
-    try {
-      return await readSkillArchive(upload.file, limits);
-    } finally {
-      await upload.cleanup();
-    }
-  };
 
   app.openapi(
     createRoute({
@@ -150,11 +140,13 @@ export function skillsRoutes({ skills, auth, limits }: SkillsRoutesDeps) {
       security: bearerSecurity,
       middleware: [authed] as const,
       request: { body: archiveBody },
-      responses: { 201: json(UploadResult, 'Created'), ...errorResponses(400, 401, 409, 413, 422) },
+      responses: { 201: json(UploadResult, 'Created'), ...errorResponses(400, 401, 409, 413, 422, 503) },
     }),
     async (c) => {
-      const pkg = await unpack(c.req.raw);
-      return c.json(await skills.create(c.get('principal'), pkg, c.get('clientIp')), 201);
+      const result = await uploads.ingest(c.req.raw, (pkg) =>
+        skills.create(c.get('principal'), pkg, c.get('clientIp')),
+      );
+      return c.json(result, 201);
     },
   );
 
@@ -233,14 +225,16 @@ export function skillsRoutes({ skills, auth, limits }: SkillsRoutesDeps) {
       security: bearerSecurity,
       middleware: [authed] as const,
       request: { params: NameParam, body: archiveBody },
-      responses: { 201: json(UploadResult, 'Created'), ...errorResponses(400, 401, 403, 404, 413, 422) },
+      responses: { 201: json(UploadResult, 'Created'), ...errorResponses(400, 401, 403, 404, 413, 422, 503) },
     }),
     async (c) => {
       const name = c.req.valid('param').name;
       // Resolve first so that a missing skill is a 404 before any upload work.
       await skills.get(c.get('principal').userId, name);
-      const pkg = await unpack(c.req.raw);
-      return c.json(await skills.addVersion(c.get('principal'), name, pkg, c.get('clientIp')), 201);
+      const result = await uploads.ingest(c.req.raw, (pkg) =>
+        skills.addVersion(c.get('principal'), name, pkg, c.get('clientIp')),
+      );
+      return c.json(result, 201);
     },
   );
 

@@ -8,7 +8,7 @@ import { sha256Hex } from '../shared/crypto.js';
 import { AppError, conflict, forbidden, notFound, unprocessable } from '../shared/errors.js';
 import { decodeCursor, encodeCursor, type Page } from '../shared/pagination.js';
 import type { Principal } from '../shared/principal.js';
-import type { BlobStore } from './blob-store.js';
+import { digestOf, type BlobStore } from './blob-store.js';
 import { contentTypeFor } from './content-type.js';
 import { decodeUtf8Strict, parseSkillMd, type ParsedSkill, type SkillFiles } from './package/index.js';
 import {
@@ -529,10 +529,7 @@ export class SkillsService {
         sizeBytes,
       })
       .returning();
-    const digests = await this.blobs.putMany(
-      tx,
-      pkg.files.map((f) => f.data),
-    );
+    const digests = await this.storeBlobs(tx, skill.ownerId, pkg);
     const entries = pkg.files.map((f, i) => ({
       versionId: version!.id,
       path: f.path,
@@ -549,6 +546,38 @@ export class SkillsService {
       .where(eq(tables.skills.id, skill.id));
     await this.updateSearch(tx, skill.id, parsed.body);
     return version!;
+  }
+
+  /**
+   * Stores the package's file contents and returns their digests in file order. Contents the uploader's own
+   * versions already reference are not sent again (re-uploading a skill transfers only what changed); everything
+   * else takes the full write path, whoever else may have stored the same bytes, so that an upload's timing
+   * does not tell whether another user holds a file.
+   */
+  private async storeBlobs(tx: Transaction, ownerId: string, pkg: SkillFiles): Promise<string[]> {
+    const digests: string[] = [];
+    for (const f of pkg.files) digests.push(await digestOf(f.data));
+    const owned = new Set<string>();
+    const unique = [...new Set(digests)];
+    for (let i = 0; i < unique.length; i += 500) {
+      const rows = await tx
+        .selectDistinct({ sha256: tables.versionFiles.sha256 })
+        .from(tables.versionFiles)
+        .innerJoin(tables.skillVersions, eq(tables.skillVersions.id, tables.versionFiles.versionId))
+        .innerJoin(tables.skills, eq(tables.skills.id, tables.skillVersions.skillId))
+        .where(
+          and(
+            eq(tables.skills.ownerId, ownerId),
+            inArray(tables.versionFiles.sha256, unique.slice(i, i + 500)),
+          ),
+        );
+      for (const r of rows) owned.add(r.sha256);
+    }
+    await this.blobs.putMany(
+      tx,
+      pkg.files.filter((_, i) => !owned.has(digests[i]!)).map((f) => f.data),
+    );
+    return digests;
   }
 
   private async updateSearch(tx: Transaction, skillId: string, body: string) {

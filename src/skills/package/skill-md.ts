@@ -3,7 +3,7 @@
  * then the markdown body. Hard errors make the upload fail (422 `invalid_skill`); softer problems are
  * returned as warnings, as lenient hosts are expected to do.
  */
-import { parseDocument } from 'yaml';
+import { isAlias, isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
 import { AppError } from '../../shared/errors.js';
 import { describeTextProblem, findTextProblem, findUnsafeText, printablePath } from '../../shared/text.js';
 
@@ -25,6 +25,21 @@ export interface ParsedSkill {
 export const MAX_NAME_LENGTH = 64;
 export const MAX_DESCRIPTION_LENGTH = 1024;
 export const MAX_COMPATIBILITY_LENGTH = 500;
+/**
+ * Bounds on the frontmatter, far above what a real skill needs (a spec-conformant one is well under 2 KiB with
+ * a handful of keys) and low enough that parsing costs a few milliseconds at most: YAML work runs on the event
+ * loop, so an unbounded block would stall every other request.
+ */
+export const FRONTMATTER_LIMITS = Object.freeze({
+  /** Bytes (UTF-8) between the `---` lines. */
+  maxBytes: 64 * 1024,
+  /** Mapping keys and list items, at every depth. */
+  maxNodes: 2000,
+  /** Nesting of mappings and lists. */
+  maxDepth: 16,
+  /** Alias (`*x`) uses; each may expand its anchor once. */
+  maxAliases: 100,
+});
 export const KNOWN_FRONTMATTER_KEYS: readonly string[] = Object.freeze([
   'name',
   'description',
@@ -107,20 +122,77 @@ function splitFrontmatter(text: string): Split | string {
   const open = OPENING.exec(text);
   if (!open) return 'SKILL.md must start with a YAML frontmatter block between "---" lines';
   const rest = text.slice(open[0].length);
-  const close = CLOSING.exec(rest);
-  if (!close) return 'the frontmatter block is not closed by a "---" line';
+  // Look for the closing line only as far as the frontmatter may reach (a UTF-16 unit is at least one UTF-8
+  // byte), so that a huge SKILL.md without one is refused without scanning it all.
+  const close = CLOSING.exec(rest.slice(0, FRONTMATTER_LIMITS.maxBytes + 8));
+  if (!close) {
+    if (rest.length > FRONTMATTER_LIMITS.maxBytes)
+      throw frontmatterLimit('bytes', FRONTMATTER_LIMITS.maxBytes, 'bytes');
+    return 'the frontmatter block is not closed by a "---" line';
+  }
   return { yaml: rest.slice(0, close.index), body: rest.slice(close.index + close[0].length) };
 }
 
+function frontmatterLimit(what: string, limit: number, unit: string): AppError {
+  const message = `SKILL.md frontmatter has more than ${limit} ${unit} (${what})`;
+  return new AppError(413, 'payload_too_large', message, { limit, limit_name: `frontmatter_${what}` });
+}
+
+/**
+ * Counts nodes and nesting, and refuses duplicate keys, in one pass over the parsed tree. The YAML library's own
+ * `uniqueKeys` check compares every key with every earlier one, which is quadratic in the number of keys.
+ */
+function checkTree(root: Node | null): string | null {
+  let nodes = 0;
+  let aliases = 0;
+  const stack: Array<{ node: unknown; depth: number }> = [{ node: root, depth: 0 }];
+  while (stack.length > 0) {
+    const { node, depth } = stack.pop()!;
+    if (isAlias(node)) {
+      if (++aliases > FRONTMATTER_LIMITS.maxAliases)
+        throw frontmatterLimit('aliases', FRONTMATTER_LIMITS.maxAliases, 'aliases');
+      continue;
+    }
+    if (!isMap(node) && !isSeq(node)) continue;
+    if (depth + 1 > FRONTMATTER_LIMITS.maxDepth)
+      throw frontmatterLimit('depth', FRONTMATTER_LIMITS.maxDepth, 'levels of nesting');
+    nodes += node.items.length;
+    if (nodes > FRONTMATTER_LIMITS.maxNodes)
+      throw frontmatterLimit('nodes', FRONTMATTER_LIMITS.maxNodes, 'keys and list items');
+    if (isSeq(node)) {
+      for (const item of node.items) stack.push({ node: item, depth: depth + 1 });
+      continue;
+    }
+    const keys = new Set<string>();
+    for (const pair of node.items) {
+      const key: unknown = pair.key;
+      if (isAlias(key) || isMap(key) || isSeq(key)) return 'frontmatter keys must be plain strings';
+      const value: unknown = isScalar(key) ? key.value : key;
+      // Typed, like the library's own check: `1:` and `"1":` are different keys.
+      const id = `${typeof value}:${String(value)}`;
+      if (keys.has(id))
+        return `frontmatter is not valid YAML: the key ${JSON.stringify(String(value))} appears twice`;
+      keys.add(id);
+      stack.push({ node: pair.value, depth: depth + 1 });
+    }
+  }
+  return null;
+}
+
 function parseYaml(source: string): { value: unknown; warnings: string[] } | string {
+  const bytes = Buffer.byteLength(source, 'utf8');
+  if (bytes > FRONTMATTER_LIMITS.maxBytes)
+    throw frontmatterLimit('bytes', FRONTMATTER_LIMITS.maxBytes, 'bytes');
   const hint =
     ' (values containing ": " or starting with special characters must be quoted or use a block scalar)';
-  const doc = parseDocument(source, { prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(source, { prettyErrors: false, uniqueKeys: false });
   const first = doc.errors[0];
   if (first) return `frontmatter is not valid YAML: ${first.message.split('\n')[0]}${hint}`;
+  const problem = checkTree(doc.contents);
+  if (problem) return problem;
   try {
     return {
-      value: doc.toJS({ maxAliasCount: 100 }),
+      value: doc.toJS({ maxAliasCount: FRONTMATTER_LIMITS.maxAliases }),
       warnings: doc.warnings.map((w) => `frontmatter YAML: ${w.message.split('\n')[0]}`),
     };
   } catch (err) {

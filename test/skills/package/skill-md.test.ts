@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  FRONTMATTER_LIMITS,
   decodeUtf8Strict,
   isValidSkillName,
   parseSkillMd,
@@ -324,5 +325,72 @@ describe('decodeUtf8Strict', () => {
 
   it('refuses Latin-1 text', () => {
     expectSyncAppError(() => decodeUtf8Strict(Buffer.from('caf\xe9', 'latin1')), 422, 'invalid_skill');
+  });
+});
+
+describe('parseSkillMd: frontmatter limits (one request must not stall the server)', () => {
+  const base = 'name: big\ndescription: A skill with a large frontmatter.\n';
+  /** Parse and expect a 413 naming the limit that was exceeded. */
+  function expectLimit(text: string, limitName: string, limit: number): void {
+    const err = expectSyncAppError(() => parseSkillMd(text, null), 413, 'payload_too_large');
+    expect(err.details).toEqual({ limit, limit_name: limitName });
+    expect(err.message).toContain(String(limit));
+  }
+
+  it('refuses 20,000 metadata keys (185 KiB, the quadratic case) by size', () => {
+    const keys = Array.from({ length: 20_000 }, (_, i) => `  key${i}: v`).join('\n');
+    expectLimit(md(`${base}metadata:\n${keys}`), 'frontmatter_bytes', FRONTMATTER_LIMITS.maxBytes);
+  });
+
+  it('refuses more keys than the node limit even when the block is small', () => {
+    const keys = Array.from({ length: FRONTMATTER_LIMITS.maxNodes }, (_, i) => `  k${i}: 1`).join('\n');
+    expect(Buffer.byteLength(keys)).toBeLessThan(FRONTMATTER_LIMITS.maxBytes);
+    expectLimit(md(`${base}metadata:\n${keys}`), 'frontmatter_nodes', FRONTMATTER_LIMITS.maxNodes);
+  });
+
+  it('refuses a 5 MB description by size', () => {
+    expectLimit(
+      md(`${base.split('\n')[0]}\ndescription: ${'x'.repeat(5_000_000)}`),
+      'frontmatter_bytes',
+      65536,
+    );
+  });
+
+  it('refuses an unclosed frontmatter in a huge SKILL.md without scanning it all', () => {
+    expectLimit(`---\nname: big\n${'# line\n'.repeat(1_000_000)}`, 'frontmatter_bytes', 65536);
+  });
+
+  it('refuses nesting deeper than the limit', () => {
+    const deep = Array.from({ length: FRONTMATTER_LIMITS.maxDepth }, (_, i) => `${'  '.repeat(i)}l${i}:`)
+      .join('\n')
+      .concat(` x`);
+    expectLimit(md(`${base}metadata:\n${deep.replace(/^/gm, '  ')}`), 'frontmatter_depth', 16);
+  });
+
+  it('refuses more aliases than the limit', () => {
+    const uses = Array.from({ length: FRONTMATTER_LIMITS.maxAliases + 1 }, (_, i) => `  a${i}: *v`).join(
+      '\n',
+    );
+    expectLimit(md(`${base}anchor: &v value\nmetadata:\n${uses}`), 'frontmatter_aliases', 100);
+  });
+
+  it('accepts a large but reasonable frontmatter: 1,000 metadata keys at 60 KiB', () => {
+    const value = 'v'.repeat(48);
+    const keys = Array.from({ length: 1000 }, (_, i) => `  key${i}: ${value}`).join('\n');
+    const parsed = parseSkillMd(md(`${base}metadata:\n${keys}`), null);
+    expect(Object.keys(parsed.metadata)).toHaveLength(1000);
+    expect(parsed.metadata.key999).toBe(value);
+  });
+
+  it('still finds a duplicate key at the end of a long mapping (checked in linear time)', () => {
+    const keys = Array.from({ length: 1500 }, (_, i) => `  key${i}: v`).join('\n');
+    expectInvalid(md(`${base}metadata:\n${keys}\n  key7: again`), /"key7" appears twice/);
+    expectInvalid(md(`${base}name: again`), /"name" appears twice/);
+  });
+
+  it('keeps typed keys apart (1 and "1" are different keys) and refuses collection keys', () => {
+    const parsed = parseSkillMd(md(`${base}metadata:\n  1: a\n  "1": b`), null);
+    expect(parsed.metadata).toEqual({ '1': 'b' });
+    expectInvalid(md(`${base}? [a, b]\n: c`), /keys must be plain strings/);
   });
 });
