@@ -6,7 +6,7 @@ import { openDatabase, type DatabaseHandle, type Executor } from '../db/index.js
 import { DatabaseBlobStore } from '../skills/blob-store.js';
 import { BACKUP_LOCK, rowsOf, type S3BlobStore } from '../skills/blob-store-s3.js';
 import { writeArchive, type MemberDigest, type MemberSource } from './archive.js';
-import { BLOBS_TABLE, listTables, schemaMigration, tableLines } from './snapshot.js';
+import { listTables, schemaMigration, tableLines } from './snapshot.js';
 
 export const FORMAT = 'skillport-backup';
 export const FORMAT_VERSION = 1;
