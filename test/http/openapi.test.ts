@@ -116,11 +116,13 @@ describe('the OpenAPI document', () => {
     );
     expect(adminOps.map(label).sort()).toEqual(
       [
+        'DELETE /api/v1/users/{id}',
         'GET /api/v1/admin/settings',
         'GET /api/v1/users',
         'PATCH /api/v1/admin/settings',
         'PATCH /api/v1/users/{id}',
         'POST /api/v1/users',
+        'POST /api/v1/users/{id}/password',
       ].sort(),
     );
     for (const o of adminOps) {

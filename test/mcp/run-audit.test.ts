@@ -44,7 +44,11 @@ beforeAll(async () => {
   t = await startTestServer({ COMMAND_TIMEOUT: '20' });
   const roots = (await readdir(tmp)).filter((d) => d.startsWith('skillport-runs-'));
   expect(roots).toHaveLength(1);
-  runsRoot = path.join(tmp, roots[0]!);
+  // Below the per-user parent, each server keeps its runs in a dir of its own (see sandbox/runroot.ts).
+  const parent = path.join(tmp, roots[0]!);
+  const servers = await readdir(parent);
+  expect(servers).toHaveLength(1);
+  runsRoot = path.join(parent, servers[0]!);
   alice = await registerUser(new Api(t.baseUrl), 'auditalice');
   expect((await alice.api.post('/api/v1/skills', await skillZip('tools', 'Tools for tests'))).status).toBe(
     201,
