@@ -294,8 +294,10 @@ describe('web console: account, admin, sharing, keyboard (browser)', () => {
       const sw = page.getByRole('switch', { name, exact: true });
       expect((await sw.count()) === 0 || (await sw.isDisabled()), `${name} switch`).toBe(true);
     }
-    // version management is the owner's too
-    await visible(page.getByRole('region', { name: 'Versions' }).getByText('Version 1'));
+    // version management is the owner's too, and so are earlier versions: others see only the current one
+    const versions = page.getByRole('region', { name: 'Versions' });
+    await visible(versions.getByText('Version 2'));
+    expect(await versions.getByText('Version 1').count()).toBe(0);
     expect(await page.getByRole('button', { name: /Roll back/ }).count()).toBe(0);
     expect(await page.getByRole('button', { name: /Delete version/ }).count()).toBe(0);
     await shoot(page, 'skill-shared-readonly');
