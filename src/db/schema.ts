@@ -93,7 +93,10 @@ export const apiTokens = pgTable(
      * The assistants this key may call; empty = all of the owner's assistants. Ids, not a join table with a
      * cascading foreign key: deleting an assistant must never turn a key bound to it into one that calls all.
      */
-    assistantIds: uuid('assistant_ids').array().notNull().default(sql`'{}'::uuid[]`),
+    assistantIds: uuid('assistant_ids')
+      .array()
+      .notNull()
+      .default(sql`'{}'::uuid[]`),
     /** Null = no restriction; `{ skills: [...] }` = only these skills' tools. */
     restriction: jsonb('restriction').$type<{ skills: string[] }>(),
     /** Set while the key is disabled (reversible, unlike `revoked_at`). */
