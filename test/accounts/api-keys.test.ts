@@ -3,6 +3,7 @@ import { eq } from 'drizzle-orm';
 import { tables } from '../../src/db/index.js';
 import { Api, registerUser } from '../helpers/api.js';
 import { connectMcp } from '../helpers/mcp.js';
+import { deferred } from '../mcp/fixtures.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 let t: TestServer;
@@ -352,6 +353,21 @@ describe('update', () => {
     const on = await u.api.request('PUT', `/api/v1/api-keys/${key.id}`, { is_disabled: false });
     expect(on.body.is_disabled).toBe(false);
     expect((await asKey.get('/api/v1/users/me')).status).toBe(200);
+  });
+
+  it('ends a legacy SSE stream when its key is disabled or loses the MCP permission', async () => {
+    const u = await registerUser(api);
+    for (const change of [{ is_disabled: true }, { can_use_mcp: false }]) {
+      const key = await newKey(u.api, { can_use_mcp: true, can_manage: true });
+      const client = await connectMcp(t.baseUrl, key.token, 'sse');
+      const streamError = deferred<Error>();
+      client.onerror = (err) => streamError.resolve(err);
+      expect((await client.listTools()).tools.length).toBeGreaterThan(0);
+      expect((await u.api.request('PUT', `/api/v1/api-keys/${key.id}`, change)).status).toBe(200);
+      expect((await streamError.promise).message).toMatch(/SSE/i);
+      await expect(client.listTools()).rejects.toThrow();
+      await client.close();
+    }
   });
 
   it("refuses another user's key (404), a revoked key (409) and malformed changes (400)", async () => {
