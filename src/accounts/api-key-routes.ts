@@ -167,7 +167,8 @@ export function apiKeyRoutes({ apiTokens, auth }: { apiTokens: ApiTokens; auth: 
                   'Disable (refused at once everywhere) or enable again; unlike revoking, reversible',
               }),
             })
-            .strict(),
+            .strict()
+            .refine((changes) => Object.keys(changes).length > 0, 'Give at least one field to change'),
         ),
       },
       responses: { 200: json(ApiKey), ...errorResponses(400, 401, 403, 404, 409) },

@@ -381,6 +381,7 @@ describe('update', () => {
     expect((await intruder.api.delete(`/api/v1/api-keys/${key.id}`)).status).toBe(404);
 
     for (const body of [
+      {},
       { unknown: 1 },
       { name: '' },
       { is_disabled: 'no' },
