@@ -36,6 +36,7 @@ import { loadConfig } from '../src/config/index.js';
 import { userLibrary } from '../src/mcp/library.js';
 import { startServer } from '../src/server/start.js';
 import type { Principal } from '../src/shared/principal.js';
+import { keyWithScopes } from '../src/accounts/api-tokens.js';
 import { percentile } from './lib.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 4000);
@@ -200,9 +201,7 @@ async function main() {
     { isAdmin: true, actorId: null, ip: null, publicSignup: false },
   );
   const principal: Principal = { userId: user.id, isAdmin: true, via: 'session', scopes: ['mcp', 'api'] };
-  const token = (
-    await ctx.apiTokens.create(principal, { name: 'bench', scopes: ['mcp'], expiresAt: null }, null)
-  ).token;
+  const token = (await ctx.apiTokens.create(principal, keyWithScopes('bench', ['mcp']), null)).token;
   const body = `# PDF processing\n\n${'Use scripts/extract.py to pull text and tables out of PDF files. '.repeat(60)}\n`;
   await ctx.skills.create(
     principal,
@@ -311,9 +310,7 @@ async function main() {
     via: 'session',
     scopes: ['mcp', 'api'],
   };
-  const manyToken = (
-    await ctx.apiTokens.create(manyPrincipal, { name: 'bench', scopes: ['mcp'], expiresAt: null }, null)
-  ).token;
+  const manyToken = (await ctx.apiTokens.create(manyPrincipal, keyWithScopes('bench', ['mcp']), null)).token;
   const insertStarted = performance.now();
   for (let i = 0; i < SKILLS; i++) {
     const name = `skill-${String(i).padStart(4, '0')}`;

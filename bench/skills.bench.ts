@@ -46,6 +46,7 @@ import { tables } from '../src/db/index.js';
 import { startServer, type RunningServer } from '../src/server/start.js';
 import { sha256Hex } from '../src/shared/crypto.js';
 import type { Principal } from '../src/shared/principal.js';
+import { keyWithScopes } from '../src/accounts/api-tokens.js';
 import { yazlZip, type YazlEntry } from '../test/helpers/zips.js';
 import { percentile, request } from './lib.js';
 
@@ -130,9 +131,7 @@ async function handle(server: RunningServer, m: Command): Promise<unknown> {
 
 async function apiToken(server: RunningServer, userId: string): Promise<string> {
   const principal: Principal = { userId, isAdmin: false, via: 'session', scopes: ['api'] };
-  return (
-    await server.ctx.apiTokens.create(principal, { name: 'bench', scopes: ['api'], expiresAt: null }, null)
-  ).token;
+  return (await server.ctx.apiTokens.create(principal, keyWithScopes('bench', ['api']), null)).token;
 }
 
 async function probeId(server: RunningServer): Promise<string> {

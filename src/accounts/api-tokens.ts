@@ -2,10 +2,10 @@ import { EventEmitter } from 'node:events';
 import { and, desc, eq, getTableColumns, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
 import { tables, type Database } from '../db/index.js';
 import { afterTimeId, cursorTime, timeIdCursor } from '../db/keyset.js';
-import { badRequest, notFound } from '../shared/errors.js';
+import { badRequest, conflict, forbidden, notFound } from '../shared/errors.js';
 import { randomHex, sha256Hex } from '../shared/crypto.js';
 import { decodeCursor, toPage, type Page } from '../shared/pagination.js';
-import type { Principal, TokenScope } from '../shared/principal.js';
+import type { LegacyTokenScope, Principal, TokenScope } from '../shared/principal.js';
 import { recordAudit } from '../audit/service.js';
 
 export const API_TOKEN_PREFIX = 'ask_live_';
@@ -16,28 +16,173 @@ const CACHE_TTL_MS = 5_000;
 const CACHE_MAX_ENTRIES = 10_000;
 const LAST_USED_WRITE_INTERVAL_MS = 60_000;
 
-export interface ApiTokenView {
+/** What an API key may do. Stored as one column each; `Principal.scopes` carries them past the edge. */
+export interface KeyPermissions {
+  can_manage: boolean;
+  can_call_assistant: boolean;
+  can_use_mcp: boolean;
+  can_admin: boolean;
+}
+export const PERMISSION_NAMES = ['can_manage', 'can_call_assistant', 'can_use_mcp', 'can_admin'] as const;
+/** `skills`: only the tools of these skills (by name). Null on a key = no restriction. */
+export interface KeyRestriction {
+  skills: string[];
+}
+
+export interface ApiTokenView extends KeyPermissions {
   id: string;
   name: string;
   prefix: string;
-  scopes: TokenScope[];
+  /** The permissions in the old `/api/v1/tokens` shape (`api` = can_manage, `mcp` = can_use_mcp). */
+  scopes: LegacyTokenScope[];
+  assistant_ids: string[];
+  restriction: KeyRestriction | null;
+  is_disabled: boolean;
   expires_at: string | null;
   last_used_at: string | null;
   created_at: string;
   revoked_at: string | null;
 }
 
+export interface NewApiKey {
+  name: string;
+  permissions: KeyPermissions;
+  assistantIds: string[];
+  restriction: KeyRestriction | null;
+  expiresAt: Date | null;
+}
+
+/**
+ * Whether a credential may give a key `can_admin`: a console session (it holds all of its user's powers, admin
+ * included whenever the user is one) or a credential acting with admin powers. A key without them cannot.
+ */
+export const canGrantAdmin = (actor: Principal): boolean => actor.via === 'session' || actor.isAdmin;
+
+/**
+ * A key in the old `/api/v1/tokens` terms, with their old meaning (what migration 0002 does to existing
+ * tokens): `mcp` → can_use_mcp, `api` → can_manage and can_admin (an `api` token acted with all of its user's
+ * REST powers, admin ones included whenever the user is an admin) — can_admin only if the creating credential
+ * may grant it. `/api/v1/api-keys` gives can_admin only when asked.
+ */
+export function keyWithScopes(
+  name: string,
+  scopes: readonly LegacyTokenScope[],
+  opts: { expiresAt?: Date | null; withAdmin?: boolean } = {},
+): NewApiKey {
+  const permissions = {
+    can_manage: scopes.includes('api'),
+    can_call_assistant: false,
+    can_use_mcp: scopes.includes('mcp'),
+    can_admin: scopes.includes('api') && opts.withAdmin === true,
+  };
+  return { name, permissions, assistantIds: [], restriction: null, expiresAt: opts.expiresAt ?? null };
+}
+
+export interface ApiKeyChanges {
+  name?: string;
+  permissions?: Partial<KeyPermissions>;
+  assistantIds?: string[];
+  restriction?: KeyRestriction | null;
+  disabled?: boolean;
+}
+
 type TokenRow = typeof tables.apiTokens.$inferSelect;
-const toView = (t: TokenRow): ApiTokenView => ({
-  id: t.id,
-  name: t.name,
-  prefix: t.prefix,
-  scopes: t.scopes as TokenScope[],
-  expires_at: t.expiresAt?.toISOString() ?? null,
-  last_used_at: t.lastUsedAt?.toISOString() ?? null,
-  created_at: t.createdAt.toISOString(),
-  revoked_at: t.revokedAt?.toISOString() ?? null,
+const permissionsOf = (t: TokenRow): KeyPermissions => ({
+  can_manage: t.canManage,
+  can_call_assistant: t.canCallAssistant,
+  can_use_mcp: t.canUseMcp,
+  can_admin: t.canAdmin,
 });
+const permissionColumns = (p: KeyPermissions) => ({
+  canManage: p.can_manage,
+  canCallAssistant: p.can_call_assistant,
+  canUseMcp: p.can_use_mcp,
+  canAdmin: p.can_admin,
+});
+const scopesOf = (p: KeyPermissions): TokenScope[] => [
+  ...(p.can_manage ? (['api'] as const) : []),
+  ...(p.can_use_mcp ? (['mcp'] as const) : []),
+  ...(p.can_call_assistant ? (['assistants'] as const) : []),
+];
+
+const toView = (t: TokenRow): ApiTokenView => {
+  const permissions = permissionsOf(t);
+  return {
+    id: t.id,
+    name: t.name,
+    prefix: t.prefix,
+    ...permissions,
+    scopes: scopesOf(permissions).filter((s): s is LegacyTokenScope => s !== 'assistants'),
+    assistant_ids: t.assistantIds,
+    restriction: t.restriction ?? null,
+    is_disabled: t.disabledAt !== null,
+    expires_at: t.expiresAt?.toISOString() ?? null,
+    last_used_at: t.lastUsedAt?.toISOString() ?? null,
+    created_at: t.createdAt.toISOString(),
+    revoked_at: t.revokedAt?.toISOString() ?? null,
+  };
+};
+
+/**
+ * A key may be created or changed only within the powers of the credential doing it: it cannot grant a
+ * permission it lacks, `can_admin` only as `canGrantAdmin` allows, and a restricted or
+ * assistant-bound key can only set restrictions and bindings at least as narrow as its own. `granted` holds
+ * the permissions being turned on; `restriction` and `assistantIds` are undefined when left unchanged.
+ * (A console session holds all of its user's powers.)
+ */
+function assertGrantable(
+  actor: Principal,
+  granted: Partial<KeyPermissions>,
+  scope: { restriction?: KeyRestriction | null; assistantIds?: string[] },
+): void {
+  const held: Record<keyof KeyPermissions, boolean> = {
+    can_manage: actor.scopes.includes('api'),
+    can_use_mcp: actor.scopes.includes('mcp'),
+    can_call_assistant: actor.scopes.includes('assistants'),
+    can_admin: canGrantAdmin(actor),
+  };
+  const missing = PERMISSION_NAMES.filter((name) => granted[name] && !held[name]);
+  if (missing.length > 0) throw forbidden(`This credential cannot grant ${missing.join(', ')}`);
+  const ownSkills = actor.restriction?.skills;
+  if (ownSkills && scope.restriction !== undefined) {
+    const wanted = scope.restriction?.skills;
+    if (!wanted || !wanted.every((s) => ownSkills.includes(s)))
+      throw forbidden('This key is restricted to some skills: the keys it manages must stay within them');
+  }
+  const ownAssistants = actor.assistantIds ?? [];
+  if (ownAssistants.length > 0 && scope.assistantIds !== undefined) {
+    const wanted = scope.assistantIds;
+    if (wanted.length === 0 || !wanted.every((id) => ownAssistants.includes(id)))
+      throw forbidden('This key is bound to some assistants: the keys it manages must stay within them');
+  }
+}
+
+function assertUsable(p: KeyPermissions): void {
+  if (!p.can_manage && !p.can_use_mcp && !p.can_call_assistant)
+    throw badRequest('A key needs at least one of can_manage, can_use_mcp, can_call_assistant', {
+      fields: [{ path: 'can_use_mcp', message: 'at least one permission is required' }],
+    });
+  if (p.can_admin && !p.can_manage)
+    throw badRequest('can_admin needs can_manage (admin routes are REST routes)', {
+      fields: [{ path: 'can_admin', message: 'requires can_manage' }],
+    });
+}
+
+function normaliseRestriction(r: KeyRestriction | null): KeyRestriction | null {
+  return r ? { skills: [...new Set(r.skills)] } : null;
+}
+
+function keyPrincipal(key: TokenRow, userIsAdmin: boolean): Principal {
+  return {
+    userId: key.userId,
+    isAdmin: userIsAdmin && key.canAdmin,
+    via: 'api_token',
+    tokenId: key.id,
+    scopes: scopesOf(permissionsOf(key)),
+    ...(key.assistantIds.length > 0 ? { assistantIds: key.assistantIds } : {}),
+    ...(key.restriction ? { restriction: key.restriction } : {}),
+  };
+}
 
 interface CachedToken {
   /** Kept for negative entries too, so that enabling a user also drops the "disabled" answers cached for them. */
@@ -67,7 +212,7 @@ export class ApiTokens {
 
   async create(
     principal: Principal,
-    input: { name: string; scopes: TokenScope[]; expiresAt: Date | null },
+    input: NewApiKey,
     ip: string | null,
   ): Promise<ApiTokenView & { token: string }> {
     if (input.expiresAt && input.expiresAt.getTime() <= Date.now()) {
@@ -75,6 +220,10 @@ export class ApiTokens {
         fields: [{ path: 'expires_at', message: 'must be in the future' }],
       });
     }
+    assertUsable(input.permissions);
+    const assistantIds = [...new Set(input.assistantIds)];
+    const restriction = normaliseRestriction(input.restriction);
+    assertGrantable(principal, input.permissions, { restriction, assistantIds });
     const token = API_TOKEN_PREFIX + randomHex(32);
     const row = await this.db.transaction(async (tx) => {
       const [created] = await tx
@@ -84,21 +233,95 @@ export class ApiTokens {
           name: input.name,
           tokenHash: sha256Hex(token),
           prefix: token.slice(0, DISPLAY_PREFIX_LENGTH),
-          scopes: [...new Set(input.scopes)],
+          ...permissionColumns(input.permissions),
+          assistantIds,
+          restriction,
           expiresAt: input.expiresAt,
         })
         .returning();
+      const view = toView(created!);
       await recordAudit(tx, {
         actorId: principal.userId,
         action: 'token.create',
         target: `token:${created!.id}`,
         result: 'success',
         ip,
-        details: { name: input.name, scopes: input.scopes },
+        details: {
+          name: input.name,
+          scopes: view.scopes,
+          ...input.permissions,
+          assistant_ids: assistantIds,
+          restriction,
+        },
       });
       return created!;
     });
     return { ...toView(row), token };
+  }
+
+  /**
+   * Renames a key, changes its permissions, assistants or restriction, or disables/enables it. Every instance
+   * stops honouring the old state at once (the same path as revocation). A revoked key cannot be changed.
+   */
+  async update(
+    principal: Principal,
+    tokenId: string,
+    changes: ApiKeyChanges,
+    ip: string | null,
+  ): Promise<ApiTokenView> {
+    const t = tables.apiTokens;
+    const updated = await this.db.transaction(async (tx) => {
+      const [current] = await tx
+        .select()
+        .from(t)
+        .where(and(eq(t.id, tokenId), eq(t.userId, principal.userId)))
+        .for('update');
+      if (!current) throw notFound('API key not found');
+      if (current.revokedAt) throw conflict('This API key is revoked; it cannot be changed');
+      const before = permissionsOf(current);
+      const permissions = { ...before, ...changes.permissions };
+      assertUsable(permissions);
+      const granted = Object.fromEntries(PERMISSION_NAMES.map((n) => [n, permissions[n] && !before[n]]));
+      const restriction =
+        changes.restriction === undefined ? undefined : normaliseRestriction(changes.restriction);
+      const assistantIds = changes.assistantIds && [...new Set(changes.assistantIds)];
+      assertGrantable(principal, granted, { restriction, assistantIds });
+      const disabledAt =
+        changes.disabled === undefined
+          ? undefined
+          : changes.disabled
+            ? (current.disabledAt ?? new Date())
+            : null;
+      const [row] = await tx
+        .update(t)
+        .set({
+          name: changes.name,
+          ...permissionColumns(permissions),
+          assistantIds,
+          restriction,
+          disabledAt,
+          updatedAt: new Date(),
+        })
+        .where(eq(t.id, tokenId))
+        .returning();
+      await recordAudit(tx, {
+        actorId: principal.userId,
+        action: 'token.update',
+        target: `token:${tokenId}`,
+        result: 'success',
+        ip,
+        details: {
+          ...(changes.name !== undefined ? { name: changes.name } : {}),
+          ...changes.permissions,
+          ...(assistantIds ? { assistant_ids: assistantIds } : {}),
+          ...(restriction !== undefined ? { restriction } : {}),
+          ...(changes.disabled !== undefined ? { disabled: changes.disabled } : {}),
+        },
+      });
+      return row!;
+    });
+    this.forgetKey(updated.tokenHash, principal.userId);
+    return toView(updated);
   }
 
   async list(userId: string, query: { cursor?: string; limit: number }): Promise<Page<ApiTokenView>> {
@@ -139,11 +362,19 @@ export class ApiTokens {
       return row;
     });
     if (!revoked) throw notFound('Token not found');
-    this.cache.delete(revoked.hash);
-    this.events.emit('credentials-changed', { userId: principal.userId });
+    this.forgetKey(revoked.hash, principal.userId);
   }
 
-  /** Resolves a presented token to its principal, or null when it is unknown, revoked, expired or its user disabled. */
+  /** Drops a changed key from this instance's cache and tells every instance (and open streams) at once. */
+  private forgetKey(hash: string, userId: string): void {
+    this.cache.delete(hash);
+    this.events.emit('credentials-changed', { userId });
+  }
+
+  /**
+   * Resolves a presented key to its principal, or null when it is unknown, revoked, disabled, expired or its
+   * user disabled.
+   */
   async authenticate(presented: string): Promise<Principal | null> {
     if (!TOKEN_PATTERN.test(presented)) return null;
     const hash = sha256Hex(presented);
@@ -178,30 +409,21 @@ export class ApiTokens {
   private async load(hash: string, now: number): Promise<CachedToken> {
     const [row] = await this.db
       .select({
-        id: tables.apiTokens.id,
-        userId: tables.apiTokens.userId,
-        scopes: tables.apiTokens.scopes,
-        expiresAt: tables.apiTokens.expiresAt,
-        revokedAt: tables.apiTokens.revokedAt,
+        key: tables.apiTokens,
         isAdmin: tables.users.isAdmin,
-        disabledAt: tables.users.disabledAt,
+        userDisabledAt: tables.users.disabledAt,
       })
       .from(tables.apiTokens)
       .innerJoin(tables.users, eq(tables.users.id, tables.apiTokens.userId))
       .where(eq(tables.apiTokens.tokenHash, hash));
+    const key = row?.key;
     const entry: CachedToken = {
-      userId: row?.userId ?? null,
+      userId: key?.userId ?? null,
       principal:
-        row && !row.revokedAt && !row.disabledAt
-          ? {
-              userId: row.userId,
-              isAdmin: row.isAdmin,
-              via: 'api_token',
-              tokenId: row.id,
-              scopes: row.scopes as TokenScope[],
-            }
+        key && !key.revokedAt && !key.disabledAt && !row.userDisabledAt
+          ? keyPrincipal(key, row.isAdmin)
           : null,
-      expiresAt: row?.expiresAt?.getTime() ?? null,
+      expiresAt: key?.expiresAt?.getTime() ?? null,
       cachedUntil: now + CACHE_TTL_MS,
     };
     if (this.cache.size >= CACHE_MAX_ENTRIES) this.cache.clear();

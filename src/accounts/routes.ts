@@ -10,7 +10,7 @@ import {
   z,
 } from '../http/openapi.js';
 import { requireAdmin, requireAuth } from '../http/middleware.js';
-import { TOKEN_SCOPES } from '../shared/principal.js';
+import { apiKeyRoutes } from './api-key-routes.js';
 import type { Authenticator } from './authenticate.js';
 import type { ApiTokens } from './api-tokens.js';
 import { PASSWORD_MAX_LENGTH } from './passwords.js';
@@ -45,19 +45,6 @@ const AuthResult = z
     expires_in: z.number().int(),
   })
   .openapi('AuthResult');
-
-const ApiToken = z
-  .object({
-    id: z.uuid(),
-    name: z.string(),
-    prefix: z.string(),
-    scopes: z.array(z.enum(TOKEN_SCOPES)),
-    expires_at: z.string().nullable(),
-    last_used_at: z.string().nullable(),
-    created_at: z.string(),
-    revoked_at: z.string().nullable(),
-  })
-  .openapi('ApiToken');
 
 const IdParam = z.object({ id: z.uuid() });
 
@@ -296,73 +283,7 @@ export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps
     },
   );
 
-  app.openapi(
-    createRoute({
-      method: 'get',
-      path: '/tokens',
-      tags: ['tokens'],
-      summary: 'List your API tokens (never their secrets)',
-      security: bearerSecurity,
-      middleware: [authed] as const,
-      request: { query: PageQuery },
-      responses: { 200: json(pageOf(ApiToken)), ...errorResponses(400, 401) },
-    }),
-    async (c) => c.json(await apiTokens.list(c.get('principal').userId, c.req.valid('query')), 200),
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'post',
-      path: '/tokens',
-      tags: ['tokens'],
-      summary: 'Create an API token; the plaintext is returned once',
-      security: bearerSecurity,
-      middleware: [authed] as const,
-      request: {
-        body: jsonBody(
-          z.object({
-            name: z.string().trim().min(1).max(100),
-            scopes: z.array(z.enum(TOKEN_SCOPES)).min(1).max(2).default(['mcp']),
-            expires_at: z.iso.datetime({ offset: true }).nullish(),
-          }),
-        ),
-      },
-      responses: {
-        201: json(ApiToken.extend({ token: z.string() }).openapi('NewApiToken'), 'Created'),
-        ...errorResponses(400, 401),
-      },
-    }),
-    async (c) => {
-      const body = c.req.valid('json');
-      const created = await apiTokens.create(
-        c.get('principal'),
-        {
-          name: body.name,
-          scopes: body.scopes,
-          expiresAt: body.expires_at ? new Date(body.expires_at) : null,
-        },
-        c.get('clientIp'),
-      );
-      return c.json(created, 201);
-    },
-  );
-
-  app.openapi(
-    createRoute({
-      method: 'delete',
-      path: '/tokens/{id}',
-      tags: ['tokens'],
-      summary: 'Revoke an API token',
-      security: bearerSecurity,
-      middleware: [authed] as const,
-      request: { params: IdParam },
-      responses: { 204: { description: 'Revoked' }, ...errorResponses(401, 404) },
-    }),
-    async (c) => {
-      await apiTokens.revoke(c.get('principal'), c.req.valid('param').id, c.get('clientIp'));
-      return c.body(null, 204);
-    },
-  );
+  app.route('/', apiKeyRoutes({ apiTokens, auth }));
 
   return app;
 }

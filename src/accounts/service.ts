@@ -7,7 +7,7 @@ import { recordAudit } from '../audit/service.js';
 import { AppError, conflict, forbidden, notFound, tooManyRequests } from '../shared/errors.js';
 import { randomHex, sha256Hex } from '../shared/crypto.js';
 import { decodeCursor, toPage, type Page } from '../shared/pagination.js';
-import type { Principal } from '../shared/principal.js';
+import { SESSION_SCOPES, type Principal } from '../shared/principal.js';
 import type { RateLimiter } from '../shared/rate-limit.js';
 import type { AccessTokens } from './access-tokens.js';
 import type { ApiTokens } from './api-tokens.js';
@@ -231,7 +231,7 @@ export class AccountsService {
       .from(tables.users)
       .where(eq(tables.users.email, normaliseEmail(email)));
     if (!user) throw notFound(`No user with email ${normaliseEmail(email)}`);
-    return { userId: user.id, isAdmin: user.isAdmin, via: 'session', scopes: ['api', 'mcp'] };
+    return { userId: user.id, isAdmin: user.isAdmin, via: 'session', scopes: SESSION_SCOPES };
   }
 
   /**
@@ -258,7 +258,7 @@ export class AccountsService {
       .select({ id: u.id, isAdmin: u.isAdmin })
       .from(u)
       .where(and(eq(u.id, userId), isNull(u.disabledAt), exists(live)));
-    return user ? { userId: user.id, isAdmin: user.isAdmin, via: 'session', scopes: ['api', 'mcp'] } : null;
+    return user ? { userId: user.id, isAdmin: user.isAdmin, via: 'session', scopes: SESSION_SCOPES } : null;
   }
 
   /**

@@ -81,7 +81,26 @@ export const apiTokens = pgTable(
     name: text('name').notNull(),
     tokenHash: text('token_hash').notNull(),
     prefix: text('prefix').notNull(),
-    scopes: text('scopes').array().notNull(),
+    /** May manage the owner's resources through the REST API (the old `api` scope). */
+    canManage: boolean('can_manage').notNull().default(false),
+    /** May call the owner's assistants through the OpenAI-compatible API. */
+    canCallAssistant: boolean('can_call_assistant').notNull().default(false),
+    /** May use MCP (`/mcp`, `/sse`; the old `mcp` scope). */
+    canUseMcp: boolean('can_use_mcp').notNull().default(false),
+    /** Carries its owner's admin powers (only while the owner is an admin; granted only by an admin). */
+    canAdmin: boolean('can_admin').notNull().default(false),
+    /**
+     * The assistants this key may call; empty = all of the owner's assistants. Ids, not a join table with a
+     * cascading foreign key: deleting an assistant must never turn a key bound to it into one that calls all.
+     */
+    assistantIds: uuid('assistant_ids')
+      .array()
+      .notNull()
+      .default(sql`'{}'::uuid[]`),
+    /** Null = no restriction; `{ skills: [...] }` = only these skills' tools. */
+    restriction: jsonb('restriction').$type<{ skills: string[] }>(),
+    /** Set while the key is disabled (reversible, unlike `revoked_at`). */
+    disabledAt: timestamp('disabled_at', { withTimezone: true }),
     expiresAt: timestamp('expires_at', { withTimezone: true }),
     lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
     revokedAt: timestamp('revoked_at', { withTimezone: true }),

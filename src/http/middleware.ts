@@ -56,7 +56,11 @@ const authScopes = new WeakMap<MiddlewareHandler<AppEnv>, TokenScope>();
 export const requiredScope = (middleware: unknown): TokenScope | undefined =>
   authScopes.get(middleware as MiddlewareHandler<AppEnv>);
 
-/** Rejects the request with 401 (and a `WWW-Authenticate` challenge) unless it carries a valid credential. */
+/**
+ * Rejects the request with 401 (and a `WWW-Authenticate` challenge) unless it carries a valid credential, and
+ * with 403 when an API key lacks the permission: `api` = can_manage, `mcp` = can_use_mcp, `assistants` =
+ * can_call_assistant. Console sessions hold all three.
+ */
 export function requireAuth(auth: Authenticator, scope: TokenScope): MiddlewareHandler<AppEnv> {
   const middleware: MiddlewareHandler<AppEnv> = async (c, next) => {
     const result = await auth.resolve(c.req.header('authorization'), scope);
@@ -79,6 +83,10 @@ export function requireAuth(auth: Authenticator, scope: TokenScope): MiddlewareH
   return middleware;
 }
 
+/**
+ * Admins only. `principal.isAdmin` is the credential's admin power, not the user's flag alone: an admin's API key
+ * passes only if it was given `can_admin` (see `Principal.isAdmin`).
+ */
 export const requireAdmin: MiddlewareHandler<AppEnv> = async (c, next) => {
   if (!c.get('principal').isAdmin) return errorResponse(c, 403, 'forbidden', 'Administrators only');
   await next();

@@ -1,5 +1,13 @@
-export type TokenScope = 'mcp' | 'api';
-export const TOKEN_SCOPES: readonly TokenScope[] = ['mcp', 'api'];
+/**
+ * What a credential may use, in the names `requireAuth` checks: `api` = manage the owner's resources through
+ * the REST API (an API key's `can_manage`), `mcp` = MCP (`can_use_mcp`), `assistants` = call the owner's
+ * assistants through the OpenAI-compatible API (`can_call_assistant`). Console sessions hold all three.
+ */
+export type TokenScope = 'mcp' | 'api' | 'assistants';
+/** The scopes of the old `/api/v1/tokens` shape (kept for its clients). */
+export type LegacyTokenScope = 'mcp' | 'api';
+export const TOKEN_SCOPES: readonly LegacyTokenScope[] = ['mcp', 'api'];
+export const SESSION_SCOPES: readonly TokenScope[] = ['api', 'mcp', 'assistants'];
 
 /**
  * Who is calling, resolved once per request from its credentials and passed explicitly down the call path.
@@ -7,9 +15,18 @@ export const TOKEN_SCOPES: readonly TokenScope[] = ['mcp', 'api'];
  */
 export interface Principal {
   userId: string;
+  /**
+   * Acting with admin powers. A console session: the user is an admin. An API key: the user is an admin
+   * and the key was given `can_admin` (an admin's key carries no admin powers otherwise).
+   */
   isAdmin: boolean;
-  /** `session` for a JWT from the console, `api_token` for a personal API token. */
+  /** `session` for a JWT from the console, `api_token` for a personal API key. */
   via: 'session' | 'api_token';
   tokenId?: string;
+  /** The credential's permissions (see `TokenScope`). */
   scopes: readonly TokenScope[];
+  /** The assistants an API key may call; absent or empty = all of the owner's assistants. */
+  assistantIds?: readonly string[];
+  /** Absent = no restriction; `skills` = only these skills' tools (enforced in the tool layer). */
+  restriction?: { skills?: readonly string[] };
 }

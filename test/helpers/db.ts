@@ -15,16 +15,19 @@ export interface TestDatabase {
   dispose(): Promise<void>;
 }
 
-/** A fresh, migrated database of its own for one test file (PGlite in memory, or a new PostgreSQL database). */
-export async function createTestDatabase(): Promise<TestDatabase> {
+/**
+ * A fresh database of its own for one test file (PGlite in memory, or a new PostgreSQL database), migrated
+ * unless `migrate: false` (migration tests apply the migrations themselves).
+ */
+export async function createTestDatabase(opts: { migrate?: boolean } = {}): Promise<TestDatabase> {
   if (TEST_DB_KIND === 'pglite') {
-    const handle = await openDatabase({});
+    const handle = await openDatabase({ migrate: opts.migrate });
     return { handle, dispose: () => handle.close() };
   }
   const name = `skillport_test_${process.pid}_${randomBytes(4).toString('hex')}`;
   await adminQuery(`CREATE DATABASE ${name}`);
   const url = withDatabase(ADMIN_URL, name);
-  const handle = await openDatabase({ url, poolSize: 5 });
+  const handle = await openDatabase({ url, poolSize: 5, migrate: opts.migrate });
   return {
     handle,
     url,

@@ -52,6 +52,19 @@ describe('several instances with Redis', () => {
     await waitUntil(async () => (await onB2.get('/api/v1/users/me')).status === 401);
   });
 
+  it('a key disabled on one instance is refused by the other at once, and works again once enabled', async () => {
+    const user = await registerUser(new Api(a.baseUrl), 'multikeys');
+    const created = await user.api.post('/api/v1/api-keys', { name: 'ci', can_manage: true });
+    expect(created.status).toBe(201);
+    const onB = new Api(b.baseUrl, created.body.token);
+    expect((await onB.get('/api/v1/users/me')).status).toBe(200); // B has now cached the key
+    const put = (body: object) => user.api.request('PUT', `/api/v1/api-keys/${created.body.id}`, body);
+    expect((await put({ is_disabled: true })).status).toBe(200);
+    await waitUntil(async () => (await onB.get('/api/v1/users/me')).status === 401);
+    expect((await put({ is_disabled: false })).status).toBe(200);
+    await waitUntil(async () => (await onB.get('/api/v1/users/me')).status === 200);
+  });
+
   it('shares login rate limits between instances', async () => {
     await registerUser(new Api(a.baseUrl), 'limited');
     const attempt = (s: TestServer) =>

@@ -1,6 +1,7 @@
 import { api, apiBlob, clearSession, downloadFile, readRefreshToken, setSession, uploadZip } from './client';
 import type { UploadProgress } from './client';
 import type {
+  ApiKeyChanges,
   ApiToken,
   AuditEntry,
   AuditQuery,
@@ -12,7 +13,6 @@ import type {
   Skill,
   SkillFile,
   SkillVersion,
-  TokenScope,
   UploadResult,
   User,
 } from './types';
@@ -77,10 +77,12 @@ export const endpoints = {
     api<ServerSettings>('/admin/settings', { method: 'PATCH', body }),
 
   // --- tokens
-  listTokens: (cursor?: string | null) => api<Page<ApiToken>>('/tokens', { query: { cursor, limit: 100 } }),
-  createToken: (body: { name: string; scopes?: TokenScope[]; expires_at?: string }) =>
-    api<CreatedApiToken>('/tokens', { body }),
-  revokeToken: (id: string) => api<void>(`/tokens/${enc(id)}`, { method: 'DELETE' }),
+  listTokens: (cursor?: string | null) => api<Page<ApiToken>>('/api-keys', { query: { cursor, limit: 100 } }),
+  createToken: (body: ApiKeyChanges & { name: string; expires_at?: string }) =>
+    api<CreatedApiToken>('/api-keys', { body }),
+  updateToken: (id: string, body: ApiKeyChanges) =>
+    api<ApiToken>(`/api-keys/${enc(id)}`, { method: 'PUT', body }),
+  revokeToken: (id: string) => api<void>(`/api-keys/${enc(id)}`, { method: 'DELETE' }),
 
   // --- skills
   listSkills: (query: {

@@ -33,15 +33,35 @@ export interface Page<T> {
 
 export type TokenScope = 'mcp' | 'api';
 
-export interface ApiToken {
+/** What an API key may do (see README, "API keys"). */
+export interface KeyPermissions {
+  can_manage: boolean;
+  can_call_assistant: boolean;
+  can_use_mcp: boolean;
+  can_admin: boolean;
+}
+
+export interface ApiToken extends KeyPermissions {
   id: string;
   name: string;
   prefix: string;
+  /** The permissions in the older /tokens shape. */
   scopes: TokenScope[];
+  /** Empty = all of the owner's assistants. */
+  assistant_ids: string[];
+  /** Null = no restriction. */
+  restriction: { skills: string[] } | null;
+  is_disabled: boolean;
   expires_at: string | null;
   last_used_at: string | null;
   created_at: string;
   revoked_at: string | null;
+}
+
+export interface ApiKeyChanges extends Partial<KeyPermissions> {
+  name?: string;
+  restriction?: { skills: string[] } | null;
+  is_disabled?: boolean;
 }
 
 export interface CreatedApiToken extends ApiToken {

@@ -188,8 +188,8 @@ export function ConnectPage() {
               <>Filled in with the token “{fresh.name}” you just created. It is not stored anywhere.</>
             ) : (
               <>
-                Optional: paste a token with the <code>mcp</code> scope, or keep <code>{PLACEHOLDER}</code>{' '}
-                and replace it later. <Link to="/tokens">Create a token</Link>.
+                Optional: paste a key with the <strong>MCP</strong> permission, or keep{' '}
+                <code>{PLACEHOLDER}</code> and replace it later. <Link to="/tokens">Create a token</Link>.
               </>
             )
           }

@@ -1,7 +1,9 @@
 import { useEffect, useRef, useState } from 'react';
 import type { FormEvent } from 'react';
+import { errorMessage } from '../api/client';
 import { endpoints } from '../api/endpoints';
-import type { ApiToken, CreatedApiToken, TokenScope } from '../api/types';
+import type { ApiToken, CreatedApiToken, KeyPermissions } from '../api/types';
+import { useAuth } from '../auth';
 import { ConfirmDialog } from '../components/Dialog';
 import { PageHeader } from '../components/Layout';
 import { toast } from '../components/Toaster';
@@ -38,12 +40,95 @@ function status(t: ApiToken): { label: string; tone: 'success' | 'danger' | 'neu
   if (t.revoked_at) return { label: 'Revoked', tone: 'danger' };
   if (t.expires_at && new Date(t.expires_at).getTime() < Date.now())
     return { label: 'Expired', tone: 'neutral' };
+  if (t.is_disabled) return { label: 'Disabled', tone: 'neutral' };
   return { label: 'Active', tone: 'success' };
 }
 
+const PERMISSIONS: { key: keyof KeyPermissions; label: string; text: string }[] = [
+  { key: 'can_use_mcp', label: 'MCP', text: 'connect MCP clients (Claude Code, Cursor, VS Code…)' },
+  {
+    key: 'can_manage',
+    label: 'Manage',
+    text: 'manage your skills and keys through the REST API (scripts, CI)',
+  },
+  {
+    key: 'can_call_assistant',
+    label: 'Assistants',
+    text: 'call your assistants through the OpenAI-compatible API',
+  },
+  { key: 'can_admin', label: 'Admin', text: 'also act with your admin powers (needs Manage)' },
+];
+
+const permissionError = (p: KeyPermissions): string | undefined =>
+  !p.can_use_mcp && !p.can_manage && !p.can_call_assistant
+    ? 'Pick at least one of MCP, Manage or Assistants.'
+    : p.can_admin && !p.can_manage
+      ? 'Admin needs Manage.'
+      : undefined;
+
+/** "pdf, docx" → a restriction to those skills; empty → no restriction. */
+const parseSkills = (text: string): { skills: string[] } | null => {
+  const skills = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  return skills.length ? { skills } : null;
+};
+
+function PermissionFields({
+  idPrefix,
+  value,
+  onChange,
+  showAdmin,
+  error,
+}: {
+  idPrefix: string;
+  value: KeyPermissions;
+  onChange: (next: KeyPermissions) => void;
+  showAdmin: boolean;
+  error?: string;
+}) {
+  const errorId = `${idPrefix}-permissions-error`;
+  return (
+    <fieldset className="fieldset" aria-describedby={error ? errorId : undefined}>
+      <legend>Permissions</legend>
+      {PERMISSIONS.filter((p) => p.key !== 'can_admin' || showAdmin || value.can_admin).map((p) => (
+        <label className="checkbox" key={p.key}>
+          <input
+            type="checkbox"
+            checked={value[p.key]}
+            onChange={(e) => {
+              const next = { ...value, [p.key]: e.currentTarget.checked };
+              if (p.key === 'can_manage' && !next.can_manage) next.can_admin = false;
+              onChange(next);
+            }}
+          />
+          <span>
+            <strong>{p.label}</strong> — {p.text}
+          </span>
+        </label>
+      ))}
+      {error && (
+        <p className="field-error" id={errorId} role="alert">
+          {error}
+        </p>
+      )}
+    </fieldset>
+  );
+}
+
+const SKILLS_HINT = 'Comma-separated skill names; the key sees only these skills’ tools. Empty: all skills.';
+
 function CreateTokenForm({ onCreated }: { onCreated: (t: CreatedApiToken) => void }) {
   const [name, setName] = useState('');
-  const [scopes, setScopes] = useState<Record<TokenScope, boolean>>({ mcp: true, api: false });
+  const [permissions, setPermissions] = useState<KeyPermissions>({
+    can_use_mcp: true,
+    can_manage: false,
+    can_call_assistant: false,
+    can_admin: false,
+  });
+  const [skills, setSkills] = useState('');
+  const isAdmin = useAuth().user?.is_admin ?? false;
   const [expiry, setExpiry] = useState('90');
   const [customDate, setCustomDate] = useState('');
   const { busy, error, setError, run } = useAction();
@@ -53,8 +138,8 @@ function CreateTokenForm({ onCreated }: { onCreated: (t: CreatedApiToken) => voi
     e.preventDefault();
     const problems: Record<string, string> = {};
     if (!name.trim()) problems.name = 'Give the token a name, e.g. “Laptop – Claude Code”.';
-    const chosen = (Object.keys(scopes) as TokenScope[]).filter((s) => scopes[s]);
-    if (chosen.length === 0) problems.scopes = 'Pick at least one scope.';
+    const permissionProblem = permissionError(permissions);
+    if (permissionProblem) problems.permissions = permissionProblem;
     let expires_at: string | undefined;
     if (expiry === 'custom') {
       const d = customDate ? new Date(`${customDate}T23:59:59`) : null;
@@ -68,14 +153,20 @@ function CreateTokenForm({ onCreated }: { onCreated: (t: CreatedApiToken) => voi
     setError(null);
     if (Object.keys(problems).length) return;
     await run(async () => {
-      const created = await endpoints.createToken({ name: name.trim(), scopes: chosen, expires_at });
+      const created = await endpoints.createToken({
+        name: name.trim(),
+        ...permissions,
+        restriction: parseSkills(skills),
+        expires_at,
+      });
       setName('');
+      setSkills('');
       onCreated(created);
     });
   };
 
-  const { fields, form } = splitErrors(error, ['name', 'scopes', 'expires_at']);
-  const scopesError = local.scopes ?? fields.scopes;
+  const { fields, form } = splitErrors(error, ['name', 'can_use_mcp', 'can_admin', 'expires_at']);
+  const permissionsError = local.permissions ?? fields.can_use_mcp ?? fields.can_admin;
 
   return (
     <Card headingId="create-token-heading" title="Create a token" onSubmit={submit}>
@@ -112,34 +203,22 @@ function CreateTokenForm({ onCreated }: { onCreated: (t: CreatedApiToken) => voi
           />
         )}
       </div>
-      <fieldset className="fieldset" aria-describedby={scopesError ? 'scopes-error' : undefined}>
-        <legend>Scopes</legend>
-        <label className="checkbox">
-          <input
-            type="checkbox"
-            checked={scopes.mcp}
-            onChange={(e) => setScopes((s) => ({ ...s, mcp: e.currentTarget.checked }))}
-          />
-          <span>
-            <strong>mcp</strong> — connect MCP clients (Claude Code, Cursor, VS Code…)
-          </span>
-        </label>
-        <label className="checkbox">
-          <input
-            type="checkbox"
-            checked={scopes.api}
-            onChange={(e) => setScopes((s) => ({ ...s, api: e.currentTarget.checked }))}
-          />
-          <span>
-            <strong>api</strong> — call the REST API (scripts, CI uploads)
-          </span>
-        </label>
-        {scopesError && (
-          <p className="field-error" id="scopes-error" role="alert">
-            {scopesError}
-          </p>
-        )}
-      </fieldset>
+      <PermissionFields
+        idPrefix="create"
+        value={permissions}
+        onChange={setPermissions}
+        showAdmin={isAdmin}
+        error={permissionsError}
+      />
+      <TextField
+        label="Only these skills (optional)"
+        name="skills"
+        placeholder="pdf, docx"
+        autoComplete="off"
+        hint={SKILLS_HINT}
+        value={skills}
+        onChange={(e) => setSkills(e.currentTarget.value)}
+      />
       <FormSubmit form={form} busy={busy} label="Create token" />
     </Card>
   );
@@ -182,18 +261,165 @@ function NewTokenPanel({ token, onDone }: { token: CreatedApiToken; onDone: () =
   );
 }
 
+function EditKeyDialog({
+  token,
+  onClose,
+  onSaved,
+}: {
+  token: ApiToken | null;
+  onClose: () => void;
+  onSaved: (t: ApiToken) => void;
+}) {
+  const isAdmin = useAuth().user?.is_admin ?? false;
+  const [name, setName] = useState('');
+  const [permissions, setPermissions] = useState<KeyPermissions | null>(null);
+  const [skills, setSkills] = useState('');
+  useEffect(() => {
+    if (!token) return;
+    setName(token.name);
+    const { can_manage, can_call_assistant, can_use_mcp, can_admin } = token;
+    setPermissions({ can_manage, can_call_assistant, can_use_mcp, can_admin });
+    setSkills(token.restriction?.skills.join(', ') ?? '');
+  }, [token]);
+  const problem = permissions ? permissionError(permissions) : undefined;
+  return (
+    <ConfirmDialog
+      open={token !== null}
+      title={`Edit “${token?.name ?? ''}”`}
+      confirmLabel="Save changes"
+      confirmDisabled={!name.trim() || problem !== undefined}
+      onClose={onClose}
+      onConfirm={async () => {
+        if (!token || !permissions) return;
+        const saved = await endpoints.updateToken(token.id, {
+          name: name.trim(),
+          ...permissions,
+          restriction: parseSkills(skills),
+        });
+        onSaved(saved);
+        toast(`Key “${saved.name}” saved`);
+      }}
+    >
+      {permissions && (
+        <>
+          <TextField
+            label="Name"
+            autoComplete="off"
+            value={name}
+            onChange={(e) => setName(e.currentTarget.value)}
+            error={name.trim() ? null : 'Give the key a name.'}
+          />
+          <PermissionFields
+            idPrefix="edit"
+            value={permissions}
+            onChange={setPermissions}
+            showAdmin={isAdmin}
+            error={problem}
+          />
+          <TextField
+            label="Only these skills (optional)"
+            autoComplete="off"
+            hint={SKILLS_HINT}
+            value={skills}
+            onChange={(e) => setSkills(e.currentTarget.value)}
+          />
+        </>
+      )}
+    </ConfirmDialog>
+  );
+}
+
+function TokenRow({
+  t,
+  onEdit,
+  onToggle,
+  onRevoke,
+}: {
+  t: ApiToken;
+  onEdit: () => void;
+  onToggle: () => void;
+  onRevoke: () => void;
+}) {
+  const st = status(t);
+  return (
+    <tr>
+      <td data-label="Name">
+        <div>
+          <strong>{t.name}</strong>
+          <div className="muted small">Created {formatDay(t.created_at)}</div>
+        </div>
+      </td>
+      <td data-label="Token">
+        <code>{t.prefix}…</code>
+      </td>
+      <td data-label="Permissions">
+        <span className="badges">
+          {PERMISSIONS.filter((p) => t[p.key]).map((p) => (
+            <Badge key={p.key}>{p.label}</Badge>
+          ))}
+        </span>
+      </td>
+      <td data-label="Skills">{t.restriction ? t.restriction.skills.join(', ') || 'None' : 'All'}</td>
+      <td data-label="Last used">{t.last_used_at ? formatRelative(t.last_used_at) : 'Never'}</td>
+      <td data-label="Expires">{t.expires_at ? formatDay(t.expires_at) : 'Never'}</td>
+      <td data-label="Status">
+        <Badge tone={st.tone}>{st.label}</Badge>
+      </td>
+      <td className="cell-actions">
+        {!t.revoked_at && (
+          <>
+            <Button size="sm" variant="ghost" onClick={onEdit} aria-label={`Edit token ${t.name}`}>
+              Edit
+            </Button>
+            <Button
+              size="sm"
+              variant="ghost"
+              onClick={onToggle}
+              aria-label={`${t.is_disabled ? 'Enable' : 'Disable'} token ${t.name}`}
+            >
+              {t.is_disabled ? 'Enable' : 'Disable'}
+            </Button>
+            <Button
+              size="sm"
+              variant="ghost"
+              className="text-danger"
+              onClick={onRevoke}
+              aria-label={`Revoke token ${t.name}`}
+            >
+              Revoke
+            </Button>
+          </>
+        )}
+      </td>
+    </tr>
+  );
+}
+
 export function TokensPage() {
   useDocumentTitle('API tokens');
   const list = useAsync((_s) => endpoints.listTokens(), []);
   const [created, setCreated] = useState<CreatedApiToken | null>(null);
   const [revoke, setRevoke] = useState<ApiToken | null>(null);
+  const [editing, setEditing] = useState<ApiToken | null>(null);
   const items = list.data?.items ?? null;
+  const replace = (t: ApiToken) =>
+    list.setData((prev) =>
+      prev ? { ...prev, items: prev.items.map((x) => (x.id === t.id ? t : x)) } : prev,
+    );
+  const toggle = async (t: ApiToken) => {
+    try {
+      replace(await endpoints.updateToken(t.id, { is_disabled: !t.is_disabled }));
+      toast(`Token “${t.name}” ${t.is_disabled ? 'enabled' : 'disabled'}`);
+    } catch (err) {
+      toast(errorMessage(err), 'error');
+    }
+  };
 
   return (
     <>
       <PageHeader
         title="API tokens"
-        description="Personal tokens let MCP clients and scripts act as you. Give each device or tool its own token so you can revoke it alone."
+        description="Personal API keys let MCP clients, scripts and chat clients act as you, with only the permissions you give them. Give each device or tool its own key so you can disable or revoke it alone."
       />
       {created ? (
         <NewTokenPanel
@@ -229,54 +455,32 @@ export function TokensPage() {
           }
         >
           {(tokens) => (
-            <DataTable columns={['Name', 'Token', 'Scopes', 'Last used', 'Expires', 'Status']} actions>
-              {tokens.map((t) => {
-                const st = status(t);
-                return (
-                  <tr key={t.id}>
-                    <td data-label="Name">
-                      <div>
-                        <strong>{t.name}</strong>
-                        <div className="muted small">Created {formatDay(t.created_at)}</div>
-                      </div>
-                    </td>
-                    <td data-label="Token">
-                      <code>{t.prefix}…</code>
-                    </td>
-                    <td data-label="Scopes">
-                      <span className="badges">
-                        {t.scopes.map((s) => (
-                          <Badge key={s}>{s}</Badge>
-                        ))}
-                      </span>
-                    </td>
-                    <td data-label="Last used">
-                      {t.last_used_at ? formatRelative(t.last_used_at) : 'Never'}
-                    </td>
-                    <td data-label="Expires">{t.expires_at ? formatDay(t.expires_at) : 'Never'}</td>
-                    <td data-label="Status">
-                      <Badge tone={st.tone}>{st.label}</Badge>
-                    </td>
-                    <td className="cell-actions">
-                      {!t.revoked_at && (
-                        <Button
-                          size="sm"
-                          variant="ghost"
-                          className="text-danger"
-                          onClick={() => setRevoke(t)}
-                          aria-label={`Revoke token ${t.name}`}
-                        >
-                          Revoke
-                        </Button>
-                      )}
-                    </td>
-                  </tr>
-                );
-              })}
+            <DataTable
+              columns={['Name', 'Token', 'Permissions', 'Skills', 'Last used', 'Expires', 'Status']}
+              actions
+            >
+              {tokens.map((t) => (
+                <TokenRow
+                  key={t.id}
+                  t={t}
+                  onEdit={() => setEditing(t)}
+                  onToggle={() => void toggle(t)}
+                  onRevoke={() => setRevoke(t)}
+                />
+              ))}
             </DataTable>
           )}
         </ListStates>
       </Card>
+
+      <EditKeyDialog
+        token={editing}
+        onClose={() => setEditing(null)}
+        onSaved={(t) => {
+          replace(t);
+          setEditing(null);
+        }}
+      />
 
       <ConfirmDialog
         open={revoke !== null}
@@ -304,7 +508,7 @@ export function TokensPage() {
       >
         <p>
           Clients using the token starting <code>{revoke?.prefix}</code> stop working immediately. This cannot
-          be undone.
+          be undone (to stop a key for a while, disable it instead).
         </p>
       </ConfirmDialog>
     </>
