@@ -114,5 +114,5 @@ describe('skills import', () => {
       expect(result.code).toBe(1);
       expect(result.stdout).toMatch(/unchanged\s+pdf/);
     }
-  });
+  }, 120_000); // two CLI processes, each opening (and on PGlite first creating) a database
 });
