@@ -36,7 +36,11 @@ export async function startServer(config: Config, opts: ContextOptions = {}): Pr
   const started = performance.now();
   // The node bindings (`env`: incoming, outgoing) must reach the app: legacy SSE writes to the raw response.
   let handle: (req: Request, env: unknown) => Response | Promise<Response> = starting;
-  const server = createAdaptorServer({ fetch: (req: Request, env: unknown) => handle(req, env) });
+  // `hostname` is what a request without a Host header (HTTP/1.0: load balancers' health checks) is taken to be for.
+  const server = createAdaptorServer({
+    fetch: (req: Request, env: unknown) => handle(req, env),
+    hostname: config.HOST,
+  });
   await listen(server, config);
   let ctx: AppContext;
   try {
