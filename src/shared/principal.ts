@@ -12,4 +12,9 @@ export interface Principal {
   via: 'session' | 'api_token';
   tokenId?: string;
   scopes: readonly TokenScope[];
+  /**
+   * Limits on what this credential may reach beyond its permissions: with `skills`, only those skills are
+   * listed, loadable and runnable (enforced by the tool layer, `tools/skills/views.ts`). Absent: no limit.
+   */
+  restriction?: { skills?: readonly string[] };
 }
