@@ -1,6 +1,7 @@
 import {
   createMcpHandler,
   hostHeaderValidationResponse,
+  type McpServer,
   localhostAllowedHostnames,
   originValidationResponse,
   type McpHttpHandler,
@@ -17,7 +18,7 @@ import type { AppEnv } from '../http/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Principal } from '../shared/principal.js';
 import type { SkillViewChange, SkillViews, ToolRegistry, ToolsChange } from '../tools/index.js';
-import { buildMcpServer, extensionCache } from './server.js';
+import { buildMcpServer, extensionCache, refreshTools } from './server.js';
 
 export interface McpHttpDeps {
   config: Config;
@@ -53,6 +54,7 @@ interface TrackedStream {
 
 interface SseSession {
   transport: SSEServerTransport;
+  server: McpServer;
   userId: string;
   authorization: string;
   close(): Promise<void>;
@@ -178,6 +180,7 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
     const server = await serverFor({ principal, log: c.get('log') });
     const session: SseSession = {
       transport,
+      server,
       userId: principal.userId,
       authorization: c.req.header('authorization')!,
       close: () => server.close(),
@@ -250,10 +253,16 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
     }
     for (const s of sessions.values()) {
       if (userId && s.userId !== userId) continue;
-      // The SSE server instance is long-lived: tell its client directly.
-      void s.transport
-        .send({ jsonrpc: '2.0', method: `notifications/${kind}/list_changed` })
-        .catch(() => undefined);
+      // The SSE server instance is long-lived: its tools are brought up to date (which tells its client), and a
+      // resource change is told to its client directly.
+      if (kind === 'tools')
+        void refreshTools(s.server).catch((err: Error) =>
+          deps.logger.warn({ err: err.message, user: s.userId }, 'sse session tools not refreshed'),
+        );
+      else
+        void s.transport
+          .send({ jsonrpc: '2.0', method: 'notifications/resources/list_changed' })
+          .catch(() => undefined);
     }
   };
   // Both arrive after the caches they concern were dropped: a client re-reading at once sees the change.

@@ -11,7 +11,7 @@ import {
   ToolRegistry,
   type ToolProvider,
 } from '../tools/index.js';
-import { buildMcpServer, skillsExtension } from './server.js';
+import { buildMcpServer, refreshTools, skillsExtension } from './server.js';
 
 /** Who acts in single-user local mode: the owner of the folder, with every tool permission. */
 const LOCAL_PRINCIPAL: Principal = { userId: 'local', isAdmin: true, via: 'session', scopes: ['mcp'] };
@@ -59,7 +59,7 @@ export async function serveFolderOverStdio(opts: StdioOptions): Promise<StdioSes
   opts.logger.info({ folder: library.root, skills: skills.length }, 'serving skills over stdio');
 
   const views = new SkillViews(() => library);
-  const registry = new ToolRegistry();
+  const registry = new ToolRegistry({ local: true });
   for (const provider of [skillLibraryTools, ...(opts.extraTools ?? [])]) registry.register(provider(views));
   const extension = skillsExtension(library, opts.logger);
 
@@ -91,7 +91,13 @@ export async function serveFolderOverStdio(opts: StdioOptions): Promise<StdioSes
     }
   };
   const onChange = () => tell((server) => server.sendResourceListChanged());
-  const onToolsChange = () => tell((server) => server.sendToolListChanged());
+  const onToolsChange = () =>
+    tell(
+      (server) =>
+        void refreshTools(server).catch((err: Error) =>
+          opts.logger.warn({ err: err.message }, 'stdio tools not refreshed'),
+        ),
+    );
   library.events.on('change', onChange);
   registry.events.on('change', onToolsChange);
 

@@ -20,6 +20,8 @@ export interface ToolRegistryOptions {
   metrics?: Metrics;
   /** How many caller views keep their tool set (the least recently built is dropped beyond that). */
   maxViews?: number;
+  /** Single-user local mode (`skillport stdio`): there are no accounts, so calls are logged without a user. */
+  local?: boolean;
 }
 
 /** What a caller's tool set depends on: their user, credential powers and restriction. */
@@ -39,9 +41,11 @@ export class ToolRegistry {
   private readonly sets = new Map<string, { userId: string; set: Promise<ToolSet> }>();
   private readonly metrics?: Metrics;
   private readonly maxViews: number;
+  private readonly local: boolean;
 
   constructor(opts: ToolRegistryOptions = {}) {
     this.metrics = opts.metrics;
+    this.local = opts.local ?? false;
     this.maxViews = opts.maxViews ?? 2_000;
     this.events.setMaxListeners(0);
   }
@@ -79,7 +83,7 @@ export class ToolRegistry {
   async invoke(tool: Tool, args: unknown, ctx: ToolContext): Promise<ToolResult> {
     const started = performance.now();
     let outcome = 'ok';
-    const user = ctx.principal.userId;
+    const user = this.local ? null : ctx.principal.userId;
     try {
       const unsafe = findUnsafeText(args);
       if (unsafe) {
