@@ -11,7 +11,7 @@ const MAX_LISTED_FILES = 200;
 const MAX_TEXT_BYTES = 512 * 1024;
 const MAX_BLOB_BYTES = 5 * 1024 * 1024;
 
-export const formatSize = (n: number) =>
+const formatSize = (n: number) =>
   n < 1024
     ? `${n} B`
     : n < 1024 * 1024
