@@ -246,10 +246,10 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
 
   /** Relays a change to the affected users' clients: subscription streams (2026-07-28) and SSE sessions. */
   const relay = (userId: string | null, kind: 'tools' | 'resources') => {
-    for (const [id, h] of handlers) {
-      if (userId && id !== userId) continue;
-      if (kind === 'tools') h.notify.toolsChanged();
-      else h.notify.resourcesChanged();
+    const affected = userId ? [handlers.get(userId)] : handlers.values();
+    for (const h of affected) {
+      if (kind === 'tools') h?.notify.toolsChanged();
+      else h?.notify.resourcesChanged();
     }
     for (const s of sessions.values()) {
       if (userId && s.userId !== userId) continue;
