@@ -33,7 +33,7 @@ import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
 import pino from 'pino';
 import { z } from 'zod';
 import { loadConfig } from '../src/config/index.js';
-import { userLibrary } from '../src/mcp/library.js';
+import { userLibrary } from '../src/tools/index.js';
 import { startServer } from '../src/server/start.js';
 import type { Principal } from '../src/shared/principal.js';
 import { keyWithScopes } from '../src/accounts/api-tokens.js';

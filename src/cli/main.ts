@@ -10,7 +10,8 @@ import { startServer } from '../server/start.js';
 import { loggableError } from '../http/errors.js';
 import { createContext, VERSION, type AppContext } from '../server/context.js';
 import { exportSkills, importSkillFolders } from '../skills/index.js';
-import { commandTool, runStdioCommand } from '../mcp/index.js';
+import { runStdioCommand } from '../mcp/index.js';
+import { commandTools } from '../tools/index.js';
 import { createCommandSandbox } from '../server/command-sandbox.js';
 import { addOperationsCommands } from './operations.js';
 
@@ -89,11 +90,16 @@ function buildCli(): Command {
         version: VERSION,
         // run_shell_command with the same sandbox and COMMAND_* settings as the server (not for COMMANDS_ENABLED=false).
         tools: async (logger) => {
-          if (!env.COMMANDS_ENABLED) return { registrars: [], close: async () => undefined };
+          if (!env.COMMANDS_ENABLED) return { providers: [], close: async () => undefined };
           const sandbox = await createCommandSandbox(env, logger, []);
           return {
-            registrars: [
-              commandTool({ sandbox, maxTimeoutSeconds: env.COMMAND_TIMEOUT, enabled: async () => true }),
+            providers: [
+              (views) =>
+                commandTools(views, {
+                  sandbox,
+                  maxTimeoutSeconds: env.COMMAND_TIMEOUT,
+                  enabled: async () => true,
+                }),
             ],
             close: () => sandbox.close(),
           };

@@ -98,11 +98,10 @@ export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; cons
     config,
     auth: ctx.authenticator,
     apiTokens: ctx.apiTokens,
-    skills: ctx.skills,
     logger,
-    metrics,
     version: ctx.version,
-    extraTools: ctx.mcpTools,
+    tools: ctx.tools,
+    skillViews: ctx.skillViews,
   });
   ctx.closers.push(() => mcp.close());
 

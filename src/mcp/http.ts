@@ -1,6 +1,7 @@
 import {
   createMcpHandler,
   hostHeaderValidationResponse,
+  type McpServer,
   localhostAllowedHostnames,
   originValidationResponse,
   type McpHttpHandler,
@@ -15,21 +16,28 @@ import { errorResponse } from '../http/errors.js';
 import { requireAuth } from '../http/middleware.js';
 import type { AppEnv } from '../http/types.js';
 import type { Logger } from '../observability/logger.js';
-import type { Metrics } from '../observability/metrics.js';
-import type { SkillChange, SkillsService } from '../skills/index.js';
-import { LibraryCache } from './cache.js';
-import { userLibrary } from './library.js';
-import { buildMcpServer, skillsExtension, type ToolRegistrar } from './server.js';
+import type { Principal } from '../shared/principal.js';
+import type { SkillViewChange, SkillViews, ToolRegistry, ToolsChange } from '../tools/index.js';
+import { buildMcpServer, extensionCache, refreshTools } from './server.js';
 
 export interface McpHttpDeps {
   config: Config;
   auth: Authenticator;
   apiTokens: ApiTokens;
-  skills: SkillsService;
   logger: Logger;
-  metrics: Metrics;
   version: string;
-  extraTools: ToolRegistrar[];
+  /** Every caller's tools. */
+  tools: ToolRegistry;
+  /** Every caller's view of the skill library (the Skills-over-MCP resources). */
+  skillViews: SkillViews;
+}
+
+/** What the HTTP edge hands the per-request server factory, through the SDK's `authInfo.extra`. */
+interface Caller {
+  principal: Principal;
+  /** Absent for a legacy SSE session, whose instance outlives the request that opened it. */
+  requestId?: string;
+  log: Logger;
 }
 
 /** How many users' MCP handlers stay warm; the least recently used is closed beyond that. */
@@ -37,8 +45,6 @@ const MAX_CACHED_HANDLERS = 1000;
 /** Legacy SSE sessions re-check their credentials this often even without a local revocation event. */
 const SSE_RECHECK_MS = 30_000;
 const MAX_SSE_SESSIONS_PER_USER = 16;
-/** How long another instance's skill changes may go unseen here (this instance's own changes show at once). */
-const LIBRARY_CACHE_TTL_MS = 5_000;
 
 interface TrackedStream {
   userId: string;
@@ -48,6 +54,7 @@ interface TrackedStream {
 
 interface SseSession {
   transport: SSEServerTransport;
+  server: McpServer;
   userId: string;
   authorization: string;
   close(): Promise<void>;
@@ -61,24 +68,18 @@ interface SseSession {
 export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promise<void> } {
   const guard = dnsRebindingGuard(deps.config);
   const authed = requireAuth(deps.auth, 'mcp');
-  // Changes made here invalidate at once (see onSkillChange); the TTL bounds changes made by other instances.
-  const cache = new LibraryCache({ ttlMs: LIBRARY_CACHE_TTL_MS });
-  /** What one user's server instances share: their library and its skills extension (both stateless). */
-  const perUser = (userId: string) => {
-    const library = userLibrary(deps.skills, userId, cache);
-    const skills = skillsExtension(library, deps.logger);
-    return () =>
-      buildMcpServer({
-        library,
-        skills,
-        userId,
-        logger: deps.logger,
-        metrics: deps.metrics,
-        version: deps.version,
-        extraTools: deps.extraTools,
-      });
-  };
-  const serverFor = (userId: string) => perUser(userId)();
+  const extensionFor = extensionCache(deps.logger);
+  /** One server instance for one caller, from the tools and library view built once for that caller's view. */
+  const serverFor = async ({ principal, requestId, log }: Caller) =>
+    buildMcpServer({
+      registry: deps.tools,
+      tools: await deps.tools.toolsFor(principal),
+      principal,
+      logger: log,
+      requestId,
+      version: deps.version,
+      skills: extensionFor(deps.skillViews.libraryFor(principal)),
+    });
 
   // One handler per user, so that list-changed notifications reach only that user's subscription streams.
   const handlers = new Map<string, McpHttpHandler>();
@@ -87,7 +88,7 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
     if (h) {
       handlers.delete(userId); // re-insert: Map order is the LRU order
     } else {
-      h = createMcpHandler(perUser(userId), {
+      h = createMcpHandler(({ authInfo }) => serverFor(authInfo!.extra as unknown as Caller), {
         onerror: (err) => deps.logger.debug({ err: err.message, user: userId }, 'mcp request rejected'),
       });
       if (handlers.size >= MAX_CACHED_HANDLERS) {
@@ -107,7 +108,7 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
         token: 'redacted', // the handler never needs the credential itself
         clientId: principal.tokenId ?? principal.userId,
         scopes: [...principal.scopes],
-        extra: { userId: principal.userId },
+        extra: { principal, requestId: c.get('requestId'), log: c.get('log') } satisfies Caller,
       },
     });
     // Headers first: reading `body` turns @hono/node-server's lightweight response into a full one.
@@ -176,9 +177,10 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
       );
     }
     const transport = new SSEServerTransport('/messages', c.env.outgoing);
-    const server = serverFor(principal.userId);
+    const server = await serverFor({ principal, log: c.get('log') });
     const session: SseSession = {
       transport,
+      server,
       userId: principal.userId,
       authorization: c.req.header('authorization')!,
       close: () => server.close(),
@@ -242,25 +244,39 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
   const timer = setInterval(() => void recheck(), SSE_RECHECK_MS);
   timer.unref();
 
-  const onSkillChange = ({ userId }: SkillChange) => {
-    cache.invalidate(userId); // before anybody is told: a client re-reading at once must see the change
-    if (userId) handlers.get(userId)?.notify.resourcesChanged();
-    else for (const h of handlers.values()) h.notify.resourcesChanged();
+  /** Relays a change to the affected users' clients: subscription streams (2026-07-28) and SSE sessions. */
+  const relay = (userId: string | null, kind: 'tools' | 'resources') => {
+    const affected = userId ? [handlers.get(userId)] : handlers.values();
+    for (const h of affected) {
+      if (kind === 'tools') h?.notify.toolsChanged();
+      else h?.notify.resourcesChanged();
+    }
     for (const s of sessions.values()) {
       if (userId && s.userId !== userId) continue;
-      // The SSE server instance is long-lived: tell its client directly.
-      void s.transport
-        .send({ jsonrpc: '2.0', method: 'notifications/resources/list_changed' })
-        .catch(() => undefined);
+      // The SSE server instance is long-lived: its tools are brought up to date (which tells its client), and a
+      // resource change is told to its client directly.
+      if (kind === 'tools')
+        void refreshTools(s.server).catch((err: Error) =>
+          deps.logger.warn({ err: err.message, user: s.userId }, 'sse session tools not refreshed'),
+        );
+      else
+        void s.transport
+          .send({ jsonrpc: '2.0', method: 'notifications/resources/list_changed' })
+          .catch(() => undefined);
     }
   };
-  deps.skills.events.on('change', onSkillChange);
+  // Both arrive after the caches they concern were dropped: a client re-reading at once sees the change.
+  const onLibraryChange = ({ userId }: SkillViewChange) => relay(userId, 'resources');
+  const onToolsChange = ({ userId }: ToolsChange) => relay(userId, 'tools');
+  deps.skillViews.events.on('change', onLibraryChange);
+  deps.tools.events.on('change', onToolsChange);
 
   return {
     async close() {
       clearInterval(timer);
       deps.apiTokens.events.off('credentials-changed', onCredentials);
-      deps.skills.events.off('change', onSkillChange);
+      deps.skillViews.events.off('change', onLibraryChange);
+      deps.tools.events.off('change', onToolsChange);
       await Promise.all([...sessions.values()].map((s) => s.close().catch(() => undefined)));
       sessions.clear();
       await Promise.all([...streams].map((s) => s.close()));

@@ -1,7 +1,4 @@
-/** Public surface of the MCP room. */
+/** Public surface of the MCP room: the MCP edge (Streamable HTTP, legacy SSE, stdio) over the tool layer. */
 export { mountMcp } from './http.js';
-export { buildMcpServer, type ToolRegistrar } from './server.js';
-export { userLibrary, type SkillLibrary, type LibrarySkill } from './library.js';
-export { type ToolContext, type ToolResult } from './tools.js';
-export { commandTool, type CommandToolOptions } from './commands.js';
-export { runStdioCommand } from './stdio.js';
+export { buildMcpServer, toolErrorResult } from './server.js';
+export { runStdioCommand, type FolderToolProvider } from './stdio.js';

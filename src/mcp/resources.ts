@@ -2,13 +2,15 @@ import type { Skill, SkillReadResult, SkillSource } from '@modelcontextprotocol/
 import { AppError } from '../shared/errors.js';
 import { findUnsafeText } from '../shared/text.js';
 import { isText, isTextType } from '../skills/content-type.js';
-import type { LibrarySkill, SkillLibrary } from './library.js';
+import {
+  SKILL_URI_SCHEME,
+  ToolError,
+  skillUri,
+  type LibrarySkill,
+  type SkillLibrary,
+} from '../tools/index.js';
 
-const SKILL_URI_SCHEME = 'skill://';
 const PAGE_SIZE = 50;
-
-export const skillUri = (name: string, path: string) =>
-  `${SKILL_URI_SCHEME}${name}/${path.split('/').map(encodeURIComponent).join('/')}`;
 
 /** `skill://<name>/<path>` → its parts; null for anything else (parts that cannot be names, e.g. with NUL). */
 export function parseSkillUri(uri: string): { name: string; path: string } | null {
@@ -46,7 +48,11 @@ async function orUndefined<T>(fn: () => Promise<T>): Promise<T | undefined> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof AppError && err.status === 404) return undefined;
+    if (
+      (err instanceof ToolError && err.code === 'not_found') ||
+      (err instanceof AppError && err.status === 404)
+    )
+      return undefined;
     throw err;
   }
 }

@@ -2,9 +2,22 @@ import type { McpServer, Transport } from '@modelcontextprotocol/server';
 import { serveStdio, type StdioServerHandle } from '@modelcontextprotocol/server/stdio';
 import pino from 'pino';
 import { createLogger, type Logger } from '../observability/logger.js';
+import type { Principal } from '../shared/principal.js';
 import type { ArchiveLimits } from '../skills/package/index.js';
-import { FolderSkillLibrary } from './folder-library.js';
-import { buildMcpServer, type ToolRegistrar } from './server.js';
+import {
+  FolderSkillLibrary,
+  skillLibraryTools,
+  SkillViews,
+  ToolRegistry,
+  type ToolProvider,
+} from '../tools/index.js';
+import { buildMcpServer, refreshTools, skillsExtension } from './server.js';
+
+/** Who acts in single-user local mode: the owner of the folder, with every tool permission. */
+const LOCAL_PRINCIPAL: Principal = { userId: 'local', isAdmin: true, via: 'session', scopes: ['mcp'] };
+
+/** A tool provider over the served folder's views (the sandbox's run_shell_command). */
+export type FolderToolProvider = (views: SkillViews) => ToolProvider;
 
 export interface StdioOptions {
   /** The folder whose skill sub-folders are served. */
@@ -14,7 +27,7 @@ export interface StdioOptions {
   logger: Logger;
   limits?: ArchiveLimits;
   /** Tools other rooms add (the sandbox's run_shell_command), as on the HTTP server. */
-  extraTools?: ToolRegistrar[];
+  extraTools?: FolderToolProvider[];
   /** Watch the folder for changes (default true); calls re-check it in any case. */
   watch?: boolean;
   /** Another transport than the process's stdin/stdout (tests). */
@@ -32,7 +45,8 @@ export interface StdioSession {
  *
  * When the folder's skills change, connected clients get `notifications/resources/list_changed`: unsolicited on a
  * 2025-era connection, on their `subscriptions/listen` stream on a 2026-07-28 one (the SDK's stdio entry routes
- * it). The tool list itself never changes with the skills, so no `tools/list_changed` is sent for them.
+ * it). The tool list itself never changes with the skills; `tools/list_changed` is sent when a tool provider
+ * reports a change of its list.
  */
 export async function serveFolderOverStdio(opts: StdioOptions): Promise<StdioSession> {
   const library = await new FolderSkillLibrary({
@@ -44,16 +58,22 @@ export async function serveFolderOverStdio(opts: StdioOptions): Promise<StdioSes
   const skills = await library.catalog();
   opts.logger.info({ folder: library.root, skills: skills.length }, 'serving skills over stdio');
 
+  const views = new SkillViews(() => library);
+  const registry = new ToolRegistry({ local: true });
+  for (const provider of [skillLibraryTools, ...(opts.extraTools ?? [])]) registry.register(provider(views));
+  const extension = skillsExtension(library, opts.logger);
+
   // serveStdio builds one instance per connection (plus a short-lived probe during version negotiation).
   const servers = new Set<McpServer>();
   const handle: StdioServerHandle = serveStdio(
-    () => {
+    async () => {
       const server = buildMcpServer({
-        library,
-        userId: null,
+        registry,
+        tools: await registry.toolsFor(LOCAL_PRINCIPAL),
+        principal: LOCAL_PRINCIPAL,
         logger: opts.logger,
         version: opts.version,
-        extraTools: opts.extraTools,
+        skills: extension,
       });
       servers.add(server);
       return server;
@@ -64,18 +84,29 @@ export async function serveFolderOverStdio(opts: StdioOptions): Promise<StdioSes
     },
   );
 
-  const onChange = () => {
+  const tell = (notify: (server: McpServer) => void) => {
     for (const server of servers) {
-      if (server.isConnected()) server.sendResourceListChanged();
+      if (server.isConnected()) notify(server);
       else if (servers.size > 1) servers.delete(server);
     }
   };
+  const onChange = () => tell((server) => server.sendResourceListChanged());
+  const onToolsChange = () =>
+    tell(
+      (server) =>
+        void refreshTools(server).catch((err: Error) =>
+          opts.logger.warn({ err: err.message }, 'stdio tools not refreshed'),
+        ),
+    );
   library.events.on('change', onChange);
+  registry.events.on('change', onToolsChange);
 
   return {
     library,
     async close() {
       library.events.off('change', onChange);
+      registry.events.off('change', onToolsChange);
+      await registry.close();
       library.close();
       await handle.close();
     },
@@ -90,7 +121,7 @@ export async function runStdioCommand(opts: {
   skillsDir: string;
   version: string;
   /** Built with the logger this command writes to stderr (the sandbox's run_shell_command). */
-  tools?: (logger: Logger) => Promise<{ registrars: ToolRegistrar[]; close(): Promise<void> }>;
+  tools?: (logger: Logger) => Promise<{ providers: FolderToolProvider[]; close(): Promise<void> }>;
 }): Promise<void> {
   const logger = createLogger(process.env.LOG_LEVEL || 'info', pino.destination({ fd: 2, sync: true }));
   const tools = await opts.tools?.(logger);
@@ -98,7 +129,7 @@ export async function runStdioCommand(opts: {
     skillsDir: opts.skillsDir,
     version: opts.version,
     logger,
-    extraTools: tools?.registrars,
+    extraTools: tools?.providers,
   });
   let stopping = false;
   const stop = async (reason: string) => {

@@ -21,7 +21,13 @@ import {
 } from '../skills/index.js';
 import { SettingsService } from '../admin/index.js';
 import type pino from 'pino';
-import { commandTool, type ToolRegistrar } from '../mcp/index.js';
+import {
+  commandTools,
+  databaseSkillViews,
+  skillLibraryTools,
+  ToolRegistry,
+  type SkillViews,
+} from '../tools/index.js';
 import { completeAudit, recordAudit } from '../audit/service.js';
 import type { Sandbox } from '../sandbox/index.js';
 import { createCommandSandbox } from './command-sandbox.js';
@@ -49,8 +55,10 @@ export interface AppContext {
   settings: SettingsService;
   /** The run_shell_command sandbox level in force, or 'off' when COMMANDS_ENABLED=false. */
   commandLevel: Sandbox['level'] | 'off';
-  /** Tools other rooms add to every MCP server (the sandbox's run_shell_command). */
-  mcpTools: ToolRegistrar[];
+  /** Every caller's view of the skill library (the skill tools and the Skills-over-MCP resources). */
+  skillViews: SkillViews;
+  /** Every tool, per caller: the skill library's tools and, when enabled, run_shell_command. */
+  tools: ToolRegistry;
   /** Degraded-mode notices shown by /ready and logged at start. */
   warnings: string[];
   /** Run in reverse order by `close()`: things built on the context that hold resources. */
@@ -136,7 +144,6 @@ async function buildServices(
     queue: config.SKILL_UPLOAD_QUEUE,
   });
   const warnings: string[] = [];
-  const mcpTools: ToolRegistrar[] = [];
   const settings = new SettingsService(db.db);
   if (bus) {
     // Other instances hear about revoked tokens, disabled users and skill changes at once.
@@ -144,13 +151,18 @@ async function buildServices(
     await bridge(skills.events, 'change', bus);
     await bridge(settings.events, 'changed', bus, () => settings.reset());
   }
+  const skillViews = databaseSkillViews(skills);
+  closers.push(async () => skillViews.close());
+  const tools = new ToolRegistry({ metrics });
+  closers.push(() => tools.close());
+  tools.register(skillLibraryTools(skillViews));
   let commandLevel: AppContext['commandLevel'] = 'off';
   if (config.COMMANDS_ENABLED) {
     const sandbox = await createCommandSandbox(config, logger, warnings);
     commandLevel = sandbox.level;
     closers.push(() => sandbox.close());
-    mcpTools.push(
-      commandTool({
+    tools.register(
+      commandTools(skillViews, {
         sandbox,
         maxTimeoutSeconds: config.COMMAND_TIMEOUT,
         enabled: async () => (await settings.get()).commands_enabled,
@@ -176,7 +188,8 @@ async function buildServices(
     uploads,
     settings,
     commandLevel,
-    mcpTools,
+    skillViews,
+    tools,
     warnings,
     closers,
     async close() {

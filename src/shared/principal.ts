@@ -27,6 +27,9 @@ export interface Principal {
   scopes: readonly TokenScope[];
   /** The assistants an API key may call; absent or empty = all of the owner's assistants. */
   assistantIds?: readonly string[];
-  /** Absent = no restriction; `skills` = only these skills' tools (enforced in the tool layer). */
+  /**
+   * Limits on what this credential may reach beyond its permissions: with `skills`, only those skills are
+   * listed, loadable and runnable (enforced by the tool layer, `tools/skills/views.ts`). Absent: no limit.
+   */
   restriction?: { skills?: readonly string[] };
 }

@@ -1,6 +1,6 @@
 /** The MCP library cache: invalidation, the load/invalidate race, TTL and the size bounds. */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { LibraryCache } from '../../src/mcp/cache.js';
+import { LibraryCache } from '../../src/tools/skills/cache.js';
 import type { LoadedSkill } from '../../src/skills/index.js';
 import { deferred } from './fixtures.js';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FolderSkillLibrary, type CatalogChange } from '../../src/mcp/folder-library.js';
+import { FolderSkillLibrary, type CatalogChange } from '../../src/tools/skills/folder-library.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { sha256Hex } from '../../src/shared/crypto.js';
 import { DEFAULT_ARCHIVE_LIMITS } from '../../src/skills/package/index.js';

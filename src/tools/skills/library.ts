@@ -1,6 +1,31 @@
-import { notFound } from '../shared/errors.js';
-import { contentTypeFor, type LoadedSkill, type SkillsService } from '../skills/index.js';
+import { AppError } from '../../shared/errors.js';
+import { contentTypeFor, type LoadedSkill, type SkillsService } from '../../skills/index.js';
+import { ToolError } from '../errors.js';
 import type { LibraryCache } from './cache.js';
+
+/** The caller has no (enabled, visible) skill of that name. */
+export class SkillNotFound extends ToolError {
+  constructor(readonly skill: string) {
+    super('not_found', `No skill named "${skill}".`);
+  }
+}
+
+/** The skill exists for the caller but has no such file (or it can no longer be read). */
+export class SkillFileNotFound extends ToolError {
+  constructor(
+    readonly skill: string,
+    readonly path: string,
+    message = `No file "${path}" in skill "${skill}".`,
+  ) {
+    super('not_found', message);
+  }
+}
+
+export const SKILL_URI_SCHEME = 'skill://';
+
+/** The `skill://<name>/<path>` URI of a skill's file (Skills-over-MCP, and the tools' embedded resources). */
+export const skillUri = (name: string, path: string) =>
+  `${SKILL_URI_SCHEME}${name}/${path.split('/').map(encodeURIComponent).join('/')}`;
 
 /** One file of a skill as the MCP layer describes it. */
 export interface SkillFileInfo {
@@ -19,9 +44,9 @@ export interface LibrarySkill {
 }
 
 /**
- * What the MCP tools and resources need from a skill library, for one caller. The multi-user server backs it
- * with the database (`userLibrary`); `skillport stdio` backs it with a folder. Every call may throw an
- * AppError (404 for an unknown skill or file); the MCP layer turns errors into tool errors.
+ * What the skill tools and the Skills-over-MCP resources need from a skill library, for one caller. The
+ * multi-user server backs it with the database (`userLibrary`); `skillport stdio` backs it with a folder. An
+ * unknown skill throws `SkillNotFound`, an unknown file `SkillFileNotFound`.
  */
 export interface SkillLibrary {
   /** Enabled skills the caller can use, by name. */
@@ -60,9 +85,10 @@ const frontmatterOf = (fm: Record<string, unknown>, name: string, description: s
  * changes; search, listings and working copies always query.
  */
 export function userLibrary(skills: SkillsService, userId: string, cache?: LibraryCache): SkillLibrary {
-  const enabledOnly = { enabledOnly: true };
   const loaded = (name: string): Promise<LoadedSkill> =>
-    cache ? cache.skill(userId, name, () => skills.load(userId, name)) : skills.load(userId, name);
+    orSkillNotFound(name, () =>
+      cache ? cache.skill(userId, name, () => skills.load(userId, name)) : skills.load(userId, name),
+    );
   return {
     async catalog() {
       const rows = cache
@@ -80,17 +106,11 @@ export function userLibrary(skills: SkillsService, userId: string, cache?: Libra
       };
     },
     async readFile(name, path) {
-      if (!cache) {
-        const f = await skills.readFile(userId, name, 'latest', path, enabledOnly);
-        return { data: f.data, contentType: f.contentType };
-      }
       const skill = await loaded(name);
       const entry = skill.manifest.find((m) => m.path === path);
-      if (!entry) throw notFound(`No file "${path}" in version ${skill.version.number} of "${name}"`);
-      const data = await cache.blob(
-        entry.sha256,
-        async () => (await skills.readLoadedFile(skill, path)).data,
-      );
+      if (!entry) throw new SkillFileNotFound(skill.skill.name, path);
+      const read = async () => (await skills.readLoadedFile(skill, path)).data;
+      const data = cache ? await cache.blob(entry.sha256, read) : await read();
       return { data, contentType: contentTypeFor(entry.path, data) };
     },
     search: (query, limit) => skills.search(userId, query, limit),
@@ -107,8 +127,20 @@ export function userLibrary(skills: SkillsService, userId: string, cache?: Libra
       };
     },
     async workingCopy(name) {
-      const c = await skills.versionContents(userId, name, 'latest', enabledOnly);
+      const c = await orSkillNotFound(name, () =>
+        skills.versionContents(userId, name, 'latest', { enabledOnly: true }),
+      );
       return { version: c.version.number, runnable: c.skill.runCommandsEnabled, files: c.files };
     },
   };
+}
+
+/** The skills service answers an unknown (or invisible, or disabled) skill with a 404: the port's SkillNotFound. */
+async function orSkillNotFound<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof AppError && err.code === 'not_found') throw new SkillNotFound(name);
+    throw err;
+  }
 }

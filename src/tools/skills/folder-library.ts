@@ -3,19 +3,25 @@ import { watch, type Dirent, type FSWatcher } from 'node:fs';
 import { constants as fsConstants, open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import type { Logger } from '../observability/logger.js';
-import { sha256Hex } from '../shared/crypto.js';
-import { AppError, notFound } from '../shared/errors.js';
-import { decodeCursor, encodeCursor } from '../shared/pagination.js';
-import { contentTypeFor } from '../skills/content-type.js';
+import type { Logger } from '../../observability/logger.js';
+import { sha256Hex } from '../../shared/crypto.js';
+import { AppError } from '../../shared/errors.js';
+import { decodeCursor, encodeCursor } from '../../shared/pagination.js';
+import { contentTypeFor } from '../../skills/content-type.js';
 import {
   DEFAULT_ARCHIVE_LIMITS,
   decodeUtf8Strict,
   parseSkillMd,
   readSkillFolder,
   type ArchiveLimits,
-} from '../skills/package/index.js';
-import type { LibrarySkill, SkillFileInfo, SkillLibrary } from './library.js';
+} from '../../skills/package/index.js';
+import {
+  SkillFileNotFound,
+  SkillNotFound,
+  type LibrarySkill,
+  type SkillFileInfo,
+  type SkillLibrary,
+} from './library.js';
 
 const SKILL_MD = 'SKILL.md';
 const SKIPPED_DIRS = new Set(['.git', 'node_modules', '__MACOSX']);
@@ -156,7 +162,7 @@ export class FolderSkillLibrary implements SkillLibrary {
     await this.refresh();
     const skill = this.get(name);
     const entry = skill.files.find((f) => f.path === filePath);
-    if (!entry) throw notFound(`No file "${filePath}" in skill "${name}"`);
+    if (!entry) throw new SkillFileNotFound(name, filePath);
     const data = await this.readFromDisk(skill, entry);
     return { data, contentType: contentTypeFor(entry.path, data) };
   }
@@ -205,7 +211,7 @@ export class FolderSkillLibrary implements SkillLibrary {
 
   private get(name: string): FolderSkill {
     const skill = this.skills.get(name);
-    if (!skill) throw notFound(`No skill named "${name}"`);
+    if (!skill) throw new SkillNotFound(name);
     return skill;
   }
 
@@ -216,11 +222,20 @@ export class FolderSkillLibrary implements SkillLibrary {
   private async readFromDisk(skill: FolderSkill, entry: SkillFileInfo): Promise<Buffer> {
     const abs = path.join(skill.dir, ...entry.path.split('/'));
     const handle = await open(abs, fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0)).catch(() => null);
-    if (!handle) throw notFound(`File "${entry.path}" of skill "${skill.name}" is no longer on disk`);
+    if (!handle)
+      throw new SkillFileNotFound(
+        skill.name,
+        entry.path,
+        `File "${entry.path}" of skill "${skill.name}" is no longer on disk`,
+      );
     try {
       const st = await handle.stat();
       if (!st.isFile() || st.size > this.limits.maxFileBytes) {
-        throw notFound(`File "${entry.path}" of skill "${skill.name}" can no longer be read`);
+        throw new SkillFileNotFound(
+          skill.name,
+          entry.path,
+          `File "${entry.path}" of skill "${skill.name}" can no longer be read`,
+        );
       }
       return await handle.readFile();
     } finally {

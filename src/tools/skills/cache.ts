@@ -1,4 +1,4 @@
-import type { LoadedSkill } from '../skills/index.js';
+import type { LoadedSkill } from '../../skills/index.js';
 
 export interface LibraryCacheOptions {
   /**

@@ -1,0 +1,14 @@
+import type { Principal } from '../shared/principal.js';
+import type { ToolPermission } from './tool.js';
+
+/**
+ * Whether `principal` holds `permission`: the one mapping from credentials to tool permissions. Today a
+ * credential's MCP use (the `mcp` scope; console sessions hold it) grants reading and running skills.
+ */
+export function principalMay(principal: Principal, permission: ToolPermission): boolean {
+  switch (permission) {
+    case 'skills.read':
+    case 'skills.run':
+      return principal.scopes.includes('mcp');
+  }
+}

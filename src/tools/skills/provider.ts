@@ -1,0 +1,209 @@
+import { z } from 'zod';
+import { isText, isTextType } from '../../skills/content-type.js';
+import { ToolError } from '../errors.js';
+import { withCachedJsonSchema } from '../schema.js';
+import { defineTool, textResult, type Tool, type ToolContext, type ToolProvider } from '../tool.js';
+import { SkillNotFound, skillUri, type SkillLibrary } from './library.js';
+import { closest } from './suggest.js';
+import type { SkillViews } from './views.js';
+
+const MAX_LISTED_FILES = 200;
+const MAX_TEXT_BYTES = 512 * 1024;
+const MAX_BLOB_BYTES = 5 * 1024 * 1024;
+
+const formatSize = (n: number) =>
+  n < 1024
+    ? `${n} B`
+    : n < 1024 * 1024
+      ? `${(n / 1024).toFixed(1)} KB`
+      : `${(n / 1024 / 1024).toFixed(1)} MB`;
+
+/**
+ * Runs `fn`; an unknown skill becomes an error that lists the closest names the caller does have (`otherwise`
+ * when none is close).
+ */
+export async function withSkill<T>(
+  library: SkillLibrary,
+  fn: () => Promise<T>,
+  otherwise = ' Call load_skill_metadata to see the available skills.',
+): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (!(err instanceof SkillNotFound)) throw err;
+    const near = closest(
+      err.skill,
+      (await library.catalog()).map((s) => s.name),
+    );
+    throw new ToolError(
+      'not_found',
+      `No skill named "${err.skill}".${near.length ? ` Did you mean: ${near.join(', ')}?` : otherwise}`,
+    );
+  }
+}
+
+/** Normalises a file path an agent typed ("./scripts/x.py") to how the skill stores it. */
+function normalisePath(p: string): string | null {
+  const cleaned = p
+    .trim()
+    .replace(/\\/g, '/')
+    .replace(/^(\.\/)+/, '');
+  if (!cleaned || cleaned.startsWith('/') || cleaned.split('/').some((s) => s === '..')) return null;
+  return cleaned;
+}
+
+const NO_ARGUMENTS = withCachedJsonSchema(z.object({}));
+const LOAD_SKILL_ARGUMENTS = withCachedJsonSchema(
+  z.object({
+    skill_name: z.string().min(1).max(128).describe('The skill name from load_skill_metadata'),
+  }),
+);
+const READ_FILE_ARGUMENTS = withCachedJsonSchema(
+  z.object({
+    skill_name: z.string().min(1).max(128).describe('The skill name'),
+    file_name: z.string().min(1).max(1024).describe('Path of the file inside the skill'),
+  }),
+);
+const SEARCH_ARGUMENTS = withCachedJsonSchema(
+  z.object({
+    query: z.string().min(1).max(200).describe('Words describing the task'),
+    limit: z.number().int().min(1).max(50).optional().describe('Maximum results (default 10)'),
+  }),
+);
+
+const READ_ONLY = { readOnlyHint: true, openWorldHint: false };
+
+/**
+ * The progressive-disclosure tools, named and shaped like the original AgentSkills MCP so existing agents keep
+ * working: list → load → read (→ run, `commandTools`). Each call works on the caller's view of the library
+ * (`SkillViews`, where a credential's restriction applies). The tools never change, so neither does the list.
+ */
+export function skillLibraryTools(views: SkillViews): ToolProvider {
+  const libraryOf = (ctx: ToolContext) => views.libraryFor(ctx.principal);
+  const tools: readonly Tool[] = [
+    defineTool({
+      name: 'load_skill_metadata',
+      title: 'List available skills',
+      description:
+        'Lists every skill you can use, one line each: "- <name>: <description>". Call this first, pick the ' +
+        'skill whose description matches the task, then call load_skill with its name to get its instructions.',
+      inputSchema: NO_ARGUMENTS,
+      annotations: READ_ONLY,
+      permission: 'skills.read',
+      async call(_args, ctx) {
+        const skills = await libraryOf(ctx).catalog();
+        if (!skills.length)
+          return textResult('No skills are available yet. Upload skills in the Skillport console.');
+        const lines = skills.map((s) => `- ${s.name}: ${s.description.replace(/\s+/g, ' ').trim()}`);
+        return textResult(
+          `Available skills (${skills.length}). Call load_skill(skill_name) before using one:\n${lines.join('\n')}`,
+        );
+      },
+    }),
+    defineTool({
+      name: 'load_skill',
+      title: 'Load a skill',
+      description:
+        "Returns a skill's SKILL.md instructions, followed by the list of its other files. Follow the " +
+        'instructions; read the files they mention with read_reference_file, and run its scripts with ' +
+        'run_shell_command (commands run from the skill root, e.g. "python3 scripts/tool.py").',
+      inputSchema: LOAD_SKILL_ARGUMENTS,
+      annotations: READ_ONLY,
+      permission: 'skills.read',
+      async call({ skill_name }, ctx) {
+        const library = libraryOf(ctx);
+        const skill = await withSkill(library, () => library.describe(skill_name));
+        const md = await library.readFile(skill.name, 'SKILL.md');
+        const others = skill.files.filter((f) => f.path !== 'SKILL.md');
+        const listed = others
+          .slice(0, MAX_LISTED_FILES)
+          .map((f) => `- ${f.path} (${formatSize(f.size)}${f.executable ? ', executable' : ''})`);
+        if (others.length > MAX_LISTED_FILES)
+          listed.push(`… and ${others.length - MAX_LISTED_FILES} more files`);
+        const files = others.length
+          ? `\n\n---\nFiles in skill "${skill.name}" (read with read_reference_file, run scripts with run_shell_command):\n${listed.join('\n')}`
+          : `\n\n---\nSkill "${skill.name}" has no other files.`;
+        return textResult(md.data.toString('utf8') + files);
+      },
+    }),
+    defineTool({
+      name: 'read_reference_file',
+      title: "Read a skill's file",
+      description:
+        'Reads one file of a skill (a path listed by load_skill, relative to the skill root, e.g. ' +
+        '"references/forms.md"). Text comes back as text; binary files come back as an embedded resource.',
+      inputSchema: READ_FILE_ARGUMENTS,
+      annotations: READ_ONLY,
+      permission: 'skills.read',
+      call: ({ skill_name, file_name }, ctx) => readReferenceFile(libraryOf(ctx), skill_name, file_name),
+    }),
+    defineTool({
+      name: 'search_skills',
+      title: 'Search skills',
+      description:
+        'Full-text search over skill names, descriptions and instructions, best match first. Use it instead of ' +
+        'load_skill_metadata when there are many skills; then call load_skill with a name from the results.',
+      inputSchema: SEARCH_ARGUMENTS,
+      annotations: READ_ONLY,
+      permission: 'skills.read',
+      async call({ query, limit }, ctx) {
+        const results = await libraryOf(ctx).search(query, limit ?? 10);
+        if (!results.length)
+          return textResult(`No skill matches "${query}". Call load_skill_metadata to list all skills.`);
+        const lines = results.map(
+          (r) => `- ${r.name} (score ${r.score}): ${r.description.replace(/\s+/g, ' ').trim()}`,
+        );
+        return textResult(`Skills matching "${query}", best first:\n${lines.join('\n')}`);
+      },
+    }),
+  ];
+  return { name: 'skills', tools: () => tools };
+}
+
+async function readReferenceFile(library: SkillLibrary, skillName: string, fileName: string) {
+  const path = normalisePath(fileName);
+  if (!path)
+    throw new ToolError(
+      'invalid_input',
+      `"${fileName}" is not a path inside the skill; use a path listed by load_skill.`,
+    );
+  const skill = await withSkill(library, () => library.describe(skillName));
+  const entry = skill.files.find((f) => f.path === path);
+  if (!entry) {
+    const near = closest(
+      path,
+      skill.files.map((f) => f.path),
+    );
+    throw new ToolError(
+      'not_found',
+      `Skill "${skill.name}" has no file "${path}".${near.length ? ` Did you mean: ${near.join(', ')}?` : ' Call load_skill to list its files.'}`,
+    );
+  }
+  const file = await library.readFile(skill.name, path);
+  if (isTextType(file.contentType) && isText(file.data)) {
+    if (file.data.length > MAX_TEXT_BYTES) {
+      return textResult(
+        `${file.data.subarray(0, MAX_TEXT_BYTES).toString('utf8')}\n…[truncated: the file has ${formatSize(file.data.length)}; only the first ${formatSize(MAX_TEXT_BYTES)} are shown]`,
+      );
+    }
+    return textResult(file.data.toString('utf8'));
+  }
+  if (file.data.length > MAX_BLOB_BYTES) {
+    throw new ToolError(
+      'invalid_input',
+      `"${path}" is a binary file of ${formatSize(file.data.length)}, over the ${formatSize(MAX_BLOB_BYTES)} limit for returning it; use it from a script with run_shell_command instead.`,
+    );
+  }
+  return {
+    content: [
+      {
+        type: 'resource' as const,
+        resource: {
+          uri: skillUri(skill.name, path),
+          mimeType: file.contentType.split(';')[0]!,
+          blob: file.data.toString('base64'),
+        },
+      },
+    ],
+  };
+}
