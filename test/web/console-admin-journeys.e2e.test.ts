@@ -11,6 +11,7 @@ import { mkdirSync } from 'node:fs';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Api, createApiToken, registerUser } from '../helpers/api.js';
+import { recordAudit } from '../../src/audit/service.js';
 import { startTestServer } from '../helpers/server.js';
 import {
   DESKTOP,
@@ -150,6 +151,13 @@ describe('web console: admin journeys (browser)', () => {
     expect(await loginStatus('cleo', 'not the password at all')).toBe(401);
     expect((await admin.api.patch(`/api/v1/users/${cleo.user.id}`, { disabled: true })).status).toBe(200);
     expect((await admin.api.patch(`/api/v1/users/${cleo.user.id}`, { disabled: false })).status).toBe(200);
+    // a command recorded before it ran and not completed (yet)
+    await recordAudit(server.server.ctx.db.db, {
+      actorId: admin.user.id,
+      action: 'command.run',
+      result: 'started',
+      details: { command: 'python scripts/report.py' },
+    });
 
     const page = await signedIn(admin.user.username, admin.password);
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Activity' }).click();
@@ -184,6 +192,19 @@ describe('web console: admin journeys (browser)', () => {
     expect(await column(page, 'Target')).toEqual(['user cleo']);
     expect(await axeSerious(page)).toEqual([]);
     await shoot(page, 'activity-filtered');
+
+    // --- started, not completed: a badge of its own that says what it means
+    await page.getByLabel('Action', { exact: true }).selectOption({ label: 'All actions' });
+    await page.getByLabel('Result', { exact: true }).selectOption({ label: 'Started, not completed' });
+    await page.waitForURL(/result=started/);
+    await waitForRows(page, async () => {
+      const actions = await column(page, 'Action');
+      const results = await column(page, 'Result');
+      return actions.length === 1 && actions[0] === 'command.run' && results[0] === 'started';
+    });
+    const badge = page.locator('.audit-table td[data-label="Result"] .badge');
+    expect(await badge.getAttribute('class')).toContain('badge-warning');
+    expect(await badge.getAttribute('title')).toMatch(/not completed/);
 
     // --- clear, then narrow to one actor by clicking their name
     await page.getByRole('button', { name: 'Clear filters' }).click();
