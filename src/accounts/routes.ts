@@ -65,7 +65,7 @@ export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps
       tags: ['auth'],
       summary: 'Create an account (the first account becomes admin)',
       request: { body: jsonBody(z.object({ email: Email, username: Username, password: Password })) },
-      responses: { 201: json(AuthResult, 'Registered'), ...errorResponses(400, 403, 409, 429) },
+      responses: { 201: json(AuthResult, 'Registered'), ...errorResponses(400, 403, 409, 429, 503) },
     }),
     async (c) => c.json(await accounts.register(c.req.valid('json'), c.get('clientIp')), 201),
   );
@@ -77,7 +77,7 @@ export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps
       tags: ['auth'],
       summary: 'Log in with email or username',
       request: { body: jsonBody(z.object({ login: z.string().trim().min(1).max(254), password: Password })) },
-      responses: { 200: json(AuthResult), ...errorResponses(400, 401, 403, 429) },
+      responses: { 200: json(AuthResult), ...errorResponses(400, 401, 403, 429, 503) },
     }),
     async (c) => c.json(await accounts.login(c.req.valid('json'), c.get('clientIp')), 200),
   );
@@ -147,7 +147,7 @@ export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps
       security: bearerSecurity,
       middleware: [authed] as const,
       request: { body: jsonBody(z.object({ current_password: Password, new_password: Password })) },
-      responses: { 204: { description: 'Changed' }, ...errorResponses(400, 401, 429) },
+      responses: { 204: { description: 'Changed' }, ...errorResponses(400, 401, 429, 503) },
     }),
     async (c) => {
       await accounts.changePassword(c.get('principal'), c.req.valid('json'), c.get('clientIp'));
@@ -164,7 +164,7 @@ export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps
       security: bearerSecurity,
       middleware: [authed] as const,
       request: { body: jsonBody(z.object({ password: Password })) },
-      responses: { 204: { description: 'Deleted' }, ...errorResponses(400, 401, 429) },
+      responses: { 204: { description: 'Deleted' }, ...errorResponses(400, 401, 429, 503) },
     }),
     async (c) => {
       await accounts.deleteAccount(c.get('principal'), c.req.valid('json').password, c.get('clientIp'));

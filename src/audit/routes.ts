@@ -44,7 +44,10 @@ const AuditQuery = PageQuery.extend({
     )
     .optional()
     .openapi({ description: 'An exact action, or a dotted prefix (`auth` matches `auth.login`)' }),
-  result: z.enum(['success', 'failure']).optional(),
+  result: z
+    .enum(['success', 'failure', 'started'])
+    .optional()
+    .openapi({ description: '`started`: recorded before it ran (a command) and not completed (yet)' }),
   target: z
     .string()
     .max(300)

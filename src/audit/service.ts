@@ -42,7 +42,7 @@ export interface AuditQuery {
   actorId?: string;
   /** An exact action, or a dotted prefix: `auth` matches `auth.login` and `auth.logout`. */
   action?: string;
-  result?: 'success' | 'failure';
+  result?: AuditEntry['result'];
   /** An exact target, e.g. `user:<id>` or `skill:<id>`. */
   target?: string;
   since?: Date;

@@ -36,6 +36,17 @@ function buildCli(): Command {
     .version(VERSION)
     .showHelpAfterError();
 
+  addServerCommands(program);
+  addAdminCommands(program);
+  // `skillport --help` documents every command and flag, not only the command names.
+  program.addHelpText('after', () => commandReference(program));
+  addSkillsCommands(program);
+  addOperationsCommands(program, VERSION);
+  return program;
+}
+
+/** serve, migrate, stdio: running Skillport. */
+function addServerCommands(program: Command): void {
   program
     .command('serve')
     .description('start the HTTP server (REST API, MCP endpoints, web console); migrates the database first')
@@ -106,7 +117,10 @@ function buildCli(): Command {
         },
       });
     });
+}
 
+/** admin create. */
+function addAdminCommands(program: Command): void {
   const admin = program.command('admin').description('administration tasks');
   admin
     .command('create')
@@ -128,9 +142,10 @@ function buildCli(): Command {
         if (generated) console.log(`Password (shown once): ${password}`);
       });
     });
+}
 
-  // `skillport --help` documents every command and flag, not only the command names.
-  program.addHelpText('after', () => commandReference(program));
+/** skills import / export, from the server's shell. */
+function addSkillsCommands(program: Command): void {
   const skills = program.command('skills').description("manage a user's skills from the server's shell");
   skills
     .command('import')
@@ -180,9 +195,6 @@ function buildCli(): Command {
         console.log(`${written.length} skills written to ${dir}.`);
       });
     });
-
-  addOperationsCommands(program, VERSION);
-  return program;
 }
 
 /** Opens the services for a one-off command and always closes them. */

@@ -64,6 +64,7 @@ const ERROR_TEXT: Record<number, string> = {
   415: 'Unsupported media type: send the body as one of the types listed for this operation',
   422: 'Unprocessable content',
   429: 'Rate limited',
+  503: 'Temporarily unavailable (e.g. `rate_limiter_unavailable`, `database_unavailable`); retry after `Retry-After` seconds',
 };
 
 export const json = <T extends z.ZodType>(schema: T, description = 'OK') => ({

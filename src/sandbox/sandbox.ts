@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { access, chmod, mkdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
@@ -201,6 +201,51 @@ function validateConfig(config: SandboxConfig): void {
     }
   }
 }
+
+type Exit = { code: number | null; signal: NodeJS.Signals | null; error?: Error };
+
+/** A spawned run: its process tree, its pipes, and what the launcher and bwrap reported about it. */
+interface Launched {
+  child: ChildProcess;
+  startedAt: number;
+  /** The spawned process' group (it is the group leader). */
+  pgid: number;
+  /** With the reaper: its pid (= pgid); otherwise -1. */
+  reaperPid: number;
+  useReaper: boolean;
+  /** With the reaper: the command's own pid (and process group), once reported; 0 before. */
+  mainPid: number;
+  /** A kill asked for before the command's pid was known: done when it arrives. */
+  killRequested: boolean;
+  /** Strict: host pid of the sandbox's pid 1, once bwrap reported it; 0 before. */
+  nsInitPid: number;
+  sandboxMountNs: Promise<string | null>;
+  /** The command's end: the launcher's status line, the runner's report, or the process exit. */
+  mainExited: Promise<Exit>;
+  /** The spawned process' own exit (the reaper's, when there is one). */
+  processExited: Promise<Exit>;
+  resolveMain(e: Exit): void;
+  statusFd: Readable | null;
+  infoFd: Readable | null;
+  infoClosed: Promise<void>;
+  runnerFd: Duplex | null;
+  runner: { readonly exitCode: number | null; readonly noSpace: boolean };
+  streamsClosed: Promise<unknown>;
+  stdout: CappedCapture;
+  stderr: CappedCapture;
+  /** Kills the command and all it started; the reaper stays to reap them (then exits by itself). */
+  kill(): void;
+  /** Kills every process of the run except the reaper; resolves to how many were found. */
+  sweep(): Promise<number>;
+}
+
+const fdClosed = (fd: Readable | null | undefined): Promise<void> =>
+  fd
+    ? new Promise<void>((r) => {
+        fd.once('close', () => r());
+        fd.once('error', () => r());
+      })
+    : Promise.resolve();
 
 export function createSandbox(config: SandboxConfig): Sandbox {
   validateConfig(config);
@@ -422,382 +467,41 @@ export function createSandbox(config: SandboxConfig): Sandbox {
     setKill: (k: () => void) => void,
   ): Promise<RunResult> {
     const { dir, manifest } = await prepareWorkdir(prep.workRoot, planned, { uid: slot.uid, gid: slot.gid });
-    const collectOptions = {
-      maxReturnedFileBytes: limits.maxReturnedFileBytes,
-      maxReturnedTotalBytes: limits.maxReturnedTotalBytes,
-    };
-    // Whitelist with a uid of its own: what it writes to the shared temp dirs counts (see shared-temp.ts).
-    const tempUid = level === 'whitelist' && slot.dedicatedUid ? slot.uid : null;
-    let usedOutside = 0;
     let cg: CgroupRun | null = null;
     try {
-      if (prep.cgroups) {
-        cg = await prep.cgroups
-          .createRun({ memoryBytes: limits.maxMemoryMb * MiB, pids: limits.maxProcesses })
-          .catch((err: Error) => {
-            warn('sandbox: could not create a cgroup for the run', { error: err.message });
-            return null;
-          });
-      }
-      const hasPidsCgroup = cg !== null && prep.cgroups!.controllers.includes('pids');
-
-      const cpuSeconds = Math.max(1, Math.ceil(((timeoutMs / 1000) * limits.maxCpuPercent) / 100));
-      // RLIMIT_NPROC counts per uid. Strict: applied inside the user namespace, so per run. Whitelist with a uid
-      // shared by concurrent runs: per run only through the pids cgroup, the rlimit then caps all of them together.
-      const nproc =
-        level === 'whitelist' && !slot.dedicatedUid && hasPidsCgroup
-          ? limits.maxProcesses * config.globalConcurrency
-          : limits.maxProcesses;
-      const rlimits = [
-        `--as=${(limits.maxMemoryMb + ADDRESS_SPACE_HEADROOM_MB) * MiB}`,
-        `--data=${limits.maxMemoryMb * MiB}`,
-        `--cpu=${cpuSeconds}:${cpuSeconds + 1}`,
-        `--fsize=${limits.maxFileBytes}`,
-        `--nproc=${nproc}`,
-        `--nofile=${limits.maxOpenFiles}`,
-        '--core=0',
-      ];
-      const privDrop =
-        slot.uid !== null && slot.gid !== null
-          ? [
-              SETPRIV,
-              `--reuid=${slot.uid}`,
-              `--regid=${slot.gid}`,
-              '--clear-groups',
-              '--no-new-privs',
-              '--inh-caps=-all',
-              '--bounding-set=-all',
-              '--',
-            ]
-          : [SETPRIV, '--no-new-privs', '--'];
-
-      // The launcher (reaper.ts) is the first program: cgroup gate, closing inherited fds, subreaper. perl is
-      // required for strict/whitelist (checked in prepare()).
-      const useReaper = prep.launcher;
-      let inner: string[];
-      let env: Record<string, string>;
-      if (level === 'strict') {
-        const bw = buildBwrapArgs({
-          inputDir: dir,
-          etcDir: prep.etcDir,
-          env: sandboxEnv(SANDBOX_WORKDIR),
-          layout: prep.layout,
-          workdirBytes: limits.maxWorkdirBytes,
-          shmBytes: limits.maxFileBytes,
-          disableUserns: prep.disableUserns,
-          hasAlternatives: prep.hasAlternatives,
-          hasLdSoCache: prep.hasLdSoCache,
-          ...(prep.localtimeTarget ? { localtimeTarget: prep.localtimeTarget } : {}),
-        });
-        // --info-fd: bwrap tells us the host pid of the sandbox's pid 1 (see below).
-        inner = [...privDrop, BWRAP, '--info-fd', useReaper ? '4' : '3', ...bw];
-        inner.push('--', PRLIMIT, ...rlimits, '--', ...runnerArgv(command));
-        env = { PATH: SANDBOX_PATH, LANG: 'C.UTF-8' };
-      } else if (level === 'whitelist') {
-        inner = [...privDrop, PRLIMIT, ...rlimits, '--', program!, ...programArgs];
-        env = sandboxEnv(dir);
-      } else {
-        inner = ['/bin/sh', '-c', command];
-        env = sandboxEnv(dir);
-      }
-      const argv = prep.launcher
-        ? launcherArgv({
-            gate: cg !== null,
-            reap: useReaper,
-            keepFds: level === 'strict' ? 5 : 3,
-            command: inner,
-          })
-        : inner;
-
-      const stdout = new CappedCapture(limits.maxOutputBytes);
-      const stderr = new CappedCapture(
-        limits.maxOutputBytes,
-        level === 'strict' ? [...STDERR_MARKERS, WORKDIR_FULL_MARKER] : STDERR_MARKERS,
-      );
-      const hits = new Set<LimitHit>();
-      let timedOut = false;
-
-      if (closed) throw new AppError(503, 'sandbox_closed', 'The sandbox is shutting down');
-      const started = Date.now();
-      const child = spawn(argv[0]!, argv.slice(1), {
-        cwd: dir,
-        env,
-        detached: true, // own process group (and session): pgid = pid
-        stdio: [
-          cg ? 'pipe' : 'ignore',
-          'pipe',
-          'pipe',
-          useReaper || level === 'strict' ? 'pipe' : 'ignore',
-          useReaper && level === 'strict' ? 'pipe' : 'ignore',
-          level === 'strict' ? 'pipe' : 'ignore', // RUNNER_FD
-        ],
-      });
-      const pgid = child.pid ?? 0;
-      const reaperPid = useReaper ? pgid : -1;
-
-      type Exit = { code: number | null; signal: NodeJS.Signals | null; error?: Error };
-      let mainPid = 0; // with the reaper: the command's own pid (and process group)
-      let killRequested = false;
-      let killCommand: () => void = () => undefined;
-      let nsInitPid = 0; // strict: host pid of the sandbox's pid 1
-      let sandboxMountNs: Promise<string | null> = Promise.resolve(null);
-      let resolveMain: (e: Exit) => void = () => undefined;
-      const mainExited = new Promise<Exit>((r) => (resolveMain = r));
-      const processExited = new Promise<Exit>((resolve) => {
-        child.once('exit', (code, signal) => resolve({ code, signal }));
-        child.once('error', (error) => resolve({ code: null, signal: null, error }));
-      });
-      const fdClosed = (fd: Readable | null | undefined) =>
-        fd
-          ? new Promise<void>((r) => {
-              fd.once('close', () => r());
-              fd.once('error', () => r());
-            })
-          : Promise.resolve();
-      const statusFd = (useReaper ? child.stdio[3] : null) as Readable | null;
-      const infoFd = (level === 'strict' ? child.stdio[useReaper ? 4 : 3] : null) as Readable | null;
-      const statusClosed = fdClosed(statusFd);
-      const infoClosed = fdClosed(infoFd);
-      // Without a reaper the spawned process' exit is the command's exit. With one, its status line (read first:
-      // the pipe is drained before we look at the process exit) is.
-      void processExited.then(async (e) => {
-        await within(statusClosed, PIPE_GRACE_MS);
-        resolveMain(e);
-      });
-      if (infoFd) {
-        let info = '';
-        infoFd.on('error', () => undefined);
-        infoFd.on('data', (d: Buffer) => {
-          info += d.toString('latin1');
-          const m = /"child-pid"\s*:\s*(\d+)/.exec(info);
-          if (m && nsInitPid === 0) {
-            nsInitPid = Number(m[1]);
-            sandboxMountNs = mountNamespaceOf(nsInitPid);
-          }
-        });
-      }
-      // strict: the runner inside the sandbox (strict-runner.ts) reports the command's end on its channel, then waits
-      // there while we read the work dir, which lives only in the sandbox's mount namespace.
-      const runnerFd = (level === 'strict' ? (child.stdio as unknown[])[RUNNER_FD] : null) as Duplex | null;
-      const runner = runnerFd
-        ? listenToRunner(runnerFd, (code) => resolveMain({ code, signal: null }))
-        : { exitCode: null, noSpace: false };
-      if (statusFd) {
-        let buf = '';
-        statusFd.on('error', () => undefined);
-        statusFd.on('data', (d: Buffer) => {
-          buf += d.toString('latin1');
-          for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-            const ev = parseReaperLine(buf.slice(0, nl));
-            buf = buf.slice(nl + 1);
-            if (ev?.type === 'pid') {
-              mainPid = ev.pid;
-              if (killRequested) killCommand();
-            } else if (ev?.type === 'exit') {
-              const signal =
-                ev.signal === null ? null : ((SIGNAL_NAMES.get(ev.signal) ?? 'SIGKILL') as NodeJS.Signals);
-              resolveMain({ code: ev.code, signal });
-            }
-          }
-        });
-      }
-      const streamsClosed = Promise.all(
-        [child.stdout!, child.stderr!].map((s) => new Promise<void>((r) => s.once('close', () => r()))),
-      );
-      stdout.attach(child.stdout!);
-      stderr.attach(child.stderr!);
-
-      const uid = slot.uid;
-      /** Every process of the run except the reaper: its groups, anything in its work dir, its dedicated uid. */
-      const sweep = () =>
-        killMatching(
-          (p) =>
-            p.pid !== reaperPid &&
-            (p.pgrp === pgid ||
-              (mainPid > 1 && p.pgrp === mainPid) ||
-              (typeof p.cwd === 'string' && isInside(dir, p.cwd)) ||
-              (slot.dedicatedUid && uid !== null && p.uid === uid)),
-          { cwd: true, uid: slot.dedicatedUid },
-        );
-      /** Kills the command and all it started; the reaper stays to reap them (then exits by itself). */
-      killCommand = () => {
-        killRequested = true;
-        // Until the reaper has reported the command's pid (its own process group), there is nothing safe to aim at:
-        // the status handler calls us again when the pid arrives.
-        if (useReaper && mainPid <= 1) return;
-        if (level === 'strict') {
-          // Killing bwrap kills the sandbox's pid 1 (--die-with-parent), and with it the whole pid namespace.
-          killGroup(useReaper ? mainPid : pgid);
-          if (cg) void cg.killAll(1000, reaperPid).catch(() => undefined);
-        } else if (useReaper) {
-          killGroup(mainPid);
-          void sweep().catch(() => undefined);
-          if (cg) void cg.killAll(1000, reaperPid).catch(() => undefined);
-        } else {
-          killGroup(pgid);
-          void sweep().catch(() => undefined);
-        }
-      };
-      setKill(killCommand);
-
-      if (cg && child.pid && child.stdin) {
+      cg = await runCgroup(prep);
+      const { argv, env } = commandLine({ command, program, programArgs, timeoutMs, slot, prep, dir, cg });
+      const run = launch(argv, env, dir, slot, prep, cg);
+      setKill(run.kill);
+      if (cg && run.child.pid && run.child.stdin) {
         try {
-          await cg.enter(child.pid);
+          await cg.enter(run.child.pid);
         } catch (err) {
           warn('sandbox: could not move the run into its cgroup', { error: (err as Error).message });
         }
-        child.stdin.on('error', () => undefined);
-        child.stdin.end('\n');
+        // The launcher waits for this line before it starts the command: the run is in its cgroup by then.
+        run.child.stdin.on('error', () => undefined);
+        run.child.stdin.end('\n');
       }
-
-      let graceTimer: NodeJS.Timeout | undefined;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        killCommand();
-        // A process stuck in the kernel (D state) may take a while to die: do not wait for it forever.
-        graceTimer = setTimeout(() => {
-          if (mainPid > 1) killGroup(mainPid);
-          killGroup(pgid);
-          resolveMain({ code: null, signal: 'SIGKILL' });
-        }, EXIT_GRACE_MS);
-      }, timeoutMs);
-      // Strict: bytes cannot pass the tmpfs size; only the number of files (kernel memory) is watched. Whitelist:
-      // the work dir and the run uid's files in the shared temp dirs, measured every WATCHDOG_INTERVAL_MS.
-      const overLimit =
-        level === 'strict'
-          ? async () => ((await workdirUsage(nsInitPid))?.inodes ?? 0) > MAX_SCANNED_ENTRIES
-          : async () => {
-              const caps = { bytes: limits.maxWorkdirBytes, entries: MAX_SCANNED_ENTRIES };
-              const m = await measureDir(dir, caps);
-              const t = tempUid === null ? { bytes: 0, entries: 0 } : await measureSharedTemp(tempUid, caps);
-              return m.bytes + t.bytes > caps.bytes || m.entries + t.entries > caps.entries;
-            };
-      let measuring = false;
-      const watchdog = setInterval(() => {
-        if (measuring || (level === 'strict' && nsInitPid === 0)) return;
-        measuring = true;
-        overLimit()
-          .then((over) => {
-            if (over) {
-              hits.add('workdir_size');
-              killCommand();
-            }
-          })
-          .catch(() => undefined)
-          .finally(() => (measuring = false));
-      }, WATCHDOG_INTERVAL_MS);
-
-      let exit = await mainExited;
-      const durationMs = Date.now() - started;
-      clearTimeout(timer);
-      clearTimeout(graceTimer);
-      clearInterval(watchdog);
+      const hits = new Set<LimitHit>();
+      const { exit, durationMs, timedOut } = await watchLimits(run, timeoutMs, dir, slot, hits);
       if (exit.error) {
         throw new AppError(503, 'sandbox_unavailable', `Sandbox cannot start: ${exit.error.message}`);
       }
-      let strictCollected: CollectResult | null = null;
-      if (runner.exitCode !== null) {
-        const got = await collectFromSandbox(nsInitPid, await sandboxMountNs, manifest, collectOptions).catch(
-          () => null,
-        );
-        if (got) {
-          strictCollected = got.collected;
-          if (got.full) hits.add('workdir_size');
-        } else warn('sandbox: could not read the work dir of a strict run');
-      }
-      runnerFd?.end(); // releases the runner, which exits with the command's status
-
-      // The command is done: now make sure nothing it started survives (`sleep 1000 &`, nohup, setsid…).
-      if (level === 'strict') {
-        await within(infoClosed, PIPE_GRACE_MS); // bwrap's --info-fd JSON
-        if (nsInitPid === 0 && !timedOut && !closed && exit.code !== 0) {
-          // bwrap never created the sandbox (no user namespaces, bad mounts…): not the script's failure.
-          throw new AppError(
-            503,
-            'sandbox_unavailable',
-            `bubblewrap failed: ${stderr.text().trim().slice(0, 500)}`,
-          );
-        }
-      }
-      // The reaper exits by itself, with 0, once no process of the run is left: the usual case. In strict mode that
-      // includes bwrap's pid 1, which the kernel tears down (with every process of the namespace) right after bwrap.
-      const clean = useReaper
-        ? (await within(processExited, level === 'strict' ? 3000 : REAPER_QUICK_EXIT_MS))?.code === 0
-        : false;
-      if (!clean) {
-        if (level === 'strict') {
-          killGroup(useReaper && mainPid > 1 ? mainPid : pgid);
-          if (!(await waitForExit(nsInitPid, 3000))) warn('sandbox: the sandbox pid 1 did not exit');
-        } else {
-          killGroup(useReaper && mainPid > 1 ? mainPid : pgid);
-          const left = await sweep();
-          if (cg) await cg.killAll(3000, reaperPid).catch(() => undefined);
-          if (left > 0) warn('sandbox: processes of a run survived', { left });
-        }
-        if (useReaper && (await within(processExited, 3000)) === null) {
-          warn('sandbox: the reaper did not exit; killing it');
-          killGroup(pgid);
-        }
-      }
-      if (cg) {
-        const left = await cg.killAll(3000);
-        if (left > 0) warn('sandbox: processes survived the cgroup kill', { left });
-      }
-      await within(streamsClosed, PIPE_GRACE_MS);
-      child.stdout?.destroy();
-      child.stderr?.destroy();
-      statusFd?.destroy();
-      infoFd?.destroy();
-
-      if (
-        level === 'strict' &&
-        exit.signal === null &&
-        exit.code !== null &&
-        exit.code > 128 &&
-        exit.code < 160
-      ) {
-        // bwrap (like a shell) reports a command killed by signal N as exit status 128+N.
-        const name = SIGNAL_NAMES.get(exit.code - 128);
-        if (name) exit = { code: null, signal: name as NodeJS.Signals };
-      }
-
-      if (timedOut) hits.add('timeout');
-      if (stdout.truncated || stderr.truncated) hits.add('output');
-      if (exit.signal === 'SIGXCPU') hits.add('cpu');
-      if (exit.signal === 'SIGXFSZ') hits.add('file_size');
-      for (const m of stderr.seen) hits.add(m as LimitHit);
-      if (cg) for (const h of await cg.hits().catch(() => [])) hits.add(h);
-
-      if (runner.noSpace) {
-        throw new AppError(413, 'payload_too_large', `Skill and input files do not fit the work dir`, {
-          limit: limits.maxWorkdirBytes,
-        });
-      }
-      if (tempUid !== null) {
-        // Files the run left in /tmp, /var/tmp, /dev/shm: counted against the work dir limit, then removed.
-        const left = await sweepSharedTemp(tempUid);
-        if (left.bytes > 0) usedOutside = left.bytes;
-      }
-      const collected =
-        level === 'strict'
-          ? (strictCollected ?? { changedFiles: [], totalBytes: 0, truncated: false })
-          : await collectChanges(dir, manifest, collectOptions);
-      if (collected.truncated) hits.add('changed_files');
-      if (collected.totalBytes + usedOutside > limits.maxWorkdirBytes) hits.add('workdir_size');
-      if (collected.changedFiles.some((f) => f.size >= limits.maxFileBytes)) hits.add('file_size');
-
-      return {
-        exitCode: exit.signal ? null : exit.code,
-        signal: exit.signal ?? null,
-        timedOut,
-        stdout: stdout.text(),
-        stderr: stderr.text(),
-        stdoutTruncated: stdout.truncated,
-        stderrTruncated: stderr.truncated,
+      const strictCollected = await collectStrictRun(run, manifest, hits);
+      await endRun(run, exit, timedOut, cg);
+      return await results({
+        run,
+        exit,
         durationMs,
-        limitsHit: LIMIT_ORDER.filter((h) => hits.has(h)),
-        changedFiles: collected.changedFiles,
-      };
+        timedOut,
+        hits,
+        cg,
+        dir,
+        manifest,
+        slot,
+        strictCollected,
+      });
     } finally {
       if (cg) {
         await cg.killAll(2000).catch(() => undefined);
@@ -810,6 +514,458 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       );
     }
   }
+
+  /** The run's own cgroup (memory and pids limits), when the host delegates one; the run goes on without. */
+  async function runCgroup(prep: Prepared): Promise<CgroupRun | null> {
+    if (!prep.cgroups) return null;
+    return prep.cgroups
+      .createRun({ memoryBytes: limits.maxMemoryMb * MiB, pids: limits.maxProcesses })
+      .catch((err: Error) => {
+        warn('sandbox: could not create a cgroup for the run', { error: err.message });
+        return null;
+      });
+  }
+
+  /** The argv and environment that start the command at this level: launcher, privilege drop, bwrap, rlimits. */
+  function commandLine(run: {
+    command: string;
+    program: string | null;
+    programArgs: string[];
+    timeoutMs: number;
+    slot: Slot;
+    prep: Prepared;
+    dir: string;
+    cg: CgroupRun | null;
+  }): { argv: string[]; env: Record<string, string> } {
+    const { command, slot, prep, dir, cg } = run;
+    const hasPidsCgroup = cg !== null && prep.cgroups!.controllers.includes('pids');
+    const cpuSeconds = Math.max(1, Math.ceil(((run.timeoutMs / 1000) * limits.maxCpuPercent) / 100));
+    // RLIMIT_NPROC counts per uid. Strict: applied inside the user namespace, so per run. Whitelist with a uid
+    // shared by concurrent runs: per run only through the pids cgroup, the rlimit then caps all of them together.
+    const nproc =
+      level === 'whitelist' && !slot.dedicatedUid && hasPidsCgroup
+        ? limits.maxProcesses * config.globalConcurrency
+        : limits.maxProcesses;
+    const rlimits = [
+      `--as=${(limits.maxMemoryMb + ADDRESS_SPACE_HEADROOM_MB) * MiB}`,
+      `--data=${limits.maxMemoryMb * MiB}`,
+      `--cpu=${cpuSeconds}:${cpuSeconds + 1}`,
+      `--fsize=${limits.maxFileBytes}`,
+      `--nproc=${nproc}`,
+      `--nofile=${limits.maxOpenFiles}`,
+      '--core=0',
+    ];
+    const privDrop =
+      slot.uid !== null && slot.gid !== null
+        ? [
+            SETPRIV,
+            `--reuid=${slot.uid}`,
+            `--regid=${slot.gid}`,
+            '--clear-groups',
+            '--no-new-privs',
+            '--inh-caps=-all',
+            '--bounding-set=-all',
+            '--',
+          ]
+        : [SETPRIV, '--no-new-privs', '--'];
+
+    // The launcher (reaper.ts) is the first program: cgroup gate, closing inherited fds, subreaper. perl is
+    // required for strict/whitelist (checked in prepare()).
+    let inner: string[];
+    let env: Record<string, string>;
+    if (level === 'strict') {
+      const bw = buildBwrapArgs({
+        inputDir: dir,
+        etcDir: prep.etcDir,
+        env: sandboxEnv(SANDBOX_WORKDIR),
+        layout: prep.layout,
+        workdirBytes: limits.maxWorkdirBytes,
+        shmBytes: limits.maxFileBytes,
+        disableUserns: prep.disableUserns,
+        hasAlternatives: prep.hasAlternatives,
+        hasLdSoCache: prep.hasLdSoCache,
+        ...(prep.localtimeTarget ? { localtimeTarget: prep.localtimeTarget } : {}),
+      });
+      // --info-fd: bwrap tells us the host pid of the sandbox's pid 1 (see listenToBwrap).
+      inner = [...privDrop, BWRAP, '--info-fd', prep.launcher ? '4' : '3', ...bw];
+      inner.push('--', PRLIMIT, ...rlimits, '--', ...runnerArgv(command));
+      env = { PATH: SANDBOX_PATH, LANG: 'C.UTF-8' };
+    } else if (level === 'whitelist') {
+      inner = [...privDrop, PRLIMIT, ...rlimits, '--', run.program!, ...run.programArgs];
+      env = sandboxEnv(dir);
+    } else {
+      inner = ['/bin/sh', '-c', command];
+      env = sandboxEnv(dir);
+    }
+    const argv = prep.launcher
+      ? launcherArgv({
+          gate: cg !== null,
+          reap: prep.launcher,
+          keepFds: level === 'strict' ? 5 : 3,
+          command: inner,
+        })
+      : inner;
+    return { argv, env };
+  }
+
+  /** Spawns the run in its own process group and wires its pipes: output, launcher status, bwrap info, runner. */
+  function launch(
+    argv: string[],
+    env: Record<string, string>,
+    dir: string,
+    slot: Slot,
+    prep: Prepared,
+    cg: CgroupRun | null,
+  ): Launched {
+    const useReaper = prep.launcher;
+    if (closed) throw new AppError(503, 'sandbox_closed', 'The sandbox is shutting down');
+    const startedAt = Date.now();
+    const child = spawn(argv[0]!, argv.slice(1), {
+      cwd: dir,
+      env,
+      detached: true, // own process group (and session): pgid = pid
+      stdio: [
+        cg ? 'pipe' : 'ignore',
+        'pipe',
+        'pipe',
+        useReaper || level === 'strict' ? 'pipe' : 'ignore',
+        useReaper && level === 'strict' ? 'pipe' : 'ignore',
+        level === 'strict' ? 'pipe' : 'ignore', // RUNNER_FD
+      ],
+    });
+    const pgid = child.pid ?? 0;
+    let resolveMain: (e: Exit) => void = () => undefined;
+    const mainExited = new Promise<Exit>((r) => (resolveMain = r));
+    const processExited = new Promise<Exit>((resolve) => {
+      child.once('exit', (code, signal) => resolve({ code, signal }));
+      child.once('error', (error) => resolve({ code: null, signal: null, error }));
+    });
+    const statusFd = (useReaper ? child.stdio[3] : null) as Readable | null;
+    const infoFd = (level === 'strict' ? child.stdio[useReaper ? 4 : 3] : null) as Readable | null;
+    const statusClosed = fdClosed(statusFd);
+    // strict: the runner inside the sandbox (strict-runner.ts) reports the command's end on its channel, then waits
+    // there while we read the work dir, which lives only in the sandbox's mount namespace.
+    const runnerFd = (level === 'strict' ? (child.stdio as unknown[])[RUNNER_FD] : null) as Duplex | null;
+    const stdout = new CappedCapture(limits.maxOutputBytes);
+    const stderr = new CappedCapture(
+      limits.maxOutputBytes,
+      level === 'strict' ? [...STDERR_MARKERS, WORKDIR_FULL_MARKER] : STDERR_MARKERS,
+    );
+    const run: Launched = {
+      child,
+      startedAt,
+      pgid,
+      reaperPid: useReaper ? pgid : -1,
+      useReaper,
+      mainPid: 0,
+      killRequested: false,
+      nsInitPid: 0,
+      sandboxMountNs: Promise.resolve(null),
+      mainExited,
+      processExited,
+      resolveMain: (e) => resolveMain(e),
+      statusFd,
+      infoFd,
+      infoClosed: fdClosed(infoFd),
+      runnerFd,
+      runner: runnerFd
+        ? listenToRunner(runnerFd, (code) => resolveMain({ code, signal: null }))
+        : { exitCode: null, noSpace: false },
+      streamsClosed: Promise.all(
+        [child.stdout!, child.stderr!].map((s) => new Promise<void>((r) => s.once('close', () => r()))),
+      ),
+      stdout,
+      stderr,
+      kill: () => undefined,
+      sweep: () => Promise.resolve(0),
+    };
+    // Without a reaper the spawned process' exit is the command's exit. With one, its status line (read first:
+    // the pipe is drained before we look at the process exit) is.
+    void processExited.then(async (e) => {
+      await within(statusClosed, PIPE_GRACE_MS);
+      resolveMain(e);
+    });
+    listenToBwrap(run);
+    listenToLauncher(run);
+    stdout.attach(child.stdout!);
+    stderr.attach(child.stderr!);
+    armKill(run, dir, slot, cg);
+    return run;
+  }
+
+  /** Strict: bwrap's --info-fd JSON names the host pid of the sandbox's pid 1 (and so its mount namespace). */
+  function listenToBwrap(run: Launched): void {
+    const infoFd = run.infoFd;
+    if (!infoFd) return;
+    let info = '';
+    infoFd.on('error', () => undefined);
+    infoFd.on('data', (d: Buffer) => {
+      info += d.toString('latin1');
+      const m = /"child-pid"\s*:\s*(\d+)/.exec(info);
+      if (m && run.nsInitPid === 0) {
+        run.nsInitPid = Number(m[1]);
+        run.sandboxMountNs = mountNamespaceOf(run.nsInitPid);
+      }
+    });
+  }
+
+  /** The launcher's status lines: the command's pid once started, then its exit. */
+  function listenToLauncher(run: Launched): void {
+    const statusFd = run.statusFd;
+    if (!statusFd) return;
+    let buf = '';
+    statusFd.on('error', () => undefined);
+    statusFd.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        const ev = parseReaperLine(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+        if (ev?.type === 'pid') {
+          run.mainPid = ev.pid;
+          if (run.killRequested) run.kill();
+        } else if (ev?.type === 'exit') {
+          const signal =
+            ev.signal === null ? null : ((SIGNAL_NAMES.get(ev.signal) ?? 'SIGKILL') as NodeJS.Signals);
+          run.resolveMain({ code: ev.code, signal });
+        }
+      }
+    });
+  }
+
+  /** Sets the run's `sweep` and `kill`: how to find and end every process of the run, at this level. */
+  function armKill(run: Launched, dir: string, slot: Slot, cg: CgroupRun | null): void {
+    const uid = slot.uid;
+    /** Every process of the run except the reaper: its groups, anything in its work dir, its dedicated uid. */
+    run.sweep = () =>
+      killMatching(
+        (p) =>
+          p.pid !== run.reaperPid &&
+          (p.pgrp === run.pgid ||
+            (run.mainPid > 1 && p.pgrp === run.mainPid) ||
+            (typeof p.cwd === 'string' && isInside(dir, p.cwd)) ||
+            (slot.dedicatedUid && uid !== null && p.uid === uid)),
+        { cwd: true, uid: slot.dedicatedUid },
+      );
+    /** Kills the command and all it started; the reaper stays to reap them (then exits by itself). */
+    run.kill = () => {
+      run.killRequested = true;
+      // Until the reaper has reported the command's pid (its own process group), there is nothing safe to aim at:
+      // the status handler calls us again when the pid arrives.
+      if (run.useReaper && run.mainPid <= 1) return;
+      if (level === 'strict') {
+        // Killing bwrap kills the sandbox's pid 1 (--die-with-parent), and with it the whole pid namespace.
+        killGroup(run.useReaper ? run.mainPid : run.pgid);
+        if (cg) void cg.killAll(1000, run.reaperPid).catch(() => undefined);
+      } else if (run.useReaper) {
+        killGroup(run.mainPid);
+        void run.sweep().catch(() => undefined);
+        if (cg) void cg.killAll(1000, run.reaperPid).catch(() => undefined);
+      } else {
+        killGroup(run.pgid);
+        void run.sweep().catch(() => undefined);
+      }
+    };
+  }
+
+  /**
+   * Waits for the command to end while enforcing the limits the kernel does not: the timeout (with a grace for
+   * processes stuck in the kernel) and the work dir's size, measured every WATCHDOG_INTERVAL_MS.
+   */
+  async function watchLimits(
+    run: Launched,
+    timeoutMs: number,
+    dir: string,
+    slot: Slot,
+    hits: Set<LimitHit>,
+  ): Promise<{ exit: Exit; durationMs: number; timedOut: boolean }> {
+    let timedOut = false;
+    let graceTimer: NodeJS.Timeout | undefined;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      run.kill();
+      // A process stuck in the kernel (D state) may take a while to die: do not wait for it forever.
+      graceTimer = setTimeout(() => {
+        if (run.mainPid > 1) killGroup(run.mainPid);
+        killGroup(run.pgid);
+        run.resolveMain({ code: null, signal: 'SIGKILL' });
+      }, EXIT_GRACE_MS);
+    }, timeoutMs);
+    // Whitelist with a uid of its own: what it writes to the shared temp dirs counts (see shared-temp.ts).
+    const tempUid = level === 'whitelist' && slot.dedicatedUid ? slot.uid : null;
+    // Strict: bytes cannot pass the tmpfs size; only the number of files (kernel memory) is watched. Whitelist:
+    // the work dir and the run uid's files in the shared temp dirs.
+    const overLimit =
+      level === 'strict'
+        ? async () => ((await workdirUsage(run.nsInitPid))?.inodes ?? 0) > MAX_SCANNED_ENTRIES
+        : async () => {
+            const caps = { bytes: limits.maxWorkdirBytes, entries: MAX_SCANNED_ENTRIES };
+            const m = await measureDir(dir, caps);
+            const t = tempUid === null ? { bytes: 0, entries: 0 } : await measureSharedTemp(tempUid, caps);
+            return m.bytes + t.bytes > caps.bytes || m.entries + t.entries > caps.entries;
+          };
+    let measuring = false;
+    const watchdog = setInterval(() => {
+      if (measuring || (level === 'strict' && run.nsInitPid === 0)) return;
+      measuring = true;
+      overLimit()
+        .then((over) => {
+          if (over) {
+            hits.add('workdir_size');
+            run.kill();
+          }
+        })
+        .catch(() => undefined)
+        .finally(() => (measuring = false));
+    }, WATCHDOG_INTERVAL_MS);
+
+    const exit = await run.mainExited;
+    const durationMs = Date.now() - run.startedAt;
+    clearTimeout(timer);
+    clearTimeout(graceTimer);
+    clearInterval(watchdog);
+    return { exit, durationMs, timedOut };
+  }
+
+  /** Strict: the changed files, read from the sandbox's mount namespace while the runner waits; then releases it. */
+  async function collectStrictRun(
+    run: Launched,
+    manifest: Parameters<typeof collectChanges>[1],
+    hits: Set<LimitHit>,
+  ): Promise<CollectResult | null> {
+    let collected: CollectResult | null = null;
+    if (run.runner.exitCode !== null) {
+      const got = await collectFromSandbox(
+        run.nsInitPid,
+        await run.sandboxMountNs,
+        manifest,
+        collectOptions(),
+      ).catch(() => null);
+      if (got) {
+        collected = got.collected;
+        if (got.full) hits.add('workdir_size');
+      } else warn('sandbox: could not read the work dir of a strict run');
+    }
+    run.runnerFd?.end(); // releases the runner, which exits with the command's status
+    return collected;
+  }
+
+  /** The command is done: makes sure nothing it started survives (`sleep 1000 &`, nohup, setsid…), closes pipes. */
+  async function endRun(run: Launched, exit: Exit, timedOut: boolean, cg: CgroupRun | null): Promise<void> {
+    const { useReaper, pgid } = run;
+    if (level === 'strict') {
+      await within(run.infoClosed, PIPE_GRACE_MS); // bwrap's --info-fd JSON
+      if (run.nsInitPid === 0 && !timedOut && !closed && exit.code !== 0) {
+        // bwrap never created the sandbox (no user namespaces, bad mounts…): not the script's failure.
+        throw new AppError(
+          503,
+          'sandbox_unavailable',
+          `bubblewrap failed: ${run.stderr.text().trim().slice(0, 500)}`,
+        );
+      }
+    }
+    // The reaper exits by itself, with 0, once no process of the run is left: the usual case. In strict mode that
+    // includes bwrap's pid 1, which the kernel tears down (with every process of the namespace) right after bwrap.
+    const clean = useReaper
+      ? (await within(run.processExited, level === 'strict' ? 3000 : REAPER_QUICK_EXIT_MS))?.code === 0
+      : false;
+    if (!clean) {
+      if (level === 'strict') {
+        killGroup(useReaper && run.mainPid > 1 ? run.mainPid : pgid);
+        if (!(await waitForExit(run.nsInitPid, 3000))) warn('sandbox: the sandbox pid 1 did not exit');
+      } else {
+        killGroup(useReaper && run.mainPid > 1 ? run.mainPid : pgid);
+        const left = await run.sweep();
+        if (cg) await cg.killAll(3000, run.reaperPid).catch(() => undefined);
+        if (left > 0) warn('sandbox: processes of a run survived', { left });
+      }
+      if (useReaper && (await within(run.processExited, 3000)) === null) {
+        warn('sandbox: the reaper did not exit; killing it');
+        killGroup(pgid);
+      }
+    }
+    if (cg) {
+      const left = await cg.killAll(3000);
+      if (left > 0) warn('sandbox: processes survived the cgroup kill', { left });
+    }
+    await within(run.streamsClosed, PIPE_GRACE_MS);
+    run.child.stdout?.destroy();
+    run.child.stderr?.destroy();
+    run.statusFd?.destroy();
+    run.infoFd?.destroy();
+  }
+
+  /** The run's result: its exit, output, changed files and every limit it hit. */
+  async function results(r: {
+    run: Launched;
+    exit: Exit;
+    durationMs: number;
+    timedOut: boolean;
+    hits: Set<LimitHit>;
+    cg: CgroupRun | null;
+    dir: string;
+    manifest: Parameters<typeof collectChanges>[1];
+    slot: Slot;
+    strictCollected: CollectResult | null;
+  }): Promise<RunResult> {
+    const { run, hits, timedOut } = r;
+    const { stdout, stderr } = run;
+    let exit = r.exit;
+    if (
+      level === 'strict' &&
+      exit.signal === null &&
+      exit.code !== null &&
+      exit.code > 128 &&
+      exit.code < 160
+    ) {
+      // bwrap (like a shell) reports a command killed by signal N as exit status 128+N.
+      const name = SIGNAL_NAMES.get(exit.code - 128);
+      if (name) exit = { code: null, signal: name as NodeJS.Signals };
+    }
+
+    if (timedOut) hits.add('timeout');
+    if (stdout.truncated || stderr.truncated) hits.add('output');
+    if (exit.signal === 'SIGXCPU') hits.add('cpu');
+    if (exit.signal === 'SIGXFSZ') hits.add('file_size');
+    for (const m of stderr.seen) hits.add(m as LimitHit);
+    if (r.cg) for (const h of await r.cg.hits().catch(() => [])) hits.add(h);
+
+    if (run.runner.noSpace) {
+      throw new AppError(413, 'payload_too_large', `Skill and input files do not fit the work dir`, {
+        limit: limits.maxWorkdirBytes,
+      });
+    }
+    let usedOutside = 0;
+    if (level === 'whitelist' && r.slot.dedicatedUid && r.slot.uid !== null) {
+      // Files the run left in /tmp, /var/tmp, /dev/shm: counted against the work dir limit, then removed.
+      const left = await sweepSharedTemp(r.slot.uid);
+      if (left.bytes > 0) usedOutside = left.bytes;
+    }
+    const collected =
+      level === 'strict'
+        ? (r.strictCollected ?? { changedFiles: [], totalBytes: 0, truncated: false })
+        : await collectChanges(r.dir, r.manifest, collectOptions());
+    if (collected.truncated) hits.add('changed_files');
+    if (collected.totalBytes + usedOutside > limits.maxWorkdirBytes) hits.add('workdir_size');
+    if (collected.changedFiles.some((f) => f.size >= limits.maxFileBytes)) hits.add('file_size');
+
+    return {
+      exitCode: exit.signal ? null : exit.code,
+      signal: exit.signal ?? null,
+      timedOut,
+      stdout: stdout.text(),
+      stderr: stderr.text(),
+      stdoutTruncated: stdout.truncated,
+      stderrTruncated: stderr.truncated,
+      durationMs: r.durationMs,
+      limitsHit: LIMIT_ORDER.filter((h) => hits.has(h)),
+      changedFiles: collected.changedFiles,
+    };
+  }
+
+  const collectOptions = () => ({
+    maxReturnedFileBytes: limits.maxReturnedFileBytes,
+    maxReturnedTotalBytes: limits.maxReturnedTotalBytes,
+  });
 
   return {
     level,

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { AppError } from './errors.js';
 
 /** Fixed-window counters. The in-memory store suits one instance; the Redis store shares limits across instances. */
 export interface RateLimiter {
@@ -51,41 +52,70 @@ export class MemoryRateLimiter implements RateLimiter {
   }
 }
 
-/** Counters in Redis, shared by every instance: INCR, and the window's expiry set by the first hit. */
+/** Seconds a client is told to wait when Redis does not answer (ioredis reconnects on its own meanwhile). */
+export const REDIS_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * Counters in Redis, shared by every instance: INCR, and the window's expiry set by the first hit.
+ *
+ * When Redis does not answer (after the start; ioredis gives up on a command after a couple of reconnection
+ * attempts), every call fails closed with 503 `rate_limiter_unavailable` and a Retry-After: the limiter guards
+ * logins, and answering them without counting would hand an attacker unlimited password guesses.
+ */
 export class RedisRateLimiter implements RateLimiter {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
   ) {}
 
-  async consume(key: string, limit: number, windowSeconds: number) {
-    const k = this.key(key);
-    const [[, count], [, ttl]] = (await this.redis.multi().incr(k).pttl(k).exec()) as [
-      [unknown, number],
-      [unknown, number],
-    ];
-    if (ttl < 0) await this.redis.pexpire(k, windowSeconds * 1000);
-    const remainingMs = ttl > 0 ? ttl : windowSeconds * 1000;
-    return { allowed: count <= limit, retryAfter: secondsUntil(remainingMs) };
+  consume(key: string, limit: number, windowSeconds: number) {
+    return unavailableOnError(async () => {
+      const k = this.key(key);
+      const [[, count], [, ttl]] = (await this.redis.multi().incr(k).pttl(k).exec()) as [
+        [unknown, number],
+        [unknown, number],
+      ];
+      if (ttl < 0) await this.redis.pexpire(k, windowSeconds * 1000);
+      const remainingMs = ttl > 0 ? ttl : windowSeconds * 1000;
+      return { allowed: count <= limit, retryAfter: secondsUntil(remainingMs) };
+    });
   }
 
-  async peek(key: string) {
-    const k = this.key(key);
-    const [[, count], [, ttl]] = (await this.redis.multi().get(k).pttl(k).exec()) as [
-      [unknown, string | null],
-      [unknown, number],
-    ];
-    return count === null
-      ? { count: 0, retryAfter: 0 }
-      : { count: Number(count), retryAfter: secondsUntil(ttl) };
+  peek(key: string) {
+    return unavailableOnError(async () => {
+      const k = this.key(key);
+      const [[, count], [, ttl]] = (await this.redis.multi().get(k).pttl(k).exec()) as [
+        [unknown, string | null],
+        [unknown, number],
+      ];
+      return count === null
+        ? { count: 0, retryAfter: 0 }
+        : { count: Number(count), retryAfter: secondsUntil(ttl) };
+    });
   }
 
-  async reset(key: string) {
-    await this.redis.del(this.key(key));
+  reset(key: string) {
+    return unavailableOnError(async () => {
+      await this.redis.del(this.key(key));
+    });
   }
 
   private key(key: string) {
     return `${this.prefix}rl:${key}`;
+  }
+}
+
+async function unavailableOnError<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch {
+    // The connection error itself is logged by the event bus (see event-bus.ts); the request gets a clear answer.
+    throw new AppError(
+      503,
+      'rate_limiter_unavailable',
+      'The rate limiter (Redis) is unavailable; try again shortly',
+      { retry_after: REDIS_RETRY_AFTER_SECONDS },
+    );
   }
 }
 

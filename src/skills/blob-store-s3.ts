@@ -3,7 +3,16 @@ import { and, eq, gt, inArray, sql } from 'drizzle-orm';
 import { Client } from 'minio';
 import { tables, type Database, type Executor, type Transaction } from '../db/index.js';
 import { AppError } from '../shared/errors.js';
-import { DatabaseBlobStore, digestOf, heldInBucket, type BlobStore } from './blob-store.js';
+import {
+  DatabaseBlobStore,
+  digestOf,
+  heldInBucket,
+  lockPresent,
+  rowsOf,
+  type BlobStore,
+} from './blob-store.js';
+
+export { rowsOf };
 
 /**
  * File contents in an S3-compatible bucket under `<prefix>sha256/<hex>`; the `blobs` table stays the index
@@ -96,7 +105,7 @@ export class S3BlobStore implements BlobStore {
     for (const data of contents) digests.push(await digestOf(data));
     const unique = new Map<string, Buffer>();
     digests.forEach((d, i) => unique.set(d, contents[i]!));
-    const present = await presentDigests(tx, digests);
+    const present = await lockPresent(tx, digests);
     const order = [...unique.keys()].sort();
     for (const digest of order) await lockDigest(tx, digest);
     // Every object is PUT, whether the bucket has it or not: skipping bytes that are already there would tell, by
@@ -183,7 +192,7 @@ export class S3BlobStore implements BlobStore {
         )})`
       : sql``;
     // Rows are locked first (in digest order): an upload that is about to reference one holds it with FOR KEY
-    // SHARE (see putMany) and commits before the "still unreferenced?" check below sees its files.
+    // SHARE (see lockPresent) and commits before the "still unreferenced?" check below sees its files.
     await tx.execute(
       sql`select b.sha256 from blobs b where not exists (select 1 from version_files f where f.sha256 = b.sha256)
           ${scope} order by b.sha256 for update`,
@@ -309,25 +318,6 @@ async function inParallel<T>(items: T[], limit: number, fn: (item: T) => Promise
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
 }
 
-/**
- * The digests that already have a row, locked FOR KEY SHARE until the caller's transaction ends: a concurrent
- * `collectGarbage` waits for it, then sees the new references. A row deleted meanwhile is reported missing.
- */
-async function presentDigests(tx: Transaction, digests: string[]): Promise<Set<string>> {
-  const present = new Set<string>();
-  const unique = [...new Set(digests)].sort();
-  for (let i = 0; i < unique.length; i += 500) {
-    const rows = await tx
-      .select({ sha256: tables.blobs.sha256 })
-      .from(tables.blobs)
-      .where(inArray(tables.blobs.sha256, unique.slice(i, i + 500)))
-      .orderBy(tables.blobs.sha256)
-      .for('key share');
-    for (const r of rows) present.add(r.sha256);
-  }
-  return present;
-}
-
 const lockKey = (digest: string) => Number.parseInt(digest.slice(0, 8), 16) | 0;
 
 /** The digest's transaction-scoped advisory lock, shared; the key is the digest's first 32 bits. */
@@ -340,9 +330,4 @@ async function tryLockDigest(tx: Executor, digest: string): Promise<boolean> {
     await tx.execute(sql`select pg_try_advisory_xact_lock(${DIGEST_LOCK_NS}, ${lockKey(digest)}) as ok`),
   );
   return Boolean(row?.ok);
-}
-
-/** The rows of a raw `execute()` (the same shape on PGlite and node-postgres). */
-export function rowsOf<T>(result: unknown): T[] {
-  return (result as { rows: T[] }).rows;
 }

@@ -7,6 +7,17 @@ import { AppError } from '../shared/errors.js';
 /**
  * Where file contents live, addressed by their SHA-256. The database store keeps server instances
  * stateless; a filesystem or S3-compatible store implements the same four calls.
+ *
+ * Invariant (both stores): a blob row is never deleted while a version references it or an upload is about
+ * to, so neither a delete nor an upload of the same bytes fails on the foreign key from `version_files`:
+ * - an upload locks the blob rows it will reference that already exist FOR KEY SHARE, in digest order, before
+ *   referencing them (`lockPresent`; the service does the same for the bytes it does not send again because
+ *   the uploader's own versions hold them); a row deleted meanwhile is reported missing and written again.
+ * - garbage collection (DatabaseBlobStore) first locks the unreferenced candidates FOR UPDATE SKIP LOCKED —
+ *   a row an upload holds is skipped, left for a later collection — then, in a new statement (hence a new
+ *   snapshot, which sees every reference committed before the lock), deletes those locked rows that are still
+ *   unreferenced. No reference can be committed to a row while the collector holds it, and the collector
+ *   never waits for a row lock, so it cannot take part in a deadlock.
  */
 export interface BlobStore {
   /**
@@ -29,6 +40,8 @@ const CHUNKS_PER_READ = 8;
 /** Bytes hashed between two turns of the event loop. */
 const HASH_STEP_BYTES = 1024 * 1024;
 const digests = new WeakMap<Buffer, string>();
+/** Rows deleted per statement by a collection. */
+const GC_BATCH = 500;
 
 /**
  * The SHA-256 (hex) of `data`, hashed a step at a time with a turn of the event loop in between (hashing an
@@ -59,6 +72,8 @@ export class DatabaseBlobStore implements BlobStore {
     for (const data of contents) digests.push(await digestOf(data));
     const unique = new Map<string, Buffer>();
     digests.forEach((digest, i) => unique.set(digest, contents[i]!));
+    // Existing rows are held first, so that a concurrent collection cannot delete them under this upload.
+    await lockPresent(tx, digests);
     // In digest order, so that two uploads sharing some blobs lock their rows in the same order (no deadlock).
     for (const digest of [...unique.keys()].sort()) await this.write(tx, digest, unique.get(digest)!);
     return digests;
@@ -142,12 +157,54 @@ export class DatabaseBlobStore implements BlobStore {
           sql`, `,
         )})`
       : sql``;
-    // Chunk rows go with their blob (on delete cascade).
-    const result = await tx.execute(
-      sql`delete from blobs b where not exists (select 1 from version_files f where f.sha256 = b.sha256) ${scope} returning b.sha256`,
-    );
-    return (result as unknown as { rows: unknown[] }).rows.length;
+    // Rows an upload holds (FOR KEY SHARE, see lockPresent) are skipped: that upload is about to reference them.
+    const locked = rowsOf<{ sha256: string }>(
+      await tx.execute(
+        sql`select b.sha256 from blobs b where not exists (select 1 from version_files f where f.sha256 = b.sha256)
+            ${scope} order by b.sha256 for update skip locked`,
+      ),
+    ).map((r) => r.sha256);
+    let deleted = 0;
+    for (let i = 0; i < locked.length; i += GC_BATCH) {
+      const batch = locked.slice(i, i + GC_BATCH);
+      // A new statement, so a new snapshot: references committed before the lock above are seen here.
+      // Chunk rows go with their blob (on delete cascade).
+      const result = await tx.execute(
+        sql`delete from blobs b where b.sha256 in (${sql.join(
+          batch.map((d) => sql`${d}`),
+          sql`, `,
+        )}) and not exists (select 1 from version_files f where f.sha256 = b.sha256) returning b.sha256`,
+      );
+      deleted += rowsOf(result).length;
+      await nextTurn();
+    }
+    return deleted;
   }
+}
+
+/**
+ * The digests that already have a row, locked FOR KEY SHARE (in digest order) until the caller's transaction
+ * ends: a concurrent collection skips them (or, in the S3 store, waits, then sees the new references). A row
+ * deleted meanwhile is reported missing.
+ */
+export async function lockPresent(tx: Transaction, digests: string[]): Promise<Set<string>> {
+  const present = new Set<string>();
+  const unique = [...new Set(digests)].sort();
+  for (let i = 0; i < unique.length; i += 500) {
+    const rows = await tx
+      .select({ sha256: tables.blobs.sha256 })
+      .from(tables.blobs)
+      .where(inArray(tables.blobs.sha256, unique.slice(i, i + 500)))
+      .orderBy(tables.blobs.sha256)
+      .for('key share');
+    for (const r of rows) present.add(r.sha256);
+  }
+  return present;
+}
+
+/** The rows of a raw `execute()` (the same shape on PGlite and node-postgres). */
+export function rowsOf<T>(result: unknown): T[] {
+  return (result as { rows: T[] }).rows;
 }
 
 /** A blob row whose bytes live in object storage (see blob-store-s3.ts): its `data` is empty though the blob is not. */

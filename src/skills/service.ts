@@ -8,7 +8,7 @@ import { sha256Hex } from '../shared/crypto.js';
 import { AppError, conflict, forbidden, notFound, unprocessable } from '../shared/errors.js';
 import { decodeCursor, encodeCursor, type Page } from '../shared/pagination.js';
 import type { Principal } from '../shared/principal.js';
-import { digestOf, type BlobStore } from './blob-store.js';
+import { digestOf, lockPresent, type BlobStore } from './blob-store.js';
 import { contentTypeFor } from './content-type.js';
 import { decodeUtf8Strict, parseSkillMd, type ParsedSkill, type SkillFiles } from './package/index.js';
 import {
@@ -573,9 +573,13 @@ export class SkillsService {
         );
       for (const r of rows) owned.add(r.sha256);
     }
+    // Every existing row is held until this transaction ends, all in one digest order (see blob-store.ts), so that
+    // deleting the uploader's versions meanwhile cannot collect a blob this version is about to reference; one
+    // collected just before is sent again.
+    const present = await lockPresent(tx, unique);
     await this.blobs.putMany(
       tx,
-      pkg.files.filter((_, i) => !owned.has(digests[i]!)).map((f) => f.data),
+      pkg.files.filter((_, i) => !(owned.has(digests[i]!) && present.has(digests[i]!))).map((f) => f.data),
     );
     return digests;
   }

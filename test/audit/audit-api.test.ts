@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api, createApiToken, registerUser } from '../helpers/api.js';
+import { completeAudit, recordAudit } from '../../src/audit/service.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { skillZip } from '../helpers/zips.js';
 
@@ -154,5 +155,24 @@ describe('filters', () => {
     // Text no route may store (a NUL) is refused at the edge, before the route's own rules.
     expect(res.body.error.code).toBe(query.includes('%00') ? 'invalid_input' : 'validation_error');
     expect(JSON.stringify(res.body.error.details)).toContain(field);
+  });
+});
+
+describe('started events', () => {
+  it('filters on result=started: a command recorded before it ran, until it is completed', async () => {
+    const id = await recordAudit(t.server.ctx.db.db, {
+      actorId: admin.user.id,
+      action: 'command.run',
+      result: 'started',
+      details: { command: 'python scripts/run.py' },
+    });
+    const started = await events(admin.api, '&result=started');
+    expect(started.map((e) => [e.id, e.action, e.result])).toEqual([[id, 'command.run', 'started']]);
+    const other = await registerUser(api, 'auditcarol');
+    expect(await events(other.api, '&result=started')).toEqual([]); // not her event
+
+    await completeAudit(t.server.ctx.db.db, id, { result: 'success', details: { exit_code: 0 } });
+    expect(await events(admin.api, '&result=started')).toEqual([]);
+    expect((await events(admin.api, '&result=success')).map((e) => e.id)).toContain(id);
   });
 });

@@ -1,14 +1,17 @@
 /**
  * Shared helpers of the console's browser tests: Debian's Chromium driven by playwright-core against a real
- * server serving the built SPA, plus screenshot and locator helpers.
+ * server serving the built SPA (set up per suite by `useConsoleBrowser`), plus screenshot and locator helpers.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, watch } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import type { Browser, Locator, Page } from 'playwright-core';
+import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import yazl from 'yazl';
+import { Api } from '../helpers/api.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const WEB = path.join(ROOT, 'web');
@@ -207,4 +210,69 @@ export async function axeSerious(page: Page): Promise<AxeFinding[]> {
         targets: (v.nodes as any[]).map((n) => String(n.target)),
       }));
   });
+}
+
+export interface ConsoleHarness {
+  /** Set once the suite's beforeAll has run. */
+  server: TestServer;
+  /** Anonymous REST client of `server`. */
+  api: Api;
+  browser: Browser;
+  /** A page in a fresh browser context (its own localStorage, so its own session), closed after the test. */
+  freshPage(viewport?: { width: number; height: number }): Promise<Page>;
+  /** Signs in through the login form and waits for the Skills page. */
+  logIn(page: Page, login: string, password: string): Promise<void>;
+}
+
+/**
+ * The set-up every console browser suite shares, registered as the calling `describe`'s hooks: the console
+ * built, a test server (with `env`), Chromium; after each test its contexts are closed and no page may have
+ * thrown; after all, the browser and the server are closed.
+ */
+export function useConsoleBrowser(env: Record<string, string> = {}): ConsoleHarness {
+  const contexts: BrowserContext[] = [];
+  const pageErrors: string[] = [];
+  const harness = {
+    async freshPage(viewport = DESKTOP) {
+      const context = await harness.browser.newContext({
+        viewport,
+        baseURL: harness.server.baseUrl,
+        reducedMotion: 'reduce',
+      });
+      context.setDefaultTimeout(UI_TIMEOUT);
+      contexts.push(context);
+      const page = await context.newPage();
+      page.on('pageerror', (e) => pageErrors.push(e.message));
+      return page;
+    },
+    async logIn(page: Page, login: string, password: string) {
+      await page.goto('/login');
+      await visible(heading(page, 'Log in'));
+      await page.getByLabel('Email or username').fill(login);
+      await page.getByLabel('Password', { exact: true }).fill(password);
+      await page.getByRole('button', { name: 'Log in' }).click();
+      await visible(heading(page, 'Skills'));
+    },
+  } as ConsoleHarness;
+
+  beforeAll(async () => {
+    assertChromium();
+    mkdirSync(SHOTS, { recursive: true });
+    await ensureConsoleBuilt();
+    harness.server = await startTestServer(env);
+    harness.api = new Api(harness.server.baseUrl);
+    harness.browser = await launchBrowser();
+  }, 180_000);
+
+  afterEach(async () => {
+    await Promise.all(contexts.splice(0).map((c) => c.close()));
+    expect(pageErrors.splice(0)).toEqual([]);
+  });
+
+  afterAll(async () => {
+    await harness.browser?.close();
+    await harness.server?.close();
+  });
+
+  return harness;
 }

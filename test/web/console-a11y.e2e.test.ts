@@ -6,26 +6,20 @@
  *
  * Needs /usr/bin/chromium (scripts/install-system-deps.sh) or CHROMIUM_PATH.
  */
-import { mkdirSync } from 'node:fs';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Api, registerUser } from '../helpers/api.js';
-import { startTestServer } from '../helpers/server.js';
+import type { Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { registerUser } from '../helpers/api.js';
 import { yazlZip } from '../helpers/zips.js';
 import {
   DESKTOP,
   PHONE,
   UI_TIMEOUT,
-  assertChromium,
   axeSerious,
-  ensureConsoleBuilt,
   heading,
-  launchBrowser,
   shoot,
   visible,
+  useConsoleBrowser,
 } from './browser.js';
-
-assertChromium();
 
 const LONG_FILE = 'a-rather-long-reference-file-name-that-used-to-be-cut.md';
 const LONG_DESCRIPTION = `Builds quarterly reports from raw spreadsheets. ${'Use it whenever numbers need a story. '.repeat(28)}`;
@@ -51,18 +45,12 @@ const skillMd = (name: string, description: string) =>
   ].join('\n');
 
 describe('web console: accessibility and layout (browser)', () => {
-  let server: Awaited<ReturnType<typeof startTestServer>>;
+  const web = useConsoleBrowser();
+  const { freshPage } = web;
   let admin: Awaited<ReturnType<typeof registerUser>>;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
-  const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    mkdirSync('test-results/screenshots', { recursive: true });
-    await ensureConsoleBuilt();
-    server = await startTestServer();
-    const api = new Api(server.baseUrl);
-    admin = await registerUser(api, 'a11y-admin');
+    admin = await registerUser(web.api, 'a11y-admin');
     const upload = async (name: string, description: string) => {
       const zip = await yazlZip([
         { path: `${name}/SKILL.md`, data: skillMd(name, description) },
@@ -77,35 +65,9 @@ describe('web console: accessibility and layout (browser)', () => {
     const long = await upload('long-winded', LONG_DESCRIPTION.trim());
     expect(long.warnings.join(' ')).toMatch(/skills\/list will not show/);
     await upload('short-one', 'A short description that fits on one line.');
-    browser = await launchBrowser();
-  }, 180_000);
-
-  afterEach(async () => {
-    await Promise.all(contexts.splice(0).map((c) => c.close()));
-    expect(pageErrors.splice(0)).toEqual([]);
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
-
-  async function freshPage(viewport = DESKTOP): Promise<Page> {
-    const context = await browser.newContext({ viewport, baseURL: server.baseUrl, reducedMotion: 'reduce' });
-    context.setDefaultTimeout(UI_TIMEOUT);
-    contexts.push(context);
-    const p = await context.newPage();
-    p.on('pageerror', (e) => pageErrors.push(e.message));
-    return p;
-  }
-
-  async function logIn(page: Page): Promise<void> {
-    await page.goto('/login');
-    await page.getByLabel('Email or username').fill(admin.user.username);
-    await page.getByLabel('Password', { exact: true }).fill(admin.password);
-    await page.getByRole('button', { name: 'Log in' }).click();
-    await visible(heading(page, 'Skills'));
-  }
+  const logIn = (page: Page) => web.logIn(page, admin.user.username, admin.password);
 
   /** Each page, once it has loaded, as a path and the h1 that proves it did. */
   const SIGNED_OUT: [string, string][] = [

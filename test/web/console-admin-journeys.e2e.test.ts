@@ -7,71 +7,33 @@
  *
  * Needs /usr/bin/chromium (scripts/install-system-deps.sh) or CHROMIUM_PATH.
  */
-import { mkdirSync } from 'node:fs';
-import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Api, createApiToken, registerUser } from '../helpers/api.js';
-import { startTestServer } from '../helpers/server.js';
+import type { Locator, Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createApiToken, registerUser } from '../helpers/api.js';
+import { recordAudit } from '../../src/audit/service.js';
 import {
-  DESKTOP,
-  SHOTS,
   UI_TIMEOUT,
-  assertChromium,
   axeSerious,
-  ensureConsoleBuilt,
   heading,
   hidden,
-  launchBrowser,
   shoot,
   skillZip,
   visible,
+  useConsoleBrowser,
 } from './browser.js';
 
-assertChromium();
-
 describe('web console: admin journeys (browser)', () => {
-  let server: Awaited<ReturnType<typeof startTestServer>>;
-  let api: Api;
+  const web = useConsoleBrowser();
   let admin: Awaited<ReturnType<typeof registerUser>>;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
-  const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    mkdirSync(SHOTS, { recursive: true });
-    await ensureConsoleBuilt();
-    server = await startTestServer({ AUTH_RATE_LIMIT_PER_IP: '1000' });
-    api = new Api(server.baseUrl);
-    admin = await registerUser(api, 'boss');
+    admin = await registerUser(web.api, 'boss');
     expect(admin.user.is_admin).toBe(true);
-    browser = await launchBrowser();
-  }, 180_000);
-
-  afterEach(async () => {
-    await Promise.all(contexts.splice(0).map((c) => c.close()));
-    expect(pageErrors.splice(0)).toEqual([]);
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
   });
 
   async function signedIn(login: string, password: string): Promise<Page> {
-    const context = await browser.newContext({
-      viewport: DESKTOP,
-      baseURL: server.baseUrl,
-      reducedMotion: 'reduce',
-    });
-    context.setDefaultTimeout(UI_TIMEOUT);
-    contexts.push(context);
-    const page = await context.newPage();
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    await page.goto('/login');
-    await page.getByLabel('Email or username').fill(login);
-    await page.getByLabel('Password', { exact: true }).fill(password);
-    await page.getByRole('button', { name: 'Log in' }).click();
-    await visible(heading(page, 'Skills'));
+    const page = await web.freshPage();
+    await web.logIn(page, login, password);
     return page;
   }
 
@@ -84,7 +46,7 @@ describe('web console: admin journeys (browser)', () => {
   const userRow = (page: Page, username: string) =>
     page.getByRole('row').filter({ has: page.getByText(username, { exact: true }) });
   const loginStatus = async (login: string, password: string) =>
-    (await api.post('/api/v1/auth/login', { login, password })).status;
+    (await web.api.post('/api/v1/auth/login', { login, password })).status;
 
   /** The text of one column in every row of the activity table. */
   const column = async (page: Page, label: string): Promise<string[]> =>
@@ -95,7 +57,7 @@ describe('web console: admin journeys (browser)', () => {
       .toBe(true);
 
   it('promote a user to administrator and back', async () => {
-    const ann = await registerUser(api, 'ann');
+    const ann = await registerUser(web.api, 'ann');
     const page = await adminPage();
     const row = userRow(page, 'ann');
     await visible(row.getByRole('cell', { name: 'User', exact: true }));
@@ -143,13 +105,20 @@ describe('web console: admin journeys (browser)', () => {
   }, 90_000);
 
   it("activity: an admin sees everyone's events with actors and names, and filters them", async () => {
-    const cleo = await registerUser(api, 'cleo');
+    const cleo = await registerUser(web.api, 'cleo');
     const up = await cleo.api.post('/api/v1/skills', await skillZip('cleo-notes', 'v1', 'Notes.'));
     expect(up.status).toBe(201);
     await createApiToken(cleo.api, ['mcp'], 'cleo-laptop');
     expect(await loginStatus('cleo', 'not the password at all')).toBe(401);
     expect((await admin.api.patch(`/api/v1/users/${cleo.user.id}`, { disabled: true })).status).toBe(200);
     expect((await admin.api.patch(`/api/v1/users/${cleo.user.id}`, { disabled: false })).status).toBe(200);
+    // a command recorded before it ran and not completed (yet)
+    await recordAudit(web.server.server.ctx.db.db, {
+      actorId: admin.user.id,
+      action: 'command.run',
+      result: 'started',
+      details: { command: 'python scripts/report.py' },
+    });
 
     const page = await signedIn(admin.user.username, admin.password);
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Activity' }).click();
@@ -184,6 +153,19 @@ describe('web console: admin journeys (browser)', () => {
     expect(await column(page, 'Target')).toEqual(['user cleo']);
     expect(await axeSerious(page)).toEqual([]);
     await shoot(page, 'activity-filtered');
+
+    // --- started, not completed: a badge of its own that says what it means
+    await page.getByLabel('Action', { exact: true }).selectOption({ label: 'All actions' });
+    await page.getByLabel('Result', { exact: true }).selectOption({ label: 'Started, not completed' });
+    await page.waitForURL(/result=started/);
+    await waitForRows(page, async () => {
+      const actions = await column(page, 'Action');
+      const results = await column(page, 'Result');
+      return actions.length === 1 && actions[0] === 'command.run' && results[0] === 'started';
+    });
+    const badge = page.locator('.audit-table td[data-label="Result"] .badge');
+    expect(await badge.getAttribute('class')).toContain('badge-warning');
+    expect(await badge.getAttribute('title')).toMatch(/not completed/);
 
     // --- clear, then narrow to one actor by clicking their name
     await page.getByRole('button', { name: 'Clear filters' }).click();
@@ -235,7 +217,7 @@ describe('web console: admin journeys (browser)', () => {
 
   // Needs POST /api/v1/users/{id}/password (another branch adds it).
   it("reset a user's password: they are signed out, the new password works and the old one does not", async () => {
-    const dan = await registerUser(api, 'dan');
+    const dan = await registerUser(web.api, 'dan');
     const page = await adminPage();
     const row = userRow(page, 'dan');
     await row.getByRole('button', { name: 'Reset password of dan' }).click();
@@ -257,13 +239,13 @@ describe('web console: admin journeys (browser)', () => {
     expect(await loginStatus('dan', fresh)).toBe(200);
     // their console session ended
     expect(
-      (await api.post('/api/v1/auth/refresh', { refresh_token: dan.refreshToken })).status,
+      (await web.api.post('/api/v1/auth/refresh', { refresh_token: dan.refreshToken })).status,
     ).toBeGreaterThanOrEqual(400);
   }, 90_000);
 
   // Needs DELETE /api/v1/users/{id} (another branch adds it).
   it('delete a user after typing their name; their events stay, without a name', async () => {
-    const eve = await registerUser(api, 'eve');
+    const eve = await registerUser(web.api, 'eve');
     const up = await eve.api.post('/api/v1/skills', await skillZip('eve-skill', 'v1', 'Eve.'));
     expect(up.status).toBe(201);
     const page = await adminPage();

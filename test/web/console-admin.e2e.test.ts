@@ -5,80 +5,26 @@
  *
  * Needs /usr/bin/chromium (scripts/install-system-deps.sh) or CHROMIUM_PATH.
  */
-import { mkdirSync } from 'node:fs';
-import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Api, registerUser } from '../helpers/api.js';
-import { startTestServer } from '../helpers/server.js';
-import {
-  DESKTOP,
-  SHOTS,
-  UI_TIMEOUT,
-  assertChromium,
-  ensureConsoleBuilt,
-  heading,
-  launchBrowser,
-  shoot,
-  skillZip,
-  visible,
-} from './browser.js';
-
-assertChromium();
+import type { Locator, Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { registerUser } from '../helpers/api.js';
+import { SHOTS, heading, shoot, skillZip, visible, useConsoleBrowser } from './browser.js';
 
 describe('web console: account, admin, sharing, keyboard (browser)', () => {
-  let server: Awaited<ReturnType<typeof startTestServer>>;
-  let api: Api;
+  const web = useConsoleBrowser();
+  const { freshPage, logIn } = web;
   let admin: Awaited<ReturnType<typeof registerUser>>;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
-  const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    mkdirSync(SHOTS, { recursive: true });
-    await ensureConsoleBuilt();
-    server = await startTestServer();
-    api = new Api(server.baseUrl);
     // The first account on a fresh server is the administrator.
-    admin = await registerUser(api, 'e2e-admin');
+    admin = await registerUser(web.api, 'e2e-admin');
     expect(admin.user.is_admin).toBe(true);
-    browser = await launchBrowser();
-  }, 180_000);
-
-  afterEach(async () => {
-    await Promise.all(contexts.splice(0).map((c) => c.close()));
-    expect(pageErrors.splice(0)).toEqual([]);
   });
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
-
-  /** A page in a fresh browser context (its own localStorage, so its own session). */
-  async function freshPage(): Promise<Page> {
-    const context = await browser.newContext({
-      viewport: DESKTOP,
-      baseURL: server.baseUrl,
-      reducedMotion: 'reduce',
-    });
-    context.setDefaultTimeout(UI_TIMEOUT);
-    contexts.push(context);
-    const p = await context.newPage();
-    p.on('pageerror', (e) => pageErrors.push(e.message));
-    return p;
-  }
 
   async function submitLogin(page: Page, login: string, password: string): Promise<void> {
     await page.getByLabel('Email or username').fill(login);
     await page.getByLabel('Password', { exact: true }).fill(password);
     await page.getByRole('button', { name: 'Log in' }).click();
-  }
-
-  async function logIn(page: Page, login: string, password: string): Promise<void> {
-    await page.goto('/login');
-    await visible(heading(page, 'Log in'));
-    await submitLogin(page, login, password);
-    await visible(heading(page, 'Skills'));
   }
 
   const nav = (page: Page, name: string) =>
@@ -95,7 +41,7 @@ describe('web console: account, admin, sharing, keyboard (browser)', () => {
     );
 
   const loginStatus = async (login: string, password: string) => {
-    const res = await api.post('/api/v1/auth/login', { login, password });
+    const res = await web.api.post('/api/v1/auth/login', { login, password });
     return { status: res.status, code: (res.body as { error?: { code?: string } })?.error?.code };
   };
 
@@ -143,7 +89,7 @@ describe('web console: account, admin, sharing, keyboard (browser)', () => {
 
   it('account: change password (wrong current password next to its field), then log in again', async () => {
     const page = await freshPage();
-    const user = await registerUser(api, 'e2e-carol');
+    const user = await registerUser(web.api, 'e2e-carol');
     const newPassword = 'a brand new passphrase 2024';
     await logIn(page, user.user.username, user.password);
 
@@ -181,7 +127,7 @@ describe('web console: account, admin, sharing, keyboard (browser)', () => {
     await shoot(page, 'login-password-changed');
     // the old console session is gone for good: its refresh token was revoked and dropped
     expect(
-      (await api.post('/api/v1/auth/refresh', { refresh_token: user.refreshToken })).status,
+      (await web.api.post('/api/v1/auth/refresh', { refresh_token: user.refreshToken })).status,
     ).toBeGreaterThanOrEqual(400);
     await page.goto('/account');
     await page.waitForURL(/\/login/);
@@ -198,7 +144,7 @@ describe('web console: account, admin, sharing, keyboard (browser)', () => {
 
   it('admin: disable a user (their token gets 401, login 403 account_disabled), then enable again', async () => {
     const page = await freshPage();
-    const bob = await registerUser(api, 'e2e-bob');
+    const bob = await registerUser(web.api, 'e2e-bob');
     expect(bob.user.is_admin).toBe(false);
     expect((await bob.api.get('/api/v1/users/me')).status).toBe(200);
 
@@ -267,7 +213,7 @@ describe('web console: account, admin, sharing, keyboard (browser)', () => {
     expect(await adminSwitch.isChecked()).toBe(true);
 
     // --- another user, in their own browser context
-    const dave = await registerUser(api, 'e2e-dave');
+    const dave = await registerUser(web.api, 'e2e-dave');
     const page = await freshPage();
     await logIn(page, dave.user.username, dave.password);
     await page.getByText('Shared with me', { exact: true }).click();

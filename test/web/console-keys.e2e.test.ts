@@ -5,68 +5,23 @@
  *
  * Needs /usr/bin/chromium (scripts/install-system-deps.sh) or CHROMIUM_PATH.
  */
-import { mkdirSync } from 'node:fs';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Api, registerUser } from '../helpers/api.js';
-import { startTestServer } from '../helpers/server.js';
-import {
-  DESKTOP,
-  SHOTS,
-  UI_TIMEOUT,
-  assertChromium,
-  axeSerious,
-  ensureConsoleBuilt,
-  heading,
-  launchBrowser,
-  shoot,
-  visible,
-} from './browser.js';
-
-assertChromium();
+import type { Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Api } from '../helpers/api.js';
+import { registerUser } from '../helpers/api.js';
+import { axeSerious, heading, shoot, visible, useConsoleBrowser } from './browser.js';
 
 describe('web console: API key permissions (browser)', () => {
-  let server: Awaited<ReturnType<typeof startTestServer>>;
-  let api: Api;
+  const web = useConsoleBrowser({ COMMANDS_ENABLED: 'false' });
   let admin: Awaited<ReturnType<typeof registerUser>>;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
-  const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    mkdirSync(SHOTS, { recursive: true });
-    await ensureConsoleBuilt();
-    server = await startTestServer({ COMMANDS_ENABLED: 'false' });
-    api = new Api(server.baseUrl);
-    admin = await registerUser(api, 'keys-admin'); // the first account is the administrator
-    browser = await launchBrowser();
-  }, 180_000);
-
-  afterEach(async () => {
-    await Promise.all(contexts.splice(0).map((c) => c.close()));
-    expect(pageErrors.splice(0)).toEqual([]);
-  });
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
+    admin = await registerUser(web.api, 'keys-admin'); // the first account is the administrator
   });
 
   async function tokensPage(login: string, password: string): Promise<Page> {
-    const context = await browser.newContext({
-      viewport: DESKTOP,
-      baseURL: server.baseUrl,
-      reducedMotion: 'reduce',
-    });
-    context.setDefaultTimeout(UI_TIMEOUT);
-    contexts.push(context);
-    const page = await context.newPage();
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    await page.goto('/login');
-    await page.getByLabel('Email or username').fill(login);
-    await page.getByLabel('Password', { exact: true }).fill(password);
-    await page.getByRole('button', { name: 'Log in' }).click();
-    await visible(heading(page, 'Skills'));
+    const page = await web.freshPage();
+    await web.logIn(page, login, password);
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'API tokens' }).click();
     await visible(heading(page, 'API tokens'));
     return page;
@@ -79,7 +34,7 @@ describe('web console: API key permissions (browser)', () => {
   }
 
   it('creates a key with permissions and a skill restriction, disables, enables, edits and revokes it', async () => {
-    const user = await registerUser(api, 'keys-user');
+    const user = await registerUser(web.api, 'keys-user');
     const page = await tokensPage('keys-user', user.password);
     // An ordinary user is not offered the admin permission.
     await expect(page.getByRole('checkbox', { name: /^Admin/ }).count()).resolves.toBe(0);
@@ -93,7 +48,7 @@ describe('web console: API key permissions (browser)', () => {
     await page.getByRole('button', { name: 'Create token' }).click();
     const token = await page.getByRole('textbox', { name: 'New token' }).inputValue();
     expect(token).toMatch(/^ask_live_[0-9a-f]{64}$/);
-    const asKey = api.withToken(token);
+    const asKey = web.api.withToken(token);
     expect((await asKey.get('/api/v1/users/me')).status).toBe(200);
     expect(await keyNamed(user.api, 'ci uploads')).toMatchObject({
       can_manage: true,
@@ -146,7 +101,7 @@ describe('web console: API key permissions (browser)', () => {
     await page.getByRole('checkbox', { name: /^Admin/ }).check();
     await page.getByRole('button', { name: 'Create token' }).click();
     const token = await page.getByRole('textbox', { name: 'New token' }).inputValue();
-    expect((await api.withToken(token).get('/api/v1/users')).status).toBe(200);
+    expect((await web.api.withToken(token).get('/api/v1/users')).status).toBe(200);
     await page.getByRole('button', { name: 'Done' }).click();
     await visible(page.getByRole('row', { name: /ops/ }).getByText('Admin', { exact: true }));
   });

@@ -5,29 +5,22 @@
  *
  * Needs /usr/bin/chromium (scripts/install-system-deps.sh) or CHROMIUM_PATH.
  */
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import yazl from 'yazl';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer } from '../helpers/server.js';
+import { describe, expect, it } from 'vitest';
 import {
   DESKTOP,
   PHONE,
   SHOTS,
-  UI_TIMEOUT,
-  assertChromium,
-  ensureConsoleBuilt,
   heading,
   hidden,
-  launchBrowser,
   shoot,
   skillZip,
   visible,
+  useConsoleBrowser,
 } from './browser.js';
-
-assertChromium();
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers
@@ -53,38 +46,11 @@ async function mcpSkillMetadata(baseUrl: string, token: string): Promise<{ tools
 // ---------------------------------------------------------------------------------------------------
 
 describe('web console (browser)', () => {
-  let server: Awaited<ReturnType<typeof startTestServer>>;
-  let browser: Browser;
-  let context: BrowserContext;
+  const web = useConsoleBrowser();
   let page: Page;
-  const pageErrors: string[] = [];
-
-  beforeAll(async () => {
-    mkdirSync(SHOTS, { recursive: true });
-    await ensureConsoleBuilt();
-    server = await startTestServer();
-    browser = await launchBrowser();
-  }, 180_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-  });
-
-  async function freshPage(): Promise<Page> {
-    context = await browser.newContext({
-      viewport: DESKTOP,
-      baseURL: server.baseUrl,
-      reducedMotion: 'reduce',
-    });
-    context.setDefaultTimeout(UI_TIMEOUT);
-    const p = await context.newPage();
-    p.on('pageerror', (e) => pageErrors.push(e.message));
-    return p;
-  }
 
   it('main journey: sign up, upload, token + MCP, new version, rollback, delete skill, delete account', async () => {
-    page = await freshPage();
+    page = await web.freshPage();
     const username = 'e2e-alice';
     const password = 'correct horse battery staple 42';
     const skill = 'e2e-demo';
@@ -205,14 +171,14 @@ describe('web console (browser)', () => {
     await shoot(page, 'token-created');
 
     // --- that token works on /mcp: load_skill_metadata lists the skill
-    const mcp = await mcpSkillMetadata(server.baseUrl, token);
+    const mcp = await mcpSkillMetadata(web.server.baseUrl, token);
     expect(mcp.tools).toContain('load_skill_metadata');
     expect(mcp.text).toContain(`- ${skill}: Demo skill for the console browser test (v1)`);
 
     // --- connect page: configs filled with the server URL and the fresh token
     await page.getByRole('link', { name: 'Set up a client with it' }).click();
     await visible(heading(page, 'Connect a client'));
-    const mcpUrl = `${server.baseUrl}/mcp`;
+    const mcpUrl = `${web.server.baseUrl}/mcp`;
     await visible(
       page.getByText(
         `claude mcp add --transport http skillport ${mcpUrl} --header "Authorization: Bearer ${token}"`,
@@ -294,20 +260,18 @@ describe('web console (browser)', () => {
     await visible(page.getByText('Your account was deleted.'));
 
     // the account is really gone
-    const res = await fetch(`${server.baseUrl}/api/v1/auth/login`, {
+    const res = await fetch(`${web.server.baseUrl}/api/v1/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ login: username, password }),
     });
     expect(res.status).toBe(401);
-    expect(pageErrors).toEqual([]);
-    await context.close();
   }, 180_000);
 
   it('error journey: wrong password on login, broken zip next to the upload control', async () => {
-    page = await freshPage();
+    page = await web.freshPage();
     const password = 'another long passphrase 7';
-    const reg = await fetch(`${server.baseUrl}/api/v1/auth/register`, {
+    const reg = await fetch(`${web.server.baseUrl}/api/v1/auth/register`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ email: 'bob@example.com', username: 'e2e-bob', password }),
@@ -356,8 +320,5 @@ describe('web console (browser)', () => {
     });
     await page.getByRole('button', { name: 'Upload skill' }).click();
     await visible(uploader.getByRole('alert').filter({ hasText: /SKILL\.md/ }));
-
-    expect(pageErrors).toEqual([]);
-    await context.close();
   }, 120_000);
 });

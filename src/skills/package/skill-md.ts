@@ -218,8 +218,50 @@ export function parseSkillMd(text: string, folderName: string | null): ParsedSki
   const unstorable = unstorableText(source, fm);
   if (unstorable) throw invalidSkill([unstorable]);
 
-  const errors: string[] = [];
   const warnings: string[] = [...parsed.warnings];
+  const { name, description } = requiredFields(fm, warnings);
+
+  const result: ParsedSkill = {
+    name,
+    description,
+    metadata: {},
+    frontmatter: fm,
+    body: split.body,
+    warnings,
+  };
+
+  readOptionalFields(fm, result, warnings);
+
+  const unknown = Object.keys(fm).filter((k) => !KNOWN_FRONTMATTER_KEYS.includes(k));
+  for (const key of unknown) {
+    warnings.push(`unknown frontmatter field ${JSON.stringify(key)} (not part of the Agent Skills spec)`);
+  }
+
+  if (folderName !== null) {
+    const folder = folderName.normalize('NFKC');
+    if (folder !== name) {
+      warnings.push(`name ${JSON.stringify(name)} differs from the folder name ${JSON.stringify(folder)}`);
+    }
+  }
+
+  const unlisted = mcpListingProblems(fm);
+  if (unlisted.length > 0) {
+    warnings.push(
+      `${MCP_UNLISTED_WARNING}: the Skills-over-MCP extension refuses frontmatter that breaks the Agent Skills ` +
+        `spec (${unlisted.join('; ')}). The MCP tools (load_skill_metadata, load_skill) still offer it; fix the ` +
+        'frontmatter and upload a new version to have it listed.',
+    );
+  }
+
+  return result;
+}
+
+/** `name` and `description`, both required: throws invalid_skill listing every problem with either. */
+function requiredFields(
+  fm: Record<string, unknown>,
+  warnings: string[],
+): { name: string; description: string } {
+  const errors: string[] = [];
 
   // name
   let name = '';
@@ -251,16 +293,11 @@ export function parseSkillMd(text: string, folderName: string | null): ParsedSki
   }
 
   if (errors.length > 0) throw invalidSkill(errors);
+  return { name, description };
+}
 
-  const result: ParsedSkill = {
-    name,
-    description,
-    metadata: {},
-    frontmatter: fm,
-    body: split.body,
-    warnings,
-  };
-
+/** license, compatibility, allowed-tools and metadata: accepted with a warning (converted or ignored) when off. */
+function readOptionalFields(fm: Record<string, unknown>, result: ParsedSkill, warnings: string[]): void {
   // optional string fields
   const optionalString = (key: string): string | undefined => {
     const value = fm[key];
@@ -317,29 +354,6 @@ export function parseSkillMd(text: string, folderName: string | null): ParsedSki
       }
     }
   }
-
-  const unknown = Object.keys(fm).filter((k) => !KNOWN_FRONTMATTER_KEYS.includes(k));
-  for (const key of unknown) {
-    warnings.push(`unknown frontmatter field ${JSON.stringify(key)} (not part of the Agent Skills spec)`);
-  }
-
-  if (folderName !== null) {
-    const folder = folderName.normalize('NFKC');
-    if (folder !== name) {
-      warnings.push(`name ${JSON.stringify(name)} differs from the folder name ${JSON.stringify(folder)}`);
-    }
-  }
-
-  const unlisted = mcpListingProblems(fm);
-  if (unlisted.length > 0) {
-    warnings.push(
-      `${MCP_UNLISTED_WARNING}: the Skills-over-MCP extension refuses frontmatter that breaks the Agent Skills ` +
-        `spec (${unlisted.join('; ')}). The MCP tools (load_skill_metadata, load_skill) still offer it; fix the ` +
-        'frontmatter and upload a new version to have it listed.',
-    );
-  }
-
-  return result;
 }
 
 /** The start of the upload warning for a skill that MCP `skills/list` leaves out (the console looks for it). */

@@ -133,7 +133,7 @@ export type AuditQuery = {
   actor_id?: string;
   /** An exact action, or a dotted prefix (`auth` matches `auth.login`). */
   action?: string;
-  result?: 'success' | 'failure';
+  result?: 'success' | 'failure' | 'started';
   target?: string;
   since?: string;
   until?: string;

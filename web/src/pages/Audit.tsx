@@ -33,11 +33,18 @@ const ACTIONS: { value: string; label: string }[] = [
 
 const TARGET_KINDS: Record<string, string> = { user: 'user', skill: 'skill', token: 'token' };
 
-function resultTone(result: string): 'success' | 'danger' | 'neutral' {
+function resultTone(result: string): 'success' | 'danger' | 'warning' | 'neutral' {
   if (/^(ok|success|succeeded|allowed)$/i.test(result)) return 'success';
   if (/fail|denied|error|rejected/i.test(result)) return 'danger';
+  if (result === 'started') return 'warning';
   return 'neutral';
 }
+
+/** Why a result reads as it does, where the word alone does not say. */
+const RESULT_HINTS: Record<string, string> = {
+  started:
+    'Recorded before it ran and not completed: still running, or the server stopped before it finished',
+};
 
 /** A date input's value as the first (or last) instant of that local day, in ISO 8601. */
 function dayBound(day: string, end: boolean): string | undefined {
@@ -93,6 +100,7 @@ function Filters({ admin, names }: { admin: boolean; names: { actor?: string; ta
           <option value="">Any result</option>
           <option value="success">Success</option>
           <option value="failure">Failure</option>
+          <option value="started">Started, not completed</option>
         </SelectField>
         <TextField
           label="From"
@@ -185,7 +193,9 @@ function EventRow({ e, admin }: { e: AuditEntry; admin: boolean }) {
         )}
       </td>
       <td data-label="Result">
-        <Badge tone={resultTone(e.result)}>{e.result}</Badge>
+        <Badge tone={resultTone(e.result)} title={RESULT_HINTS[e.result]}>
+          {e.result}
+        </Badge>
       </td>
       <td data-label="IP">{e.ip ?? '—'}</td>
       <td data-label="Details">
