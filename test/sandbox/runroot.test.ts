@@ -6,6 +6,10 @@ import { claimRunRoot, sweepStaleRunRoots } from '../../src/sandbox/index.js';
 import { TEST_UIDS, liveProcessesOf, tempDir } from './helpers.js';
 
 const UID = TEST_UIDS.runRoot;
+/** In this test run's commands only: processes of the same uid left by any other run are not counted. */
+const MARKER = String(process.pid);
+const ours = async () => (await liveProcessesOf(UID)).filter((p) => p.cmd.includes(MARKER));
+const sleeping = async () => (await ours()).filter((p) => p.cmd.includes(`sleep 1000.${MARKER}`));
 const exists = (p: string) =>
   access(p).then(
     () => true,
@@ -22,11 +26,12 @@ async function until<T>(what: string, fn: () => Promise<T | null | false>, timeo
   }
 }
 
-/** Starts a sandbox owner process with a `sleep 1000` run going; resolves once the run's process is up. */
+/** Starts a sandbox owner process with a `sleep` run going; resolves once the run's process is up. */
 async function startOwner(
   parent: string,
   level: 'strict' | 'whitelist',
 ): Promise<{ child: ChildProcess; root: string }> {
+  const before = (await sleeping()).length;
   const child = spawn(
     process.execPath,
     [
@@ -36,15 +41,14 @@ async function startOwner(
       parent,
       level,
       String(UID),
+      MARKER,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const root = await until('the owner to print its run root', async () => out.split('\n')[0] || null);
-  await until('the run to start', async () =>
-    (await liveProcessesOf(UID)).some((p) => p.cmd.includes('sleep 1000')),
-  );
+  await until('the run to start', async () => (await sleeping()).length > before);
   return { child, root };
 }
 
@@ -75,7 +79,6 @@ describe('run dirs after a sandbox owner is killed with SIGKILL', () => {
       expect(runDirs).toHaveLength(1);
 
       await killHard(dead.child);
-      const sleeping = async () => (await liveProcessesOf(UID)).filter((p) => p.cmd.includes('sleep 1000'));
       if (level === 'strict') {
         // The launcher dies with its owner and bwrap (--die-with-parent) with it: the run ends at once.
         await until('the strict run to die with its owner', async () => (await sleeping()).length === 1);
@@ -97,10 +100,7 @@ describe('run dirs after a sandbox owner is killed with SIGKILL', () => {
       expect(await sweepStaleRunRoots(parent)).toBe(1);
       expect(await exists(live.root)).toBe(false);
       expect(await exists(again.workRoot)).toBe(true);
-      await until(
-        'every process of the runs to be gone',
-        async () => (await liveProcessesOf(UID)).length === 0,
-      );
+      await until('every process of the runs to be gone', async () => (await ours()).length === 0);
       await rm(again.workRoot, { recursive: true });
     },
   );
