@@ -128,8 +128,11 @@ describe('S3 blob store through the REST API', () => {
         }
       }
     };
-    await Promise.all([0, 1, 2, 3].map(worker));
-    stop = true;
+    try {
+      await Promise.all([0, 1, 2, 3].map(worker));
+    } finally {
+      stop = true; // also when a worker failed: the sweeper must not outlive the test's database
+    }
     expect(await sweeper).toBeGreaterThan(0);
     await store().settled();
     await store().sweep(0);
