@@ -26,6 +26,9 @@ async function until<T>(what: string, fn: () => Promise<T | null | false>, timeo
   }
 }
 
+/** Every owner started, so that none outlives the test even when an assertion fails midway. */
+const owners: ChildProcess[] = [];
+
 /** Starts a sandbox owner process with a `sleep` run going; resolves once the run's process is up. */
 async function startOwner(
   parent: string,
@@ -45,6 +48,7 @@ async function startOwner(
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
+  owners.push(child);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const root = await until('the owner to print its run root', async () => out.split('\n')[0] || null);
@@ -67,6 +71,8 @@ describe('run dirs after a sandbox owner is killed with SIGKILL', () => {
     parent = path.join(base, 'runs');
   });
   afterAll(async () => {
+    for (const owner of owners)
+      if (owner.exitCode === null && owner.signalCode === null) await killHard(owner);
     await rm(base, { recursive: true, force: true });
   });
 
