@@ -4,6 +4,7 @@ import { Client } from 'minio';
 import { tables, type Database, type Executor, type Transaction } from '../db/index.js';
 import { AppError } from '../shared/errors.js';
 import {
+  candidateScope,
   DatabaseBlobStore,
   digestOf,
   heldInBucket,
@@ -185,12 +186,7 @@ export class S3BlobStore implements BlobStore {
 
   async collectGarbage(tx: Transaction, candidates?: string[]): Promise<number> {
     if (candidates && candidates.length === 0) return 0;
-    const scope = candidates
-      ? sql`and b.sha256 in (${sql.join(
-          candidates.map((c) => sql`${c}`),
-          sql`, `,
-        )})`
-      : sql``;
+    const scope = candidateScope(candidates);
     // Rows are locked first (in digest order): an upload that is about to reference one holds it with FOR KEY
     // SHARE (see lockPresent) and commits before the "still unreferenced?" check below sees its files.
     await tx.execute(

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { and, asc, eq, gt, inArray, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, sql, type SQL } from 'drizzle-orm';
 import { tables, type Executor, type Transaction } from '../db/index.js';
 import { AppError } from '../shared/errors.js';
 
@@ -151,12 +151,7 @@ export class DatabaseBlobStore implements BlobStore {
 
   async collectGarbage(tx: Transaction, candidates?: string[]): Promise<number> {
     if (candidates && candidates.length === 0) return 0;
-    const scope = candidates
-      ? sql`and b.sha256 in (${sql.join(
-          candidates.map((c) => sql`${c}`),
-          sql`, `,
-        )})`
-      : sql``;
+    const scope = candidateScope(candidates);
     // Rows an upload holds (FOR KEY SHARE, see lockPresent) are skipped: that upload is about to reference them.
     const locked = rowsOf<{ sha256: string }>(
       await tx.execute(
@@ -203,6 +198,16 @@ export async function lockPresent(tx: Transaction, digests: string[]): Promise<S
 }
 
 /** The rows of a raw `execute()` (the same shape on PGlite and node-postgres). */
+/** The SQL condition limiting a collection to `candidates` on blobs aliased `b` (none: every blob). */
+export function candidateScope(candidates?: string[]): SQL {
+  return candidates
+    ? sql`and b.sha256 in (${sql.join(
+        candidates.map((c) => sql`${c}`),
+        sql`, `,
+      )})`
+    : sql``;
+}
+
 export function rowsOf<T>(result: unknown): T[] {
   return (result as { rows: T[] }).rows;
 }
