@@ -3,7 +3,7 @@
  * it afterwards; when the record cannot be written, nothing runs. Real MCP client, real sandbox, real database.
  */
 import { watch, type FSWatcher } from 'node:fs';
-import { chmod, mkdtemp, readdir } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
@@ -37,8 +37,9 @@ async function until<T>(what: string, probe: () => Promise<T | undefined> | T | 
   }
 }
 
+let tmp: string;
 beforeAll(async () => {
-  const tmp = await mkdtemp(path.join(os.tmpdir(), 'skillport-audit-test-'));
+  tmp = await mkdtemp(path.join(os.tmpdir(), 'skillport-audit-test-'));
   await chmod(tmp, 0o755);
   process.env.TMPDIR = tmp;
   t = await startTestServer({ COMMAND_TIMEOUT: '20' });
@@ -59,6 +60,7 @@ afterAll(async () => {
   process.env.TMPDIR = originalTmp;
   await client?.close();
   await t?.close();
+  await rm(tmp, { recursive: true, force: true });
 });
 
 describe('run_shell_command and the audit log', () => {
