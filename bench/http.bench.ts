@@ -8,7 +8,7 @@
  *
  * 1. Start-up time on an existing data dir: the real CLI (`node bin/skillport.js serve`) is started on a fresh
  *    DATA_DIR (creating and migrating the database), then BENCH_STARTS more times on the same DATA_DIR; each
- *    start is timed from spawn until /health answers, and the median of the restarts is the figure.
+ *    start is timed from spawn until /ready answers 200, and the median of the restarts is the figure.
  * 2. Idle memory: process_resident_memory_bytes from /metrics right after the last start.
  * 3. Login latency (p50/p99) over BENCH_LOGINS sequential logins on that server (argon2id verification included).
  * 4. Requests per second over BENCH_CONNECTIONS keep-alive connections, BENCH_REQUESTS requests per round (or
@@ -22,7 +22,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +31,7 @@ import { loadConfig } from '../src/config/index.js';
 import { createHttpApp } from '../src/http/app.js';
 import { requireAuth } from '../src/http/middleware.js';
 import { createContext } from '../src/server/context.js';
+import { freePort } from '../test/helpers/pg-cluster.js';
 import { percentile, request } from './lib.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -46,17 +46,6 @@ const METRICS_TOKEN = 'bench-metrics-token-0123456789';
 const DATABASE_URL = process.env.BENCH_DATABASE_URL;
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** A request on this bench's keep-alive agent; objects are sent as JSON. */
 const req = (
@@ -75,7 +64,7 @@ interface Server {
 }
 
 /**
- * Spawns a server and resolves once /health answers; startupMs is spawn → first 200. `cli` is the real
+ * Spawns a server and resolves once /ready answers; startupMs is spawn → first 200. `cli` is the real
  * `node bin/skillport.js serve`; `noop` is this file in server mode (same app plus the two no-op routes).
  */
 async function startServer(kind: 'cli' | 'noop', dataDir: string, logFile: string): Promise<Server> {
@@ -114,8 +103,9 @@ async function startServer(kind: 'cli' | 'noop', dataDir: string, logFile: strin
   const deadline = started + 60_000;
   for (;;) {
     if (exited) throw new Error(`server exited during start-up; see ${logFile}`);
-    if (performance.now() > deadline) throw new Error('server did not answer /health within 60 s');
-    const ok = await req(port, 'GET', '/health').then(
+    if (performance.now() > deadline) throw new Error('server was not ready within 60 s');
+    // /ready, not /health: /health answers (liveness) as soon as the port is bound, before the database opens.
+    const ok = await req(port, 'GET', '/ready').then(
       (r) => r.status === 200,
       () => false,
     );
@@ -168,7 +158,7 @@ const median = (xs: number[]) => {
 async function metric(port: number, name: string): Promise<number> {
   const r = await req(port, 'GET', '/metrics', { authorization: `Bearer ${METRICS_TOKEN}` });
   const m = new RegExp(`^${name} ([0-9.e+]+)$`, 'm').exec(r.body);
-  if (!m) throw new Error(`metric ${name} not found`);
+  if (!m) throw new Error(`metric ${name} not found (HTTP ${r.status})`);
   return Number(m[1]);
 }
 
