@@ -1,5 +1,6 @@
 /** Small pieces every benchmark uses: one way to take percentiles, one keep-alive HTTP request. */
 import http from 'node:http';
+import pg from 'pg';
 
 /** Nearest-rank percentile of unsorted samples. */
 export function percentile(xs: number[], p: number): number {
@@ -40,4 +41,15 @@ export function request(
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/** Runs one statement (create or drop a benchmark's database) on PostgreSQL at `url`, on a connection of its own. */
+export async function runStatement(url: string, statement: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(statement);
+  } finally {
+    await client.end();
+  }
 }

@@ -39,7 +39,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
-import pg from 'pg';
 import pino from 'pino';
 import { loadConfig } from '../src/config/index.js';
 import { tables } from '../src/db/index.js';
@@ -48,7 +47,7 @@ import { sha256Hex } from '../src/shared/crypto.js';
 import type { Principal } from '../src/shared/principal.js';
 import { keyWithScopes } from '../src/accounts/api-tokens.js';
 import { yazlZip, type YazlEntry } from '../test/helpers/zips.js';
-import { percentile, request } from './lib.js';
+import { percentile, request, runStatement } from './lib.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DATABASE_URL = process.env.BENCH_DATABASE_URL;
@@ -235,14 +234,14 @@ async function spawnServer(backend: Backend, label: string, restart = false): Pr
   if (backend === 'postgres') {
     if (!DATABASE_URL) throw new Error('the postgres backend needs BENCH_DATABASE_URL');
     dbName = `skillport_bench_${process.pid}_${label.replace(/[^a-z0-9]/gi, '_')}`;
-    await admin(`create database ${dbName}`);
+    await runStatement(DATABASE_URL, `create database ${dbName}`);
     const url = new URL(DATABASE_URL);
     url.pathname = `/${dbName}`;
     env.DATABASE_URL = url.toString();
   }
   const cleanup = async () => {
     rmSync(dataDir, { recursive: true, force: true });
-    if (dbName && !KEEP) await admin(`drop database if exists ${dbName} with (force)`);
+    if (dbName && !KEEP) await runStatement(DATABASE_URL!, `drop database if exists ${dbName} with (force)`);
     if (dbName && KEEP) console.error(`  kept database ${dbName}`);
   };
   try {
@@ -299,16 +298,6 @@ async function launch(env: Record<string, string>, dataDir: string): Promise<Chi
       }
     },
   };
-}
-
-async function admin(statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: DATABASE_URL });
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
 }
 
 /** VmRSS / VmHWM of a process, in bytes. */

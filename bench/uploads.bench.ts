@@ -21,14 +21,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { heavyArchive, sampleHealth, type HeavyKind } from '../test/helpers/heavy-uploads.js';
+import { freePort } from '../test/helpers/pg-cluster.js';
 import { yazlZip } from '../test/helpers/zips.js';
-import { percentile, request } from './lib.js';
+import { percentile, request, runStatement } from './lib.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MiB = 1024 * 1024;
@@ -41,24 +40,6 @@ interface Server {
   port: number;
   pid: number;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
-
-async function admin(statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: DATABASE_URL });
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
 }
 
 async function startServer(backend: 'pglite' | 'postgres', label: string): Promise<Server> {
@@ -76,7 +57,7 @@ async function startServer(backend: 'pglite' | 'postgres', label: string): Promi
   let dbName: string | null = null;
   if (backend === 'postgres') {
     dbName = `skillport_bench_uploads_${process.pid}_${label}`;
-    await admin(`create database ${dbName}`);
+    await runStatement(DATABASE_URL!, `create database ${dbName}`);
     const url = new URL(DATABASE_URL!);
     url.pathname = `/${dbName}`;
     env.DATABASE_URL = url.toString();
@@ -106,7 +87,7 @@ async function startServer(backend: 'pglite' | 'postgres', label: string): Promi
       child.kill('SIGTERM');
       await exited;
       rmSync(dataDir, { recursive: true, force: true });
-      if (dbName) await admin(`drop database if exists ${dbName} with (force)`);
+      if (dbName) await runStatement(DATABASE_URL!, `drop database if exists ${dbName} with (force)`);
     },
   };
 }
