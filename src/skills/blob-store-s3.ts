@@ -27,7 +27,7 @@ export { rowsOf };
  *   mode (transaction-scoped), PUT the object, then insert the row in the caller's transaction: the row can only
  *   commit after the object exists.
  * - delete: `collectGarbage` locks the unreferenced rows FOR UPDATE (so it waits for uploads about to reference
- *   them, then sees their files), deletes those still unreferenced in the caller's transaction (the foreign key
+ *   them, then sees their files), deletes those of the locked rows still unreferenced in the caller's transaction (the foreign key
  *   from `version_files` refuses to delete a row a committed version references) and takes the digests' shared
  *   advisory locks. A follow-up then deletes each object in a transaction of its own that holds the digest's lock
  *   exclusively — obtainable only once the deleting transaction has ended and no upload of the same bytes is in
@@ -189,15 +189,27 @@ export class S3BlobStore implements BlobStore {
     const scope = candidateScope(candidates);
     // Rows are locked first (in digest order): an upload that is about to reference one holds it with FOR KEY
     // SHARE (see lockPresent) and commits before the "still unreferenced?" check below sees its files.
-    await tx.execute(
-      sql`select b.sha256 from blobs b where not exists (select 1 from version_files f where f.sha256 = b.sha256)
-          ${scope} order by b.sha256 for update`,
-    );
-    const result = await tx.execute(
-      sql`delete from blobs b where not exists (select 1 from version_files f where f.sha256 = b.sha256) ${scope}
-          returning b.sha256, b.size, octet_length(b.data) as stored`,
-    );
-    const rows = rowsOf<{ sha256: string; size: number; stored: number }>(result);
+    const locked = rowsOf<{ sha256: string }>(
+      await tx.execute(
+        sql`select b.sha256 from blobs b where not exists (select 1 from version_files f where f.sha256 = b.sha256)
+            ${scope} order by b.sha256 for update`,
+      ),
+    ).map((r) => r.sha256);
+    // Only the rows locked above: a row that was still referenced then (its last reference being deleted by a
+    // transaction that committed since) may have gained a new reference from an upload this transaction never
+    // waited for; a later statement's snapshot would not see it, and deleting the row would break its foreign key.
+    const rows: Array<{ sha256: string; size: number; stored: number }> = [];
+    for (let i = 0; i < locked.length; i += DELETE_BATCH) {
+      const batch = locked.slice(i, i + DELETE_BATCH);
+      const result = await tx.execute(
+        sql`delete from blobs b where b.sha256 in (${sql.join(
+          batch.map((d) => sql`${d}`),
+          sql`, `,
+        )}) and not exists (select 1 from version_files f where f.sha256 = b.sha256)
+            returning b.sha256, b.size, octet_length(b.data) as stored`,
+      );
+      rows.push(...rowsOf<{ sha256: string; size: number; stored: number }>(result));
+    }
     const remote = rows
       .filter((r) => Number(r.size) > 0 && Number(r.stored) === 0)
       .map((r) => r.sha256)
