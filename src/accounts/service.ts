@@ -4,7 +4,15 @@ import { tables, type Database, type Transaction } from '../db/index.js';
 import { afterTimeId, cursorTime, timeIdCursor } from '../db/keyset.js';
 import { isUniqueViolation, violatedConstraint } from '../db/errors.js';
 import { recordAudit } from '../audit/service.js';
-import { AppError, conflict, forbidden, notFound, tooManyRequests } from '../shared/errors.js';
+import {
+  conflict,
+  forbidden,
+  ForbiddenError,
+  InvalidInputError,
+  notFound,
+  tooManyRequests,
+  UnauthenticatedError,
+} from '../shared/errors.js';
 import { randomHex, sha256Hex } from '../shared/crypto.js';
 import { decodeCursor, toPage, type Page } from '../shared/pagination.js';
 import { SESSION_SCOPES, type Principal } from '../shared/principal.js';
@@ -32,9 +40,9 @@ export interface AccountsOptions {
 /** Runs inside the account-deletion transaction, after the user's rows are gone (e.g. to free blobs). */
 export type AccountDeletionHook = (tx: Transaction, userId: string) => Promise<void>;
 
-const invalidCredentials = () => new AppError(401, 'invalid_credentials', 'Invalid login or password');
+const invalidCredentials = () => new UnauthenticatedError('invalid_credentials', 'Invalid login or password');
 const invalidRefresh = () =>
-  new AppError(401, 'invalid_refresh_token', 'Refresh token is invalid or expired');
+  new UnauthenticatedError('invalid_refresh_token', 'Refresh token is invalid or expired');
 
 /** Serialises registrations so exactly one first user becomes admin. */
 const REGISTER_LOCK_KEY = 7_346_202;
@@ -154,7 +162,7 @@ export class AccountsService {
     await this.loginThrottle.succeeded(account, ip);
     if (user.disabledAt) {
       await fail('disabled');
-      throw new AppError(403, 'account_disabled', 'This account is disabled');
+      throw new ForbiddenError('account_disabled', 'This account is disabled');
     }
     if (needsRehash) {
       // Legacy bcrypt (or weaker argon2) hashes are replaced once the plaintext is known to be right.
@@ -397,7 +405,7 @@ export class AccountsService {
         result: 'failure',
         ip: opts.ip,
       });
-      throw new AppError(400, 'invalid_password', `The ${opts.field.replace('_', ' ')} is wrong`, {
+      throw new InvalidInputError('invalid_password', `The ${opts.field.replace('_', ' ')} is wrong`, {
         fields: [{ path: opts.field, message: 'is wrong' }],
       });
     }
@@ -597,7 +605,7 @@ function normaliseEmail(email: string): string {
 function assertPassword(password: string, context: { email: string; username: string }, field = 'password') {
   const problems = passwordProblems(password, context);
   if (problems.length) {
-    throw new AppError(400, 'validation_error', `Password ${problems.join('; ')}`, {
+    throw new InvalidInputError('validation_error', `Password ${problems.join('; ')}`, {
       fields: problems.map((message) => ({ path: field, message })),
     });
   }

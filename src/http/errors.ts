@@ -3,7 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { ZodError } from 'zod';
 import { isDatabaseUnavailable } from '../db/errors.js';
-import { AppError } from '../shared/errors.js';
+import { AppError, HTTP_STATUS_OF_KIND } from '../shared/errors.js';
 import { findUnsafeText, invalidInput } from '../shared/text.js';
 import type { AppEnv } from './types.js';
 
@@ -51,8 +51,10 @@ export function validationHook(
 ): Response | undefined {
   const unsafe = findUnsafeText(result.data);
   if (unsafe) {
-    const err = invalidInput(INPUT_PART[result.target ?? ''] ?? result.target ?? 'input', unsafe);
-    return errorResponse(c, err.status, err.code, err.message, err.details);
+    return domainErrorResponse(
+      c,
+      invalidInput(INPUT_PART[result.target ?? ''] ?? result.target ?? 'input', unsafe),
+    );
   }
   if (result.success) return undefined;
   const fields = validationFields(result.error);
@@ -65,15 +67,17 @@ export function validationHook(
   );
 }
 
+/** A domain error as the envelope: the status by its kind, `Retry-After` when the thrower knows when to retry. */
+export function domainErrorResponse(c: Context, err: AppError): Response {
+  const retry = err.retryAfterSeconds;
+  if (retry && (err.kind === 'rate_limited' || err.kind === 'unavailable'))
+    c.header('Retry-After', String(retry));
+  return errorResponse(c, HTTP_STATUS_OF_KIND[err.kind], err.code, err.message, err.details);
+}
+
 /** Turns any thrown value into the envelope. Unknown errors are logged and answered without internals. */
 export function handleError(err: Error, c: Context<AppEnv>): Response {
-  if (err instanceof AppError) {
-    if (err.status === 429 || err.status === 503) {
-      const retry = (err.details as { retry_after?: number } | undefined)?.retry_after;
-      if (retry) c.header('Retry-After', String(retry));
-    }
-    return errorResponse(c, err.status, err.code, err.message, err.details);
-  }
+  if (err instanceof AppError) return domainErrorResponse(c, err);
   if (err instanceof HTTPException) {
     const status = err.status;
     // Hono's JSON validator reports a body that does not parse as a 400 HTTPException.

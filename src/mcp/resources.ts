@@ -50,7 +50,7 @@ async function orUndefined<T>(fn: () => Promise<T>): Promise<T | undefined> {
   } catch (err) {
     if (
       (err instanceof ToolError && err.code === 'not_found') ||
-      (err instanceof AppError && err.status === 404)
+      (err instanceof AppError && err.kind === 'not_found')
     )
       return undefined;
     throw err;

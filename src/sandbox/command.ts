@@ -1,5 +1,6 @@
 import { parse } from 'shell-quote';
-import { AppError } from '../shared/errors.js';
+import type { AppError } from '../shared/errors.js';
+import { InvalidInputError } from '../shared/errors.js';
 import { normalizeRelativePath } from './paths.js';
 
 /**
@@ -148,7 +149,7 @@ export type RefusalProblem =
   | 'dangerous_command';
 
 export function refuse(problem: RefusalProblem, message: string, token?: string): AppError {
-  return new AppError(400, 'command_refused', `Command refused: ${message}`, {
+  return new InvalidInputError('command_refused', `Command refused: ${message}`, {
     problem,
     ...(token === undefined ? {} : { token }),
   });

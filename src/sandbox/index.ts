@@ -8,7 +8,7 @@
  *   const { workRoot } = await claimRunRoot('/var/tmp/skillport-runs'); // sweeps dead servers' leftovers
  *   const sandbox = createSandbox(defaultSandboxConfig({ level, workRoot }));
  */
-import { AppError } from '../shared/errors.js';
+import { InvalidInputError, UnavailableError } from '../shared/errors.js';
 import type { ProbeResult, SecurityLevel } from './types.js';
 
 export type {
@@ -52,8 +52,7 @@ export function resolveSecurityLevel(
           };
     case 'strict':
       if (!probe.ok) {
-        throw new AppError(
-          503,
+        throw new UnavailableError(
           'sandbox_unavailable',
           `Sandbox level 'strict' was requested but bubblewrap is not usable${why}`,
         );
@@ -72,6 +71,6 @@ export function resolveSecurityLevel(
           "sandbox level 'disabled': skill scripts run WITHOUT isolation as the server user; never expose this to untrusted users",
       };
     default:
-      throw new AppError(400, 'bad_request', `Unknown sandbox level ${JSON.stringify(requested)}`);
+      throw new InvalidInputError('bad_request', `Unknown sandbox level ${JSON.stringify(requested)}`);
   }
 }

@@ -1,4 +1,4 @@
-import { AppError } from '../shared/errors.js';
+import { InvalidInputError } from '../shared/errors.js';
 
 const MAX_PATH_LENGTH = 1024;
 const MAX_SEGMENT_LENGTH = 255;
@@ -10,7 +10,7 @@ const MAX_SEGMENT_LENGTH = 255;
  */
 export function normalizeRelativePath(raw: string, what = 'path'): string {
   const fail = (problem: string) =>
-    new AppError(400, 'invalid_path', `Invalid ${what} ${JSON.stringify(raw)}: ${problem}`, {
+    new InvalidInputError('invalid_path', `Invalid ${what} ${JSON.stringify(raw)}: ${problem}`, {
       path: raw,
       problem,
     });

@@ -5,7 +5,12 @@ import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import type { Duplex, Readable } from 'node:stream';
 import { randomHex } from '../shared/crypto.js';
-import { AppError } from '../shared/errors.js';
+import {
+  InvalidInputError,
+  PayloadTooLargeError,
+  RateLimitedError,
+  UnavailableError,
+} from '../shared/errors.js';
 import {
   BWRAP,
   PRLIMIT,
@@ -336,8 +341,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
   function acquire(userId: string): Slot {
     const mine = perUser.get(userId) ?? 0;
     if (globalActive >= config.globalConcurrency || mine >= config.perUserConcurrency) {
-      throw new AppError(
-        429,
+      throw new RateLimitedError(
         'sandbox_busy',
         mine >= config.perUserConcurrency
           ? `Too many scripts running for this user (limit ${config.perUserConcurrency}); try again later`
@@ -350,7 +354,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
     let dedicatedUid = false;
     if (freeUids && level !== 'disabled') {
       const u = freeUids.shift();
-      if (u === undefined) throw new AppError(429, 'sandbox_busy', 'No free sandbox uid; try again later');
+      if (u === undefined) throw new RateLimitedError('sandbox_busy', 'No free sandbox uid; try again later');
       uid = u;
       gid = u;
       dedicatedUid = true;
@@ -374,35 +378,38 @@ export function createSandbox(config: SandboxConfig): Sandbox {
 
   async function run(req: RunRequest): Promise<RunResult> {
     // Everything up to acquire() is synchronous, so refusals and 429s come back at once.
-    if (closed) throw new AppError(503, 'sandbox_closed', 'The sandbox is shutting down');
+    if (closed) throw new UnavailableError('sandbox_closed', 'The sandbox is shutting down');
     if (!req || typeof req.userId !== 'string' || req.userId === '') {
-      throw new AppError(400, 'bad_request', 'userId is required');
+      throw new InvalidInputError('bad_request', 'userId is required');
     }
-    if (typeof req.command !== 'string') throw new AppError(400, 'bad_request', 'command is required');
-    if (!Array.isArray(req.files)) throw new AppError(400, 'bad_request', 'files must be an array');
+    if (typeof req.command !== 'string') throw new InvalidInputError('bad_request', 'command is required');
+    if (!Array.isArray(req.files)) throw new InvalidInputError('bad_request', 'files must be an array');
     const inputFiles = req.inputFiles ?? [];
-    if (!Array.isArray(inputFiles)) throw new AppError(400, 'bad_request', 'inputFiles must be an array');
+    if (!Array.isArray(inputFiles)) throw new InvalidInputError('bad_request', 'inputFiles must be an array');
     if (inputFiles.length > limits.maxInputFiles) {
-      throw new AppError(413, 'payload_too_large', `At most ${limits.maxInputFiles} input files`, {
+      throw new PayloadTooLargeError('payload_too_large', `At most ${limits.maxInputFiles} input files`, {
         limit: limits.maxInputFiles,
       });
     }
     const inputBytes = inputFiles.reduce((n, f) => n + (Buffer.isBuffer(f?.data) ? f.data.length : 0), 0);
     if (inputBytes > limits.maxInputBytes) {
-      throw new AppError(413, 'payload_too_large', `Input files exceed ${limits.maxInputBytes} bytes`, {
-        limit: limits.maxInputBytes,
-      });
+      throw new PayloadTooLargeError(
+        'payload_too_large',
+        `Input files exceed ${limits.maxInputBytes} bytes`,
+        {
+          limit: limits.maxInputBytes,
+        },
+      );
     }
     if (req.files.length + inputFiles.length > MAX_FILES) {
-      throw new AppError(413, 'payload_too_large', `At most ${MAX_FILES} files per run`, {
+      throw new PayloadTooLargeError('payload_too_large', `At most ${MAX_FILES} files per run`, {
         limit: MAX_FILES,
       });
     }
     const planned = planFiles(req.files, inputFiles);
     const plannedBytes = planned.reduce((n, f) => n + f.data.length, 0);
     if (plannedBytes > limits.maxWorkdirBytes) {
-      throw new AppError(
-        413,
+      throw new PayloadTooLargeError(
         'payload_too_large',
         `Skill and input files exceed ${limits.maxWorkdirBytes} bytes`,
         {
@@ -413,7 +420,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
     let timeoutMs = limits.timeoutMs;
     if (req.timeoutMs !== undefined) {
       if (!Number.isFinite(req.timeoutMs) || req.timeoutMs <= 0) {
-        throw new AppError(400, 'bad_request', 'timeoutMs must be a positive number');
+        throw new InvalidInputError('bad_request', 'timeoutMs must be a positive number');
       }
       timeoutMs = Math.min(req.timeoutMs, limits.timeoutMs);
     }
@@ -440,7 +447,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
     const handle = { kill: () => kill(), done: Promise.resolve() as Promise<unknown> };
     const work = (async () => {
       const prep = await prepare().catch((err: Error) => {
-        throw new AppError(503, 'sandbox_unavailable', `Sandbox cannot start: ${err.message}`);
+        throw new UnavailableError('sandbox_unavailable', `Sandbox cannot start: ${err.message}`);
       });
       const go = () =>
         execute(req.command, program, programArgs, planned, timeoutMs, slot, prep, (k) => (kill = k));
@@ -486,7 +493,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       const hits = new Set<LimitHit>();
       const { exit, durationMs, timedOut } = await watchLimits(run, timeoutMs, dir, slot, hits);
       if (exit.error) {
-        throw new AppError(503, 'sandbox_unavailable', `Sandbox cannot start: ${exit.error.message}`);
+        throw new UnavailableError('sandbox_unavailable', `Sandbox cannot start: ${exit.error.message}`);
       }
       const strictCollected = await collectStrictRun(run, manifest, hits);
       await endRun(run, exit, timedOut, cg);
@@ -618,7 +625,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
     cg: CgroupRun | null,
   ): Launched {
     const useReaper = prep.launcher;
-    if (closed) throw new AppError(503, 'sandbox_closed', 'The sandbox is shutting down');
+    if (closed) throw new UnavailableError('sandbox_closed', 'The sandbox is shutting down');
     const startedAt = Date.now();
     const child = spawn(argv[0]!, argv.slice(1), {
       cwd: dir,
@@ -856,8 +863,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       await within(run.infoClosed, PIPE_GRACE_MS); // bwrap's --info-fd JSON
       if (run.nsInitPid === 0 && !timedOut && !closed && exit.code !== 0) {
         // bwrap never created the sandbox (no user namespaces, bad mounts…): not the script's failure.
-        throw new AppError(
-          503,
+        throw new UnavailableError(
           'sandbox_unavailable',
           `bubblewrap failed: ${run.stderr.text().trim().slice(0, 500)}`,
         );
@@ -930,7 +936,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
     if (r.cg) for (const h of await r.cg.hits().catch(() => [])) hits.add(h);
 
     if (run.runner.noSpace) {
-      throw new AppError(413, 'payload_too_large', `Skill and input files do not fit the work dir`, {
+      throw new PayloadTooLargeError('payload_too_large', `Skill and input files do not fit the work dir`, {
         limit: limits.maxWorkdirBytes,
       });
     }

@@ -2,7 +2,8 @@ import { constants } from 'node:fs';
 import { chmod, lchown, lstat, mkdir, mkdtemp, open, readdir, realpath, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { sha256Hex } from '../shared/crypto.js';
-import { AppError } from '../shared/errors.js';
+import type { AppError } from '../shared/errors.js';
+import { InvalidInputError } from '../shared/errors.js';
 import { normalizeRelativePath } from './paths.js';
 import type { ChangedFile, RunFile } from './types.js';
 
@@ -115,7 +116,7 @@ export async function prepareWorkdir(
 }
 
 function conflict(p: string): AppError {
-  return new AppError(400, 'invalid_path', `Duplicate or conflicting file path ${JSON.stringify(p)}`, {
+  return new InvalidInputError('invalid_path', `Duplicate or conflicting file path ${JSON.stringify(p)}`, {
     path: p,
     problem: 'conflict',
   });
@@ -130,8 +131,7 @@ export function planFiles(
   const add = (raw: string, data: unknown, mode: number, what: string) => {
     const p = normalizeRelativePath(raw, what);
     if (p === TMP_DIR_NAME || p.startsWith(`${TMP_DIR_NAME}/`)) {
-      throw new AppError(
-        400,
+      throw new InvalidInputError(
         'invalid_path',
         `Invalid ${what} ${JSON.stringify(raw)}: ${TMP_DIR_NAME} is reserved`,
         {
@@ -141,7 +141,7 @@ export function planFiles(
       );
     }
     if (!Buffer.isBuffer(data))
-      throw new AppError(400, 'bad_request', `File ${JSON.stringify(raw)} has no data`);
+      throw new InvalidInputError('bad_request', `File ${JSON.stringify(raw)} has no data`);
     out.push({ path: p, data, mode });
   };
   for (const f of files) add(f.path, f.data, f.executable ? 0o755 : 0o644, 'skill file path');

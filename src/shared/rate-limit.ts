@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { AppError } from './errors.js';
+import { UnavailableError } from './errors.js';
 
 /** Fixed-window counters. The in-memory store suits one instance; the Redis store shares limits across instances. */
 export interface RateLimiter {
@@ -110,8 +110,7 @@ async function unavailableOnError<T>(run: () => Promise<T>): Promise<T> {
     return await run();
   } catch {
     // The connection error itself is logged by the event bus (see event-bus.ts); the request gets a clear answer.
-    throw new AppError(
-      503,
+    throw new UnavailableError(
       'rate_limiter_unavailable',
       'The rate limiter (Redis) is unavailable; try again shortly',
       { retry_after: REDIS_RETRY_AFTER_SECONDS },

@@ -1,4 +1,5 @@
-import { AppError } from './errors.js';
+import type { AppError } from './errors.js';
+import { InvalidInputError } from './errors.js';
 
 /**
  * Text every store can hold. PostgreSQL `text` cannot contain NUL, `jsonb` refuses `\u0000` and lone UTF-16
@@ -131,7 +132,7 @@ export function assertStorableInput(value: unknown, where: string): void {
 export function invalidInput(where: string, found: UnsafeText): AppError {
   const field = found.path ? printablePath(found.path) : `(${where})`;
   const message = describeTextProblem(found.problem);
-  return new AppError(400, 'invalid_input', `Invalid request: ${where} field ${field} ${message}`, {
+  return new InvalidInputError('invalid_input', `Invalid request: ${where} field ${field} ${message}`, {
     fields: [{ path: field, in: where, message }],
   });
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { and, eq, gt, inArray, sql } from 'drizzle-orm';
 import { Client } from 'minio';
 import { tables, type Database, type Executor, type Transaction } from '../db/index.js';
-import { AppError } from '../shared/errors.js';
+import { InternalError } from '../shared/errors.js';
 import {
   candidateScope,
   DatabaseBlobStore,
@@ -61,9 +61,9 @@ const FOLLOW_UP_ATTEMPTS = 10;
 /** Object reads and writes in flight at once per call. */
 const IO_CONCURRENCY = 8;
 
-export class BlobIntegrityError extends AppError {
+export class BlobIntegrityError extends InternalError {
   constructor(digest: string, problem: string) {
-    super(500, 'blob_integrity', `Stored content of blob ${digest} ${problem}; it is not served`);
+    super('blob_integrity', `Stored content of blob ${digest} ${problem}; it is not served`);
   }
 }
 

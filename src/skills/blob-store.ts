@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { and, asc, eq, gt, inArray, sql, type SQL } from 'drizzle-orm';
 import { tables, type Executor, type Transaction } from '../db/index.js';
-import { AppError } from '../shared/errors.js';
+import { InternalError } from '../shared/errors.js';
 
 /**
  * Where file contents live, addressed by their SHA-256. The database store keeps server instances
@@ -125,8 +125,7 @@ export class DatabaseBlobStore implements BlobStore {
   /** The whole blob: its first chunk plus the chunk rows, if any, read a few at a time. */
   private async rest(exec: Executor, row: { sha256: string; size: number; data: Buffer }): Promise<Buffer> {
     if (heldInBucket(row)) {
-      throw new AppError(
-        500,
+      throw new InternalError(
         'blob_integrity',
         `Blob ${row.sha256} is in object storage: set BLOB_STORE=s3, or run \`skillport blobs migrate --to db\``,
       );

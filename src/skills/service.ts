@@ -5,7 +5,7 @@ import { tables, type Database, type Executor, type Transaction } from '../db/in
 import { isUniqueViolation } from '../db/errors.js';
 import { recordAudit } from '../audit/service.js';
 import { sha256Hex } from '../shared/crypto.js';
-import { AppError, conflict, forbidden, notFound, unprocessable } from '../shared/errors.js';
+import { conflict, forbidden, InvalidInputError, notFound, unprocessable } from '../shared/errors.js';
 import { decodeCursor, encodeCursor, type Page } from '../shared/pagination.js';
 import type { Principal } from '../shared/principal.js';
 import { digestOf, lockPresent, type BlobStore } from './blob-store.js';
@@ -180,7 +180,7 @@ export class SkillsService {
         throw forbidden(`Shared skills are read-only; you can only hide them (not: ${others.join(', ')})`);
     }
     if (own && patch.hidden !== undefined) {
-      throw new AppError(400, 'validation_error', 'Only shared skills can be hidden', {
+      throw new InvalidInputError('validation_error', 'Only shared skills can be hidden', {
         fields: [{ path: 'hidden', message: 'applies to shared skills only' }],
       });
     }

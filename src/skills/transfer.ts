@@ -1,6 +1,6 @@
 import { chmod, mkdir, readdir, writeFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { AppError } from '../shared/errors.js';
+import { ConflictError } from '../shared/errors.js';
 import type { Principal } from '../shared/principal.js';
 import { readSkillFolder, type ArchiveLimits } from './package/index.js';
 import type { SkillsService } from './service.js';
@@ -73,7 +73,7 @@ export async function exportSkills(
     for (const s of page.items) {
       const target = path.join(dir, s.name);
       if (!opts.overwrite && (await stat(target).catch(() => null))) {
-        throw new AppError(409, 'conflict', `${target} already exists (use --overwrite)`);
+        throw new ConflictError('conflict', `${target} already exists (use --overwrite)`);
       }
       const { version, files } = await skills.versionContents(userId, s.name, 'latest');
       for (const f of files) {

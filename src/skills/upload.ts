@@ -6,7 +6,12 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import busboy from 'busboy';
-import { AppError, badRequest, payloadTooLarge } from '../shared/errors.js';
+import {
+  badRequest,
+  payloadTooLarge,
+  UnavailableError,
+  UnsupportedMediaTypeError,
+} from '../shared/errors.js';
 import { readSkillArchive, type ArchiveLimits, type SkillFiles } from './package/index.js';
 
 const ZIP_TYPES = [
@@ -54,8 +59,7 @@ export class Uploads {
   async ingest<T>(req: Request, store: (pkg: SkillFiles) => Promise<T>): Promise<T> {
     const ticket = this.gate.admit();
     if (!ticket) {
-      throw new AppError(
-        503,
+      throw new UnavailableError(
         'server_busy',
         `Too many uploads are in progress; retry in ${UPLOAD_RETRY_AFTER_SECONDS} seconds`,
         { retry_after: UPLOAD_RETRY_AFTER_SECONDS },
@@ -188,8 +192,7 @@ async function receiveArchive(
     } else if (ZIP_TYPES.some((t) => contentType.startsWith(t))) {
       await pipeline(body, capped(maxBytes), createWriteStream(file, { mode: 0o600 }));
     } else {
-      throw new AppError(
-        415,
+      throw new UnsupportedMediaTypeError(
         'unsupported_media_type',
         'Send the archive as application/zip or multipart/form-data',
       );

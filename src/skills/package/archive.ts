@@ -12,7 +12,7 @@ import type { Readable } from 'node:stream';
 import { createInflateRaw, crc32 } from 'node:zlib';
 import yauzl from 'yauzl';
 import type { Entry, ZipFile } from 'yauzl';
-import { AppError } from '../../shared/errors.js';
+import { AppError, PayloadTooLargeError, UnprocessableError } from '../../shared/errors.js';
 
 export interface ArchiveLimits {
   /** Size of the zip file itself (the caller also enforces it while streaming the upload). */
@@ -81,11 +81,11 @@ const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f]/;
 const quote = (name: string): string => JSON.stringify(name);
 
 function invalidArchive(entry: string, problem: string): AppError {
-  return new AppError(422, 'invalid_archive', `Archive entry ${quote(entry)} ${problem}`, { entry });
+  return new UnprocessableError('invalid_archive', `Archive entry ${quote(entry)} ${problem}`, { entry });
 }
 
 function tooLarge(message: string, details?: Record<string, unknown>): AppError {
-  return new AppError(413, 'payload_too_large', message, details);
+  return new PayloadTooLargeError('payload_too_large', message, details);
 }
 
 function isJunk(segments: readonly string[]): boolean {
@@ -100,7 +100,7 @@ function checkEntryName(name: string, limits: ArchiveLimits, kind: 'Archive entr
   const fail = (problem: string) =>
     kind === 'Archive entry'
       ? invalidArchive(name, problem)
-      : new AppError(422, 'invalid_archive', `File ${quote(name)} ${problem}`, { entry: name });
+      : new UnprocessableError('invalid_archive', `File ${quote(name)} ${problem}`, { entry: name });
   if (CONTROL_CHARS.test(name)) throw fail('contains NUL or control characters in its name');
   if (name.includes('\\')) throw fail('contains a backslash in its name');
   if (name.startsWith('/')) throw fail('is an absolute path');
@@ -178,8 +178,7 @@ function mapZipError(err: unknown, limits: ArchiveLimits, currentEntry: string |
     return invalidArchive(name, 'has an unsafe path');
   }
   if (/strong encryption/i.test(message)) {
-    return new AppError(
-      422,
+    return new UnprocessableError(
       'invalid_archive',
       'Archive contains encrypted entries, which are not supported',
       {
@@ -188,8 +187,7 @@ function mapZipError(err: unknown, limits: ArchiveLimits, currentEntry: string |
     );
   }
   if (/end of central directory record signature not found/i.test(message)) {
-    return new AppError(
-      422,
+    return new UnprocessableError(
       'invalid_archive',
       'Upload is not a zip archive, or it is truncated (no zip central directory found)',
     );
@@ -197,7 +195,7 @@ function mapZipError(err: unknown, limits: ArchiveLimits, currentEntry: string |
   if (currentEntry !== undefined) {
     return invalidArchive(currentEntry, `could not be read: ${message}`);
   }
-  return new AppError(422, 'invalid_archive', `Archive is corrupt or not a zip file: ${message}`);
+  return new UnprocessableError('invalid_archive', `Archive is corrupt or not a zip file: ${message}`);
 }
 
 /**
@@ -214,7 +212,8 @@ export async function readSkillArchive(
       limit: limits.maxArchiveBytes,
     });
   }
-  if (stat.size === 0) throw new AppError(422, 'invalid_archive', 'Upload is not a zip archive (empty file)');
+  if (stat.size === 0)
+    throw new UnprocessableError('invalid_archive', 'Upload is not a zip archive (empty file)');
 
   let zip: ZipFile;
   try {
@@ -386,7 +385,7 @@ function assemble(collected: CollectedFile[], skipped: SkippedEntry[], limits: A
       tops.size === 1 &&
       top !== undefined &&
       collected.some((f) => f.segments.length === 2 && f.segments[1] === SKILL_MD);
-    if (!inFolder) throw new AppError(422, 'invalid_archive', SKILL_MD_NOT_FOUND);
+    if (!inFolder) throw new UnprocessableError('invalid_archive', SKILL_MD_NOT_FOUND);
     rootFolder = top;
   }
   const files = collected.map((f): SkillFile => {
@@ -428,10 +427,10 @@ export async function readSkillFolder(
   try {
     root = await fsp.realpath(given);
   } catch {
-    throw new AppError(422, 'invalid_archive', `Skill folder ${quote(dir)} does not exist`);
+    throw new UnprocessableError('invalid_archive', `Skill folder ${quote(dir)} does not exist`);
   }
   if (!(await fsp.stat(root)).isDirectory()) {
-    throw new AppError(422, 'invalid_archive', `${quote(dir)} is not a folder`);
+    throw new UnprocessableError('invalid_archive', `${quote(dir)} is not a folder`);
   }
 
   const files: SkillFile[] = [];
@@ -439,7 +438,7 @@ export async function readSkillFolder(
   let totalBytes = 0;
 
   const fail = (rel: string, problem: string) =>
-    new AppError(422, 'invalid_archive', `File ${quote(rel)} ${problem}`, { entry: rel });
+    new UnprocessableError('invalid_archive', `File ${quote(rel)} ${problem}`, { entry: rel });
 
   const walk = async (absDir: string, relSegments: string[]): Promise<void> => {
     const entries = await fsp.readdir(absDir, { withFileTypes: true });
@@ -492,7 +491,10 @@ export async function readSkillFolder(
   await walk(root, []);
 
   if (!files.some((f) => f.path === SKILL_MD)) {
-    throw new AppError(422, 'invalid_archive', `SKILL.md not found at the root of the folder ${quote(dir)}`);
+    throw new UnprocessableError(
+      'invalid_archive',
+      `SKILL.md not found at the root of the folder ${quote(dir)}`,
+    );
   }
   files.sort(byPath);
   return { rootFolder: path.basename(given), files, skipped };

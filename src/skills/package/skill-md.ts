@@ -4,7 +4,8 @@
  * returned as warnings, as lenient hosts are expected to do.
  */
 import { isAlias, isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
-import { AppError } from '../../shared/errors.js';
+import type { AppError } from '../../shared/errors.js';
+import { PayloadTooLargeError, UnprocessableError } from '../../shared/errors.js';
 import { describeTextProblem, findTextProblem, findUnsafeText, printablePath } from '../../shared/text.js';
 
 export interface ParsedSkill {
@@ -57,7 +58,7 @@ const XML_TAG = /<\/?[A-Za-z][^<>]*>|<[!?][^<>]*>/;
 const codePoints = (s: string): number => [...s].length;
 
 function invalidSkill(errors: string[]): AppError {
-  return new AppError(422, 'invalid_skill', `SKILL.md is invalid: ${errors.join('; ')}`, { errors });
+  return new UnprocessableError('invalid_skill', `SKILL.md is invalid: ${errors.join('; ')}`, { errors });
 }
 
 /** Decode bytes as UTF-8, refusing invalid sequences (a leading BOM is dropped). */
@@ -65,7 +66,7 @@ export function decodeUtf8Strict(buf: Uint8Array): string {
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(buf);
   } catch {
-    throw new AppError(422, 'invalid_skill', 'SKILL.md is not valid UTF-8', {
+    throw new UnprocessableError('invalid_skill', 'SKILL.md is not valid UTF-8', {
       errors: ['SKILL.md is not valid UTF-8'],
     });
   }
@@ -135,7 +136,7 @@ function splitFrontmatter(text: string): Split | string {
 
 function frontmatterLimit(what: string, limit: number, unit: string): AppError {
   const message = `SKILL.md frontmatter has more than ${limit} ${unit} (${what})`;
-  return new AppError(413, 'payload_too_large', message, { limit, limit_name: `frontmatter_${what}` });
+  return new PayloadTooLargeError('payload_too_large', message, { limit, limit_name: `frontmatter_${what}` });
 }
 
 /**

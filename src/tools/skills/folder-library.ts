@@ -5,7 +5,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '../../observability/logger.js';
 import { sha256Hex } from '../../shared/crypto.js';
-import { AppError } from '../../shared/errors.js';
+import { InvalidInputError } from '../../shared/errors.js';
 import { decodeCursor, encodeCursor } from '../../shared/pagination.js';
 import { contentTypeFor } from '../../skills/content-type.js';
 import {
@@ -104,7 +104,7 @@ export class FolderSkillLibrary implements SkillLibrary {
   /** Scans the folder once (and starts watching it when asked). Throws when the folder does not exist. */
   async open(): Promise<this> {
     const st = await stat(this.root).catch(() => null);
-    if (!st?.isDirectory()) throw new AppError(400, 'bad_request', `${this.root} is not a folder`);
+    if (!st?.isDirectory()) throw new InvalidInputError('bad_request', `${this.root} is not a folder`);
     await this.refresh();
     return this;
   }

@@ -140,7 +140,7 @@ async function orSkillNotFound<T>(name: string, fn: () => Promise<T>): Promise<T
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof AppError && err.code === 'not_found') throw new SkillNotFound(name);
+    if (err instanceof AppError && err.kind === 'not_found') throw new SkillNotFound(name);
     throw err;
   }
 }
