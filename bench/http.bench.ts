@@ -13,7 +13,7 @@
  * 3. Login latency (p50/p99) over BENCH_LOGINS sequential logins on that server (argon2id verification included).
  * 4. Requests per second over BENCH_CONNECTIONS keep-alive connections, BENCH_REQUESTS requests per round (or
  *    BENCH_SECONDS, whichever ends first), median of BENCH_ROUNDS interleaved rounds, all in one server process:
- *    the application exactly as `serve` builds it, plus two no-op routes that differ only in `requireAuth`:
+ *    the application exactly as `serve` builds it, plus two no-op routes that differ only in `requirePermission`:
  *      - GET /health and GET /api/bench/noop without credentials (the baselines),
  *      - GET /api/bench/noop-auth with a personal API token (`api` scope) and with a console JWT,
  *      - GET /api/v1/users/me (one database read) with the API token and with the JWT.
@@ -29,7 +29,7 @@ import { serve } from '@hono/node-server';
 import type { Context } from 'hono';
 import { loadConfig } from '../src/config/index.js';
 import { createHttpApp } from '../src/http/app.js';
-import { requireAuth } from '../src/http/middleware.js';
+import { requirePermission } from '../src/http/middleware.js';
 import { createContext } from '../src/server/context.js';
 import { freePort } from '../test/helpers/pg-cluster.js';
 import { percentile, request } from './lib.js';
@@ -278,14 +278,14 @@ async function main() {
   for (const [k, v] of table) console.log(`| ${k.padEnd(width)} | ${v}`);
 }
 
-/** Server mode: the app exactly as `serve` builds it, plus a no-op route with and without requireAuth. */
+/** Server mode: the app exactly as `serve` builds it, plus a no-op route with and without requirePermission. */
 async function noopServer() {
   const config = loadConfig(process.env);
   const ctx = await createContext(config);
   const { app } = createHttpApp(ctx);
   const ok = (c: Context) => c.json({ ok: true });
   app.get('/api/bench/noop', ok);
-  app.get('/api/bench/noop-auth', requireAuth(ctx.authenticator, 'api'), ok);
+  app.get('/api/bench/noop-auth', requirePermission(ctx.authenticator, 'users.read-self'), ok);
   const server = serve({ fetch: app.fetch, port: config.PORT, hostname: '127.0.0.1' });
   process.once('SIGTERM', () => {
     server.close();

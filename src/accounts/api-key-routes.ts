@@ -1,3 +1,4 @@
+import type { Action } from '../authz/index.js';
 import { createRoute } from '@hono/zod-openapi';
 import {
   bearerSecurity,
@@ -9,9 +10,10 @@ import {
   pageOf,
   z,
 } from '../http/openapi.js';
-import { requireAuth } from '../http/middleware.js';
+import { requirePermission } from '../http/middleware.js';
 import { TOKEN_SCOPES } from '../shared/principal.js';
-import { canGrantAdmin, keyWithScopes, type ApiTokens } from './api-tokens.js';
+import { may } from '../authz/index.js';
+import { keyWithScopes, type ApiTokens } from './api-tokens.js';
 import type { Authenticator } from './authenticate.js';
 
 const Permissions = {
@@ -65,7 +67,7 @@ const IdParam = z.object({ id: z.uuid() });
  */
 export function apiKeyRoutes({ apiTokens, auth }: { apiTokens: ApiTokens; auth: Authenticator }) {
   const app = createRouter();
-  const authed = requireAuth(auth, 'api');
+  const guard = (action: Action) => requirePermission(auth, action);
 
   for (const path of ['/api-keys', '/tokens'] as const) {
     const tags = [path === '/tokens' ? 'tokens' : 'api-keys'];
@@ -76,11 +78,11 @@ export function apiKeyRoutes({ apiTokens, auth }: { apiTokens: ApiTokens; auth: 
         tags,
         summary: path === '/tokens' ? 'List API keys (older alias of /api-keys)' : 'List your API keys',
         security: bearerSecurity,
-        middleware: [authed] as const,
+        middleware: [guard('api-keys.list')] as const,
         request: { query: PageQuery },
         responses: { 200: json(pageOf(ApiKey)), ...errorResponses(400, 401, 403) },
       }),
-      async (c) => c.json(await apiTokens.list(c.get('principal').userId, c.req.valid('query')), 200),
+      async (c) => c.json(await apiTokens.list(c.get('principal'), c.req.valid('query')), 200),
     );
     app.openapi(
       createRoute({
@@ -89,7 +91,7 @@ export function apiKeyRoutes({ apiTokens, auth }: { apiTokens: ApiTokens; auth: 
         tags,
         summary: path === '/tokens' ? 'Revoke an API key (older alias)' : 'Revoke an API key (for good)',
         security: bearerSecurity,
-        middleware: [authed] as const,
+        middleware: [guard('api-keys.revoke')] as const,
         request: { params: IdParam },
         responses: { 204: { description: 'Revoked' }, ...errorResponses(400, 401, 403, 404) },
       }),
@@ -107,7 +109,7 @@ export function apiKeyRoutes({ apiTokens, auth }: { apiTokens: ApiTokens; auth: 
       tags: ['api-keys'],
       summary: 'Create an API key; the plaintext key is returned once, in this response only',
       security: bearerSecurity,
-      middleware: [authed] as const,
+      middleware: [guard('api-keys.create')] as const,
       request: {
         body: jsonBody(
           z.object({
@@ -149,7 +151,7 @@ export function apiKeyRoutes({ apiTokens, auth }: { apiTokens: ApiTokens; auth: 
       summary:
         'Change an API key: name, permissions, assistants, restriction, disabled (omitted fields stay)',
       security: bearerSecurity,
-      middleware: [authed] as const,
+      middleware: [guard('api-keys.update')] as const,
       request: {
         params: IdParam,
         body: jsonBody(
@@ -193,7 +195,7 @@ export function apiKeyRoutes({ apiTokens, auth }: { apiTokens: ApiTokens; auth: 
       summary:
         'Create an API key in the older scopes shape (alias of POST /api-keys); the plaintext is returned once',
       security: bearerSecurity,
-      middleware: [authed] as const,
+      middleware: [guard('api-keys.create')] as const,
       request: {
         body: jsonBody(
           z.object({
@@ -210,7 +212,7 @@ export function apiKeyRoutes({ apiTokens, auth }: { apiTokens: ApiTokens; auth: 
       const principal = c.get('principal');
       const key = keyWithScopes(body.name, body.scopes, {
         expiresAt: body.expires_at ? new Date(body.expires_at) : null,
-        withAdmin: canGrantAdmin(principal),
+        withAdmin: may(principal, 'api-keys.grant', 'can_admin'),
       });
       return c.json(await apiTokens.create(principal, key, c.get('clientIp')), 201);
     },

@@ -1,3 +1,4 @@
+import { authorize, may } from '../authz/index.js';
 import { EventEmitter } from 'node:events';
 import { and, desc, eq, getTableColumns, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
 import { tables, type Database } from '../db/index.js';
@@ -51,12 +52,6 @@ export interface NewApiKey {
   restriction: KeyRestriction | null;
   expiresAt: Date | null;
 }
-
-/**
- * Whether a credential may give a key `can_admin`: a console session (it holds all of its user's powers, admin
- * included whenever the user is one) or a credential acting with admin powers. A key without them cannot.
- */
-export const canGrantAdmin = (actor: Principal): boolean => actor.via === 'session' || actor.isAdmin;
 
 /**
  * A key in the old `/api/v1/tokens` terms, with their old meaning (what migration 0002 does to existing
@@ -125,7 +120,7 @@ const toView = (t: TokenRow): ApiTokenView => {
 
 /**
  * A key may be created or changed only within the powers of the credential doing it: it cannot grant a
- * permission it lacks, `can_admin` only as `canGrantAdmin` allows, and a restricted or
+ * permission it lacks (the `api-keys.grant` rule of `authz/`), and a restricted or
  * assistant-bound key can only set restrictions and bindings at least as narrow as its own. `granted` holds
  * the permissions being turned on; `restriction` and `assistantIds` are undefined when left unchanged.
  * (A console session holds all of its user's powers.)
@@ -135,13 +130,7 @@ function assertGrantable(
   granted: Partial<KeyPermissions>,
   scope: { restriction?: KeyRestriction | null; assistantIds?: string[] },
 ): void {
-  const held: Record<keyof KeyPermissions, boolean> = {
-    can_manage: actor.scopes.includes('api'),
-    can_use_mcp: actor.scopes.includes('mcp'),
-    can_call_assistant: actor.scopes.includes('assistants'),
-    can_admin: canGrantAdmin(actor),
-  };
-  const missing = PERMISSION_NAMES.filter((name) => granted[name] && !held[name]);
+  const missing = PERMISSION_NAMES.filter((name) => granted[name] && !may(actor, 'api-keys.grant', name));
   if (missing.length > 0) throw forbidden(`This credential cannot grant ${missing.join(', ')}`);
   const ownSkills = actor.restriction?.skills;
   if (ownSkills && scope.restriction !== undefined) {
@@ -215,6 +204,7 @@ export class ApiTokens {
     input: NewApiKey,
     ip: string | null,
   ): Promise<ApiTokenView & { token: string }> {
+    authorize(principal, 'api-keys.create');
     if (input.expiresAt && input.expiresAt.getTime() <= Date.now()) {
       throw badRequest('Expiry must be in the future', {
         fields: [{ path: 'expires_at', message: 'must be in the future' }],
@@ -269,6 +259,7 @@ export class ApiTokens {
     changes: ApiKeyChanges,
     ip: string | null,
   ): Promise<ApiTokenView> {
+    authorize(principal, 'api-keys.update');
     const t = tables.apiTokens;
     const updated = await this.db.transaction(async (tx) => {
       const [current] = await tx
@@ -324,10 +315,11 @@ export class ApiTokens {
     return toView(updated);
   }
 
-  async list(userId: string, query: { cursor?: string; limit: number }): Promise<Page<ApiTokenView>> {
+  async list(actor: Principal, query: { cursor?: string; limit: number }): Promise<Page<ApiTokenView>> {
+    authorize(actor, 'api-keys.list');
     const after = decodeCursor(query.cursor, timeIdCursor);
     const t = tables.apiTokens;
-    const where: SQL[] = [eq(t.userId, userId)];
+    const where: SQL[] = [eq(t.userId, actor.userId)];
     if (after) where.push(afterTimeId(t.createdAt, t.id, after, 'desc'));
     const rows = await this.db
       .select({ ...getTableColumns(t), cursorAt: cursorTime(t.createdAt) })
@@ -339,6 +331,7 @@ export class ApiTokens {
   }
 
   async revoke(principal: Principal, tokenId: string, ip: string | null): Promise<void> {
+    authorize(principal, 'api-keys.revoke');
     const revoked = await this.db.transaction(async (tx) => {
       const [row] = await tx
         .update(tables.apiTokens)

@@ -1,3 +1,4 @@
+import type { Action } from '../authz/index.js';
 import { createRoute } from '@hono/zod-openapi';
 import {
   createRouter,
@@ -9,7 +10,7 @@ import {
   bearerSecurity,
   z,
 } from '../http/openapi.js';
-import { requireAdmin, requireAuth } from '../http/middleware.js';
+import { publicRoute, requirePermission } from '../http/middleware.js';
 import { apiKeyRoutes } from './api-key-routes.js';
 import type { Authenticator } from './authenticate.js';
 import type { ApiTokens } from './api-tokens.js';
@@ -56,13 +57,14 @@ export interface AccountsRoutesDeps {
 
 export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps) {
   const app = createRouter();
-  const authed = requireAuth(auth, 'api');
+  const guard = (action: Action) => requirePermission(auth, action);
 
   app.openapi(
     createRoute({
       method: 'post',
       path: '/auth/register',
       tags: ['auth'],
+      middleware: [publicRoute] as const,
       summary: 'Create an account (the first account becomes admin)',
       request: { body: jsonBody(z.object({ email: Email, username: Username, password: Password })) },
       responses: { 201: json(AuthResult, 'Registered'), ...errorResponses(400, 403, 409, 429, 503) },
@@ -75,6 +77,7 @@ export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps
       method: 'post',
       path: '/auth/login',
       tags: ['auth'],
+      middleware: [publicRoute] as const,
       summary: 'Log in with email or username',
       request: { body: jsonBody(z.object({ login: z.string().trim().min(1).max(254), password: Password })) },
       responses: { 200: json(AuthResult), ...errorResponses(400, 401, 403, 429, 503) },
@@ -88,6 +91,7 @@ export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps
       method: 'post',
       path: '/auth/refresh',
       tags: ['auth'],
+      middleware: [publicRoute] as const,
       summary: 'Exchange a refresh token for new tokens (rotates the refresh token)',
       request: { body: jsonBody(RefreshBody) },
       responses: { 200: json(AuthResult), ...errorResponses(400, 401) },
@@ -100,6 +104,7 @@ export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps
       method: 'post',
       path: '/auth/logout',
       tags: ['auth'],
+      middleware: [publicRoute] as const,
       summary: 'End the session of a refresh token: its tokens and access tokens stop working',
       request: { body: jsonBody(RefreshBody) },
       responses: { 204: { description: 'Logged out' }, ...errorResponses(400) },
@@ -117,10 +122,10 @@ export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps
       tags: ['users'],
       summary: 'Your account',
       security: bearerSecurity,
-      middleware: [authed] as const,
+      middleware: [guard('users.read-self')] as const,
       responses: { 200: json(User), ...errorResponses(401) },
     }),
-    async (c) => c.json(await accounts.getUser(c.get('principal').userId), 200),
+    async (c) => c.json(await accounts.me(c.get('principal')), 200),
   );
 
   app.openapi(
@@ -130,7 +135,7 @@ export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps
       tags: ['users'],
       summary: 'Change your email or username',
       security: bearerSecurity,
-      middleware: [authed] as const,
+      middleware: [guard('users.update-self')] as const,
       request: { body: jsonBody(z.object({ email: Email.optional(), username: Username.optional() })) },
       responses: { 200: json(User), ...errorResponses(400, 401, 409) },
     }),
@@ -145,7 +150,7 @@ export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps
       tags: ['users'],
       summary: 'Change password (ends every console session, this one too; API tokens stay valid)',
       security: bearerSecurity,
-      middleware: [authed] as const,
+      middleware: [guard('users.change-password')] as const,
       request: { body: jsonBody(z.object({ current_password: Password, new_password: Password })) },
       responses: { 204: { description: 'Changed' }, ...errorResponses(400, 401, 429, 503) },
     }),
@@ -162,7 +167,7 @@ export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps
       tags: ['users'],
       summary: 'Delete the account and everything it owns',
       security: bearerSecurity,
-      middleware: [authed] as const,
+      middleware: [guard('users.delete-self')] as const,
       request: { body: jsonBody(z.object({ password: Password })) },
       responses: { 204: { description: 'Deleted' }, ...errorResponses(400, 401, 429, 503) },
     }),
@@ -179,11 +184,11 @@ export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps
       tags: ['admin'],
       summary: 'List users (admin)',
       security: bearerSecurity,
-      middleware: [authed, requireAdmin] as const,
+      middleware: [guard('users.list')] as const,
       request: { query: PageQuery.extend({ q: z.string().max(254).optional() }) },
       responses: { 200: json(pageOf(User)), ...errorResponses(400, 401, 403) },
     }),
-    async (c) => c.json(await accounts.listUsers(c.req.valid('query')), 200),
+    async (c) => c.json(await accounts.listUsers(c.get('principal'), c.req.valid('query')), 200),
   );
 
   app.openapi(
@@ -193,7 +198,7 @@ export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps
       tags: ['admin'],
       summary: 'Create a user (admin; works with SIGNUP=closed)',
       security: bearerSecurity,
-      middleware: [authed, requireAdmin] as const,
+      middleware: [guard('users.create')] as const,
       request: {
         body: jsonBody(
           z.object({
@@ -225,7 +230,7 @@ export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps
       tags: ['admin'],
       summary: 'Disable/enable a user or change admin rights (admin)',
       security: bearerSecurity,
-      middleware: [authed, requireAdmin] as const,
+      middleware: [guard('users.update')] as const,
       request: {
         params: IdParam,
         body: jsonBody(z.object({ disabled: z.boolean().optional(), is_admin: z.boolean().optional() })),
@@ -251,7 +256,7 @@ export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps
       tags: ['admin'],
       summary: 'Delete a user and everything they own (admin; not yourself, not the last admin)',
       security: bearerSecurity,
-      middleware: [authed, requireAdmin] as const,
+      middleware: [guard('users.delete')] as const,
       request: { params: IdParam },
       responses: { 204: { description: 'Deleted' }, ...errorResponses(400, 401, 403, 404, 409) },
     }),
@@ -268,7 +273,7 @@ export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps
       tags: ['admin'],
       summary: "Set a user's password and end all their console sessions (admin; not yourself)",
       security: bearerSecurity,
-      middleware: [authed, requireAdmin] as const,
+      middleware: [guard('users.set-password')] as const,
       request: { params: IdParam, body: jsonBody(z.object({ password: Password })) },
       responses: { 204: { description: 'Password set' }, ...errorResponses(400, 401, 403, 404, 409) },
     }),

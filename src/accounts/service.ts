@@ -15,7 +15,8 @@ import {
 } from '../shared/errors.js';
 import { randomHex, sha256Hex } from '../shared/crypto.js';
 import { decodeCursor, toPage, type Page } from '../shared/pagination.js';
-import { SESSION_SCOPES, type Principal } from '../shared/principal.js';
+import { authorize, SESSION_SCOPES } from '../authz/index.js';
+import type { Principal } from '../shared/principal.js';
 import type { RateLimiter } from '../shared/rate-limit.js';
 import type { AccessTokens } from './access-tokens.js';
 import type { ApiTokens } from './api-tokens.js';
@@ -226,8 +227,10 @@ export class AccountsService {
     if (row) await this.revokeFamily(row.familyId, row.userId, ip, 'logout');
   }
 
-  async getUser(userId: string): Promise<UserView> {
-    const [user] = await this.db.select().from(tables.users).where(eq(tables.users.id, userId));
+  /** The actor's own account. */
+  async me(actor: Principal): Promise<UserView> {
+    authorize(actor, 'users.read-self');
+    const [user] = await this.db.select().from(tables.users).where(eq(tables.users.id, actor.userId));
     if (!user) throw notFound('User not found');
     return toUserView(user);
   }
@@ -298,6 +301,7 @@ export class AccountsService {
     input: { email?: string; username?: string },
     ip: string | null,
   ): Promise<UserView> {
+    authorize(principal, 'users.update-self');
     const set: Partial<typeof tables.users.$inferInsert> = { updatedAt: new Date() };
     if (input.email !== undefined) set.email = normaliseEmail(input.email);
     if (input.username !== undefined) set.username = input.username.toLowerCase();
@@ -330,6 +334,7 @@ export class AccountsService {
     input: { current_password: string; new_password: string },
     ip: string | null,
   ): Promise<void> {
+    authorize(principal, 'users.change-password');
     const user = await this.confirmPassword(principal, input.current_password, {
       action: 'user.password_change',
       field: 'current_password',
@@ -355,6 +360,7 @@ export class AccountsService {
     password: string,
     ip: string | null,
   ): Promise<void> {
+    authorize(admin, 'users.set-password');
     if (userId === admin.userId) {
       throw conflict('Change your own password with POST /api/v1/users/me/password');
     }
@@ -414,6 +420,7 @@ export class AccountsService {
 
   /** Deletes the account and everything it owns, in one transaction, after checking the password. */
   async deleteAccount(principal: Principal, password: string, ip: string | null): Promise<void> {
+    authorize(principal, 'users.delete-self');
     const user = await this.confirmPassword(principal, password, {
       action: 'user.delete',
       field: 'password',
@@ -426,6 +433,7 @@ export class AccountsService {
 
   /** Deletes another user's account and everything it owns (admin); never oneself, never the last admin. */
   async adminDeleteUser(admin: Principal, userId: string, ip: string | null): Promise<void> {
+    authorize(admin, 'users.delete');
     if (userId === admin.userId) {
       throw conflict('Administrators cannot delete themselves here; use DELETE /api/v1/users/me');
     }
@@ -451,7 +459,11 @@ export class AccountsService {
     this.apiTokens.invalidateUser(userId);
   }
 
-  async listUsers(query: { q?: string; cursor?: string; limit: number }): Promise<Page<UserView>> {
+  async listUsers(
+    actor: Principal,
+    query: { q?: string; cursor?: string; limit: number },
+  ): Promise<Page<UserView>> {
+    authorize(actor, 'users.list');
     const after = decodeCursor(query.cursor, timeIdCursor);
     const u = tables.users;
     const where: SQL[] = [];
@@ -475,6 +487,7 @@ export class AccountsService {
     input: { disabled?: boolean; is_admin?: boolean },
     ip: string | null,
   ): Promise<UserView> {
+    authorize(admin, 'users.update');
     if (userId === admin.userId && (input.disabled === true || input.is_admin === false)) {
       throw conflict('Administrators cannot disable or demote themselves');
     }

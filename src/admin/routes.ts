@@ -1,6 +1,6 @@
 import { createRoute } from '@hono/zod-openapi';
 import type { Authenticator } from '../accounts/authenticate.js';
-import { requireAdmin, requireAuth } from '../http/middleware.js';
+import { requirePermission } from '../http/middleware.js';
 import { bearerSecurity, createRouter, errorResponses, json, jsonBody, z } from '../http/openapi.js';
 import type { SettingsService } from './settings.js';
 
@@ -8,7 +8,6 @@ const Settings = z.object({ commands_enabled: z.boolean() }).openapi('Settings')
 
 export function adminRoutes(deps: { settings: SettingsService; auth: Authenticator }) {
   const app = createRouter();
-  const authed = requireAuth(deps.auth, 'api');
   app.openapi(
     createRoute({
       method: 'get',
@@ -16,10 +15,10 @@ export function adminRoutes(deps: { settings: SettingsService; auth: Authenticat
       tags: ['admin'],
       summary: 'Server-wide settings (admin)',
       security: bearerSecurity,
-      middleware: [authed, requireAdmin] as const,
+      middleware: [requirePermission(deps.auth, 'settings.read')] as const,
       responses: { 200: json(Settings), ...errorResponses(401, 403) },
     }),
-    async (c) => c.json(await deps.settings.get(), 200),
+    async (c) => c.json(await deps.settings.read(c.get('principal')), 200),
   );
   app.openapi(
     createRoute({
@@ -28,7 +27,7 @@ export function adminRoutes(deps: { settings: SettingsService; auth: Authenticat
       tags: ['admin'],
       summary: 'Change server-wide settings, e.g. switch run_shell_command off for everybody (admin)',
       security: bearerSecurity,
-      middleware: [authed, requireAdmin] as const,
+      middleware: [requirePermission(deps.auth, 'settings.update')] as const,
       request: { body: jsonBody(Settings.partial().strict()) },
       responses: { 200: json(Settings), ...errorResponses(400, 401, 403) },
     }),

@@ -1,3 +1,4 @@
+import { authorize } from '../authz/index.js';
 import { EventEmitter } from 'node:events';
 import { z } from 'zod';
 import { tables, type Database } from '../db/index.js';
@@ -30,7 +31,14 @@ export class SettingsService {
     return value;
   }
 
+  /** The settings as an administrator reads them (`get()` is for the server's own use). */
+  async read(actor: Principal): Promise<Settings> {
+    authorize(actor, 'settings.read');
+    return this.get();
+  }
+
   async update(admin: Principal, patch: Partial<Settings>, ip: string | null): Promise<Settings> {
+    authorize(admin, 'settings.update');
     await this.db.transaction(async (tx) => {
       for (const [key, value] of Object.entries(patch)) {
         if (value === undefined) continue;

@@ -1,7 +1,7 @@
 import { createRoute } from '@hono/zod-openapi';
 import type { Database } from '../db/index.js';
 import type { Authenticator } from '../accounts/authenticate.js';
-import { requireAuth } from '../http/middleware.js';
+import { requirePermission } from '../http/middleware.js';
 import { bearerSecurity, createRouter, errorResponses, json, PageQuery, pageOf, z } from '../http/openapi.js';
 import { listAudit } from './service.js';
 
@@ -72,16 +72,15 @@ export function auditRoutes(deps: { db: Database; auth: Authenticator }) {
       description:
         'Filters combine (AND). Each event names its actor and, for users, skills and tokens, the target by name.',
       security: bearerSecurity,
-      middleware: [requireAuth(deps.auth, 'api')] as const,
+      middleware: [requirePermission(deps.auth, 'audit.list')] as const,
       request: { query: AuditQuery },
       responses: { 200: json(pageOf(AuditEvent)), ...errorResponses(400, 401) },
     }),
     async (c) => {
-      const p = c.get('principal');
       const q = c.req.valid('query');
       return c.json(
-        await listAudit(deps.db, {
-          actorId: p.isAdmin ? q.actor_id : p.userId,
+        await listAudit(deps.db, c.get('principal'), {
+          actorId: q.actor_id,
           action: q.action,
           result: q.result,
           target: q.target,

@@ -1,3 +1,5 @@
+import { authorize, may } from '../authz/index.js';
+import type { Principal } from '../shared/principal.js';
 import { and, desc, eq, gte, lt, lte, or, sql, type SQL } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/pg-core';
 import { z } from 'zod';
@@ -123,10 +125,17 @@ function labelOf(target: string | null, resolved: string | null): string | null 
 }
 
 /**
- * One page of events, newest first, with the actor's name and the target's name resolved by joins in the same
- * query (no lookups per row).
+ * One page of the events `viewer` may read, newest first: their own, or — for an administrator — everyone's
+ * (narrowed by `actorId` if given). The actor's and the target's names are resolved by joins in the same query
+ * (no lookups per row).
  */
-export async function listAudit(exec: Executor, query: AuditQuery): Promise<Page<AuditEventView>> {
+export async function listAudit(
+  exec: Executor,
+  viewer: Principal,
+  filter: AuditQuery,
+): Promise<Page<AuditEventView>> {
+  authorize(viewer, 'audit.list');
+  const query = may(viewer, 'audit.list-all') ? filter : { ...filter, actorId: viewer.userId };
   const after = decodeCursor(query.cursor, z.number().int());
   const rows = await exec
     .select({

@@ -188,7 +188,7 @@ function addSkillsCommands(program: Command): void {
     .action(async (dir: string, flags) => {
       await withContext(flags, async (ctx) => {
         const principal = await ctx.accounts.principalByEmail(flags.user);
-        const written = await exportSkills(ctx.skills, principal.userId, path.resolve(dir), {
+        const written = await exportSkills(ctx.skills, principal, path.resolve(dir), {
           overwrite: Boolean(flags.overwrite),
         });
         for (const w of written) console.log(`exported   ${w.name} v${w.version} (${w.files} files)`);

@@ -1,6 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { cors } from 'hono/cors';
 import { secureHeaders } from 'hono/secure-headers';
+import { may, scopeFor } from '../authz/index.js';
 import { constantTimeEqual } from '../shared/crypto.js';
 import type { AppContext } from '../server/context.js';
 import { accountsRoutes } from '../accounts/routes.js';
@@ -127,6 +128,6 @@ async function metricsAllowed(ctx: AppContext, header: string | undefined): Prom
   const presented = /^Bearer\s+(\S+)$/i.exec(header ?? '')?.[1];
   if (!presented) return false;
   if (ctx.config.METRICS_TOKEN && constantTimeEqual(presented, ctx.config.METRICS_TOKEN)) return true;
-  const result = await ctx.authenticator.resolve(header, 'api');
-  return 'principal' in result && result.principal.isAdmin;
+  const result = await ctx.authenticator.resolve(header, scopeFor('metrics.read'));
+  return 'principal' in result && may(result.principal, 'metrics.read');
 }

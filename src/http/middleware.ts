@@ -5,7 +5,7 @@ import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Authenticator } from '../accounts/authenticate.js';
-import type { TokenScope } from '../shared/principal.js';
+import { authorize, scopeFor, type Action } from '../authz/index.js';
 import { errorResponse } from './errors.js';
 import type { AppEnv } from './types.js';
 
@@ -51,17 +51,27 @@ function clientIp(c: Parameters<MiddlewareHandler<AppEnv>>[0], trustProxy: boole
   }
 }
 
-/** The scope each `requireAuth` middleware demands, so the OpenAPI document can say which routes need a token. */
-const authScopes = new WeakMap<MiddlewareHandler<AppEnv>, TokenScope>();
-export const requiredScope = (middleware: unknown): TokenScope | undefined =>
-  authScopes.get(middleware as MiddlewareHandler<AppEnv>);
+/** What each route guard declares, so the OpenAPI document and the route table can say what a route needs. */
+const declarations = new WeakMap<MiddlewareHandler<AppEnv>, Action | 'public'>();
+/** The permission a route's middleware declares (`'public'`, an action), or undefined for other middleware. */
+export const declaredPermission = (middleware: unknown): Action | 'public' | undefined =>
+  declarations.get(middleware as MiddlewareHandler<AppEnv>);
+
+/** Declares a route open to anyone (sign-up, log-in, refresh): the route checks its own proof, if any. */
+export const publicRoute: MiddlewareHandler<AppEnv> = async (_c, next) => {
+  await next();
+};
+declarations.set(publicRoute, 'public');
 
 /**
- * Rejects the request with 401 (and a `WWW-Authenticate` challenge) unless it carries a valid credential, and
- * with 403 when an API key lacks the permission: `api` = can_manage, `mcp` = can_use_mcp, `assistants` =
- * can_call_assistant. Console sessions hold all three.
+ * The guard of every authenticated route, declaring the action it performs (`authz/`). 401 (with a
+ * `WWW-Authenticate` challenge) unless the request carries a valid credential; 403 `insufficient_scope` when an
+ * API key lacks the permission the action's routes need (`scopeFor`: `api` = can_manage, `mcp` = can_use_mcp,
+ * `assistants` = can_call_assistant; console sessions hold all three); 403 `forbidden` when the policy refuses
+ * the actor (e.g. admin-only actions: an admin's key acts as admin only with `can_admin`).
  */
-export function requireAuth(auth: Authenticator, scope: TokenScope): MiddlewareHandler<AppEnv> {
+export function requirePermission(auth: Authenticator, action: Action): MiddlewareHandler<AppEnv> {
+  const scope = scopeFor(action);
   const middleware: MiddlewareHandler<AppEnv> = async (c, next) => {
     const result = await auth.resolve(c.req.header('authorization'), scope);
     if ('failure' in result) {
@@ -77,20 +87,12 @@ export function requireAuth(auth: Authenticator, scope: TokenScope): MiddlewareH
         : errorResponse(c, 401, 'unauthorized', 'A valid bearer token is required');
     }
     c.set('principal', result.principal);
+    authorize(result.principal, action);
     await next();
   };
-  authScopes.set(middleware, scope);
+  declarations.set(middleware, action);
   return middleware;
 }
-
-/**
- * Admins only. `principal.isAdmin` is the credential's admin power, not the user's flag alone: an admin's API key
- * passes only if it was given `can_admin` (see `Principal.isAdmin`).
- */
-export const requireAdmin: MiddlewareHandler<AppEnv> = async (c, next) => {
-  if (!c.get('principal').isAdmin) return errorResponse(c, 403, 'forbidden', 'Administrators only');
-  await next();
-};
 
 /** JSON media types as Hono's validator and zod-openapi accept them: any case, `+json` suffixes. */
 const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;

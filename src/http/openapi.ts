@@ -2,7 +2,8 @@ import { OpenAPIHono, z, type RouteConfig } from '@hono/zod-openapi';
 import type { Hono } from 'hono';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../shared/pagination.js';
 import { validationHook } from './errors.js';
-import { requireAdmin, requiredScope } from './middleware.js';
+import { refusalOf } from '../authz/index.js';
+import { declaredPermission } from './middleware.js';
 import type { AppEnv } from './types.js';
 
 export { z };
@@ -25,17 +26,24 @@ export const createRouter = () => {
 };
 
 function withDocumentedAccess(route: RouteConfig): RouteConfig {
-  const middleware = [route.middleware ?? []].flat();
-  if (!middleware.some((m) => requiredScope(m))) return { ...route, security: route.security ?? [] };
-  const adminOnly = middleware.includes(requireAdmin);
+  const permission = [route.middleware ?? []].flat().map(declaredPermission).find(Boolean);
+  const declared = { ...route, [PERMISSION_EXTENSION]: permission ?? null };
+  if (!permission || permission === 'public') return { ...declared, security: route.security ?? [] };
+  const refusal = refusalOf(permission);
   return {
-    ...route,
+    ...declared,
     security: route.security ?? bearerSecurity,
-    responses: adminOnly ? { ...route.responses, 403: errorResponse(ADMIN_ONLY) } : route.responses,
+    responses: refusal
+      ? { ...route.responses, 403: errorResponse(`${refusal} (\`forbidden\`)`) }
+      : route.responses,
   };
 }
 
-const ADMIN_ONLY = 'Administrators only (`forbidden`)';
+/**
+ * The OpenAPI extension naming what a route declared: an action of `authz/` (`users.list`), `public`, or null
+ * when it declared nothing (the permission matrix test fails on such a route).
+ */
+export const PERMISSION_EXTENSION = 'x-permission';
 const INSUFFICIENT_SCOPE = '`insufficient_scope`: an API token without the `api` scope';
 
 export const ErrorSchema = z

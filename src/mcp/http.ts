@@ -13,7 +13,7 @@ import type { Authenticator } from '../accounts/authenticate.js';
 import type { ApiTokens } from '../accounts/api-tokens.js';
 import type { Config } from '../config/index.js';
 import { errorResponse } from '../http/errors.js';
-import { requireAuth } from '../http/middleware.js';
+import { requirePermission } from '../http/middleware.js';
 import type { AppEnv } from '../http/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Principal } from '../shared/principal.js';
@@ -67,7 +67,7 @@ interface SseSession {
  */
 export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promise<void> } {
   const guard = dnsRebindingGuard(deps.config);
-  const authed = requireAuth(deps.auth, 'mcp');
+  const authed = requirePermission(deps.auth, 'tools.use');
   const extensionFor = extensionCache(deps.logger);
   /** One server instance for one caller, from the tools and library view built once for that caller's view. */
   const serverFor = async ({ principal, requestId, log }: Caller) =>

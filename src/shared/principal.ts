@@ -7,7 +7,6 @@ export type TokenScope = 'mcp' | 'api' | 'assistants';
 /** The scopes of the old `/api/v1/tokens` shape (kept for its clients). */
 export type LegacyTokenScope = 'mcp' | 'api';
 export const TOKEN_SCOPES: readonly LegacyTokenScope[] = ['mcp', 'api'];
-export const SESSION_SCOPES: readonly TokenScope[] = ['api', 'mcp', 'assistants'];
 
 /**
  * Who is calling, resolved once per request from its credentials and passed explicitly down the call path.

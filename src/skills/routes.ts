@@ -1,6 +1,7 @@
+import type { Action } from '../authz/index.js';
 import { createRoute } from '@hono/zod-openapi';
 import type { Authenticator } from '../accounts/authenticate.js';
-import { requireAuth } from '../http/middleware.js';
+import { requirePermission } from '../http/middleware.js';
 import {
   bearerSecurity,
   createRouter,
@@ -9,6 +10,7 @@ import {
   jsonBody,
   PageQuery,
   pageOf,
+  PERMISSION_EXTENSION,
   z,
 } from '../http/openapi.js';
 import { badRequest } from '../shared/errors.js';
@@ -99,7 +101,7 @@ export interface SkillsRoutesDeps {
 
 export function skillsRoutes({ skills, auth, uploads }: SkillsRoutesDeps) {
   const app = createRouter();
-  const authed = requireAuth(auth, 'api');
+  const guard = (action: Action) => requirePermission(auth, action);
 
   app.openapi(
     createRoute({
@@ -108,7 +110,7 @@ export function skillsRoutes({ skills, auth, uploads }: SkillsRoutesDeps) {
       tags: ['skills'],
       summary: 'List your skills and shared ones (full-text `q`, ranked)',
       security: bearerSecurity,
-      middleware: [authed] as const,
+      middleware: [guard('skills.list')] as const,
       request: {
         query: PageQuery.extend({
           q: z.string().max(200).optional(),
@@ -120,7 +122,7 @@ export function skillsRoutes({ skills, auth, uploads }: SkillsRoutesDeps) {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const page = await skills.list(c.get('principal').userId, {
+      const page = await skills.list(c.get('principal'), {
         q: q.q?.trim() || undefined,
         scope: q.scope,
         includeDisabled: q.include_disabled === 'true',
@@ -138,7 +140,7 @@ export function skillsRoutes({ skills, auth, uploads }: SkillsRoutesDeps) {
       tags: ['skills'],
       summary: 'Upload a new skill (version 1)',
       security: bearerSecurity,
-      middleware: [authed] as const,
+      middleware: [guard('skills.create')] as const,
       request: { body: archiveBody },
       responses: { 201: json(UploadResult, 'Created'), ...errorResponses(400, 401, 409, 413, 422, 503) },
     }),
@@ -157,11 +159,11 @@ export function skillsRoutes({ skills, auth, uploads }: SkillsRoutesDeps) {
       tags: ['skills'],
       summary: 'One skill you can see',
       security: bearerSecurity,
-      middleware: [authed] as const,
+      middleware: [guard('skills.read')] as const,
       request: { params: NameParam },
       responses: { 200: json(Skill), ...errorResponses(401, 404) },
     }),
-    async (c) => c.json(await skills.get(c.get('principal').userId, c.req.valid('param').name), 200),
+    async (c) => c.json(await skills.get(c.get('principal'), c.req.valid('param').name), 200),
   );
 
   app.openapi(
@@ -171,7 +173,7 @@ export function skillsRoutes({ skills, auth, uploads }: SkillsRoutesDeps) {
       tags: ['skills'],
       summary: 'Enable/disable, allow commands, share (admin) or hide (shared skills)',
       security: bearerSecurity,
-      middleware: [authed] as const,
+      middleware: [guard('skills.manage')] as const,
       request: {
         params: NameParam,
         body: jsonBody(
@@ -206,7 +208,7 @@ export function skillsRoutes({ skills, auth, uploads }: SkillsRoutesDeps) {
       tags: ['skills'],
       summary: 'Delete your skill with all its versions',
       security: bearerSecurity,
-      middleware: [authed] as const,
+      middleware: [guard('skills.manage')] as const,
       request: { params: NameParam },
       responses: { 204: { description: 'Deleted' }, ...errorResponses(401, 403, 404) },
     }),
@@ -223,14 +225,14 @@ export function skillsRoutes({ skills, auth, uploads }: SkillsRoutesDeps) {
       tags: ['skills'],
       summary: 'Upload a new version (the complete file set; the name must stay the same)',
       security: bearerSecurity,
-      middleware: [authed] as const,
+      middleware: [guard('skills.manage')] as const,
       request: { params: NameParam, body: archiveBody },
       responses: { 201: json(UploadResult, 'Created'), ...errorResponses(400, 401, 403, 404, 413, 422, 503) },
     }),
     async (c) => {
       const name = c.req.valid('param').name;
       // Resolve first so that a missing skill is a 404 before any upload work.
-      await skills.get(c.get('principal').userId, name);
+      await skills.get(c.get('principal'), name);
       const result = await uploads.ingest(c.req.raw, (pkg) =>
         skills.addVersion(c.get('principal'), name, pkg, c.get('clientIp')),
       );
@@ -245,11 +247,11 @@ export function skillsRoutes({ skills, auth, uploads }: SkillsRoutesDeps) {
       tags: ['skills'],
       summary: "A skill's versions, newest first",
       security: bearerSecurity,
-      middleware: [authed] as const,
+      middleware: [guard('skills.read')] as const,
       request: { params: NameParam },
       responses: { 200: json(pageOf(Version)), ...errorResponses(401, 404) },
     }),
-    async (c) => c.json(await skills.listVersions(c.get('principal').userId, c.req.valid('param').name), 200),
+    async (c) => c.json(await skills.listVersions(c.get('principal'), c.req.valid('param').name), 200),
   );
 
   app.openapi(
@@ -259,7 +261,7 @@ export function skillsRoutes({ skills, auth, uploads }: SkillsRoutesDeps) {
       tags: ['skills'],
       summary: 'Make an earlier version current',
       security: bearerSecurity,
-      middleware: [authed] as const,
+      middleware: [guard('skills.manage')] as const,
       request: { params: NameParam, body: jsonBody(z.object({ version: z.number().int().min(1) })) },
       responses: { 200: json(Skill), ...errorResponses(400, 401, 403, 404) },
     }),
@@ -282,7 +284,7 @@ export function skillsRoutes({ skills, auth, uploads }: SkillsRoutesDeps) {
       tags: ['skills'],
       summary: 'Delete a version (never the current one)',
       security: bearerSecurity,
-      middleware: [authed] as const,
+      middleware: [guard('skills.manage')] as const,
       request: { params: NameParam.extend({ version: z.coerce.number().int().min(1) }) },
       responses: { 204: { description: 'Deleted' }, ...errorResponses(401, 403, 404, 409) },
     }),
@@ -300,13 +302,13 @@ export function skillsRoutes({ skills, auth, uploads }: SkillsRoutesDeps) {
       tags: ['skills'],
       summary: "A version's file tree",
       security: bearerSecurity,
-      middleware: [authed] as const,
+      middleware: [guard('skills.read')] as const,
       request: { params: VersionParams },
       responses: { 200: json(z.object({ files: z.array(FileEntry) })), ...errorResponses(400, 401, 404) },
     }),
     async (c) => {
       const p = c.req.valid('param');
-      return c.json({ files: await skills.files(c.get('principal').userId, p.name, p.version) }, 200);
+      return c.json({ files: await skills.files(c.get('principal'), p.name, p.version) }, 200);
     },
   );
 
@@ -317,7 +319,7 @@ export function skillsRoutes({ skills, auth, uploads }: SkillsRoutesDeps) {
       tags: ['skills'],
       summary: 'Download a version as a zip (top-level folder named after the skill)',
       security: bearerSecurity,
-      middleware: [authed] as const,
+      middleware: [guard('skills.read')] as const,
       request: { params: VersionParams },
       responses: {
         200: {
@@ -329,11 +331,7 @@ export function skillsRoutes({ skills, auth, uploads }: SkillsRoutesDeps) {
     }),
     async (c) => {
       const p = c.req.valid('param');
-      const { skill, version, files } = await skills.versionContents(
-        c.get('principal').userId,
-        p.name,
-        p.version,
-      );
+      const { skill, version, files } = await skills.versionContents(c.get('principal'), p.name, p.version);
       const stream = createSkillZipStream(skill.name, files);
       return new Response(stream as unknown as ReadableStream, {
         headers: {
@@ -345,7 +343,7 @@ export function skillsRoutes({ skills, auth, uploads }: SkillsRoutesDeps) {
   );
 
   // One file's bytes. A wildcard path does not fit the OpenAPI route helper, so it is documented by hand below.
-  app.get('/skills/:name/versions/:version/files/*', authed, async (c) => {
+  app.get('/skills/:name/versions/:version/files/*', guard('skills.read'), async (c) => {
     const name = c.req.param('name');
     const prefix = `/files/`;
     const idx = c.req.path.indexOf(prefix);
@@ -359,7 +357,7 @@ export function skillsRoutes({ skills, auth, uploads }: SkillsRoutesDeps) {
     assertStorableInput({ name, version: c.req.param('version'), path: filePath }, 'path');
     const parsedVersion = VersionRef.safeParse(c.req.param('version'));
     if (!parsedVersion.success) throw badRequest('Version must be a number or "latest"');
-    const file = await skills.readFile(c.get('principal').userId, name, parsedVersion.data, filePath);
+    const file = await skills.readFile(c.get('principal'), name, parsedVersion.data, filePath);
     const headers: Record<string, string> = {
       'Content-Type': file.contentType,
       'Content-Length': String(file.data.length),
@@ -378,6 +376,7 @@ export function skillsRoutes({ skills, auth, uploads }: SkillsRoutesDeps) {
     tags: ['skills'],
     summary: "One file's contents (text is served as text; anything else as a download)",
     security: bearerSecurity,
+    [PERMISSION_EXTENSION]: 'skills.read',
     request: { params: z.object({ name: z.string(), version: z.string(), path: z.string() }) },
     responses: { 200: { description: 'The file' }, ...errorResponses(401, 404) },
   });

@@ -1,3 +1,4 @@
+import { authorize } from '../authz/index.js';
 import { EventEmitter } from 'node:events';
 import { and, asc, desc, eq, inArray, isNotNull, sql, type SQL } from 'drizzle-orm';
 import { z } from 'zod';
@@ -69,6 +70,13 @@ const MAX_RANKED_OFFSET = 1_000_000;
  * caller's user id and only ever finds that user's skills or shared ones, so a name, id or version of somebody
  * else's private skill is indistinguishable from one that does not exist.
  */
+/** A version with every file's contents. */
+export interface VersionContents {
+  skill: SkillRow;
+  version: VersionRow;
+  files: Array<{ path: string; data: Buffer; executable: boolean }>;
+}
+
 export class SkillsService {
   /** Emits `change` with a SkillChange whenever what a user can see may have changed. */
   readonly events = new EventEmitter();
@@ -84,6 +92,7 @@ export class SkillsService {
 
   async create(principal: Principal, pkg: SkillFiles, ip: string | null): Promise<UploadResult> {
     const parsed = parsePackage(pkg);
+    authorize(principal, 'skills.create', { name: parsed.name });
     try {
       const result = await this.db.transaction(async (tx) => {
         const [skill] = await tx
@@ -120,7 +129,7 @@ export class SkillsService {
   ): Promise<UploadResult> {
     const parsed = parsePackage(pkg);
     const result = await this.db.transaction(async (tx) => {
-      const skill = await this.ownSkillForUpdate(tx, principal.userId, name);
+      const skill = await this.ownSkillForUpdate(tx, principal, name);
       if (parsed.name !== skill.name) {
         throw unprocessable(
           'name_mismatch',
@@ -170,7 +179,7 @@ export class SkillsService {
     patch: { enabled?: boolean; run_commands_enabled?: boolean; shared?: boolean; hidden?: boolean },
     ip: string | null,
   ): Promise<SkillView> {
-    const skill = await this.resolve(this.db, principal.userId, name);
+    const skill = await this.resolveFor(principal, name, 'skills.manage');
     const own = skill.ownerId === principal.userId;
     if (!own) {
       const others = Object.keys(patch).filter(
@@ -184,8 +193,7 @@ export class SkillsService {
         fields: [{ path: 'hidden', message: 'applies to shared skills only' }],
       });
     }
-    if (patch.shared !== undefined && !principal.isAdmin)
-      throw forbidden('Only administrators can share skills');
+    if (patch.shared !== undefined) authorize(principal, 'skills.share');
     await this.db.transaction(async (tx) => {
       if (own) {
         const set: Partial<typeof tables.skills.$inferInsert> = { updatedAt: new Date() };
@@ -208,7 +216,7 @@ export class SkillsService {
       await auditSkill(tx, principal, 'skill.update', skill, ip, { name: skill.name, ...patch });
     });
     this.changed(principal.userId, own && (skill.shared || patch.shared === true));
-    return this.get(principal.userId, skill.name);
+    return this.get(principal, skill.name);
   }
 
   async rollback(
@@ -218,7 +226,7 @@ export class SkillsService {
     ip: string | null,
   ): Promise<SkillView> {
     const skill = await this.db.transaction(async (tx) => {
-      const s = await this.ownSkillForUpdate(tx, principal.userId, name);
+      const s = await this.ownSkillForUpdate(tx, principal, name);
       const version = await this.versionByNumber(tx, s, versionNumber);
       const body = await this.skillMdText(tx, version.id);
       await tx
@@ -234,7 +242,7 @@ export class SkillsService {
       return s;
     });
     this.changed(principal.userId, skill.shared);
-    return this.get(principal.userId, name);
+    return this.get(principal, name);
   }
 
   async deleteVersion(
@@ -244,7 +252,7 @@ export class SkillsService {
     ip: string | null,
   ): Promise<void> {
     await this.db.transaction(async (tx) => {
-      const s = await this.ownSkillForUpdate(tx, principal.userId, name);
+      const s = await this.ownSkillForUpdate(tx, principal, name);
       const version = await this.versionByNumber(tx, s, versionNumber);
       if (version.id === s.currentVersionId) {
         throw conflict('The current version cannot be deleted; roll back to another version first');
@@ -261,7 +269,7 @@ export class SkillsService {
 
   async delete(principal: Principal, name: string, ip: string | null): Promise<void> {
     const skill = await this.db.transaction(async (tx) => {
-      const s = await this.ownSkillForUpdate(tx, principal.userId, name);
+      const s = await this.ownSkillForUpdate(tx, principal, name);
       const digests = await tx
         .selectDistinct({ sha256: tables.versionFiles.sha256 })
         .from(tables.versionFiles)
@@ -285,9 +293,14 @@ export class SkillsService {
 
   // ---- reads ----------------------------------------------------------------------------------------------
 
-  async list(userId: string, query: ListQuery): Promise<Page<SkillView>> {
+  async list(actor: Principal, query: ListQuery): Promise<Page<SkillView>> {
+    authorize(actor, 'skills.list');
+    const userId = actor.userId;
     const s = tables.skills;
     const where: SQL[] = [visibleTo(userId, query.scope === 'shared'), isNotNull(s.currentVersionId)];
+    // A key restricted to some skills lists only those (the same rule as skills.read, as a condition).
+    const only = actor.restriction?.skills;
+    if (only) where.push(only.length ? inArray(s.name, [...only]) : sql`false`);
     if (query.scope === 'own') where.push(eq(s.ownerId, userId));
     if (query.scope === 'shared') where.push(sql`${s.ownerId} <> ${userId}`);
     if (!query.includeDisabled) where.push(eq(s.enabled, true));
@@ -327,15 +340,16 @@ export class SkillsService {
     };
   }
 
-  async get(userId: string, name: string): Promise<SkillView> {
-    const skill = await this.resolve(this.db, userId, name);
+  async get(actor: Principal, name: string): Promise<SkillView> {
+    const skill = await this.resolveFor(actor, name, 'skills.read');
     const version = await this.versionById(this.db, skill.currentVersionId!);
-    return toSkillView(skill, version, userId, await this.isHidden(userId, skill.id));
+    return toSkillView(skill, version, actor.userId, await this.isHidden(actor.userId, skill.id));
   }
 
   /** Every version for the owner; only the current one for anybody else (see resolveVersion). */
-  async listVersions(userId: string, name: string): Promise<Page<VersionView>> {
-    const skill = await this.resolve(this.db, userId, name);
+  async listVersions(actor: Principal, name: string): Promise<Page<VersionView>> {
+    const userId = actor.userId;
+    const skill = await this.resolveFor(actor, name, 'skills.read');
     const versions = tables.skillVersions;
     const rows = await this.db
       .select()
@@ -347,19 +361,18 @@ export class SkillsService {
     return { items: rows.map((v) => toVersionView(v, skill.currentVersionId)), next_cursor: null };
   }
 
-  async files(userId: string, name: string, version: number | 'latest'): Promise<FileEntryView[]> {
-    const { version: v } = await this.resolveVersion(userId, name, version);
+  async files(actor: Principal, name: string, version: number | 'latest'): Promise<FileEntryView[]> {
+    const { version: v } = await this.resolveVersion(actor, name, version);
     return this.manifest(this.db, v.id);
   }
 
   async readFile(
-    userId: string,
+    actor: Principal,
     name: string,
     version: number | 'latest',
     filePath: string,
-    opts: { enabledOnly?: boolean } = {},
   ): Promise<SkillFileContent> {
-    const { version: v } = await this.resolveVersion(userId, name, version, opts);
+    const { version: v } = await this.resolveVersion(actor, name, version);
     const [entry] = await this.db
       .select()
       .from(tables.versionFiles)
@@ -368,18 +381,26 @@ export class SkillsService {
     return this.fileContent(entry);
   }
 
-  /** Every file of a version with its contents (zip download, sandbox working copy). */
+  /** Every file of a version with its contents (zip download, `skillport export`). */
   async versionContents(
-    userId: string,
+    actor: Principal,
     name: string,
     version: number | 'latest',
-    opts: { enabledOnly?: boolean } = {},
-  ): Promise<{
-    skill: SkillRow;
-    version: VersionRow;
-    files: Array<{ path: string; data: Buffer; executable: boolean }>;
-  }> {
-    const { skill, version: v } = await this.resolveVersion(userId, name, version, opts);
+  ): Promise<VersionContents> {
+    const { skill, version: v } = await this.resolveVersion(actor, name, version);
+    return this.contentsOf(skill, v);
+  }
+
+  /**
+   * The current files of an enabled skill of the user's library, for the sandbox's working copy. The tool layer
+   * asks for its per-user library (shared by the user's credentials; `restrictLibrary` narrows it per key).
+   */
+  async workingCopy(userId: string, name: string): Promise<VersionContents> {
+    const skill = await this.resolve(this.db, userId, name, { enabledOnly: true });
+    return this.contentsOf(skill, await this.versionById(this.db, skill.currentVersionId!));
+  }
+
+  private async contentsOf(skill: SkillRow, v: VersionRow): Promise<VersionContents> {
     const manifest = await this.manifest(this.db, v.id);
     const blobs = await this.blobs.getMany(
       this.db,
@@ -633,13 +654,19 @@ export class SkillsService {
     return row;
   }
 
-  private async resolveVersion(
-    userId: string,
+  /** `resolve` for a credential: a skill it may not reach (its key's restriction) answers like a missing one. */
+  private async resolveFor(
+    actor: Principal,
     name: string,
-    version: number | 'latest',
-    opts: { enabledOnly?: boolean } = {},
-  ) {
-    const skill = await this.resolve(this.db, userId, name, opts);
+    action: 'skills.read' | 'skills.manage',
+  ): Promise<SkillRow> {
+    authorize(actor, action, { name }, { asMissing: `No skill named "${name}"` });
+    return this.resolve(this.db, actor.userId, name);
+  }
+
+  private async resolveVersion(actor: Principal, name: string, version: number | 'latest') {
+    const userId = actor.userId;
+    const skill = await this.resolveFor(actor, name, 'skills.read');
     if (version === 'latest')
       return { skill, version: await this.versionById(this.db, skill.currentVersionId!) };
     if (skill.ownerId === userId)
@@ -660,7 +687,9 @@ export class SkillsService {
     return row;
   }
 
-  private async ownSkillForUpdate(tx: Transaction, userId: string, name: string): Promise<SkillRow> {
+  private async ownSkillForUpdate(tx: Transaction, actor: Principal, name: string): Promise<SkillRow> {
+    authorize(actor, 'skills.manage', { name }, { asMissing: `No skill named "${name}"` });
+    const userId = actor.userId;
     const [row] = await tx
       .select()
       .from(tables.skills)

@@ -62,20 +62,20 @@ export async function importSkillFolders(
 /** Writes the current version of each of the user's own skills to `<dir>/<name>/`, keeping executable bits. */
 export async function exportSkills(
   skills: SkillsService,
-  userId: string,
+  owner: Principal,
   dir: string,
   opts: { overwrite: boolean },
 ): Promise<Array<{ name: string; version: number; files: number }>> {
   const out: Array<{ name: string; version: number; files: number }> = [];
   let cursor: string | undefined;
   do {
-    const page = await skills.list(userId, { scope: 'own', includeDisabled: true, cursor, limit: 100 });
+    const page = await skills.list(owner, { scope: 'own', includeDisabled: true, cursor, limit: 100 });
     for (const s of page.items) {
       const target = path.join(dir, s.name);
       if (!opts.overwrite && (await stat(target).catch(() => null))) {
         throw new ConflictError('conflict', `${target} already exists (use --overwrite)`);
       }
-      const { version, files } = await skills.versionContents(userId, s.name, 'latest');
+      const { version, files } = await skills.versionContents(owner, s.name, 'latest');
       for (const f of files) {
         const file = path.join(target, ...f.path.split('/'));
         await mkdir(path.dirname(file), { recursive: true });

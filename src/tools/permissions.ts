@@ -1,14 +1,7 @@
+import { may } from '../authz/index.js';
 import type { Principal } from '../shared/principal.js';
 import type { ToolPermission } from './tool.js';
 
-/**
- * Whether `principal` holds `permission`: the one mapping from credentials to tool permissions. Today a
- * credential's MCP use (the `mcp` scope; console sessions hold it) grants reading and running skills.
- */
-export function principalMay(principal: Principal, permission: ToolPermission): boolean {
-  switch (permission) {
-    case 'skills.read':
-    case 'skills.run':
-      return principal.scopes.includes('mcp');
-  }
-}
+/** Whether `principal` holds `permission`: the tools policy of `authz/` decides (`tools.<permission>`). */
+export const principalMay = (principal: Principal, permission: ToolPermission): boolean =>
+  may(principal, `tools.${permission}`);

@@ -49,9 +49,7 @@ describe('SkillsService', () => {
       status: 422,
       code: 'invalid_archive',
     });
-    expect(
-      (await skills.list(member.userId, { scope: 'own', includeDisabled: true, limit: 10 })).items,
-    ).toEqual([]);
+    expect((await skills.list(member, { scope: 'own', includeDisabled: true, limit: 10 })).items).toEqual([]);
   });
 
   it('re-imports a folder as unchanged, or as a new version when a byte or an executable bit differs', async () => {
@@ -67,7 +65,7 @@ describe('SkillsService', () => {
     expect(second).toMatchObject({ status: 'updated', result: { version: { number: 2 } } });
     const third = await skills.importPackage(member, pkg('importer', '# v3\n'));
     expect(third).toMatchObject({ status: 'updated', result: { version: { number: 3 } } });
-    const files = await skills.files(member.userId, 'importer', 'latest');
+    const files = await skills.files(member, 'importer', 'latest');
     expect(files.map((f) => f.path)).toEqual(['SKILL.md']);
   });
 
@@ -76,19 +74,19 @@ describe('SkillsService', () => {
     await skills.addVersion(admin, 'shared-guide', pkg('shared-guide', '# second\n'), null);
     await skills.update(admin, 'shared-guide', { shared: true }, null);
 
-    const current = await skills.readFile(member.userId, 'shared-guide', 'latest', 'SKILL.md');
+    const current = await skills.readFile(member, 'shared-guide', 'latest', 'SKILL.md');
     expect(current.data.toString()).toContain('# second');
-    expect((await skills.readFile(member.userId, 'shared-guide', 2, 'SKILL.md')).data.toString()).toContain(
+    expect((await skills.readFile(member, 'shared-guide', 2, 'SKILL.md')).data.toString()).toContain(
       '# second',
     );
-    await expect(skills.readFile(member.userId, 'shared-guide', 1, 'SKILL.md')).rejects.toMatchObject({
+    await expect(skills.readFile(member, 'shared-guide', 1, 'SKILL.md')).rejects.toMatchObject({
       status: 404,
     });
-    await expect(skills.versionContents(member.userId, 'shared-guide', 1)).rejects.toMatchObject({
+    await expect(skills.versionContents(member, 'shared-guide', 1)).rejects.toMatchObject({
       status: 404,
     });
     // The owner still reaches every version.
-    expect((await skills.readFile(admin.userId, 'shared-guide', 1, 'SKILL.md')).data.toString()).toContain(
+    expect((await skills.readFile(admin, 'shared-guide', 1, 'SKILL.md')).data.toString()).toContain(
       '# first',
     );
   });
@@ -109,7 +107,7 @@ describe('SkillsService', () => {
 
   it('treats free text without a searchable word as matching nothing', async () => {
     expect(await skills.search(member.userId, '  ?! --- ', 10)).toEqual([]);
-    const page = await skills.list(member.userId, {
+    const page = await skills.list(member, {
       q: '***',
       scope: 'all',
       includeDisabled: false,
@@ -123,15 +121,15 @@ describe('SkillsService', () => {
   it("finds nobody else's private skill by name, however it is asked for", async () => {
     await skills.create(admin, pkg('admins-private', '# private\n'), null);
     for (const attempt of [
-      () => skills.get(member.userId, 'admins-private'),
+      () => skills.get(member, 'admins-private'),
       () => skills.load(member.userId, 'admins-private'),
-      () => skills.listVersions(member.userId, 'admins-private'),
-      () => skills.files(member.userId, 'admins-private', 'latest'),
+      () => skills.listVersions(member, 'admins-private'),
+      () => skills.files(member, 'admins-private', 'latest'),
       () => skills.update(member, 'admins-private', { enabled: false }, null),
       () => skills.delete(member, 'admins-private', null),
     ]) {
       await expect(attempt()).rejects.toMatchObject({ status: 404 });
     }
-    expect((await skills.get(admin.userId, 'admins-private')).enabled).toBe(true);
+    expect((await skills.get(admin, 'admins-private')).enabled).toBe(true);
   });
 });

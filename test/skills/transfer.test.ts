@@ -72,13 +72,20 @@ describe('skills import', () => {
 
   it('exports the current versions with executable bits, refusing to overwrite by default', async () => {
     const out = await mkdtemp(path.join(tmpdir(), 'skillport-export-'));
-    const written = await exportSkills(t.server.ctx.skills, user.user.id, out, { overwrite: false });
+    const written = await exportSkills(
+      t.server.ctx.skills,
+      await t.server.ctx.accounts.principalByEmail(user.email),
+      out,
+      { overwrite: false },
+    );
     expect(written.map((w) => w.name).sort()).toEqual(['notes', 'pdf']);
     expect(await readFile(path.join(out, 'pdf/scripts/run.py'), 'utf8')).toBe('print("pdf v2")\n');
     expect((await stat(path.join(out, 'pdf/scripts/run.py'))).mode & 0o111).not.toBe(0);
-    await expect(exportSkills(t.server.ctx.skills, user.user.id, out, { overwrite: false })).rejects.toThrow(
-      /already exists/,
-    );
+    await expect(
+      exportSkills(t.server.ctx.skills, await t.server.ctx.accounts.principalByEmail(user.email), out, {
+        overwrite: false,
+      }),
+    ).rejects.toThrow(/already exists/);
     await rm(out, { recursive: true, force: true });
   });
 

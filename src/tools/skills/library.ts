@@ -127,9 +127,7 @@ export function userLibrary(skills: SkillsService, userId: string, cache?: Libra
       };
     },
     async workingCopy(name) {
-      const c = await orSkillNotFound(name, () =>
-        skills.versionContents(userId, name, 'latest', { enabledOnly: true }),
-      );
+      const c = await orSkillNotFound(name, () => skills.workingCopy(userId, name));
       return { version: c.version.number, runnable: c.skill.runCommandsEnabled, files: c.files };
     },
   };
