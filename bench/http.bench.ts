@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
 import type { Context } from 'hono';
 import { loadConfig } from '../src/config/index.js';
-import { createHttpApp } from '../src/http/app.js';
+import { createHttpApp } from '../src/server/http-app.js';
 import { requirePermission } from '../src/http/middleware.js';
 import { createContext } from '../src/server/context.js';
 import { freePort } from '../test/helpers/pg-cluster.js';

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../src/config/index.js';
 import { openDatabase } from '../src/db/index.js';
-import { createHttpApp } from '../src/http/app.js';
+import { createHttpApp } from '../src/server/http-app.js';
 import { createContext } from '../src/server/context.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -80,6 +80,15 @@ if (!existsSync('tools/inspector/node_modules/@modelcontextprotocol/inspector'))
 if (!extra.length) {
   check('format', 'npx', ['prettier', '--check', '.']);
   check('lint', 'npx', ['eslint', '.']);
+  // The rules between rooms (ARCHITECTURE.md rule 6): by layer, and only through each room's surface.
+  check('dependency rules', 'npx', [
+    'depcruise',
+    'src',
+    '--config',
+    '.dependency-cruiser.cjs',
+    '--output-type',
+    'err',
+  ]);
   check('typecheck', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']);
   check('typecheck web', 'npx', ['tsc', '-p', 'web/tsconfig.json', '--noEmit']);
   check('openapi lint', 'npx', ['tsx', 'scripts/check-openapi.ts']);

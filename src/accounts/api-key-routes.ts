@@ -1,4 +1,4 @@
-import type { Action } from '../authz/index.js';
+import { type Action, may } from '../authz/index.js';
 import { createRoute } from '@hono/zod-openapi';
 import {
   bearerSecurity,
@@ -9,10 +9,9 @@ import {
   PageQuery,
   pageOf,
   z,
-} from '../http/openapi.js';
-import { requirePermission } from '../http/middleware.js';
+  requirePermission,
+} from '../http/index.js';
 import { TOKEN_SCOPES } from '../shared/principal.js';
-import { may } from '../authz/index.js';
 import { keyWithScopes, type ApiTokens } from './api-tokens.js';
 import type { Authenticator } from './authenticate.js';
 

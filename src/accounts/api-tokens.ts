@@ -1,13 +1,12 @@
 import { authorize, may } from '../authz/index.js';
 import { EventEmitter } from 'node:events';
 import { and, desc, eq, getTableColumns, isNull, lt, or, sql, type SQL } from 'drizzle-orm';
-import { tables, type Database } from '../db/index.js';
-import { afterTimeId, cursorTime, timeIdCursor } from '../db/keyset.js';
+import { tables, type Database, afterTimeId, cursorTime, timeIdCursor } from '../db/index.js';
 import { badRequest, conflict, forbidden, notFound } from '../shared/errors.js';
 import { randomHex, sha256Hex } from '../shared/crypto.js';
 import { decodeCursor, toPage, type Page } from '../shared/pagination.js';
 import type { LegacyTokenScope, Principal, TokenScope } from '../shared/principal.js';
-import { recordAudit } from '../audit/service.js';
+import { recordAudit } from '../audit/index.js';
 
 export const API_TOKEN_PREFIX = 'ask_live_';
 const TOKEN_PATTERN = /^ask_live_[0-9a-f]{64}$/;

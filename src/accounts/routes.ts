@@ -9,8 +9,9 @@ import {
   pageOf,
   bearerSecurity,
   z,
-} from '../http/openapi.js';
-import { publicRoute, requirePermission } from '../http/middleware.js';
+  publicRoute,
+  requirePermission,
+} from '../http/index.js';
 import { apiKeyRoutes } from './api-key-routes.js';
 import type { Authenticator } from './authenticate.js';
 import type { ApiTokens } from './api-tokens.js';

@@ -1,9 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import { and, asc, eq, exists, getTableColumns, gt, ilike, isNull, ne, or, sql, type SQL } from 'drizzle-orm';
-import { tables, type Database, type Transaction } from '../db/index.js';
-import { afterTimeId, cursorTime, timeIdCursor } from '../db/keyset.js';
-import { isUniqueViolation, violatedConstraint } from '../db/errors.js';
-import { recordAudit } from '../audit/service.js';
+import {
+  tables,
+  type Database,
+  type Transaction,
+  afterTimeId,
+  cursorTime,
+  timeIdCursor,
+  isUniqueViolation,
+  violatedConstraint,
+} from '../db/index.js';
+import { recordAudit } from '../audit/index.js';
 import {
   conflict,
   forbidden,

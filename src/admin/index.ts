@@ -1,3 +1,2 @@
 /** Public surface of the administration room (run-time settings). */
 export { SettingsService, type Settings } from './settings.js';
-export { adminRoutes } from './routes.js';

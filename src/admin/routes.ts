@@ -1,7 +1,14 @@
 import { createRoute } from '@hono/zod-openapi';
-import type { Authenticator } from '../accounts/authenticate.js';
-import { requirePermission } from '../http/middleware.js';
-import { bearerSecurity, createRouter, errorResponses, json, jsonBody, z } from '../http/openapi.js';
+import type { Authenticator } from '../accounts/index.js';
+import {
+  requirePermission,
+  bearerSecurity,
+  createRouter,
+  errorResponses,
+  json,
+  jsonBody,
+  z,
+} from '../http/index.js';
 import type { SettingsService } from './settings.js';
 
 const Settings = z.object({ commands_enabled: z.boolean() }).openapi('Settings');

@@ -2,7 +2,7 @@ import { authorize } from '../authz/index.js';
 import { EventEmitter } from 'node:events';
 import { z } from 'zod';
 import { tables, type Database } from '../db/index.js';
-import { recordAudit } from '../audit/service.js';
+import { recordAudit } from '../audit/index.js';
 import type { Principal } from '../shared/principal.js';
 
 /** Every run-time setting, with its type and default. Unknown keys in the table are ignored. */

@@ -1,8 +1,16 @@
 import { createRoute } from '@hono/zod-openapi';
 import type { Database } from '../db/index.js';
-import type { Authenticator } from '../accounts/authenticate.js';
-import { requirePermission } from '../http/middleware.js';
-import { bearerSecurity, createRouter, errorResponses, json, PageQuery, pageOf, z } from '../http/openapi.js';
+import type { Authenticator } from '../accounts/index.js';
+import {
+  requirePermission,
+  bearerSecurity,
+  createRouter,
+  errorResponses,
+  json,
+  PageQuery,
+  pageOf,
+  z,
+} from '../http/index.js';
 import { listAudit } from './service.js';
 
 const AuditActor = z

@@ -3,8 +3,7 @@ import { mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { sql } from 'drizzle-orm';
 import { openDatabase, type DatabaseHandle, type Executor } from '../db/index.js';
-import { DatabaseBlobStore } from '../skills/blob-store.js';
-import { BACKUP_LOCK, rowsOf, type S3BlobStore } from '../skills/blob-store-s3.js';
+import { DatabaseBlobStore, BACKUP_LOCK, rowsOf, type S3BlobStore } from '../skills/index.js';
 import { writeArchive, type MemberDigest, type MemberSource } from './archive.js';
 import { listTables, schemaMigration, tableLines } from './snapshot.js';
 

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { DatabaseHandle } from '../db/index.js';
 import { sha256Hex } from '../shared/crypto.js';
-import { lockDigest, type S3BlobStore } from '../skills/blob-store-s3.js';
+import { lockDigest, type S3BlobStore } from '../skills/index.js';
 import { ArchiveReader, lines, MANIFEST, MANIFEST_DIGEST } from './archive.js';
 import { FORMAT, FORMAT_VERSION, SECRET_KEY_MEMBER, type Manifest } from './backup.js';
 import {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import type { Executor } from '../db/index.js';
-import { rowsOf } from '../skills/blob-store-s3.js';
+import { rowsOf } from '../skills/index.js';
 
 /**
  * A logical copy of the database: every table of the application's schema as newline-delimited JSON produced by

@@ -7,7 +7,7 @@ import { config as loadDotenv } from 'dotenv';
 import { ConfigError, loadConfig, parseEnv, type Config } from '../config/index.js';
 import { DataDirLockedError, openDatabase } from '../db/index.js';
 import { startServer } from '../server/start.js';
-import { loggableError } from '../http/errors.js';
+import { loggableError } from '../observability/index.js';
 import { createContext, VERSION, type AppContext } from '../server/context.js';
 import { exportSkills, importSkillFolders } from '../skills/index.js';
 import { runStdioCommand } from '../mcp/index.js';

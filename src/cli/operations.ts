@@ -1,6 +1,5 @@
 import path from 'node:path';
-import type { Command } from 'commander';
-import { Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { parseEnv, s3Settings, ConfigError, type Env } from '../config/index.js';
 import { openDatabase, type DatabaseHandle } from '../db/index.js';
 import { createBackup, pruneBackups, restoreBackup, verifyBackup } from '../backup/index.js';

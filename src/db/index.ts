@@ -17,7 +17,13 @@ import { describeFsError } from '../shared/fs-errors.js';
 
 export * as tables from './schema.js';
 export { DataDirLockedError } from './dir-lock.js';
-export { DatabaseUnavailableError, isDatabaseUnavailable } from './errors.js';
+export {
+  DatabaseUnavailableError,
+  isDatabaseUnavailable,
+  isUniqueViolation,
+  violatedConstraint,
+} from './errors.js';
+export { afterTimeId, cursorTime, timeIdCursor, type TimeIdCursor } from './keyset.js';
 
 type Schema = typeof schema;
 /** The query interface every service receives; identical for PGlite and PostgreSQL. */

@@ -1,4 +1,4 @@
-import { isDatabaseUnavailable } from '../db/errors.js';
+import { isDatabaseUnavailable } from '../db/index.js';
 import { AppError, HTTP_STATUS_OF_KIND, type ErrorKind } from '../shared/errors.js';
 
 /** The error body of the OpenAI API, which its SDKs parse: `{error: {message, type, param, code}}`. */

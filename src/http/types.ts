@@ -1,5 +1,5 @@
 import type { HttpBindings } from '@hono/node-server';
-import type { Logger } from '../observability/logger.js';
+import type { Logger } from '../observability/index.js';
 import type { Principal } from '../shared/principal.js';
 
 /** Per-request values set by middleware; routes read them with `c.get(...)`. */

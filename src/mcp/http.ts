@@ -1,21 +1,11 @@
-import {
-  createMcpHandler,
-  hostHeaderValidationResponse,
-  type McpServer,
-  localhostAllowedHostnames,
-  originValidationResponse,
-  type McpHttpHandler,
-} from '@modelcontextprotocol/server';
+import { createMcpHandler, type McpServer, type McpHttpHandler } from '@modelcontextprotocol/server';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import type { Hono, MiddlewareHandler } from 'hono';
-import type { Authenticator } from '../accounts/authenticate.js';
-import type { ApiTokens } from '../accounts/api-tokens.js';
+import type { Hono } from 'hono';
+import type { Authenticator, ApiTokens } from '../accounts/index.js';
 import type { Config } from '../config/index.js';
-import { errorResponse } from '../http/errors.js';
-import { requirePermission } from '../http/middleware.js';
-import type { AppEnv } from '../http/types.js';
-import type { Logger } from '../observability/logger.js';
+import { dnsRebindingGuard, errorResponse, requirePermission, type AppEnv } from '../http/index.js';
+import type { Logger } from '../observability/index.js';
 import type { Principal } from '../shared/principal.js';
 import type { SkillViewChange, SkillViews, ToolRegistry, ToolsChange } from '../tools/index.js';
 import { buildMcpServer, extensionCache, refreshTools } from './server.js';
@@ -283,37 +273,5 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
       await Promise.all([...handlers.values()].map((h) => h.close()));
       handlers.clear();
     },
-  };
-}
-
-const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
-
-/**
- * DNS-rebinding protection: the Host header must name this server (ALLOWED_HOSTS, PUBLIC_URL, or localhost
- * when bound to loopback), and a browser Origin, when present, must be one we know.
- */
-function dnsRebindingGuard(config: Config): MiddlewareHandler<AppEnv> {
-  const publicHost = config.PUBLIC_URL ? new URL(config.PUBLIC_URL).hostname : null;
-  let hosts: string[] | null = null;
-  if (config.ALLOWED_HOSTS.length) hosts = [...config.ALLOWED_HOSTS];
-  else if (LOOPBACK.has(config.HOST)) hosts = localhostAllowedHostnames();
-  if (hosts && publicHost) hosts.push(publicHost);
-  const origins = [
-    ...(hosts ?? localhostAllowedHostnames()),
-    ...(publicHost ? [publicHost] : []),
-    ...config.CORS_ORIGINS.map((o) => {
-      try {
-        return new URL(o).hostname;
-      } catch {
-        return o;
-      }
-    }),
-  ];
-  return async (c, next) => {
-    const rejected =
-      (hosts ? hostHeaderValidationResponse(c.req.raw, hosts) : undefined) ??
-      (c.req.header('origin') ? originValidationResponse(c.req.raw, origins) : undefined);
-    if (rejected) return errorResponse(c, 403, 'forbidden_origin', 'Host or Origin not allowed');
-    await next();
   };
 }

@@ -1,9 +1,9 @@
 import type { McpServer, Transport } from '@modelcontextprotocol/server';
 import { serveStdio, type StdioServerHandle } from '@modelcontextprotocol/server/stdio';
 import pino from 'pino';
-import { createLogger, type Logger } from '../observability/logger.js';
+import { createLogger, type Logger } from '../observability/index.js';
 import type { Principal } from '../shared/principal.js';
-import type { ArchiveLimits } from '../skills/package/index.js';
+import type { ArchiveLimits } from '../skills/index.js';
 import {
   FolderSkillLibrary,
   skillLibraryTools,

@@ -1,6 +1,5 @@
 import { parse } from 'shell-quote';
-import type { AppError } from '../shared/errors.js';
-import { InvalidInputError } from '../shared/errors.js';
+import { type AppError, InvalidInputError } from '../shared/errors.js';
 import { normalizeRelativePath } from './paths.js';
 
 /**

@@ -2,8 +2,7 @@ import { constants } from 'node:fs';
 import { chmod, lchown, lstat, mkdir, mkdtemp, open, readdir, realpath, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { sha256Hex } from '../shared/crypto.js';
-import type { AppError } from '../shared/errors.js';
-import { InvalidInputError } from '../shared/errors.js';
+import { type AppError, InvalidInputError } from '../shared/errors.js';
 import { normalizeRelativePath } from './paths.js';
 import type { ChangedFile, RunFile } from './types.js';
 

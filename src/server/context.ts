@@ -3,12 +3,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { s3Settings, type Config } from '../config/index.js';
 import { openDatabase, type DatabaseHandle } from '../db/index.js';
-import { createLogger, type Logger } from '../observability/logger.js';
-import { Metrics } from '../observability/metrics.js';
-import { AccessTokens } from '../accounts/access-tokens.js';
-import { ApiTokens } from '../accounts/api-tokens.js';
-import { Authenticator } from '../accounts/authenticate.js';
-import { AccountsService } from '../accounts/service.js';
+import { createLogger, type Logger, Metrics } from '../observability/index.js';
+import { AccessTokens, ApiTokens, Authenticator, AccountsService } from '../accounts/index.js';
 import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from '../shared/rate-limit.js';
 import { bridge, RedisEventBus } from '../shared/event-bus.js';
 import {
@@ -28,7 +24,7 @@ import {
   ToolRegistry,
   type SkillViews,
 } from '../tools/index.js';
-import { completeAudit, recordAudit } from '../audit/service.js';
+import { completeAudit, recordAudit } from '../audit/index.js';
 import type { Sandbox } from '../sandbox/index.js';
 import { createCommandSandbox } from './command-sandbox.js';
 import { redactUrl } from '../shared/redact.js';

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer, type ServerType } from '@hono/node-server';
 import type { Config } from '../config/index.js';
-import { createHttpApp } from '../http/app.js';
+import { createHttpApp } from './http-app.js';
 import { createContext, type AppContext, type ContextOptions } from './context.js';
 
 export interface RunningServer {

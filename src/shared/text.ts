@@ -1,5 +1,4 @@
-import type { AppError } from './errors.js';
-import { InvalidInputError } from './errors.js';
+import { type AppError, InvalidInputError } from './errors.js';
 
 /**
  * Text every store can hold. PostgreSQL `text` cannot contain NUL, `jsonb` refuses `\u0000` and lone UTF-16

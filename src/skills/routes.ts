@@ -1,8 +1,8 @@
 import type { Action } from '../authz/index.js';
 import { createRoute } from '@hono/zod-openapi';
-import type { Authenticator } from '../accounts/authenticate.js';
-import { requirePermission } from '../http/middleware.js';
+import type { Authenticator } from '../accounts/index.js';
 import {
+  requirePermission,
   bearerSecurity,
   createRouter,
   errorResponses,
@@ -12,7 +12,7 @@ import {
   pageOf,
   PERMISSION_EXTENSION,
   z,
-} from '../http/openapi.js';
+} from '../http/index.js';
 import { badRequest } from '../shared/errors.js';
 import { assertStorableInput } from '../shared/text.js';
 import { isTextType } from './content-type.js';

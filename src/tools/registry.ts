@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { loggableError } from '../http/errors.js';
-import type { Metrics } from '../observability/metrics.js';
+import { loggableError } from '../observability/index.js';
+import type { Metrics } from '../observability/index.js';
 import type { Principal } from '../shared/principal.js';
 import { describeTextProblem, findUnsafeText, printablePath } from '../shared/text.js';
 import { asToolError, INTERNAL_ERROR_MESSAGE, ToolError } from './errors.js';

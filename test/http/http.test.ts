@@ -107,7 +107,7 @@ describe('error envelope', () => {
   });
 
   // Hono's validators parse `Application/JSON` and `+json` media types as JSON, so the limit must cover them too.
-  // jsonBodyLimit() does; the server gets it once src/http/app.ts uses it instead of its inline prefix test.
+  // jsonBodyLimit() does; the server gets it once src/server/http-app.ts uses it instead of its inline prefix test.
   it('jsonBodyLimit caps every spelling of the JSON media type', async () => {
     const app = createRouter();
     app.onError(handleError);
@@ -139,7 +139,7 @@ describe('error envelope', () => {
     expect((await send('text/plain', 4000)).status).toBe(415);
   });
 
-  it.skipIf(!readFileSync(path.join(ROOT, 'src/http/app.ts'), 'utf8').includes('jsonBodyLimit('))(
+  it.skipIf(!readFileSync(path.join(ROOT, 'src/server/http-app.ts'), 'utf8').includes('jsonBodyLimit('))(
     'the server applies the JSON body limit whatever the spelling of the JSON media type',
     async () => {
       const body = JSON.stringify({ login: 'someone', password: 'x', padding: 'p'.repeat(4000) });

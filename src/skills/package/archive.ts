@@ -7,8 +7,7 @@
  */
 import { promises as fsp, constants as fsConstants } from 'node:fs';
 import path from 'node:path';
-import { pipeline } from 'node:stream';
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import { createInflateRaw, crc32 } from 'node:zlib';
 import yauzl from 'yauzl';
 import type { Entry, ZipFile } from 'yauzl';

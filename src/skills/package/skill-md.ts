@@ -4,8 +4,7 @@
  * returned as warnings, as lenient hosts are expected to do.
  */
 import { isAlias, isMap, isScalar, isSeq, parseDocument, type Node } from 'yaml';
-import type { AppError } from '../../shared/errors.js';
-import { PayloadTooLargeError, UnprocessableError } from '../../shared/errors.js';
+import { type AppError, PayloadTooLargeError, UnprocessableError } from '../../shared/errors.js';
 import { describeTextProblem, findTextProblem, findUnsafeText, printablePath } from '../../shared/text.js';
 
 export interface ParsedSkill {

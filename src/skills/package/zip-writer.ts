@@ -2,8 +2,7 @@
  * Writing a skill version as a zip: one top-level folder (the `.skill` layout) holding the files, with
  * unix modes 0o755 for executables and 0o644 otherwise. Output is deterministic for the same input.
  */
-import { PassThrough } from 'node:stream';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import yazl from 'yazl';
 import { byPath } from './archive.js';

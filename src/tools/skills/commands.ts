@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import type { AuditEntry } from '../../audit/service.js';
-import { loggableError } from '../../http/errors.js';
+import type { AuditEntry } from '../../audit/index.js';
+import { loggableError } from '../../observability/index.js';
 import type { RunResult, Sandbox } from '../../sandbox/index.js';
 import { AppError } from '../../shared/errors.js';
 import { contentTypeFor } from '../../skills/index.js';

@@ -3,18 +3,18 @@ import { watch, type Dirent, type FSWatcher } from 'node:fs';
 import { constants as fsConstants, open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import type { Logger } from '../../observability/logger.js';
+import type { Logger } from '../../observability/index.js';
 import { sha256Hex } from '../../shared/crypto.js';
 import { InvalidInputError } from '../../shared/errors.js';
 import { decodeCursor, encodeCursor } from '../../shared/pagination.js';
-import { contentTypeFor } from '../../skills/content-type.js';
 import {
+  contentTypeFor,
   DEFAULT_ARCHIVE_LIMITS,
   decodeUtf8Strict,
   parseSkillMd,
   readSkillFolder,
   type ArchiveLimits,
-} from '../../skills/package/index.js';
+} from '../../skills/index.js';
 import {
   SkillFileNotFound,
   SkillNotFound,

@@ -1,24 +1,33 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { cors } from 'hono/cors';
 import { secureHeaders } from 'hono/secure-headers';
-import { may, scopeFor } from '../authz/index.js';
-import { constantTimeEqual } from '../shared/crypto.js';
-import type { AppContext } from '../server/context.js';
 import { accountsRoutes } from '../accounts/routes.js';
+import { adminRoutes } from '../admin/routes.js';
 import { auditRoutes } from '../audit/routes.js';
-import { skillsRoutes } from '../skills/index.js';
+import { may, scopeFor } from '../authz/index.js';
+import {
+  bearerSecurity,
+  documentSystemRoutes,
+  errorResponse,
+  handleError,
+  jsonBodyLimit,
+  requestContext,
+  serveOpenApiDocument,
+  wellFormedUrl,
+  type AppEnv,
+} from '../http/index.js';
 import { mountMcp } from '../mcp/index.js';
-import { adminRoutes } from '../admin/index.js';
-import { mountApiDocs, mountConsole } from '../web/console.js';
-import { errorResponse, handleError } from './errors.js';
-import { jsonBodyLimit, requestContext, wellFormedUrl } from './middleware.js';
-import { bearerSecurity, serveOpenApiDocument } from './openapi.js';
-import { documentSystemRoutes } from './system-docs.js';
-import type { AppEnv } from './types.js';
+import { constantTimeEqual } from '../shared/crypto.js';
+import { skillsRoutes } from '../skills/routes.js';
+import { mountApiDocs, mountConsole } from '../web/index.js';
+import type { AppContext } from './context.js';
 
 const API_PREFIX = '/api/v1';
 
-/** Builds the HTTP application: cross-cutting middleware, then each room's routes, then the console. */
+/**
+ * Builds the HTTP application (the composition root mounts every room's routes, so `http/` needs none of them):
+ * cross-cutting middleware, then each room's routes, then the console.
+ */
 export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; consoleMounted: boolean } {
   const { config, logger, metrics } = ctx;
   const app = new OpenAPIHono<AppEnv>();
