@@ -94,10 +94,20 @@ function addServerCommands(program: Command): void {
       '--skills-dir <dir>',
       'folder searched recursively for skill folders (with a SKILL.md); changes are picked up live',
     )
-    .action(async (flags: { skillsDir: string }) => {
+    .option(
+      '--only-skills <names>',
+      'serve only these skills (comma-separated), as an API key restricted to them: others answer like missing ones',
+      (value: string) =>
+        value
+          .split(',')
+          .map((name) => name.trim())
+          .filter(Boolean),
+    )
+    .action(async (flags: { skillsDir: string; onlySkills?: string[] }) => {
       const env = parseEnv();
       await runStdioCommand({
         skillsDir: flags.skillsDir,
+        ...(flags.onlySkills ? { onlySkills: flags.onlySkills } : {}),
         version: VERSION,
         // run_shell_command with the same sandbox and COMMAND_* settings as the server (not for COMMANDS_ENABLED=false).
         tools: async (logger) => {

@@ -32,6 +32,11 @@ export interface StdioOptions {
   watch?: boolean;
   /** Another transport than the process's stdin/stdout (tests). */
   transport?: Transport;
+  /**
+   * Serve only these skills, as an API key restricted to them is served over HTTP: the tools, `skills/list` and
+   * the resources see only them, and any other answers like a missing one (`--only-skills`).
+   */
+  onlySkills?: readonly string[];
 }
 
 export interface StdioSession {
@@ -61,7 +66,11 @@ export async function serveFolderOverStdio(opts: StdioOptions): Promise<StdioSes
   const views = new SkillViews(() => library);
   const registry = new ToolRegistry({ local: true });
   for (const provider of [skillLibraryTools, ...(opts.extraTools ?? [])]) registry.register(provider(views));
-  const extension = skillsExtension(library, opts.logger);
+  const principal: Principal = opts.onlySkills
+    ? { ...LOCAL_PRINCIPAL, restriction: { skills: opts.onlySkills } }
+    : LOCAL_PRINCIPAL;
+  // The same per-credential view the HTTP edge builds (restrictLibrary), so a restriction holds here too.
+  const extension = skillsExtension(views.libraryFor(principal), opts.logger);
 
   // serveStdio builds one instance per connection (plus a short-lived probe during version negotiation).
   const servers = new Set<McpServer>();
@@ -69,8 +78,8 @@ export async function serveFolderOverStdio(opts: StdioOptions): Promise<StdioSes
     async () => {
       const server = buildMcpServer({
         registry,
-        tools: await registry.toolsFor(LOCAL_PRINCIPAL),
-        principal: LOCAL_PRINCIPAL,
+        tools: await registry.toolsFor(principal),
+        principal,
         logger: opts.logger,
         version: opts.version,
         skills: extension,
@@ -120,6 +129,7 @@ export async function serveFolderOverStdio(opts: StdioOptions): Promise<StdioSes
 export async function runStdioCommand(opts: {
   skillsDir: string;
   version: string;
+  onlySkills?: readonly string[];
   /** Built with the logger this command writes to stderr (the sandbox's run_shell_command). */
   tools?: (logger: Logger) => Promise<{ providers: FolderToolProvider[]; close(): Promise<void> }>;
 }): Promise<void> {
@@ -128,6 +138,7 @@ export async function runStdioCommand(opts: {
   const session = await serveFolderOverStdio({
     skillsDir: opts.skillsDir,
     version: opts.version,
+    ...(opts.onlySkills ? { onlySkills: opts.onlySkills } : {}),
     logger,
     extraTools: tools?.providers,
   });
