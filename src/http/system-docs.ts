@@ -1,5 +1,5 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import { errorResponses, json, z } from './openapi.js';
+import { errorResponses, json, PERMISSION_EXTENSION, z } from './openapi.js';
 
 // The answers of the routes `createHttpApp` serves itself (probes, metrics, server info). Their handlers take no
 // input, so they are plain routes and documented here; test/http/openapi.test.ts checks the answers match.
@@ -41,6 +41,7 @@ export function documentSystemRoutes(registry: OpenAPIHono['openAPIRegistry'], a
   registry.registerPath({
     method: 'get',
     path: '/health',
+    [PERMISSION_EXTENSION]: 'public',
     tags: ['system'],
     summary: 'Liveness: the process answers (touches nothing else)',
     security: [],
@@ -49,6 +50,7 @@ export function documentSystemRoutes(registry: OpenAPIHono['openAPIRegistry'], a
   registry.registerPath({
     method: 'get',
     path: '/ready',
+    [PERMISSION_EXTENSION]: 'public',
     tags: ['system'],
     summary: 'Readiness: the database answers (for load balancers)',
     security: [],
@@ -60,6 +62,8 @@ export function documentSystemRoutes(registry: OpenAPIHono['openAPIRegistry'], a
   registry.registerPath({
     method: 'get',
     path: '/metrics',
+    // Or the operator's METRICS_TOKEN, which is no principal.
+    [PERMISSION_EXTENSION]: 'metrics.read',
     tags: ['system'],
     summary: 'Prometheus metrics (METRICS_TOKEN or an administrator)',
     security: [{ metricsToken: [] }, { bearer: [] }],
@@ -74,6 +78,7 @@ export function documentSystemRoutes(registry: OpenAPIHono['openAPIRegistry'], a
   registry.registerPath({
     method: 'get',
     path: `${apiPrefix}/info`,
+    [PERMISSION_EXTENSION]: 'public',
     tags: ['system'],
     summary: 'Server version, URLs for MCP clients, and whether sign-up is open',
     security: [],
