@@ -10,9 +10,10 @@ export { z };
 
 /**
  * Every room builds its routes on this, so validation errors look the same everywhere, and so every route is
- * documented with the access it really has: a route behind `requireAuth` gets the bearer scheme (and, behind
- * `requireAdmin`, says so in its 403), any other route is marked public (`security: []`). Routes added later are
- * covered without anyone having to remember it; `serveOpenApiDocument` adds the 401/403 answers.
+ * documented with the access it really has: the permission its guard declares (`x-permission`), the bearer
+ * scheme behind `requirePermission` (with the policy's refusal as its 403), `security: []` for a `publicRoute`.
+ * Routes added later are covered without anyone having to remember it; `serveOpenApiDocument` adds the 401/403
+ * answers, and the permission matrix test fails on a route that declares nothing.
  */
 export const createRouter = () => {
   const router = new OpenAPIHono<AppEnv>({ defaultHook: (result, c) => validationHook(result as never, c) });

@@ -1,5 +1,5 @@
 /**
- * What a credential may use, in the names `requireAuth` checks: `api` = manage the owner's resources through
+ * What a credential may use, in the names the policies' `scope` and `requirePermission` check: `api` = manage the owner's resources through
  * the REST API (an API key's `can_manage`), `mcp` = MCP (`can_use_mcp`), `assistants` = call the owner's
  * assistants through the OpenAI-compatible API (`can_call_assistant`). Console sessions hold all three.
  */
