@@ -17,7 +17,7 @@ import {
   type HostLayout,
 } from './bwrap.js';
 import { detectCgroups, type CgroupManager, type CgroupRun } from './cgroup.js';
-import { BLOCKED_PROGRAMS, parseWhitelistCommand, refuse } from './command.js';
+import { BLOCKED_PROGRAMS, parseWhitelistCommand, plainCommandArgv, refuse } from './command.js';
 import { CappedCapture } from './output.js';
 import { isInside } from './paths.js';
 import { killGroup, killMatching, procHidesOtherUids, waitForExit } from './procs.js';
@@ -473,16 +473,6 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       const { argv, env } = commandLine({ command, program, programArgs, timeoutMs, slot, prep, dir, cg });
       const run = launch(argv, env, dir, slot, prep, cg);
       setKill(run.kill);
-      if (cg && run.child.pid && run.child.stdin) {
-        try {
-          await cg.enter(run.child.pid);
-        } catch (err) {
-          warn('sandbox: could not move the run into its cgroup', { error: (err as Error).message });
-        }
-        // The launcher waits for this line before it starts the command: the run is in its cgroup by then.
-        run.child.stdin.on('error', () => undefined);
-        run.child.stdin.end('\n');
-      }
       const hits = new Set<LimitHit>();
       const { exit, durationMs, timedOut } = await watchLimits(run, timeoutMs, dir, slot, hits);
       if (exit.error) {
@@ -588,7 +578,13 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       });
       // --info-fd: bwrap tells us the host pid of the sandbox's pid 1 (see listenToBwrap).
       inner = [...privDrop, BWRAP, '--info-fd', prep.launcher ? '4' : '3', ...bw];
-      inner.push('--', PRLIMIT, ...rlimits, '--', ...runnerArgv(command));
+      inner.push(
+        '--',
+        PRLIMIT,
+        ...rlimits,
+        '--',
+        ...runnerArgv(plainCommandArgv(command) ?? ['/bin/sh', '-c', command]),
+      );
       env = { PATH: SANDBOX_PATH, LANG: 'C.UTF-8' };
     } else if (level === 'whitelist') {
       inner = [...privDrop, PRLIMIT, ...rlimits, '--', run.program!, ...run.programArgs];
@@ -599,7 +595,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
     }
     const argv = prep.launcher
       ? launcherArgv({
-          gate: cg !== null,
+          cgroupProcs: cg?.procsFiles ?? [],
           reap: prep.launcher,
           keepFds: level === 'strict' ? 5 : 3,
           command: inner,
@@ -625,7 +621,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       env,
       detached: true, // own process group (and session): pgid = pid
       stdio: [
-        cg ? 'pipe' : 'ignore',
+        'ignore',
         'pipe',
         'pipe',
         useReaper || level === 'strict' ? 'pipe' : 'ignore',
@@ -720,7 +716,9 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
         const ev = parseReaperLine(buf.slice(0, nl));
         buf = buf.slice(nl + 1);
-        if (ev?.type === 'pid') {
+        if (ev?.type === 'nocgroup') {
+          warn('sandbox: the launcher could not join the run cgroup; the run goes on with its rlimits');
+        } else if (ev?.type === 'pid') {
           run.mainPid = ev.pid;
           if (run.killRequested) run.kill();
         } else if (ev?.type === 'exit') {
