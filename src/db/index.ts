@@ -1,4 +1,6 @@
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
@@ -88,6 +90,7 @@ async function openPglite(dir: string | undefined): Promise<DatabaseHandle> {
   const lock = dir ? lockDataDir(createDir(dir)) : null;
   let client: PGlite;
   try {
+    if (dir && !existsSync(path.join(dir, 'PG_VERSION'))) await initialiseInChild(dir);
     client = await PGlite.create({ ...(dir ? { dataDir: dir } : {}), ...BYTEA_AS_BINARY });
   } catch (err) {
     lock?.release();
@@ -107,6 +110,40 @@ async function openPglite(dir: string | undefined): Promise<DatabaseHandle> {
       }
     },
   };
+}
+
+/**
+ * Creates a fresh embedded database (initdb) in a child process. PGlite runs initdb in two WebAssembly instances
+ * whose memories a process never gives back: a server that created its data dir stayed at 830–847 MiB RSS until
+ * restarted, against ≈350 MiB after a restart (issue 11). The child takes that memory with it when it exits; this
+ * process then opens the ready dir like any existing one. The child gets an empty environment (no secrets).
+ */
+async function initialiseInChild(dir: string): Promise<void> {
+  const pglite = createRequire(import.meta.url).resolve('@electric-sql/pglite');
+  const script = [
+    `const { PGlite } = require(${JSON.stringify(pglite)});`,
+    'PGlite.create({ dataDir: process.argv[1] })',
+    '  .then((db) => db.close())',
+    '  .catch((err) => { console.error((err && err.message) || String(err)); process.exit(1); });',
+  ].join('\n');
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', script, dir], {
+      env: {},
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)));
+    child.once('error', reject);
+    child.once('close', (code, signal) =>
+      code === 0
+        ? resolve()
+        : reject(
+            new Error(
+              `Creating the embedded database failed (${signal ?? `exit ${code}`}): ${stderr.trim()}`,
+            ),
+          ),
+    );
+  });
 }
 
 /** Creates the embedded database's folder, turning file-system errors into a message an operator can act on. */
