@@ -7,7 +7,9 @@
  * - `skillport stdio --skills-dir DIR` (a folder with one skill): spawn until the answer to the client's first
  *   request (`initialize`, written to stdin right after the spawn) arrives on stdout. Also with
  *   COMMANDS_ENABLED=false, which skips the sandbox's bubblewrap probe.
- * Prints median / p95 and the difference to the bare start.
+ * Prints median / p95 and the difference to the bare start. With BENCH_BIN_BEFORE=<path of another build's
+ * bin/skillport.js> (e.g. the commit before a change, built in a scratch checkout) the same cases run for it too,
+ * interleaved with ours, for a same-run before/after.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,6 +20,7 @@ import { percentile } from './lib.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const BIN = path.join(ROOT, 'bin/skillport.js');
+const BEFORE = process.env.BENCH_BIN_BEFORE;
 const STARTS = Number(process.env.BENCH_STARTS ?? 15);
 
 const INITIALIZE = `${JSON.stringify({
@@ -43,10 +46,10 @@ function timeToExit(args: string[]): Promise<number> {
 }
 
 /** Milliseconds from spawn until the answer to `initialize` arrives on stdout; then the process is ended. */
-function timeToFirstAnswer(dir: string, env: Record<string, string>): Promise<number> {
+function timeToFirstAnswer(bin: string, dir: string, env: Record<string, string>): Promise<number> {
   return new Promise((resolve, reject) => {
     const t = process.hrtime.bigint();
-    const child = spawn(process.execPath, [BIN, 'stdio', '--skills-dir', dir], {
+    const child = spawn(process.execPath, [bin, 'stdio', '--skills-dir', dir], {
       stdio: ['pipe', 'pipe', 'ignore'],
       env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     });
@@ -64,10 +67,12 @@ function timeToFirstAnswer(dir: string, env: Record<string, string>): Promise<nu
   });
 }
 
-async function measure(fn: () => Promise<number>): Promise<number[]> {
-  await fn(); // warm the file cache
-  const times: number[] = [];
-  for (let i = 0; i < STARTS; i++) times.push(await fn());
+/** Every case STARTS times, interleaved round by round (the machine is shared), after one warm-up round. */
+async function measure(cases: Array<[string, () => Promise<number>]>): Promise<Array<[string, number[]]>> {
+  for (const [, fn] of cases) await fn();
+  const times = cases.map(([name]) => [name, [] as number[]] as [string, number[]]);
+  for (let i = 0; i < STARTS; i++)
+    for (let k = 0; k < cases.length; k++) times[k]![1].push(await cases[k]![1]());
   return times;
 }
 
@@ -78,24 +83,32 @@ async function main() {
     path.join(dir, 'hello/SKILL.md'),
     '---\nname: hello\ndescription: Says hello.\n---\n# Hello\n',
   );
-  const rows: Array<[string, number[]]> = [
-    ['bare: node -e 0', await measure(() => timeToExit(['-e', '0']))],
-    ['skillport --version', await measure(() => timeToExit([BIN, '--version']))],
-    ['skillport --help', await measure(() => timeToExit([BIN, '--help']))],
-    ['stdio: first answer', await measure(() => timeToFirstAnswer(dir, {}))],
-    [
-      'stdio: first answer, no commands',
-      await measure(() => timeToFirstAnswer(dir, { COMMANDS_ENABLED: 'false' })),
-    ],
-  ];
+  const cases: Array<[string, () => Promise<number>]> = [['bare: node -e 0', () => timeToExit(['-e', '0'])]];
+  for (const [label, bin] of BEFORE
+    ? [
+        ['', BIN],
+        ['before: ', BEFORE],
+      ]
+    : [['', BIN]]) {
+    cases.push(
+      [`${label}skillport --version`, () => timeToExit([bin!, '--version'])],
+      [`${label}skillport --help`, () => timeToExit([bin!, '--help'])],
+      [`${label}stdio: first answer`, () => timeToFirstAnswer(bin!, dir, {})],
+      [
+        `${label}stdio: first answer, no commands`,
+        () => timeToFirstAnswer(bin!, dir, { COMMANDS_ENABLED: 'false' }),
+      ],
+    );
+  }
+  const rows = await measure(cases);
   rmSync(dir, { recursive: true, force: true });
   const bare = percentile(rows[0]![1], 50);
   console.log(`# CLI start-up — ${os.cpus().length} CPUs, Node ${process.version}; ${STARTS} runs each, ms`);
-  console.log(`${'case'.padEnd(34)}  median      p95   over bare node`);
+  console.log(`${'case'.padEnd(42)}  median      p95   over bare node`);
   for (const [name, t] of rows) {
     const m = percentile(t, 50);
     console.log(
-      `${name.padEnd(34)}${m.toFixed(1).padStart(8)} ${percentile(t, 95).toFixed(1).padStart(8)} ${(m - bare).toFixed(1).padStart(10)}`,
+      `${name.padEnd(42)}${m.toFixed(1).padStart(8)} ${percentile(t, 95).toFixed(1).padStart(8)} ${(m - bare).toFixed(1).padStart(10)}`,
     );
   }
 }

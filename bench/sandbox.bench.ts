@@ -13,6 +13,9 @@
  *    (embedded database, strict level), sequential latency of `python3 -c "print(1)"` next to the bare spawn, and
  *    8 users (each with their own token and client) calling it concurrently.
  *
+ * With BENCH_SANDBOX_BEFORE=<path of another checkout's src/sandbox/index.ts> (e.g. the commit before a change, in
+ * a scratch copy with node_modules linked), its strict sandbox runs the same command as one more interleaved case.
+ *
  * Sandbox figures include everything a real call pays: work dir creation and removal, file writes, uid drop,
  * rlimits, bwrap namespaces, changed-file scan, process sweep, optional cgroups.
  */
@@ -28,6 +31,7 @@ import {
   type SecurityLevel,
 } from '../src/sandbox/index.js';
 import { detectCgroups } from '../src/sandbox/cgroup.js';
+import type * as sandboxModule from '../src/sandbox/index.js';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import yazl from 'yazl';
 import { loadConfig } from '../src/config/index.js';
@@ -118,6 +122,17 @@ async function main() {
     );
   const strict = make('strict');
   const whitelist = make('whitelist');
+  const beforeModule = process.env.BENCH_SANDBOX_BEFORE
+    ? ((await import(path.resolve(process.env.BENCH_SANDBOX_BEFORE))) as typeof sandboxModule)
+    : null;
+  const before = beforeModule?.createSandbox(
+    beforeModule.defaultSandboxConfig({
+      level: 'strict',
+      workRoot: path.join(base, 'runs-before'),
+      perUserConcurrency: 2,
+      globalConcurrency: USERS,
+    }),
+  );
   const tool = await toolClients(base);
   const cg = await detectCgroups();
   const cgInfo = cg ? `cgroup v${cg.version} (${cg.controllers.join(', ') || 'kill only'})` : 'none';
@@ -142,6 +157,15 @@ async function main() {
       ref: BARE_C,
       run: () => sandboxRun(strict, 'bench', 'python3 -c "print(1)"', false),
     },
+    ...(before
+      ? [
+          {
+            name: 'before strict: python3 -c "print(1)"',
+            ref: BARE_C,
+            run: () => sandboxRun(before, 'bench', 'python3 -c "print(1)"', false),
+          },
+        ]
+      : []),
     {
       name: 'strict:    python3 p.py',
       ref: BARE_FILE,
@@ -194,6 +218,7 @@ async function main() {
   await tool.close();
   await strict.close();
   await whitelist.close();
+  await before?.close();
   await rm(base, { recursive: true, force: true });
 }
 
