@@ -15,7 +15,8 @@ const SETTLE_TIMEOUT_MS = 2000;
  * refuses the byte past the limit; it also vanishes with the namespace. The runner therefore:
  * 1. makes itself non-dumpable (prctl PR_SET_DUMPABLE 0), so that the script, although the same uid, can neither
  *    ptrace it nor open its descriptors through /proc;
- * 2. copies the prepared files (bound read-only) into the tmpfs: `nospace` on fd 5 when they do not fit;
+ * 2. copies the prepared files (bound read-only) into the tmpfs, if there are any: `nospace` on fd 5 when they do
+ *    not fit;
  * 3. runs the command in a child, without fd 5: its argv as given (`/bin/sh -c LINE` when the line needs a shell,
  *    else the words themselves, see plainCommandArgv: one interpreter less per run);
  * 4. when it ends, SIGKILLs every other process of the sandbox (kill(-1) inside the pid namespace), writes
@@ -29,7 +30,11 @@ const RUNNER_SCRIPT = [
   'syscall($nr, 4, 0, 0, 0, 0) if $nr > 0;', // prctl(PR_SET_DUMPABLE, 0)
   'open(my $ctl, "+<&=", 5) or exit 125;',
   'select((select($ctl), $| = 1)[0]);',
-  'if (system("/bin/cp", "-a", "--", "$in/.", "$work/") != 0) { print $ctl "nospace\\n"; exit 125; }',
+  // Nothing to copy (a command without files): no cp process.
+  'opendir(my $d, $in) or exit 125;',
+  'my $any = grep { $_ ne "." && $_ ne ".." } readdir($d);',
+  'closedir($d);',
+  'if ($any && system("/bin/cp", "-a", "--", "$in/.", "$work/") != 0) { print $ctl "nospace\\n"; exit 125; }',
   'my $pid = fork();',
   'exit 125 unless defined $pid;',
   'if ($pid == 0) { close($ctl); exec { $cmd[0] } @cmd; print STDERR "$cmd[0]: $!\\n"; exit 127; }',
