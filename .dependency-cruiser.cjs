@@ -17,6 +17,13 @@ const EDGE_ROOMS = '^src/(http|mcp|web|openai)/';
 const ROUTE_FILES = '^src/[^/]+/(routes|[^/]+-routes)\\.ts$';
 const COMPOSITION = '^src/(server|cli)/';
 const POLICY_FILES = '^src/[^/]+/policy\\.ts$';
+/** A room's surface: its index.ts, or the index.ts of a sub-room with a lighter surface (e.g. skills/package/). */
+const SURFACES = ['^src/[^/]+/index\\.ts$', '^src/[^/]+/[^/]+/index\\.ts$'];
+/**
+ * Entry points the CLI imports directly instead of their room's surface, so that `--version`, `--help` and
+ * `stdio` start without loading the server, the database and PGlite (bench/README.md, CLI start-up).
+ */
+const LIGHT_ENTRY_POINTS = ['^src/mcp/stdio\\.ts$', '^src/db/dir-lock\\.ts$'];
 
 module.exports = {
   forbidden: [
@@ -80,13 +87,7 @@ module.exports = {
       from: { path: '^src/([^/]+)/', pathNot: COMPOSITION },
       to: {
         path: '^src/',
-        pathNot: [
-          '^src/$1/',
-          '^src/[^/]+/index\\.ts$',
-          '^src/shared/',
-          '^src/authz/policy\\.ts$',
-          POLICY_FILES,
-        ],
+        pathNot: ['^src/$1/', ...SURFACES, '^src/shared/', '^src/authz/policy\\.ts$', POLICY_FILES],
       },
     },
     {
@@ -97,7 +98,7 @@ module.exports = {
       from: { path: COMPOSITION },
       to: {
         path: '^src/',
-        pathNot: [COMPOSITION, '^src/[^/]+/index\\.ts$', '^src/shared/', ROUTE_FILES],
+        pathNot: [COMPOSITION, ...SURFACES, '^src/shared/', ROUTE_FILES, ...LIGHT_ENTRY_POINTS],
       },
     },
   ],

@@ -1,7 +1,9 @@
 /**
  * Sandbox overhead benchmark: `npx tsx bench/sandbox.bench.ts` (as root, with bubblewrap installed).
  *
- * 1. Latency of one tiny python run, same process, sequential:
+ * 1. Latency of one tiny python run, same process, sequential, every case interleaved round by round (the machine
+ *    is shared: each round's cases see the same load, and each sandbox figure is also given as the median of its
+ *    differences to the bare spawn of the same round):
  *    - bare `child_process.spawn` of python3 (script file, and `-c "print(1)"`),
  *    - the sandbox in strict mode (`python3 -c "print(1)"`: strict takes a shell line, and a script file),
  *    - the sandbox in whitelist mode (script file `p.py` containing `print(1)`: whitelist refuses `-c`, by design).
@@ -11,11 +13,15 @@
  *    (embedded database, strict level), sequential latency of `python3 -c "print(1)"` next to the bare spawn, and
  *    8 users (each with their own token and client) calling it concurrently.
  *
+ * With BENCH_SANDBOX_BEFORE=<path of another checkout's src/sandbox/index.ts> (e.g. the commit before a change, in
+ * a scratch copy with node_modules linked), its strict sandbox runs the same command as one more interleaved case.
+ *
  * Sandbox figures include everything a real call pays: work dir creation and removal, file writes, uid drop,
  * rlimits, bwrap namespaces, changed-file scan, process sweep, optional cgroups.
  */
 import { spawn } from 'node:child_process';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -25,6 +31,7 @@ import {
   type SecurityLevel,
 } from '../src/sandbox/index.js';
 import { detectCgroups } from '../src/sandbox/cgroup.js';
+import type * as sandboxModule from '../src/sandbox/index.js';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import yazl from 'yazl';
 import { loadConfig } from '../src/config/index.js';
@@ -50,15 +57,30 @@ function bareSpawn(args: string[], cwd: string): Promise<void> {
   });
 }
 
-async function measure(fn: () => Promise<void>): Promise<number[]> {
-  for (let i = 0; i < WARMUP; i++) await fn();
-  const times: number[] = [];
+interface Case {
+  name: string;
+  /** The bare case this one is compared with. */
+  ref?: string;
+  run: () => Promise<void>;
+}
+
+/**
+ * Runs every case ITERATIONS times, interleaved (one of each per round, in a rotating order), so that all of them
+ * see the same load: the machine is shared, and load that comes and goes would otherwise favour whichever case
+ * ran in a quiet minute. Returns each case's times by name.
+ */
+async function measureInterleaved(cases: Case[]): Promise<Map<string, number[]>> {
+  for (let i = 0; i < WARMUP; i++) for (const c of cases) await c.run();
+  const times = new Map(cases.map((c) => [c.name, [] as number[]]));
   for (let i = 0; i < ITERATIONS; i++) {
-    const t = process.hrtime.bigint();
-    await fn();
-    times.push(Number(process.hrtime.bigint() - t) / 1e6);
+    for (let k = 0; k < cases.length; k++) {
+      const c = cases[(i + k) % cases.length]!;
+      const t = process.hrtime.bigint();
+      await c.run();
+      times.get(c.name)!.push(Number(process.hrtime.bigint() - t) / 1e6);
+    }
   }
-  return times.sort((a, b) => a - b);
+  return times;
 }
 
 const fmt = (n: number) => n.toFixed(2).padStart(8);
@@ -68,12 +90,25 @@ async function sandboxRun(sb: Sandbox, userId: string, command: string, withFile
   if (r.exitCode !== 0 || r.stdout !== '1\n') throw new Error(`bad sandbox run: ${JSON.stringify(r)}`);
 }
 
+/** Runs per second of `users` concurrent loops of `run`, RUNS_PER_USER each. */
+async function throughput(users: number, run: (user: number) => Promise<void>): Promise<string> {
+  const t = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: users }, async (_, u) => {
+      for (let i = 0; i < RUNS_PER_USER; i++) await run(u);
+    }),
+  );
+  const secs = Number(process.hrtime.bigint() - t) / 1e9;
+  const total = users * RUNS_PER_USER;
+  return `${total} runs in ${secs.toFixed(2)} s = ${(total / secs).toFixed(1)} runs/s`;
+}
+
 async function main() {
   if (process.getuid?.() !== 0) throw new Error('run as root (the sandbox drops to an unprivileged uid)');
   const base = await mkdtemp(path.join(os.tmpdir(), 'skillport-bench-'));
   await chmod(base, 0o711);
   const bareDir = path.join(base, 'bare');
-  await import('node:fs/promises').then((fs) => fs.mkdir(bareDir));
+  await mkdir(bareDir);
   await writeFile(path.join(bareDir, 'p.py'), 'print(1)\n');
 
   const make = (level: SecurityLevel) =>
@@ -87,80 +122,114 @@ async function main() {
     );
   const strict = make('strict');
   const whitelist = make('whitelist');
+  const beforeModule = process.env.BENCH_SANDBOX_BEFORE
+    ? ((await import(path.resolve(process.env.BENCH_SANDBOX_BEFORE))) as typeof sandboxModule)
+    : null;
+  const before = beforeModule?.createSandbox(
+    beforeModule.defaultSandboxConfig({
+      level: 'strict',
+      workRoot: path.join(base, 'runs-before'),
+      perUserConcurrency: 2,
+      globalConcurrency: USERS,
+    }),
+  );
+  const tool = await toolClients(base);
   const cg = await detectCgroups();
   const cgInfo = cg ? `cgroup v${cg.version} (${cg.controllers.join(', ') || 'kill only'})` : 'none';
   await cg?.close();
 
   console.log(`# Sandbox overhead — ${os.cpus().length} CPUs, Node ${process.version}, cgroups: ${cgInfo}`);
-  console.log(`# ${ITERATIONS} sequential runs each after ${WARMUP} warm-up runs; times in ms\n`);
+  console.log(`# ${ITERATIONS} interleaved rounds after ${WARMUP} warm-up rounds; times in ms`);
+  console.log(
+    `# load average at start: ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}\n`,
+  );
 
-  const rows: Array<[string, number[], number[] | null]> = [];
-  const bareFile = await measure(() => bareSpawn(['p.py'], bareDir));
-  const bareC = await measure(() => bareSpawn(['-c', 'print(1)'], bareDir));
-  rows.push(['bare spawn: python3 p.py', bareFile, null]);
-  rows.push(['bare spawn: python3 -c "print(1)"', bareC, null]);
-  rows.push([
-    'strict:    python3 -c "print(1)"',
-    await measure(() => sandboxRun(strict, 'bench', 'python3 -c "print(1)"', false)),
-    bareC,
-  ]);
-  rows.push([
-    'strict:    python3 p.py',
-    await measure(() => sandboxRun(strict, 'bench', 'python3 p.py', true)),
-    bareFile,
-  ]);
-  rows.push([
-    'whitelist: python3 p.py',
-    await measure(() => sandboxRun(whitelist, 'bench', 'python3 p.py', true)),
-    bareFile,
-  ]);
-
-  console.log(`${'case'.padEnd(36)}  median       p95   ratio(median)`);
-  for (const [name, t, ref] of rows) {
-    const ratio = ref ? `${(percentile(t, 50) / percentile(ref, 50)).toFixed(1)}×` : '1.0×';
+  const BARE_C = 'bare spawn: python3 -c "print(1)"';
+  const BARE_FILE = 'bare spawn: python3 p.py';
+  const cases: Case[] = [
+    { name: BARE_FILE, run: () => bareSpawn(['p.py'], bareDir) },
+    { name: BARE_C, run: () => bareSpawn(['-c', 'print(1)'], bareDir) },
+    {
+      name: 'strict:    python3 -c "print(1)"',
+      ref: BARE_C,
+      run: () => sandboxRun(strict, 'bench', 'python3 -c "print(1)"', false),
+    },
+    ...(before
+      ? [
+          {
+            name: 'before strict: python3 -c "print(1)"',
+            ref: BARE_C,
+            run: () => sandboxRun(before, 'bench', 'python3 -c "print(1)"', false),
+          },
+        ]
+      : []),
+    {
+      name: 'strict:    python3 p.py',
+      ref: BARE_FILE,
+      run: () => sandboxRun(strict, 'bench', 'python3 p.py', true),
+    },
+    {
+      name: 'whitelist: python3 p.py',
+      ref: BARE_FILE,
+      run: () => sandboxRun(whitelist, 'bench', 'python3 p.py', true),
+    },
+    { name: 'tool:      python3 -c "print(1)"', ref: BARE_C, run: () => tool.call(0) },
+  ];
+  const times = await measureInterleaved(cases);
+  console.log(`${'case'.padEnd(36)}  median       p95   ratio   over bare (median of pairs)`);
+  for (const c of cases) {
+    const t = times.get(c.name)!;
+    const ref = c.ref ? times.get(c.ref)! : null;
+    const ratio = ref ? percentile(t, 50) / percentile(ref, 50) : 1;
+    // Same round, same load: the difference of each pair, then its median.
+    const over = ref
+      ? percentile(
+          t.map((x, i) => x - ref[i]!),
+          50,
+        )
+      : 0;
     console.log(
-      `${name.padEnd(36)}${fmt(percentile(t, 50))}  ${fmt(percentile(t, 95))}   ${ratio.padStart(6)}`,
+      `${c.name.padEnd(36)}${fmt(percentile(t, 50))}  ${fmt(percentile(t, 95))}  ${`${ratio.toFixed(1)}×`.padStart(5)}  ${fmt(over)}`,
     );
   }
 
-  console.log(`\n# Throughput: ${USERS} users × ${RUNS_PER_USER} runs of python3 p.py, all concurrent`);
+  console.log(`\n# Throughput: ${USERS} users × ${RUNS_PER_USER} runs, all concurrent`);
+  console.log(`bare      python3 p.py: ${await throughput(USERS, () => bareSpawn(['p.py'], bareDir))}`);
   for (const [level, sb] of [
     ['strict', strict],
     ['whitelist', whitelist],
   ] as const) {
-    const t = process.hrtime.bigint();
-    await Promise.all(
-      Array.from({ length: USERS }, async (_, u) => {
-        for (let i = 0; i < RUNS_PER_USER; i++) await sandboxRun(sb, `user-${u}`, 'python3 p.py', true);
-      }),
-    );
-    const secs = Number(process.hrtime.bigint() - t) / 1e9;
-    const total = USERS * RUNS_PER_USER;
-    console.log(
-      `${level.padEnd(10)} ${total} runs in ${secs.toFixed(2)} s = ${(total / secs).toFixed(1)} runs/s`,
-    );
+    const line = await throughput(USERS, (u) => sandboxRun(sb, `user-${u}`, 'python3 p.py', true));
+    console.log(`${level.padEnd(9)} python3 p.py: ${line}`);
   }
-  {
-    const t = process.hrtime.bigint();
-    await Promise.all(
-      Array.from({ length: USERS }, async () => {
-        for (let i = 0; i < RUNS_PER_USER; i++) await bareSpawn(['p.py'], bareDir);
-      }),
-    );
-    const secs = Number(process.hrtime.bigint() - t) / 1e9;
-    console.log(
-      `${'bare'.padEnd(10)} ${USERS * RUNS_PER_USER} runs in ${secs.toFixed(2)} s = ${((USERS * RUNS_PER_USER) / secs).toFixed(1)} runs/s`,
-    );
-  }
+  // The server is this process: how long its event loop was blocked while 8 users ran commands through it.
+  const loop = monitorEventLoopDelay({ resolution: 1 });
+  loop.enable();
+  const line = await throughput(USERS, (u) => tool.call(u));
+  loop.disable();
+  console.log(`tool      python3 -c "print(1)": ${line}`);
+  console.log(
+    `server event loop delay meanwhile: p50 ${(loop.percentile(50) / 1e6).toFixed(1)} ms, p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms, max ${(loop.max / 1e6).toFixed(1)} ms`,
+  );
 
+  await tool.close();
   await strict.close();
   await whitelist.close();
-  await throughTheTool(base, bareC, bareDir);
+  await before?.close();
   await rm(base, { recursive: true, force: true });
 }
 
-/** run_shell_command through MCP: HTTP, auth, the skill's files from the database, the sandbox, the audit row. */
-async function throughTheTool(base: string, bareC: number[], bareDir: string): Promise<void> {
+/**
+ * run_shell_command through MCP against a real server in this process (strict, embedded database): HTTP, auth,
+ * the skill's files from the database, the sandbox, the audit rows. One user (with a token and an SDK client) per
+ * concurrent caller.
+ */
+async function toolClients(
+  base: string,
+): Promise<{ call(user: number): Promise<void>; close(): Promise<void> }> {
   const server = await startServer(
     loadConfig({
       PORT: '0',
@@ -198,33 +267,20 @@ async function throughTheTool(base: string, bareC: number[], bareDir: string): P
     );
     clients.push(client);
   }
-  const call = async (client: Client) => {
-    const r = (await client.callTool({
-      name: 'run_shell_command',
-      arguments: { skill_name: 'bench', command: 'python3 -c "print(1)"' },
-    })) as { isError?: boolean; content: Array<{ text?: string }> };
-    if (r.isError || !r.content[0]?.text?.includes('--- stdout ---\n1\n')) throw new Error(JSON.stringify(r));
+  return {
+    async call(user) {
+      const r = (await clients[user]!.callTool({
+        name: 'run_shell_command',
+        arguments: { skill_name: 'bench', command: 'python3 -c "print(1)"' },
+      })) as { isError?: boolean; content: Array<{ text?: string }> };
+      if (r.isError || !r.content[0]?.text?.includes('--- stdout ---\n1\n'))
+        throw new Error(JSON.stringify(r));
+    },
+    async close() {
+      for (const c of clients) await c.close();
+      await server.stop();
+    },
   };
-  const times = await measure(() => call(clients[0]!));
-  const bare = bareC.length ? bareC : await measure(() => bareSpawn(['-c', 'print(1)'], bareDir));
-  console.log(`\n# Through the MCP tool (run_shell_command over /mcp, strict, embedded database)`);
-  console.log(`${'case'.padEnd(36)}  median       p95   ratio(median)`);
-  console.log(
-    `${'tool: python3 -c "print(1)"'.padEnd(36)}${fmt(percentile(times, 50))}  ${fmt(percentile(times, 95))}   ${`${(percentile(times, 50) / percentile(bare, 50)).toFixed(1)}×`.padStart(6)}`,
-  );
-  const t = process.hrtime.bigint();
-  await Promise.all(
-    clients.map(async (client) => {
-      for (let i = 0; i < RUNS_PER_USER; i++) await call(client);
-    }),
-  );
-  const secs = Number(process.hrtime.bigint() - t) / 1e9;
-  const total = USERS * RUNS_PER_USER;
-  console.log(
-    `tool, ${USERS} users concurrently: ${total} runs in ${secs.toFixed(2)} s = ${(total / secs).toFixed(1)} runs/s`,
-  );
-  for (const c of clients) await c.close();
-  await server.stop();
 }
 
 async function skillZip(): Promise<Buffer> {

@@ -4,19 +4,23 @@ import { pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { Command, Option } from 'commander';
 import { config as loadDotenv } from 'dotenv';
-import { ConfigError, loadConfig, parseEnv, type Config } from '../config/index.js';
-import { DataDirLockedError, openDatabase } from '../db/index.js';
-import { startServer } from '../server/start.js';
-import { loggableError } from '../observability/index.js';
-import { createContext, VERSION, type AppContext } from '../server/context.js';
-import { exportSkills, importSkillFolders } from '../skills/index.js';
-import { runStdioCommand } from '../mcp/index.js';
-import { commandTools } from '../tools/index.js';
-import { createCommandSandbox } from '../server/command-sandbox.js';
+import type { Config } from '../config/index.js';
+import type { AppContext } from '../server/context.js';
+import { VERSION } from '../shared/version.js';
+import { DataDirLockedError } from '../db/dir-lock.js';
 import { addOperationsCommands } from './operations.js';
 
+// Everything heavy (the server, the database and PGlite, the MCP SDK, the sandbox) is imported by the command that
+// needs it, so `--version`, `--help` and `stdio` do not pay for the rest (issue 11: 1.3 s before, see bench/cli).
+
 /** Flags override the matching environment variables. */
-function configFrom(flags: { port?: string; host?: string; dataDir?: string; databaseUrl?: string }): Config {
+async function configFrom(flags: {
+  port?: string;
+  host?: string;
+  dataDir?: string;
+  databaseUrl?: string;
+}): Promise<Config> {
+  const { loadConfig } = await import('../config/index.js');
   const env = { ...process.env };
   if (flags.port !== undefined) env.PORT = flags.port;
   if (flags.host !== undefined) env.HOST = flags.host;
@@ -55,7 +59,11 @@ function addServerCommands(program: Command): void {
     .addOption(dataDirOption())
     .addOption(databaseOption())
     .action(async (flags) => {
-      const server = await startServer(configFrom(flags));
+      const [{ startServer }, { loggableError }] = await Promise.all([
+        import('../server/start.js'),
+        import('../observability/index.js'),
+      ]);
+      const server = await startServer(await configFrom(flags));
       console.log(
         `Skillport ${VERSION} listening on ${server.url} (console: ${server.url}/, MCP: ${server.url}/mcp)`,
       );
@@ -79,7 +87,8 @@ function addServerCommands(program: Command): void {
     .addOption(dataDirOption())
     .addOption(databaseOption())
     .action(async (flags) => {
-      const config = configFrom(flags);
+      const config = await configFrom(flags);
+      const { openDatabase } = await import('../db/index.js');
       const db = await openDatabase({ url: config.DATABASE_URL, embeddedDir: config.embeddedDbDir });
       await db.close();
       console.log(`Database is up to date (${db.kind}).`);
@@ -104,6 +113,10 @@ function addServerCommands(program: Command): void {
           .filter(Boolean),
     )
     .action(async (flags: { skillsDir: string; onlySkills?: string[] }) => {
+      const [{ parseEnv }, { runStdioCommand }] = await Promise.all([
+        import('../config/index.js'),
+        import('../mcp/stdio.js'),
+      ]);
       const env = parseEnv();
       await runStdioCommand({
         skillsDir: flags.skillsDir,
@@ -112,6 +125,10 @@ function addServerCommands(program: Command): void {
         // run_shell_command with the same sandbox and COMMAND_* settings as the server (not for COMMANDS_ENABLED=false).
         tools: async (logger) => {
           if (!env.COMMANDS_ENABLED) return { providers: [], close: async () => undefined };
+          const [{ createCommandSandbox }, { commandTools }] = await Promise.all([
+            import('../server/command-sandbox.js'),
+            import('../tools/index.js'),
+          ]);
           const sandbox = await createCommandSandbox(env, logger, []);
           return {
             providers: [
@@ -169,6 +186,7 @@ function addSkillsCommands(program: Command): void {
     .action(async (dir: string, flags) => {
       await withContext(flags, async (ctx) => {
         const principal = await ctx.accounts.principalByEmail(flags.user);
+        const { importSkillFolders } = await import('../skills/index.js');
         const reports = await importSkillFolders(ctx.skills, principal, path.resolve(dir), ctx.archiveLimits);
         if (!reports.length) console.log(`No skill folders (with a SKILL.md) under ${dir}.`);
         for (const r of reports) {
@@ -198,6 +216,7 @@ function addSkillsCommands(program: Command): void {
     .action(async (dir: string, flags) => {
       await withContext(flags, async (ctx) => {
         const principal = await ctx.accounts.principalByEmail(flags.user);
+        const { exportSkills } = await import('../skills/index.js');
         const written = await exportSkills(ctx.skills, principal, path.resolve(dir), {
           overwrite: Boolean(flags.overwrite),
         });
@@ -212,7 +231,8 @@ async function withContext(
   flags: Record<string, string>,
   fn: (ctx: AppContext) => Promise<void>,
 ): Promise<void> {
-  const ctx = await createContext(configFrom({ ...flags, port: '0' }));
+  const { createContext } = await import('../server/context.js');
+  const ctx = await createContext(await configFrom({ ...flags, port: '0' }));
   try {
     await fn(ctx);
   } finally {
@@ -270,6 +290,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await cli.parseAsync(argv);
   } catch (err) {
+    const { ConfigError } = await import('../config/index.js');
     if (err instanceof ConfigError) {
       console.error(err.message);
       process.exit(2);

@@ -1,9 +1,8 @@
 import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { parseEnv, s3Settings, ConfigError, type Env } from '../config/index.js';
-import { openDatabase, type DatabaseHandle } from '../db/index.js';
-import { createBackup, pruneBackups, restoreBackup, verifyBackup } from '../backup/index.js';
-import { DatabaseBlobStore, migrateBlobs, S3BlobStore } from '../skills/index.js';
+import type { DatabaseHandle } from '../db/index.js';
+import type { S3BlobStore } from '../skills/index.js';
 
 /**
  * Operations commands: `backup`, `restore`, `blobs migrate`, `blobs gc`. They open the database directly (no
@@ -32,6 +31,10 @@ async function withDatabase<T>(
   migrate: boolean,
   fn: (db: DatabaseHandle, s3: S3BlobStore | null) => Promise<T>,
 ): Promise<T> {
+  const [{ openDatabase }, { S3BlobStore }] = await Promise.all([
+    import('../db/index.js'),
+    import('../skills/index.js'),
+  ]);
   const db = await openDatabase({
     url: env.DATABASE_URL,
     embeddedDir: path.join(env.dataDir, 'db'),
@@ -70,6 +73,7 @@ export function addOperationsCommands(program: Command, version: string): void {
       if (!Number.isInteger(keepDays) || keepDays < 1)
         throw new ConfigError('--keep-days: a whole number ≥ 1');
       const env = envFrom(flags);
+      const { createBackup, pruneBackups } = await import('../backup/index.js');
       const outDir = path.resolve(flags.out ?? path.join(env.dataDir, 'backups'));
       const { file, manifest } = await withDatabase(env, false, (database, s3) =>
         createBackup({
@@ -103,6 +107,7 @@ export function addOperationsCommands(program: Command, version: string): void {
     .addOption(databaseOption())
     .action(async (archive: string, flags: Flags & { force?: boolean; check?: boolean }) => {
       const file = path.resolve(archive);
+      const { restoreBackup, verifyBackup } = await import('../backup/index.js');
       if (flags.check) {
         const manifest = await verifyBackup(file);
         console.log(`${file} is intact: taken ${manifest.created_at}, schema ${manifest.schema.migration}.`);
@@ -128,6 +133,7 @@ export function addOperationsCommands(program: Command, version: string): void {
     .addOption(databaseOption())
     .action(async (flags: Flags & { to: 's3' | 'db' }) => {
       const env = envFrom(flags);
+      const { migrateBlobs } = await import('../skills/index.js');
       await withDatabase({ ...env, BLOB_STORE: 's3' }, false, async (database, s3) => {
         const report = await migrateBlobs(database.db, s3!, flags.to, (r) =>
           console.log(`… ${r.moved} blobs (${r.bytes} bytes) moved`),
@@ -147,6 +153,7 @@ export function addOperationsCommands(program: Command, version: string): void {
     .addOption(databaseOption())
     .action(async (flags: Flags & { graceMinutes: string }) => {
       const env = envFrom(flags);
+      const { DatabaseBlobStore } = await import('../skills/index.js');
       await withDatabase(env, false, async (database, s3) => {
         const store = s3 ?? new DatabaseBlobStore();
         const rows = await database.db.transaction((tx) => store.collectGarbage(tx));

@@ -26,8 +26,11 @@ export interface StdioOptions {
   /** Must not write to stdout: stdout carries the protocol. */
   logger: Logger;
   limits?: ArchiveLimits;
-  /** Tools other rooms add (the sandbox's run_shell_command), as on the HTTP server. */
-  extraTools?: FolderToolProvider[];
+  /**
+   * Tools other rooms add (the sandbox's run_shell_command), as on the HTTP server. May still be in the making (the
+   * sandbox probes bubblewrap): the folder is read meanwhile, and serving starts once both are ready.
+   */
+  extraTools?: FolderToolProvider[] | Promise<FolderToolProvider[]>;
   /** Watch the folder for changes (default true); calls re-check it in any case. */
   watch?: boolean;
   /** Another transport than the process's stdin/stdout (tests). */
@@ -54,18 +57,21 @@ export interface StdioSession {
  * reports a change of its list.
  */
 export async function serveFolderOverStdio(opts: StdioOptions): Promise<StdioSession> {
-  const library = await new FolderSkillLibrary({
-    root: opts.skillsDir,
-    limits: opts.limits,
-    logger: opts.logger,
-    watch: opts.watch ?? true,
-  }).open();
+  const [library, extraTools] = await Promise.all([
+    new FolderSkillLibrary({
+      root: opts.skillsDir,
+      limits: opts.limits,
+      logger: opts.logger,
+      watch: opts.watch ?? true,
+    }).open(),
+    opts.extraTools ?? [],
+  ]);
   const skills = await library.catalog();
   opts.logger.info({ folder: library.root, skills: skills.length }, 'serving skills over stdio');
 
   const views = new SkillViews(() => library);
   const registry = new ToolRegistry({ local: true });
-  for (const provider of [skillLibraryTools, ...(opts.extraTools ?? [])]) registry.register(provider(views));
+  for (const provider of [skillLibraryTools, ...extraTools]) registry.register(provider(views));
   const principal: Principal = opts.onlySkills
     ? { ...LOCAL_PRINCIPAL, restriction: { skills: opts.onlySkills } }
     : LOCAL_PRINCIPAL;
@@ -134,14 +140,21 @@ export async function runStdioCommand(opts: {
   tools?: (logger: Logger) => Promise<{ providers: FolderToolProvider[]; close(): Promise<void> }>;
 }): Promise<void> {
   const logger = createLogger(process.env.LOG_LEVEL || 'info', pino.destination({ fd: 2, sync: true }));
-  const tools = await opts.tools?.(logger);
-  const session = await serveFolderOverStdio({
-    skillsDir: opts.skillsDir,
-    version: opts.version,
-    ...(opts.onlySkills ? { onlySkills: opts.onlySkills } : {}),
-    logger,
-    extraTools: tools?.providers,
-  });
+  const building = opts.tools?.(logger);
+  let session: StdioSession;
+  try {
+    session = await serveFolderOverStdio({
+      skillsDir: opts.skillsDir,
+      version: opts.version,
+      ...(opts.onlySkills ? { onlySkills: opts.onlySkills } : {}),
+      logger,
+      extraTools: building?.then((t) => t.providers),
+    });
+  } catch (err) {
+    await building?.then((t) => t.close()).catch(() => undefined);
+    throw err;
+  }
+  const tools = await building;
   let stopping = false;
   const stop = async (reason: string) => {
     if (stopping) return;

@@ -26,6 +26,11 @@ export interface CgroupRunLimits {
 export interface CgroupRun {
   /** Moves a process (before it runs anything untrusted) into the run's cgroups. */
   enter(pid: number): Promise<void>;
+  /**
+   * The `cgroup.procs` file of each of the run's cgroups: the sandbox's launcher writes its own pid there before it
+   * starts anything (reaper.ts), so the server never waits on a round trip per run.
+   */
+  readonly procsFiles: readonly string[];
   /** Limits the kernel reports as hit: 'memory' (OOM kill / limit reached) and 'processes' (pids.max). */
   hits(): Promise<LimitHit[]>;
   /**
@@ -232,10 +237,12 @@ class V1Manager implements CgroupManager {
       throw err;
     }
     const all = [...dirs.values()];
+    const procsFiles = all.map((d) => path.join(d, 'cgroup.procs'));
     return {
       enter: async (pid) => {
-        for (const d of all) await writeFile(path.join(d, 'cgroup.procs'), String(pid));
+        for (const f of procsFiles) await writeFile(f, String(pid));
       },
+      procsFiles,
       hits: async () => {
         const hits: LimitHit[] = [];
         const mem = dirs.get('memory');
@@ -295,8 +302,10 @@ class V2Manager implements CgroupManager {
       this.runs.delete(dir);
       throw err;
     }
+    const procsFile = path.join(dir, 'cgroup.procs');
     return {
-      enter: (pid) => writeFile(path.join(dir, 'cgroup.procs'), String(pid)),
+      enter: (pid) => writeFile(procsFile, String(pid)),
+      procsFiles: [procsFile],
       hits: async () => {
         const hits: LimitHit[] = [];
         if (this.controllers.includes('memory')) {

@@ -324,3 +324,57 @@ export function parseWhitelistCommand(command: string, opts: ParseOptions): Pars
   for (const a of scriptArgs) checkArgument(a);
   return { program, args: [...rest.slice(0, i), script, ...scriptArgs], script };
 }
+
+/**
+ * Words a POSIX shell gives a meaning of its own as the first word of a command: keywords and builtins (a builtin
+ * can behave unlike the program of the same name, e.g. dash's `echo` and /bin/echo, and `cd`/`exit` have none).
+ */
+const SHELL_FIRST_WORDS: ReadonlySet<string> = new Set(
+  (
+    '! { } case do done elif else esac fi for if in then until while time select function ' +
+    '. : [ alias bg break builtin cd chdir command continue echo eval exec exit export false fc fg getopts hash ' +
+    'jobs kill local printf pwd read readonly return set shift source test times trap true type typeset ' +
+    'ulimit umask unalias unset wait'
+  ).split(' '),
+);
+/** Characters that mean nothing to a POSIX shell outside quotes (no glob, tilde, comment, operator, expansion). */
+const LITERAL_CHAR = /[A-Za-z0-9_./:=,+@%-]/;
+
+/**
+ * Strict mode: the argv a shell would run for `command`, when the line is one simple command whose words the shell
+ * would pass through unchanged; null when it needs a shell (operators, redirections, expansions, globs, escapes,
+ * assignments, keywords or builtins, anything unusual). Then `/bin/sh -c` runs it as before. Words may be
+ * single-quoted (taken literally) or double-quoted without `$`, backquote, backslash (nothing is expanded there), so
+ * `python3 -c "print(1)"` runs without an extra shell. Conservative by design: a null costs one shell, a wrong
+ * argv would change what the command does.
+ */
+export function plainCommandArgv(command: string): string[] | null {
+  const words: string[] = [];
+  let i = 0;
+  while (i < command.length) {
+    if (command[i] === ' ' || command[i] === '\t') {
+      i++;
+      continue;
+    }
+    let word = '';
+    let quoted = false;
+    while (i < command.length && command[i] !== ' ' && command[i] !== '\t') {
+      const c = command[i]!;
+      if (c === "'" || c === '"') {
+        const end = command.indexOf(c, i + 1);
+        if (end < 0) return null;
+        const inner = command.slice(i + 1, end);
+        if (c === '"' && /[$`\\]/.test(inner)) return null;
+        word += inner;
+        quoted = true;
+        i = end + 1;
+      } else if (LITERAL_CHAR.test(c)) {
+        word += c;
+        i++;
+      } else return null;
+    }
+    if (words.length === 0 && (quoted || word.includes('=') || SHELL_FIRST_WORDS.has(word))) return null;
+    words.push(word);
+  }
+  return words.length > 0 ? words : null;
+}

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 
 /** Bytes of each stream scanned for limit markers (fork/alloc failures), stored or not. */
-const SCAN_BUDGET = 1024 * 1024;
+export const SCAN_BUDGET = 1024 * 1024;
 const SCAN_TAIL = 64;
 
 /**

@@ -7,8 +7,10 @@ import { accessSync, constants } from 'node:fs';
  * 0. Dies with the server (PR_SET_PDEATHSIG): a server killed with SIGKILL does not leave its runs going (strict
  *    runs die with it through bwrap's --die-with-parent; whitelist leftovers are swept at the next start, see
  *    runroot.ts). *
- * 1. Gate (optional): waits for one line on stdin, which the server sends only after it has moved the launcher
- *    into the run's cgroup, so nothing of the command runs (or forks) outside it. stdin then becomes /dev/null.
+ * 1. Cgroup (optional): writes its own pid into the `cgroup.procs` file of each of the run's cgroups, before it
+ *    starts or forks anything, so nothing of the command runs outside them. It runs as root here (before the uid
+ *    drop), so it can; the server no longer moves it and waits (a round trip of 2–27 ms per run). A failure is
+ *    reported on fd 3 (`nocgroup`) and the run goes on with its rlimits, as before.
  * 2. Closes every inherited file descriptor above 3 (strict: 4), with close_range(2) or one by one from
  *    /proc/self/fd. The server may have inherited descriptors without close-on-exec from whatever started it; an open
  *    directory descriptor in the sandbox would be a way around bubblewrap's mount namespace. fd 3 is our status
@@ -27,11 +29,13 @@ import { accessSync, constants } from 'node:fs';
  */
 const LAUNCHER_SCRIPT = [
   '$SIG{PIPE} = "IGNORE";',
-  'my ($nr, $ppid, $gate, $reap, $keep) = splice(@ARGV, 0, 5);',
+  'my ($nr, $ppid, $reap, $keep, $ncg) = splice(@ARGV, 0, 5);',
+  'my @cgroups = splice(@ARGV, 0, $ncg);',
   // prctl(PR_SET_PDEATHSIG, SIGKILL): dies with the server (and bwrap, --die-with-parent, with it); then make sure
   // the server did not die before that.
   'if ($nr > 0) { syscall($nr, 1, 9, 0, 0, 0); exit 125 if getppid() != $ppid; }',
-  'if ($gate) { my $l = <STDIN>; exit 125 unless defined $l; open(STDIN, "<", "/dev/null") or exit 125; }',
+  'my $nocg = 0;',
+  'for my $f (@cgroups) { my $h; $nocg = 1 unless open($h, ">", $f) && print($h "$$\\n") && close($h); }',
   // close_range($keep + 1, ~0U, 0): the same syscall number (436) on every Linux architecture.
   'if (syscall(436, $keep + 1, 0xFFFFFFFF, 0) != 0) {',
   '  opendir(my $d, "/proc/self/fd") or exit 125;',
@@ -43,6 +47,7 @@ const LAUNCHER_SCRIPT = [
   'syscall($nr, 36, 1, 0, 0, 0) if $nr > 0;', // prctl(PR_SET_CHILD_SUBREAPER, 1)
   'open(my $st, ">&=", 3) or exit 125;',
   'select((select($st), $| = 1)[0]);',
+  'print $st "nocgroup\\n" if $nocg;',
   // The child waits on a pipe until its pid has been reported, so the server can always aim a kill at it, and
   // both sides put it in its own process group (the usual race-free setpgid idiom).
   'pipe(my $hr, my $hw) or exit 125;',
@@ -99,9 +104,12 @@ export function launcherAvailable(): boolean {
  *   runner's channel as well).
  */
 export function launcherArgv(opts: {
-  gate: boolean;
+  /** The `cgroup.procs` files the launcher joins before anything else (none: no cgroup). */
+  cgroupProcs: readonly string[];
   reap: boolean;
   keepFds: 3 | 5;
+  /** The process that spawns the launcher (it dies with that one): the spawn helper, or this process. */
+  parentPid?: number;
   command: string[];
 }): string[] {
   return [
@@ -109,19 +117,23 @@ export function launcherArgv(opts: {
     '-e',
     LAUNCHER_SCRIPT,
     String(prctlSyscallNumber()),
-    String(process.pid),
-    opts.gate ? '1' : '0',
+    String(opts.parentPid ?? process.pid),
     opts.reap ? '1' : '0',
     String(opts.keepFds),
+    String(opts.cgroupProcs.length),
+    ...opts.cgroupProcs,
     ...opts.command,
   ];
 }
 
 export type ReaperEvent =
-  { type: 'pid'; pid: number } | { type: 'exit'; code: number | null; signal: number | null };
+  | { type: 'pid'; pid: number }
+  | { type: 'exit'; code: number | null; signal: number | null }
+  | { type: 'nocgroup' };
 
 /** Parses a status line of the reaper (fd 3). */
 export function parseReaperLine(line: string): ReaperEvent | null {
+  if (line === 'nocgroup') return { type: 'nocgroup' };
   let m = /^pid (\d+)$/.exec(line);
   if (m) return { type: 'pid', pid: Number(m[1]) };
   m = /^exit (\d+) (\d+)$/.exec(line);

@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { access, chmod, mkdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
@@ -22,8 +21,9 @@ import {
   type HostLayout,
 } from './bwrap.js';
 import { detectCgroups, type CgroupManager, type CgroupRun } from './cgroup.js';
-import { BLOCKED_PROGRAMS, parseWhitelistCommand, refuse } from './command.js';
-import { CappedCapture } from './output.js';
+import { BLOCKED_PROGRAMS, parseWhitelistCommand, plainCommandArgv, refuse } from './command.js';
+import { CappedCapture, SCAN_BUDGET } from './output.js';
+import { SpawnHelper, type ProcessExit, type SpawnedProcess } from './spawner.js';
 import { isInside } from './paths.js';
 import { killGroup, killMatching, procHidesOtherUids, waitForExit } from './procs.js';
 import { launcherArgv, launcherAvailable, parseReaperLine } from './reaper.js';
@@ -207,11 +207,11 @@ function validateConfig(config: SandboxConfig): void {
   }
 }
 
-type Exit = { code: number | null; signal: NodeJS.Signals | null; error?: Error };
+type Exit = ProcessExit;
 
 /** A spawned run: its process tree, its pipes, and what the launcher and bwrap reported about it. */
 interface Launched {
-  child: ChildProcess;
+  child: SpawnedProcess;
   startedAt: number;
   /** The spawned process' group (it is the group leader). */
   pgid: number;
@@ -276,6 +276,23 @@ export function createSandbox(config: SandboxConfig): Sandbox {
     const next = whitelistTail.then(fn, fn);
     whitelistTail = next.catch(() => undefined);
     return next;
+  };
+
+  // Runs are spawned from a small helper process, never from the server's own (large) one: see spawner.ts.
+  let helper: Promise<SpawnHelper> | null = null;
+  const spawnHelper = (): Promise<SpawnHelper> => {
+    const current = (helper ??= SpawnHelper.start());
+    return current.then(
+      (h) => {
+        if (h.alive) return h;
+        if (helper === current) helper = null; // it died: this run starts a new one
+        return spawnHelper();
+      },
+      (err: Error) => {
+        if (helper === current) helper = null;
+        throw new UnavailableError('sandbox_unavailable', `Sandbox cannot start: ${err.message}`);
+      },
+    );
   };
 
   let preparing: Promise<Prepared> | null = null;
@@ -476,20 +493,21 @@ export function createSandbox(config: SandboxConfig): Sandbox {
     const { dir, manifest } = await prepareWorkdir(prep.workRoot, planned, { uid: slot.uid, gid: slot.gid });
     let cg: CgroupRun | null = null;
     try {
-      cg = await runCgroup(prep);
-      const { argv, env } = commandLine({ command, program, programArgs, timeoutMs, slot, prep, dir, cg });
-      const run = launch(argv, env, dir, slot, prep, cg);
+      const [helper, runCg] = await Promise.all([spawnHelper(), runCgroup(prep)]);
+      cg = runCg;
+      const { argv, env } = commandLine({
+        command,
+        program,
+        programArgs,
+        timeoutMs,
+        slot,
+        prep,
+        dir,
+        cg,
+        parentPid: helper.pid,
+      });
+      const run = await launch(helper, argv, env, dir, slot, prep, cg);
       setKill(run.kill);
-      if (cg && run.child.pid && run.child.stdin) {
-        try {
-          await cg.enter(run.child.pid);
-        } catch (err) {
-          warn('sandbox: could not move the run into its cgroup', { error: (err as Error).message });
-        }
-        // The launcher waits for this line before it starts the command: the run is in its cgroup by then.
-        run.child.stdin.on('error', () => undefined);
-        run.child.stdin.end('\n');
-      }
       const hits = new Set<LimitHit>();
       const { exit, durationMs, timedOut } = await watchLimits(run, timeoutMs, dir, slot, hits);
       if (exit.error) {
@@ -543,6 +561,8 @@ export function createSandbox(config: SandboxConfig): Sandbox {
     prep: Prepared;
     dir: string;
     cg: CgroupRun | null;
+    /** The process that spawns the launcher (the spawn helper): the launcher dies with it. */
+    parentPid: number;
   }): { argv: string[]; env: Record<string, string> } {
     const { command, slot, prep, dir, cg } = run;
     const hasPidsCgroup = cg !== null && prep.cgroups!.controllers.includes('pids');
@@ -595,7 +615,13 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       });
       // --info-fd: bwrap tells us the host pid of the sandbox's pid 1 (see listenToBwrap).
       inner = [...privDrop, BWRAP, '--info-fd', prep.launcher ? '4' : '3', ...bw];
-      inner.push('--', PRLIMIT, ...rlimits, '--', ...runnerArgv(command));
+      inner.push(
+        '--',
+        PRLIMIT,
+        ...rlimits,
+        '--',
+        ...runnerArgv(plainCommandArgv(command) ?? ['/bin/sh', '-c', command]),
+      );
       env = { PATH: SANDBOX_PATH, LANG: 'C.UTF-8' };
     } else if (level === 'whitelist') {
       inner = [...privDrop, PRLIMIT, ...rlimits, '--', run.program!, ...run.programArgs];
@@ -606,7 +632,8 @@ export function createSandbox(config: SandboxConfig): Sandbox {
     }
     const argv = prep.launcher
       ? launcherArgv({
-          gate: cg !== null,
+          cgroupProcs: cg?.procsFiles ?? [],
+          parentPid: run.parentPid,
           reap: prep.launcher,
           keepFds: level === 'strict' ? 5 : 3,
           command: inner,
@@ -615,24 +642,33 @@ export function createSandbox(config: SandboxConfig): Sandbox {
     return { argv, env };
   }
 
-  /** Spawns the run in its own process group and wires its pipes: output, launcher status, bwrap info, runner. */
-  function launch(
+  /**
+   * Spawns the run (through the spawn helper) in its own process group and wires its pipes: output, launcher
+   * status, bwrap info, runner.
+   */
+  async function launch(
+    helper: SpawnHelper,
     argv: string[],
     env: Record<string, string>,
     dir: string,
     slot: Slot,
     prep: Prepared,
     cg: CgroupRun | null,
-  ): Launched {
+  ): Promise<Launched> {
     const useReaper = prep.launcher;
     if (closed) throw new UnavailableError('sandbox_closed', 'The sandbox is shutting down');
     const startedAt = Date.now();
-    const child = spawn(argv[0]!, argv.slice(1), {
+    // Output past what the capture keeps and scans is drained and dropped by the helper itself.
+    const relayed = Math.max(limits.maxOutputBytes, SCAN_BUDGET) + 64 * 1024;
+    const child = await helper.spawn({
+      file: argv[0]!,
+      args: argv.slice(1),
       cwd: dir,
       env,
-      detached: true, // own process group (and session): pgid = pid
+      forwardLimits: { 1: relayed, 2: relayed },
+      // The helper spawns detached: own process group (and session), pgid = pid.
       stdio: [
-        cg ? 'pipe' : 'ignore',
+        'ignore',
         'pipe',
         'pipe',
         useReaper || level === 'strict' ? 'pipe' : 'ignore',
@@ -640,19 +676,16 @@ export function createSandbox(config: SandboxConfig): Sandbox {
         level === 'strict' ? 'pipe' : 'ignore', // RUNNER_FD
       ],
     });
-    const pgid = child.pid ?? 0;
+    const pgid = child.pid;
     let resolveMain: (e: Exit) => void = () => undefined;
     const mainExited = new Promise<Exit>((r) => (resolveMain = r));
-    const processExited = new Promise<Exit>((resolve) => {
-      child.once('exit', (code, signal) => resolve({ code, signal }));
-      child.once('error', (error) => resolve({ code: null, signal: null, error }));
-    });
+    const processExited = child.exited;
     const statusFd = (useReaper ? child.stdio[3] : null) as Readable | null;
     const infoFd = (level === 'strict' ? child.stdio[useReaper ? 4 : 3] : null) as Readable | null;
     const statusClosed = fdClosed(statusFd);
     // strict: the runner inside the sandbox (strict-runner.ts) reports the command's end on its channel, then waits
     // there while we read the work dir, which lives only in the sandbox's mount namespace.
-    const runnerFd = (level === 'strict' ? (child.stdio as unknown[])[RUNNER_FD] : null) as Duplex | null;
+    const runnerFd = level === 'strict' ? child.stdio[RUNNER_FD]! : null;
     const stdout = new CappedCapture(limits.maxOutputBytes);
     const stderr = new CappedCapture(
       limits.maxOutputBytes,
@@ -679,7 +712,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
         ? listenToRunner(runnerFd, (code) => resolveMain({ code, signal: null }))
         : { exitCode: null, noSpace: false },
       streamsClosed: Promise.all(
-        [child.stdout!, child.stderr!].map((s) => new Promise<void>((r) => s.once('close', () => r()))),
+        [child.stdio[1]!, child.stdio[2]!].map((s) => new Promise<void>((r) => s.once('close', () => r()))),
       ),
       stdout,
       stderr,
@@ -694,8 +727,8 @@ export function createSandbox(config: SandboxConfig): Sandbox {
     });
     listenToBwrap(run);
     listenToLauncher(run);
-    stdout.attach(child.stdout!);
-    stderr.attach(child.stderr!);
+    stdout.attach(child.stdio[1]!);
+    stderr.attach(child.stdio[2]!);
     armKill(run, dir, slot, cg);
     return run;
   }
@@ -727,7 +760,9 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
         const ev = parseReaperLine(buf.slice(0, nl));
         buf = buf.slice(nl + 1);
-        if (ev?.type === 'pid') {
+        if (ev?.type === 'nocgroup') {
+          warn('sandbox: the launcher could not join the run cgroup; the run goes on with its rlimits');
+        } else if (ev?.type === 'pid') {
           run.mainPid = ev.pid;
           if (run.killRequested) run.kill();
         } else if (ev?.type === 'exit') {
@@ -894,8 +929,8 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       if (left > 0) warn('sandbox: processes survived the cgroup kill', { left });
     }
     await within(run.streamsClosed, PIPE_GRACE_MS);
-    run.child.stdout?.destroy();
-    run.child.stderr?.destroy();
+    run.child.stdio[1]?.destroy();
+    run.child.stdio[2]?.destroy();
     run.statusFd?.destroy();
     run.infoFd?.destroy();
   }
@@ -980,6 +1015,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       closed = true;
       for (const h of active) h.kill();
       await Promise.all([...active].map((h) => h.done));
+      await (await helper?.catch(() => null))?.close();
       const prep = preparing ? await preparing.catch(() => null) : null;
       if (prep) {
         await prep.cgroups?.close().catch(() => undefined);

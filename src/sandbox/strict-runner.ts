@@ -15,8 +15,10 @@ const SETTLE_TIMEOUT_MS = 2000;
  * refuses the byte past the limit; it also vanishes with the namespace. The runner therefore:
  * 1. makes itself non-dumpable (prctl PR_SET_DUMPABLE 0), so that the script, although the same uid, can neither
  *    ptrace it nor open its descriptors through /proc;
- * 2. copies the prepared files (bound read-only) into the tmpfs: `nospace` on fd 5 when they do not fit;
- * 3. runs the command with `/bin/sh -c` in a child, without fd 5;
+ * 2. copies the prepared files (bound read-only) into the tmpfs, if there are any: `nospace` on fd 5 when they do
+ *    not fit;
+ * 3. runs the command in a child, without fd 5: its argv as given (`/bin/sh -c LINE` when the line needs a shell,
+ *    else the words themselves, see plainCommandArgv: one interpreter less per run);
  * 4. when it ends, SIGKILLs every other process of the sandbox (kill(-1) inside the pid namespace), writes
  *    `exit <status>` on fd 5 (signals as 128+N, like a shell), and waits on fd 5;
  * 5. meanwhile the server reads the changed files through /proc/<sandbox pid 1>/root/work, then writes a byte (or
@@ -24,14 +26,18 @@ const SETTLE_TIMEOUT_MS = 2000;
  * If the script kills the runner, the sandbox ends without results: it can only spoil its own run.
  */
 const RUNNER_SCRIPT = [
-  'my ($nr, $in, $work, $cmd) = @ARGV;',
+  'my ($nr, $in, $work, @cmd) = @ARGV;',
   'syscall($nr, 4, 0, 0, 0, 0) if $nr > 0;', // prctl(PR_SET_DUMPABLE, 0)
   'open(my $ctl, "+<&=", 5) or exit 125;',
   'select((select($ctl), $| = 1)[0]);',
-  'if (system("/bin/cp", "-a", "--", "$in/.", "$work/") != 0) { print $ctl "nospace\\n"; exit 125; }',
+  // Nothing to copy (a command without files): no cp process.
+  'opendir(my $d, $in) or exit 125;',
+  'my $any = grep { $_ ne "." && $_ ne ".." } readdir($d);',
+  'closedir($d);',
+  'if ($any && system("/bin/cp", "-a", "--", "$in/.", "$work/") != 0) { print $ctl "nospace\\n"; exit 125; }',
   'my $pid = fork();',
   'exit 125 unless defined $pid;',
-  'if ($pid == 0) { close($ctl); exec { "/bin/sh" } "sh", "-c", $cmd; print STDERR "exec /bin/sh: $!\\n"; exit 127; }',
+  'if ($pid == 0) { close($ctl); exec { $cmd[0] } @cmd; print STDERR "$cmd[0]: $!\\n"; exit 127; }',
   'waitpid($pid, 0);',
   'my $s = $?;',
   'my $code = ($s & 127) ? 128 + ($s & 127) : ($s >> 8);',
@@ -41,8 +47,11 @@ const RUNNER_SCRIPT = [
   'exit $code;',
 ].join('\n');
 
-/** The runner's argv (inside the sandbox: /usr is bound read-only, so /usr/bin/perl is the host's). */
-export function runnerArgv(command: string): string[] {
+/**
+ * The runner's argv (inside the sandbox: /usr is bound read-only, so /usr/bin/perl is the host's). `command` is the
+ * argv the runner execs (a bare program name is looked up on the sandbox's PATH).
+ */
+export function runnerArgv(command: readonly string[]): string[] {
   return [
     '/usr/bin/perl',
     '-e',
@@ -50,7 +59,7 @@ export function runnerArgv(command: string): string[] {
     String(prctlSyscallNumber()),
     SANDBOX_INPUT,
     SANDBOX_WORKDIR,
-    command,
+    ...command,
   ];
 }
 

@@ -1,6 +1,4 @@
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { s3Settings, type Config } from '../config/index.js';
 import { openDatabase, type DatabaseHandle } from '../db/index.js';
 import { createLogger, type Logger, Metrics } from '../observability/index.js';
@@ -28,6 +26,7 @@ import { completeAudit, recordAudit } from '../audit/index.js';
 import type { Sandbox } from '../sandbox/index.js';
 import { createCommandSandbox } from './command-sandbox.js';
 import { redactUrl } from '../shared/redact.js';
+import { VERSION } from '../shared/version.js';
 
 /**
  * The composition root's output: every long-lived service, built once per server instance and handed to the
@@ -62,9 +61,7 @@ export interface AppContext {
   close(): Promise<void>;
 }
 
-export const VERSION: string = JSON.parse(
-  readFileSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../package.json'), 'utf8'),
-).version;
+export { VERSION };
 
 export interface ContextOptions {
   /** Log destination (tests capture log lines to check that no secret is written). */

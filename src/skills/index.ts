@@ -17,7 +17,7 @@ export {
   type UploadResult,
 } from './service.js';
 export { Uploads, sweepStaleUploadDirs, type UploadOptions } from './upload.js';
-export { contentTypeFor, isText, isTextType } from './content-type.js';
+export { contentTypeFor, isText, isTextType } from './package/index.js';
 export {
   DEFAULT_ARCHIVE_LIMITS,
   decodeUtf8Strict,

@@ -15,7 +15,7 @@ import {
 } from '../http/index.js';
 import { badRequest } from '../shared/errors.js';
 import { assertStorableInput } from '../shared/text.js';
-import { isTextType } from './content-type.js';
+import { isTextType } from './package/index.js';
 import { createSkillZipStream } from './package/index.js';
 import type { SkillsService } from './service.js';
 import type { Uploads } from './upload.js';

@@ -1,5 +1,5 @@
 import type { tables } from '../db/index.js';
-import { contentTypeFor } from './content-type.js';
+import { contentTypeFor } from './package/index.js';
 
 type SkillRow = typeof tables.skills.$inferSelect;
 type VersionRow = typeof tables.skillVersions.$inferSelect;

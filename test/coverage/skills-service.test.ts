@@ -133,3 +133,74 @@ describe('SkillsService', () => {
     expect((await skills.get(admin, 'admins-private')).enabled).toBe(true);
   });
 });
+
+describe('SkillsService pages (own and shared skills merged in name order)', () => {
+  let reader: Principal;
+  beforeAll(async () => {
+    const sharer = await user('pagesharer', true);
+    reader = await user('pagereader', false);
+    // Shared by an administrator: one the reader hides, one the reader's own skill of that name shadows, one
+    // disabled (invisible to others), the rest interleaved by name with the reader's own skills.
+    for (const name of ['pg-b', 'pg-d', 'pg-f', 'pg-hidden', 'pg-shadowed', 'pg-off']) {
+      await skills.create(sharer, pkg(name, '# shared\n'), null);
+      await skills.update(sharer, name, { shared: true }, null);
+    }
+    await skills.update(sharer, 'pg-off', { enabled: false }, null);
+    await skills.update(reader, 'pg-hidden', { hidden: true }, null);
+    for (const name of ['pg-a', 'pg-c', 'pg-e', 'pg-g', 'pg-shadowed', 'pg-disabled']) {
+      await skills.create(reader, pkg(name, '# own\n'), null);
+    }
+    await skills.update(reader, 'pg-disabled', { enabled: false }, null);
+  });
+
+  const names = (items: Array<{ name: string }>) =>
+    items.map((i) => i.name).filter((n) => n.startsWith('pg-'));
+
+  it('lists the visible skills of each scope in name order, and the same ones page by page', async () => {
+    const expected: Record<string, string[]> = {
+      'all,false': ['pg-a', 'pg-b', 'pg-c', 'pg-d', 'pg-e', 'pg-f', 'pg-g', 'pg-shadowed'],
+      'all,true': ['pg-a', 'pg-b', 'pg-c', 'pg-d', 'pg-disabled', 'pg-e', 'pg-f', 'pg-g', 'pg-shadowed'],
+      'own,false': ['pg-a', 'pg-c', 'pg-e', 'pg-g', 'pg-shadowed'],
+      'own,true': ['pg-a', 'pg-c', 'pg-disabled', 'pg-e', 'pg-g', 'pg-shadowed'],
+      // The shared view lists hidden skills too (to unhide them), never a shadowed or disabled one.
+      'shared,false': ['pg-b', 'pg-d', 'pg-f', 'pg-hidden'],
+      'shared,true': ['pg-b', 'pg-d', 'pg-f', 'pg-hidden'],
+    };
+    for (const [key, want] of Object.entries(expected)) {
+      const [scope, disabled] = key.split(',') as ['all' | 'own' | 'shared', string];
+      const query = { scope, includeDisabled: disabled === 'true' };
+      expect(names((await skills.list(reader, { ...query, limit: 100 })).items), key).toEqual(want);
+      for (const limit of [1, 2, 3]) {
+        const walked: Array<{ name: string }> = [];
+        let cursor: string | undefined;
+        do {
+          const page = await skills.list(reader, { ...query, limit, cursor });
+          expect(page.items.length).toBeLessThanOrEqual(limit);
+          walked.push(...page.items);
+          cursor = page.next_cursor ?? undefined;
+        } while (cursor);
+        expect(names(walked), `${key} by ${limit}`).toEqual(want);
+      }
+    }
+  });
+
+  it('pages the MCP catalog the same way', async () => {
+    const walked: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await skills.catalogEntries(reader.userId, cursor, 2);
+      walked.push(...page.entries.map((e) => e.skill.name));
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(walked.filter((n) => n.startsWith('pg-'))).toEqual([
+      'pg-a',
+      'pg-b',
+      'pg-c',
+      'pg-d',
+      'pg-e',
+      'pg-f',
+      'pg-g',
+      'pg-shadowed',
+    ]);
+  });
+});

@@ -29,6 +29,7 @@ export const TEST_UIDS = {
   workdirWhitelist: 61009,
   runRoot: 61010,
   workdirWhitelist2: 61011,
+  spawner: 61012,
 } as const;
 
 export async function tempDir(prefix: string): Promise<string> {

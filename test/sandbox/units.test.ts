@@ -10,6 +10,7 @@ import {
 } from '../../src/sandbox/index.js';
 import { CappedCapture, utf8Boundary } from '../../src/sandbox/output.js';
 import { normalizeRelativePath } from '../../src/sandbox/paths.js';
+import { plainCommandArgv } from '../../src/sandbox/command.js';
 import { procHidesOtherUids } from '../../src/sandbox/procs.js';
 import { parseReaperLine, prctlSyscallNumber } from '../../src/sandbox/reaper.js';
 import { TEST_UIDS, file, makeSandbox, tempDir, type TestSandbox } from './helpers.js';
@@ -69,6 +70,50 @@ describe('parseWhitelistCommand', () => {
   });
 });
 
+describe('plainCommandArgv (strict: which lines run without /bin/sh -c)', () => {
+  it('splits one simple command into the words a shell would pass', () => {
+    expect(plainCommandArgv('python3 -c "print(1)"')).toEqual(['python3', '-c', 'print(1)']);
+    expect(plainCommandArgv("  python3\tscripts/a.py 'two words; $HOME' x=1 a,b:c@d%e+f ")).toEqual([
+      'python3',
+      'scripts/a.py',
+      'two words; $HOME',
+      'x=1',
+      'a,b:c@d%e+f',
+    ]);
+    expect(plainCommandArgv('node a"b c"\'d\'')).toEqual(['node', 'ab cd']);
+    expect(plainCommandArgv('python3 ""')).toEqual(['python3', '']);
+  });
+
+  it('leaves every line a shell would change to the shell', () => {
+    for (const line of [
+      'python3 a.py | head',
+      'python3 a.py > out.txt',
+      'python3 a.py && echo ok',
+      'python3 a.py; ls',
+      'ls *.py',
+      'ls ~',
+      'cat $HOME/x',
+      'python3 -c "print($x)"',
+      'python3 -c "a\\b"',
+      'echo `id`',
+      'python3 a\\ b',
+      'FOO=1 python3 a.py',
+      'echo hi',
+      'cd /tmp',
+      'if true',
+      'exec python3',
+      "'python3' a.py",
+      'python3 a.py # comment',
+      'python3 "unbalanced',
+      'python3 a.py\nls',
+      'python3 é',
+      '   ',
+    ]) {
+      expect(plainCommandArgv(line), line).toBeNull();
+    }
+  });
+});
+
 describe('normalizeRelativePath', () => {
   it('normalises harmless forms', () => {
     expect(normalizeRelativePath('./a//b/./c.txt')).toBe('a/b/c.txt');
@@ -123,6 +168,7 @@ describe('reaper protocol', () => {
     expect(parseReaperLine('pid 42')).toEqual({ type: 'pid', pid: 42 });
     expect(parseReaperLine('exit 3 0')).toEqual({ type: 'exit', code: 3, signal: null });
     expect(parseReaperLine('exit 0 9')).toEqual({ type: 'exit', code: null, signal: 9 });
+    expect(parseReaperLine('nocgroup')).toEqual({ type: 'nocgroup' });
     expect(parseReaperLine('garbage')).toBeNull();
     expect(prctlSyscallNumber('x64')).toBe(157);
     expect(prctlSyscallNumber('arm64')).toBe(167);

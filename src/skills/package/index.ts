@@ -28,3 +28,4 @@ export {
   validateSkillName,
   type ParsedSkill,
 } from './skill-md.js';
+export { contentTypeFor, isText, isTextType } from './content-type.js';

@@ -3,7 +3,7 @@ import type { AuditEntry } from '../../audit/index.js';
 import { loggableError } from '../../observability/index.js';
 import type { RunResult, Sandbox } from '../../sandbox/index.js';
 import { AppError } from '../../shared/errors.js';
-import { contentTypeFor } from '../../skills/index.js';
+import { contentTypeFor } from '../../skills/package/index.js';
 import { ToolError } from '../errors.js';
 import { withCachedJsonSchema } from '../schema.js';
 import { defineTool, type ToolContext, type ToolProvider, type ToolResult } from '../tool.js';

@@ -1,5 +1,6 @@
 import { AppError } from '../../shared/errors.js';
-import { contentTypeFor, type LoadedSkill, type SkillsService } from '../../skills/index.js';
+import { contentTypeFor } from '../../skills/package/index.js';
+import type { LoadedSkill, SkillsService } from '../../skills/index.js';
 import { ToolError } from '../errors.js';
 import type { LibraryCache } from './cache.js';
 
