@@ -1,4 +1,5 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { cors } from 'hono/cors';
 import { secureHeaders } from 'hono/secure-headers';
 import { constantTimeEqual } from '../shared/crypto.js';
@@ -8,6 +9,7 @@ import { auditRoutes } from '../audit/routes.js';
 import { skillsRoutes } from '../skills/index.js';
 import { mountMcp } from '../mcp/index.js';
 import { adminRoutes } from '../admin/index.js';
+import { mountOAuth, oauthRoutes } from '../oauth/index.js';
 import { mountApiDocs, mountConsole } from '../web/console.js';
 import { errorResponse, handleError } from './errors.js';
 import { jsonBodyLimit, requestContext, wellFormedUrl } from './middleware.js';
@@ -93,6 +95,8 @@ export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; cons
   app.route(API_PREFIX, auditRoutes(deps));
   app.route(API_PREFIX, skillsRoutes(deps));
   app.route(API_PREFIX, adminRoutes(deps));
+  app.route(API_PREFIX, oauthRoutes(deps));
+  mountOAuth(app, { oauth: ctx.oauth, publicUrl: config.PUBLIC_URL });
 
   const mcp = mountMcp(app, {
     config,
@@ -119,6 +123,11 @@ export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; cons
     security: bearerSecurity,
   });
   mountApiDocs(app, '/api/openapi.json');
+  // Machine paths never fall through to the console's index.html: a client parsing JSON gets a JSON 404.
+  const noRoute = (c: Context<AppEnv>) =>
+    errorResponse(c, 404, 'not_found', `No route for ${c.req.method} ${c.req.path}`);
+  app.all('/.well-known/*', noRoute);
+  app.all('/api/*', noRoute);
   const consoleMounted = mountConsole(app);
   return { app, consoleMounted };
 }

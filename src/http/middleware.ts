@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { getConnInfo } from '@hono/node-server/conninfo';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -56,21 +56,32 @@ const authScopes = new WeakMap<MiddlewareHandler<AppEnv>, TokenScope>();
 export const requiredScope = (middleware: unknown): TokenScope | undefined =>
   authScopes.get(middleware as MiddlewareHandler<AppEnv>);
 
+/** For a protected resource with OAuth metadata (the MCP endpoint): its RFC 8707 URI and RFC 9728 metadata URL. */
+export type ResourceOf = (c: Context<AppEnv>) => { resource: string; metadataUrl: string };
+
 /**
  * Rejects the request with 401 (and a `WWW-Authenticate` challenge) unless it carries a valid credential, and
  * with 403 when an API key lacks the permission: `api` = can_manage, `mcp` = can_use_mcp, `assistants` =
- * can_call_assistant. Console sessions hold all three.
+ * can_call_assistant. Console sessions hold all three. With `resourceOf` (the MCP endpoint), OAuth access tokens
+ * must be bound to that resource and every challenge names the resource metadata (RFC 9728 §5.1), which is how
+ * an MCP client discovers where to authorize.
  */
-export function requireAuth(auth: Authenticator, scope: TokenScope): MiddlewareHandler<AppEnv> {
+export function requireAuth(
+  auth: Authenticator,
+  scope: TokenScope,
+  resourceOf?: ResourceOf,
+): MiddlewareHandler<AppEnv> {
   const middleware: MiddlewareHandler<AppEnv> = async (c, next) => {
-    const result = await auth.resolve(c.req.header('authorization'), scope);
+    const target = resourceOf?.(c);
+    const result = await auth.resolve(c.req.header('authorization'), scope, target?.resource);
     if ('failure' in result) {
       const insufficient = result.failure === 'insufficient_scope';
+      const metadata = target ? `, resource_metadata="${target.metadataUrl}"` : '';
       const challenge = insufficient
-        ? `Bearer realm="skillport", error="insufficient_scope", scope="${scope}"`
+        ? `Bearer realm="skillport", error="insufficient_scope", scope="${scope}"${metadata}`
         : result.failure === 'missing'
-          ? 'Bearer realm="skillport"'
-          : 'Bearer realm="skillport", error="invalid_token"';
+          ? `Bearer realm="skillport"${metadata}`
+          : `Bearer realm="skillport", error="invalid_token"${metadata}`;
       c.header('WWW-Authenticate', challenge);
       return insufficient
         ? errorResponse(c, 403, 'insufficient_scope', `This token lacks the "${scope}" scope`)

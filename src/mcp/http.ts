@@ -18,6 +18,7 @@ import type { AppEnv } from '../http/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Principal } from '../shared/principal.js';
 import type { SkillViewChange, SkillViews, ToolRegistry, ToolsChange } from '../tools/index.js';
+import { mcpResourceOf } from '../oauth/resource.js';
 import { buildMcpServer, extensionCache, refreshTools } from './server.js';
 
 export interface McpHttpDeps {
@@ -49,6 +50,8 @@ const MAX_SSE_SESSIONS_PER_USER = 16;
 interface TrackedStream {
   userId: string;
   authorization: string;
+  /** The MCP resource the credential was presented for (OAuth tokens are bound to it). */
+  resource: string;
   close(): Promise<void>;
 }
 
@@ -57,6 +60,8 @@ interface SseSession {
   server: McpServer;
   userId: string;
   authorization: string;
+  /** The MCP resource the credential was presented for (OAuth tokens are bound to it). */
+  resource: string;
   close(): Promise<void>;
 }
 
@@ -67,7 +72,9 @@ interface SseSession {
  */
 export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promise<void> } {
   const guard = dnsRebindingGuard(deps.config);
-  const authed = requireAuth(deps.auth, 'mcp');
+  // OAuth access tokens must be bound to this MCP endpoint; challenges point clients at its resource metadata.
+  const resourceOf = mcpResourceOf(deps.config.PUBLIC_URL);
+  const authed = requireAuth(deps.auth, 'mcp', resourceOf);
   const extensionFor = extensionCache(deps.logger);
   /** One server instance for one caller, from the tools and library view built once for that caller's view. */
   const serverFor = async ({ principal, requestId, log }: Caller) =>
@@ -116,12 +123,17 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
       return response;
     // A streamed answer (a subscriptions/listen stream, or a call upgraded to SSE) outlives this request's
     // credential check: track it so that revoking its token or disabling its user ends it, as for /sse.
-    return trackStream(response, principal.userId, c.req.header('authorization')!);
+    return trackStream(response, principal.userId, c.req.header('authorization')!, resourceOf(c).resource);
   });
 
   /** Open `/mcp` SSE responses, each with the credentials it was opened with. */
   const streams = new Set<TrackedStream>();
-  const trackStream = (response: Response, userId: string, authorization: string): Response => {
+  const trackStream = (
+    response: Response,
+    userId: string,
+    authorization: string,
+    resource: string,
+  ): Response => {
     const reader = response.body!.getReader();
     let entry: TrackedStream;
     const body = new ReadableStream<Uint8Array>({
@@ -129,6 +141,7 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
         entry = {
           userId,
           authorization,
+          resource,
           close: async () => {
             streams.delete(entry);
             // Cancelling the SDK's side tears the subscription down there; closing ours ends the response.
@@ -183,6 +196,7 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
       server,
       userId: principal.userId,
       authorization: c.req.header('authorization')!,
+      resource: resourceOf(c).resource,
       close: () => server.close(),
     };
     sessions.set(transport.sessionId, session);
@@ -212,12 +226,12 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
   const recheck = async (userId?: string) => {
     // A user's sessions and streams usually share one credential: each (user, credential) is resolved once a pass.
     const verdicts = new Map<string, Promise<boolean>>();
-    const stillValid = (s: { userId: string; authorization: string }): Promise<boolean> => {
+    const stillValid = (s: { userId: string; authorization: string; resource: string }): Promise<boolean> => {
       const key = `${s.userId}\0${s.authorization}`;
       let verdict = verdicts.get(key);
       if (!verdict) {
         verdict = deps.auth
-          .resolve(s.authorization, 'mcp')
+          .resolve(s.authorization, 'mcp', s.resource)
           .then((result) => 'principal' in result && result.principal.userId === s.userId);
         verdicts.set(key, verdict);
       }

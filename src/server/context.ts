@@ -32,6 +32,8 @@ import { completeAudit, recordAudit } from '../audit/service.js';
 import type { Sandbox } from '../sandbox/index.js';
 import { createCommandSandbox } from './command-sandbox.js';
 import { redactUrl } from '../shared/redact.js';
+import { SecretBox } from '../shared/secrets.js';
+import { OAuthConnections, OAuthServer } from '../oauth/index.js';
 
 /**
  * The composition root's output: every long-lived service, built once per server instance and handed to the
@@ -61,6 +63,9 @@ export interface AppContext {
   tools: ToolRegistry;
   /** Degraded-mode notices shown by /ready and logged at start. */
   warnings: string[];
+  /** OAuth 2.1 for /mcp: the authorization server and the users' connected applications. */
+  oauth: OAuthServer;
+  oauthConnections: OAuthConnections;
   /** Run in reverse order by `close()`: things built on the context that hold resources. */
   closers: Array<() => Promise<void>>;
   close(): Promise<void>;
@@ -75,6 +80,8 @@ export interface ContextOptions {
   logDestination?: pino.DestinationStream;
   /** Use an already opened database instead of opening one from the config. */
   database?: DatabaseHandle;
+  /** Outbound fetch for OAuth Client ID Metadata Documents (tests serve a client's document locally). */
+  oauthFetch?: typeof fetch;
 }
 
 export async function createContext(config: Config, opts: ContextOptions = {}): Promise<AppContext> {
@@ -132,7 +139,8 @@ async function buildServices(
       windowSeconds: config.AUTH_RATE_LIMIT_WINDOW_SECONDS,
     },
   });
-  const authenticator = new Authenticator(accessTokens, apiTokens, accounts);
+  const oauthConnections = new OAuthConnections(db.db, apiTokens.events);
+  const authenticator = new Authenticator(accessTokens, apiTokens, accounts, oauthConnections);
   const blobs = await blobStoreFrom(config, db, logger, closers);
   const skills = new SkillsService(db.db, blobs);
   accounts.onAccountDeleted(skills.afterAccountDeleted);
@@ -151,6 +159,17 @@ async function buildServices(
     await bridge(skills.events, 'change', bus);
     await bridge(settings.events, 'changed', bus, () => settings.reset());
   }
+  const oauth = new OAuthServer({
+    db: db.db,
+    box: new SecretBox(config.SECRET_KEY),
+    secretKey: config.SECRET_KEY,
+    trustProxy: config.TRUST_PROXY,
+    accountActive: (userId) => oauthConnections.userActive(userId),
+    connections: oauthConnections,
+    settings,
+    ...(opts.oauthFetch ? { fetch: opts.oauthFetch } : {}),
+  });
+  closers.push(async () => oauth.close());
   const skillViews = databaseSkillViews(skills);
   closers.push(async () => skillViews.close());
   const tools = new ToolRegistry({ metrics });
@@ -190,6 +209,8 @@ async function buildServices(
     commandLevel,
     skillViews,
     tools,
+    oauth,
+    oauthConnections,
     warnings,
     closers,
     async close() {

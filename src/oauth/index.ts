@@ -1,0 +1,4 @@
+export { OAuthConnections, type ConnectionView } from './connections.js';
+export { OAuthServer } from './server.js';
+export { mountOAuth, oauthRoutes } from './routes.js';
+export { mcpResourceOf } from './resource.js';

@@ -1,0 +1,337 @@
+/**
+ * OAuth 2.1 for /mcp over real HTTP: discovery documents, the challenge on 401/403, the code flow with PKCE,
+ * refresh rotation, and every refusal the specification asks for (wrong resource, PKCE, redirect URI, code
+ * replay, refresh token reuse, private metadata URLs, expired and revoked tokens).
+ */
+import { createServer, type Server } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Api, createApiToken, registerUser } from '../helpers/api.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+import { uploadSkill } from '../mcp/fixtures.js';
+import { authorize, pkcePair, REDIRECT_URI, registerClient, tokenRequest } from './flow.js';
+
+let server: TestServer;
+let base: string;
+let anon: Api;
+let alice: Awaited<ReturnType<typeof registerUser>>;
+
+const mcpInit = (token: string, url = `${base}/mcp`) =>
+  fetch(url, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${token}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+    },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } },
+    }),
+  });
+
+/** A full code flow for `clientId`; returns the token response. */
+async function tokensFor(clientId: string, extra: Partial<Parameters<typeof authorize>[2]> = {}) {
+  const { verifier, challenge } = pkcePair();
+  const { location } = await authorize(base, alice.api, { clientId, challenge, ...extra });
+  const code = location!.searchParams.get('code')!;
+  expect(code).toBeTruthy();
+  const res = await tokenRequest(base, {
+    grant_type: 'authorization_code',
+    code,
+    code_verifier: verifier,
+    redirect_uri: REDIRECT_URI,
+    client_id: clientId,
+    resource: `${base}/mcp`,
+  });
+  expect(res.status, JSON.stringify(res.body)).toBe(200);
+  return res.body;
+}
+
+beforeAll(async () => {
+  server = await startTestServer({ COMMANDS_ENABLED: 'false' });
+  base = server.baseUrl;
+  anon = new Api(base);
+  alice = await registerUser(anon, 'oauthalice');
+  await uploadSkill(alice.api, 'alpha', 'First skill');
+  await uploadSkill(alice.api, 'beta', 'Second skill');
+}, 60_000);
+afterAll(() => server?.close());
+
+describe('discovery', () => {
+  it('answers a bare 401 from /mcp with the resource metadata URL', async () => {
+    const res = await fetch(`${base}/mcp`, { method: 'POST' });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toBe(
+      `Bearer realm="skillport", resource_metadata="${base}/.well-known/oauth-protected-resource/mcp"`,
+    );
+  });
+
+  it('serves Protected Resource Metadata at both the bare and the /mcp-suffixed path', async () => {
+    for (const path of [
+      '/.well-known/oauth-protected-resource',
+      '/.well-known/oauth-protected-resource/mcp',
+    ]) {
+      const res = await fetch(base + path);
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({
+        resource: `${base}/mcp`,
+        authorization_servers: [base],
+        scopes_supported: ['mcp'],
+      });
+    }
+  });
+
+  it('serves authorization server metadata (RFC 8414 and OpenID discovery) with PKCE S256 and CIMD', async () => {
+    for (const path of ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']) {
+      const res = await fetch(base + path);
+      expect(res.status).toBe(200);
+      const meta = await res.json();
+      expect(meta).toMatchObject({
+        issuer: base,
+        authorization_endpoint: `${base}/oauth/authorize`,
+        token_endpoint: `${base}/oauth/token`,
+        registration_endpoint: `${base}/oauth/register`,
+        code_challenge_methods_supported: ['S256'],
+        response_types_supported: ['code'],
+        client_id_metadata_document_supported: true,
+      });
+      expect(meta.grant_types_supported).toEqual(
+        expect.arrayContaining(['authorization_code', 'refresh_token']),
+      );
+      expect(meta.grant_types_supported).not.toContain('implicit');
+    }
+  });
+
+  it('answers unknown /.well-known and /api paths with a JSON 404, never the console', async () => {
+    for (const path of ['/.well-known/nothing-here', '/api/v2/skills', '/api/whatever']) {
+      const res = await fetch(base + path);
+      expect(res.status, path).toBe(404);
+      expect(res.headers.get('content-type')).toContain('application/json');
+      expect(await res.json()).toMatchObject({ success: false, error: { code: 'not_found' } });
+    }
+  });
+
+  it('challenges an API key without MCP permission with insufficient_scope and the metadata URL', async () => {
+    const apiOnly = await createApiToken(alice.api, ['api'], 'rest-only');
+    const res = await mcpInit(apiOnly);
+    expect(res.status).toBe(403);
+    expect(res.headers.get('www-authenticate')).toBe(
+      `Bearer realm="skillport", error="insufficient_scope", scope="mcp", resource_metadata="${base}/.well-known/oauth-protected-resource/mcp"`,
+    );
+  });
+});
+
+describe('the code flow', () => {
+  let clientId: string;
+  beforeAll(async () => {
+    clientId = await registerClient(base);
+  });
+
+  it('issues a token that works at /mcp and resolves to the user with the chosen skills only', async () => {
+    const tokens = await tokensFor(clientId, { restriction: { skills: ['alpha'] } });
+    expect(tokens.token_type).toBe('Bearer');
+    expect(tokens.refresh_token).toBeTruthy();
+    expect(tokens.scope).toContain('mcp');
+    const res = await mcpInit(tokens.access_token);
+    expect(res.status).toBe(200);
+    // An OAuth token is for MCP only: the REST API refuses it.
+    const rest = await anon.withToken(tokens.access_token).get('/api/v1/skills');
+    expect(rest.status).toBe(401);
+    const list = await alice.api.get('/api/v1/oauth/connections');
+    expect(list.body.data).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ client_id: clientId, restriction: { skills: ['alpha'] } }),
+      ]),
+    );
+  });
+
+  it('refuses an authorization request for another resource (invalid_target)', async () => {
+    const { challenge } = pkcePair();
+    const { location } = await authorize(base, alice.api, {
+      clientId,
+      challenge,
+      resource: 'https://elsewhere.example/mcp',
+    });
+    expect(location?.searchParams.get('error')).toBe('invalid_target');
+  });
+
+  it('refuses a request without PKCE, and a token request with a wrong verifier', async () => {
+    const { location } = await authorize(base, alice.api, { clientId });
+    expect(location?.searchParams.get('error')).toBe('invalid_request');
+    expect(location?.searchParams.get('error_description')).toMatch(/PKCE/);
+
+    const { challenge } = pkcePair();
+    const { location: ok } = await authorize(base, alice.api, { clientId, challenge });
+    const res = await tokenRequest(base, {
+      grant_type: 'authorization_code',
+      code: ok!.searchParams.get('code')!,
+      code_verifier: pkcePair().verifier,
+      redirect_uri: REDIRECT_URI,
+      client_id: clientId,
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('invalid_grant');
+  });
+
+  it('refuses a redirect URI that was not registered (loopback: any port, nothing else)', async () => {
+    const { challenge } = pkcePair();
+    const other = await authorize(base, alice.api, {
+      clientId,
+      challenge,
+      redirectUri: 'http://127.0.0.1:53682/elsewhere',
+    });
+    expect(other.location).toBeNull();
+    expect(other.stopped!.status).toBe(400);
+    expect(await other.stopped!.text()).toContain('redirect_uri did not match');
+    // RFC 8252: a native client's loopback redirect may use any port.
+    const anyPort = await authorize(base, alice.api, {
+      clientId,
+      challenge,
+      redirectUri: 'http://127.0.0.1:61000/callback',
+    });
+    expect(anyPort.location?.searchParams.get('code')).toBeTruthy();
+  });
+
+  it('refuses a replayed authorization code and revokes what the first use issued', async () => {
+    const { verifier, challenge } = pkcePair();
+    const { location } = await authorize(base, alice.api, { clientId, challenge });
+    const form = {
+      grant_type: 'authorization_code',
+      code: location!.searchParams.get('code')!,
+      code_verifier: verifier,
+      redirect_uri: REDIRECT_URI,
+      client_id: clientId,
+    };
+    const first = await tokenRequest(base, form);
+    expect(first.status).toBe(200);
+    const replay = await tokenRequest(base, form);
+    expect(replay.status).toBe(400);
+    expect(replay.body.error).toBe('invalid_grant');
+    expect((await mcpInit(first.body.access_token)).status).toBe(401);
+  });
+
+  it('rotates refresh tokens; reusing a rotated one revokes the whole family', async () => {
+    const tokens = await tokensFor(clientId);
+    const refreshed = await tokenRequest(base, {
+      grant_type: 'refresh_token',
+      refresh_token: tokens.refresh_token,
+      client_id: clientId,
+    });
+    expect(refreshed.status).toBe(200);
+    expect(refreshed.body.refresh_token).not.toBe(tokens.refresh_token);
+    expect((await mcpInit(refreshed.body.access_token)).status).toBe(200);
+
+    const reuse = await tokenRequest(base, {
+      grant_type: 'refresh_token',
+      refresh_token: tokens.refresh_token,
+      client_id: clientId,
+    });
+    expect(reuse.status).toBe(400);
+    expect(reuse.body.error).toBe('invalid_grant');
+    // The family is gone: the newest refresh token and access token too.
+    const next = await tokenRequest(base, {
+      grant_type: 'refresh_token',
+      refresh_token: refreshed.body.refresh_token,
+      client_id: clientId,
+    });
+    expect(next.body.error).toBe('invalid_grant');
+    expect((await mcpInit(refreshed.body.access_token)).status).toBe(401);
+  });
+
+  it('refuses a revoked connection at once, and a disabled user', async () => {
+    const tokens = await tokensFor(clientId);
+    expect((await mcpInit(tokens.access_token)).status).toBe(200);
+    const list = await alice.api.get('/api/v1/oauth/connections');
+    const mine = list.body.data.find((c: any) => c.last_used_at !== null) ?? list.body.data[0];
+    // The connection used last is the newest one; revoke each until this token fails, checking the 401.
+    for (const c of list.body.data) {
+      expect((await alice.api.delete(`/api/v1/oauth/connections/${c.id}`)).status).toBe(204);
+    }
+    expect(mine).toBeTruthy();
+    const res = await mcpInit(tokens.access_token);
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toContain('error="invalid_token"');
+    expect((await alice.api.get('/api/v1/oauth/connections')).body.data).toEqual([]);
+  });
+
+  it('refuses a token whose user was disabled', async () => {
+    const bob = await registerUser(anon, 'oauthbob');
+    const admin = await registerUser(anon, 'oauthadmin');
+    void admin;
+    const { verifier, challenge } = pkcePair();
+    const { location } = await authorize(base, bob.api, { clientId, challenge });
+    const tokens = await tokenRequest(base, {
+      grant_type: 'authorization_code',
+      code: location!.searchParams.get('code')!,
+      code_verifier: verifier,
+      redirect_uri: REDIRECT_URI,
+      client_id: clientId,
+    });
+    expect((await mcpInit(tokens.body.access_token)).status).toBe(200);
+    await server.server.ctx.db.db.execute(
+      `update users set disabled_at = now() where id = '${bob.user.id}'` as never,
+    );
+    server.server.ctx.apiTokens.invalidateUser(bob.user.id);
+    expect((await mcpInit(tokens.body.access_token)).status).toBe(401);
+  });
+
+  it('refuses an expired token', async () => {
+    const tokens = await tokensFor(clientId);
+    await server.server.ctx.db.db.execute(
+      `update oauth_records set expires_at = now() - interval '1 second' where model = 'AccessToken'` as never,
+    );
+    server.server.ctx.apiTokens.invalidateUser(alice.user.id);
+    expect((await mcpInit(tokens.access_token)).status).toBe(401);
+  });
+});
+
+describe('client registration rules', () => {
+  let listener: Server;
+  let received = 0;
+  beforeAll(async () => {
+    listener = createServer((socket) => socket.on('data', (d) => (received += d.length)));
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  });
+  afterAll(() => new Promise<void>((resolve) => listener.close(() => resolve())));
+
+  it('refuses a client metadata document URL at a private address without sending it a byte', async () => {
+    const port = (listener.address() as { port: number }).port;
+    for (const host of [`127.0.0.1:${port}`, `localhost:${port}`]) {
+      const { challenge } = pkcePair();
+      const res = await fetch(
+        `${base}/oauth/authorize?${new URLSearchParams({
+          response_type: 'code',
+          client_id: `https://${host}/client.json`,
+          redirect_uri: REDIRECT_URI,
+          code_challenge: challenge,
+          code_challenge_method: 'S256',
+          scope: 'mcp',
+        })}`,
+        { redirect: 'manual' },
+      );
+      expect(res.status, host).toBe(400);
+      expect(await res.text()).toContain('invalid_client');
+    }
+    expect(received).toBe(0);
+  });
+
+  it('lets an admin turn dynamic registration off', async () => {
+    // The first user of a fresh server is its admin.
+    const admin = await registerUser(anon, 'oauthfirst');
+    const settings = server.server.ctx.settings;
+    await settings.update(
+      { userId: admin.user.id, isAdmin: true, via: 'session', scopes: ['api'] },
+      { oauth_dynamic_registration: false },
+      null,
+    );
+    await expect(registerClient(base)).rejects.toThrow(/403/);
+    await settings.update(
+      { userId: admin.user.id, isAdmin: true, via: 'session', scopes: ['api'] },
+      { oauth_dynamic_registration: true },
+      null,
+    );
+    expect(await registerClient(base)).toBeTruthy();
+  });
+});
