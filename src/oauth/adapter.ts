@@ -2,7 +2,7 @@ import { and, eq, isNotNull, lt } from 'drizzle-orm';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import { tables, type Database } from '../db/index.js';
 import { sha256Hex } from '../shared/crypto.js';
-import type { SecretBox } from '../shared/secrets.js';
+import { SecretOpenError, type SecretBox } from '../shared/secrets.js';
 
 const TABLE = 'oauth_records';
 /** Payload fields that are secrets in their own right (the id is one too; it is only stored sealed). */
@@ -73,6 +73,7 @@ export class DatabaseAdapter implements Adapter {
     const [row] = await this.db.select().from(tables.oauthRecords).where(where).limit(1);
     if (!row || (row.expiresAt && row.expiresAt.getTime() <= Date.now())) return undefined;
     const payload = this.open(row.key, row.payload);
+    if (!payload) return undefined;
     return row.consumedAt ? { ...payload, consumed: Math.floor(row.consumedAt.getTime() / 1000) } : payload;
   }
 
@@ -85,11 +86,18 @@ export class DatabaseAdapter implements Adapter {
     return sealed;
   }
 
-  private open(key: string, stored: Record<string, unknown>): AdapterPayload {
+  /** A record sealed under another SECRET_KEY (or altered) reads as absent: its client signs in again. */
+  private open(key: string, stored: Record<string, unknown>): AdapterPayload | undefined {
     const payload: Record<string, unknown> = { ...stored };
-    for (const field of SEALED_FIELDS) {
-      const value = payload[field];
-      if (typeof value === 'string') payload[field] = this.box.open(value, { table: TABLE, id: key, field });
+    try {
+      for (const field of SEALED_FIELDS) {
+        const value = payload[field];
+        if (typeof value === 'string')
+          payload[field] = this.box.open(value, { table: TABLE, id: key, field });
+      }
+    } catch (err) {
+      if (err instanceof SecretOpenError) return undefined;
+      throw err;
     }
     return payload as AdapterPayload;
   }

@@ -26,6 +26,14 @@ export interface ProviderDeps {
   fetch?: typeof fetch;
 }
 
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** The page a browser sees when the library cannot redirect back to the client (unknown client, bad URI…). */
+const errorPage = (error: string, description: string) =>
+  `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Authorization failed</title></head>` +
+  `<body><h1>Authorization failed</h1><p><code>${escapeHtml(error)}</code>: ${escapeHtml(description)}</p>` +
+  `<p>Go back to the application and try again, or ask its vendor.</p></body></html>`;
+
 export const interactionPath = (uid: string) => `${OAUTH_PREFIX}/interaction/${uid}`;
 
 /**
@@ -70,6 +78,10 @@ export function buildProvider(base: string, deps: ProviderDeps): Provider {
       IdToken: 3600,
     },
     interactions: { url: (_ctx, interaction) => interactionPath(interaction.uid) },
+    renderError: (ctx, out) => {
+      ctx.type = 'html';
+      ctx.body = errorPage(String(out.error), String(out.error_description ?? ''));
+    },
     routes: {
       authorization: `${OAUTH_PREFIX}/authorize`,
       token: `${OAUTH_PREFIX}/token`,
@@ -82,7 +94,11 @@ export function buildProvider(base: string, deps: ProviderDeps): Provider {
     },
     features: {
       devInteractions: { enabled: false },
-      revocation: { enabled: true },
+      // A client may revoke only its own tokens (RFC 7009 §2.1).
+      revocation: {
+        enabled: true,
+        allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
+      },
       registration: { enabled: true, initialAccessToken: false },
       clientIdMetadataDocument: {
         enabled: true,

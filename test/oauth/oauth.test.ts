@@ -3,6 +3,7 @@
  * refresh rotation, and every refusal the specification asks for (wrong resource, PKCE, redirect URI, code
  * replay, refresh token reuse, private metadata URLs, expired and revoked tokens).
  */
+import { request as httpRequest } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api, createApiToken, registerUser } from '../helpers/api.js';
@@ -240,26 +241,38 @@ describe('the code flow', () => {
     expect((await mcpInit(refreshed.body.access_token)).status).toBe(401);
   });
 
-  it('refuses a revoked connection at once, and a disabled user', async () => {
-    const tokens = await tokensFor(clientId);
-    expect((await mcpInit(tokens.access_token)).status).toBe(200);
-    const list = await alice.api.get('/api/v1/oauth/connections');
-    const mine = list.body.data.find((c: any) => c.last_used_at !== null) ?? list.body.data[0];
-    // The connection used last is the newest one; revoke each until this token fails, checking the 401.
-    for (const c of list.body.data) {
-      expect((await alice.api.delete(`/api/v1/oauth/connections/${c.id}`)).status).toBe(204);
-    }
-    expect(mine).toBeTruthy();
-    const res = await mcpInit(tokens.access_token);
+  it('refuses the token of a revoked connection at once', async () => {
+    const carol = await registerUser(anon, 'oauthcarol');
+    const { verifier, challenge } = pkcePair();
+    const { location } = await authorize(base, carol.api, { clientId, challenge });
+    const tokens = await tokenRequest(base, {
+      grant_type: 'authorization_code',
+      code: location!.searchParams.get('code')!,
+      code_verifier: verifier,
+      redirect_uri: REDIRECT_URI,
+      client_id: clientId,
+    });
+    expect((await mcpInit(tokens.body.access_token)).status).toBe(200);
+    const [connection, ...others] = (await carol.api.get('/api/v1/oauth/connections')).body.data;
+    expect(others).toEqual([]);
+    expect(connection).toMatchObject({ client_id: clientId, client_name: 'Flow test client' });
+    // Another user cannot see or revoke it: it answers like a missing one.
+    expect((await alice.api.delete(`/api/v1/oauth/connections/${connection.id}`)).status).toBe(404);
+    expect((await carol.api.delete(`/api/v1/oauth/connections/${connection.id}`)).status).toBe(204);
+    const res = await mcpInit(tokens.body.access_token);
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toContain('error="invalid_token"');
-    expect((await alice.api.get('/api/v1/oauth/connections')).body.data).toEqual([]);
+    const refresh = await tokenRequest(base, {
+      grant_type: 'refresh_token',
+      refresh_token: tokens.body.refresh_token,
+      client_id: clientId,
+    });
+    expect(refresh.body.error).toBe('invalid_grant');
+    expect((await carol.api.get('/api/v1/oauth/connections')).body.data).toEqual([]);
   });
 
-  it('refuses a token whose user was disabled', async () => {
+  it('refuses the token of a user an admin disabled', async () => {
     const bob = await registerUser(anon, 'oauthbob');
-    const admin = await registerUser(anon, 'oauthadmin');
-    void admin;
     const { verifier, challenge } = pkcePair();
     const { location } = await authorize(base, bob.api, { clientId, challenge });
     const tokens = await tokenRequest(base, {
@@ -270,11 +283,38 @@ describe('the code flow', () => {
       client_id: clientId,
     });
     expect((await mcpInit(tokens.body.access_token)).status).toBe(200);
-    await server.server.ctx.db.db.execute(
-      `update users set disabled_at = now() where id = '${bob.user.id}'` as never,
-    );
-    server.server.ctx.apiTokens.invalidateUser(bob.user.id);
+    // alice registered first, so she is the admin.
+    expect((await alice.api.patch(`/api/v1/users/${bob.user.id}`, { disabled: true })).status).toBe(200);
     expect((await mcpInit(tokens.body.access_token)).status).toBe(401);
+  });
+
+  it('refuses a token presented at another origin than the one it was issued for (audience)', async () => {
+    const tokens = await tokensFor(clientId);
+    const port = new URL(base).port;
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest(
+        {
+          host: '127.0.0.1',
+          port,
+          path: '/mcp',
+          method: 'POST',
+          headers: {
+            host: `localhost:${port}`,
+            authorization: `Bearer ${tokens.access_token}`,
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+          },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        },
+      );
+      req.on('error', reject);
+      req.end('{}');
+    });
+    expect(status).toBe(401);
+    expect((await mcpInit(tokens.access_token)).status).toBe(200);
   });
 
   it('refuses an expired token', async () => {
@@ -318,20 +358,28 @@ describe('client registration rules', () => {
   });
 
   it('lets an admin turn dynamic registration off', async () => {
-    // The first user of a fresh server is its admin.
-    const admin = await registerUser(anon, 'oauthfirst');
-    const settings = server.server.ctx.settings;
-    await settings.update(
-      { userId: admin.user.id, isAdmin: true, via: 'session', scopes: ['api'] },
-      { oauth_dynamic_registration: false },
-      null,
-    );
+    const off = await alice.api.patch('/api/v1/admin/settings', { oauth_dynamic_registration: false });
+    expect(off.status).toBe(200);
     await expect(registerClient(base)).rejects.toThrow(/403/);
-    await settings.update(
-      { userId: admin.user.id, isAdmin: true, via: 'session', scopes: ['api'] },
-      { oauth_dynamic_registration: true },
-      null,
-    );
+    await alice.api.patch('/api/v1/admin/settings', { oauth_dynamic_registration: true });
     expect(await registerClient(base)).toBeTruthy();
+  });
+
+  it('lets an admin limit clients to a list', async () => {
+    const clientId = await registerClient(base);
+    const limited = await alice.api.patch('/api/v1/admin/settings', {
+      oauth_allowed_clients: ['someone-else'],
+    });
+    expect(limited.status).toBe(200);
+    try {
+      const { challenge } = pkcePair();
+      const { stopped } = await authorize(base, alice.api, { clientId, challenge });
+      expect(stopped?.status).toBe(403);
+      await alice.api.patch('/api/v1/admin/settings', { oauth_allowed_clients: [clientId] });
+      const { location } = await authorize(base, alice.api, { clientId, challenge });
+      expect(location?.searchParams.get('code')).toBeTruthy();
+    } finally {
+      await alice.api.patch('/api/v1/admin/settings', { oauth_allowed_clients: [] });
+    }
   });
 });
