@@ -11,7 +11,11 @@ import { canApproveAuthorization, clientAllowed } from './policy.js';
 import { buildProvider, interactionPath, type ProviderDeps } from './provider.js';
 import { MCP_SCOPE, mcpResource } from './resource.js';
 
-/** Distinct public origins served without PUBLIC_URL (each its own issuer); more are refused. */
+/**
+ * Distinct public origins kept without PUBLIC_URL (each its own issuer). Beyond that the least recently used is
+ * dropped (its state is in the database; only its cache of client metadata documents goes), so a flood of
+ * made-up Host headers cannot lock the real one out.
+ */
 const MAX_ISSUERS = 8;
 const SWEEP_INTERVAL_MS = 60 * 60 * 1000;
 /**
@@ -76,8 +80,12 @@ export class OAuthServer {
 
   providerFor(base: string): Provider {
     let provider = this.providers.get(base);
-    if (provider) return provider;
-    if (this.providers.size >= MAX_ISSUERS) throw badRequest('Set PUBLIC_URL: too many host names in use');
+    if (provider) {
+      this.providers.delete(base); // re-inserted below: Map order is the LRU order
+      this.providers.set(base, provider);
+      return provider;
+    }
+    if (this.providers.size >= MAX_ISSUERS) this.providers.delete(this.providers.keys().next().value!);
     provider = buildProvider(base, {
       ...this.deps,
       allowedClients: async () => (await this.deps.settings.get()).oauth_allowed_clients,

@@ -52,6 +52,8 @@ export interface AuthorizeOptions {
   scope?: string;
   approve?: boolean;
   restriction?: { skills: string[] } | null;
+  /** The server's PUBLIC_URL, when it has one: its absolute URLs are followed at `base` instead. */
+  publicUrl?: string;
 }
 
 /**
@@ -70,7 +72,7 @@ export async function authorize(
     redirect_uri: o.redirectUri ?? REDIRECT_URI,
     scope: o.scope ?? 'mcp offline_access',
     state: 'st',
-    resource: o.resource ?? `${base}/mcp`,
+    resource: o.resource ?? `${o.publicUrl ?? base}/mcp`,
     ...(o.challenge ? { code_challenge: o.challenge, code_challenge_method: 'S256' } : {}),
   });
   let url = `${base}/oauth/authorize?${params}`;
@@ -79,7 +81,9 @@ export async function authorize(
     jar.take(res);
     const to = res.headers.get('location');
     if (res.status < 300 || res.status >= 400 || !to) return { location: null, stopped: res };
-    const next = new URL(to, url);
+    let next = new URL(to, url);
+    if (o.publicUrl && next.href.startsWith(o.publicUrl))
+      next = new URL(next.href.slice(o.publicUrl.length), base);
     if (!next.href.startsWith(base)) return { location: next };
     const consent = /^\/authorize\/([\w-]+)$/.exec(next.pathname);
     if (consent) {
@@ -88,7 +92,7 @@ export async function authorize(
         restriction: o.restriction ?? null,
       });
       if (decided.status !== 200) throw new Error(`decision failed: ${decided.status} ${decided.text}`);
-      url = decided.body.redirect_to;
+      url = decided.body.redirect_to.replace(o.publicUrl ?? base, base);
       continue;
     }
     url = next.href;
@@ -104,4 +108,34 @@ export async function tokenRequest(base: string, form: Record<string, string>) {
     body: new URLSearchParams(form),
   });
   return { status: res.status, body: (await res.json()) as Record<string, any> };
+}
+
+/** Exchanges the code of an authorization's final redirect (public client, PKCE). */
+export function exchangeCode(base: string, location: URL | null, verifier: string, clientId: string) {
+  return tokenRequest(base, {
+    grant_type: 'authorization_code',
+    code: location?.searchParams.get('code') ?? '',
+    code_verifier: verifier,
+    redirect_uri: REDIRECT_URI,
+    client_id: clientId,
+  });
+}
+
+/** An MCP initialize request with a bearer token, as a client's first request. */
+export function mcpInitialize(url: string, token: string, init: RequestInit = {}) {
+  return fetch(url, {
+    method: 'POST',
+    ...init,
+    headers: {
+      authorization: `Bearer ${token}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+    },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } },
+    }),
+  });
 }

@@ -9,28 +9,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api, createApiToken, registerUser } from '../helpers/api.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { uploadSkill } from '../mcp/fixtures.js';
-import { authorize, pkcePair, REDIRECT_URI, registerClient, tokenRequest } from './flow.js';
+import {
+  authorize,
+  exchangeCode,
+  mcpInitialize,
+  pkcePair,
+  REDIRECT_URI,
+  registerClient,
+  tokenRequest,
+} from './flow.js';
 
 let server: TestServer;
 let base: string;
 let anon: Api;
 let alice: Awaited<ReturnType<typeof registerUser>>;
 
-const mcpInit = (token: string, url = `${base}/mcp`) =>
-  fetch(url, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${token}`,
-      'content-type': 'application/json',
-      accept: 'application/json, text/event-stream',
-    },
-    body: JSON.stringify({
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'initialize',
-      params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 't', version: '1' } },
-    }),
-  });
+const mcpInit = (token: string) => mcpInitialize(`${base}/mcp`, token);
 
 /** A full code flow for `clientId`; returns the token response. */
 async function tokensFor(clientId: string, extra: Partial<Parameters<typeof authorize>[2]> = {}) {
@@ -67,6 +61,17 @@ describe('discovery', () => {
     expect(res.headers.get('www-authenticate')).toBe(
       `Bearer realm="skillport", resource_metadata="${base}/.well-known/oauth-protected-resource/mcp"`,
     );
+  });
+
+  it('answers the legacy /sse endpoint the same way, and refuses an OAuth-looking token there', async () => {
+    const bare = await fetch(`${base}/sse`);
+    expect(bare.status).toBe(401);
+    expect(bare.headers.get('www-authenticate')).toContain(
+      `resource_metadata="${base}/.well-known/oauth-protected-resource/mcp"`,
+    );
+    const made = await fetch(`${base}/sse`, { headers: { authorization: `Bearer ${'x'.repeat(43)}` } });
+    expect(made.status).toBe(401);
+    expect(made.headers.get('www-authenticate')).toContain('error="invalid_token"');
   });
 
   it('serves Protected Resource Metadata at both the bare and the /mcp-suffixed path', async () => {
@@ -245,13 +250,7 @@ describe('the code flow', () => {
     const carol = await registerUser(anon, 'oauthcarol');
     const { verifier, challenge } = pkcePair();
     const { location } = await authorize(base, carol.api, { clientId, challenge });
-    const tokens = await tokenRequest(base, {
-      grant_type: 'authorization_code',
-      code: location!.searchParams.get('code')!,
-      code_verifier: verifier,
-      redirect_uri: REDIRECT_URI,
-      client_id: clientId,
-    });
+    const tokens = await exchangeCode(base, location, verifier, clientId);
     expect((await mcpInit(tokens.body.access_token)).status).toBe(200);
     const [connection, ...others] = (await carol.api.get('/api/v1/oauth/connections')).body.data;
     expect(others).toEqual([]);
@@ -275,13 +274,7 @@ describe('the code flow', () => {
     const bob = await registerUser(anon, 'oauthbob');
     const { verifier, challenge } = pkcePair();
     const { location } = await authorize(base, bob.api, { clientId, challenge });
-    const tokens = await tokenRequest(base, {
-      grant_type: 'authorization_code',
-      code: location!.searchParams.get('code')!,
-      code_verifier: verifier,
-      redirect_uri: REDIRECT_URI,
-      client_id: clientId,
-    });
+    const tokens = await exchangeCode(base, location, verifier, clientId);
     expect((await mcpInit(tokens.body.access_token)).status).toBe(200);
     // alice registered first, so she is the admin.
     expect((await alice.api.patch(`/api/v1/users/${bob.user.id}`, { disabled: true })).status).toBe(200);

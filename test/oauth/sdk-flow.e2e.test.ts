@@ -26,7 +26,7 @@ import { recordKey } from '../../src/oauth/adapter.js';
 import { guardedFetch } from '../../src/oauth/ssrf.js';
 import { registerUser } from '../helpers/api.js';
 import { callText, uploadSkill } from '../mcp/fixtures.js';
-import { heading, useConsoleBrowser, visible } from '../web/browser.js';
+import { axeSerious, heading, useConsoleBrowser, visible } from '../web/browser.js';
 
 /** Where the client's "website" publishes its metadata document (served by the stand-in fetch below). */
 const CLIENT_DOCUMENT_URL = 'https://mcp-client.example.test/oauth/client.json';
@@ -110,6 +110,8 @@ async function approveInBrowser(page: Page, authorizationUrl: URL, clientName: s
   });
   await page.goto(authorizationUrl.href);
   await visible(heading(page, `${clientName} wants to use your skills`));
+  await visible(page.getByText(authorizationUrl.searchParams.get('client_id')!, { exact: true }));
+  expect(await axeSerious(page)).toEqual([]);
   await page.getByLabel('Only these skills').check();
   await page.getByLabel('alpha').check();
   await page.getByRole('button', { name: 'Allow' }).click();
