@@ -54,13 +54,16 @@ export function mountOAuth(app: Hono<AppEnv>, { oauth, publicUrl }: OAuthMountDe
     return RESPONSE_ALREADY_SENT;
   });
   app.post(`${OAUTH_PREFIX}/register`, async (c) => {
-    if (!(await oauth.settings()).oauth_dynamic_registration) {
-      return c.json(
-        { error: 'access_denied', error_description: 'Dynamic client registration is turned off here' },
-        403,
-      );
+    const admitted = await oauth.admitRegistration(c.get('clientIp'));
+    if (admitted.ok) return toProvider(c);
+    if (admitted.status === 429) {
+      c.header('Retry-After', String(admitted.retryAfter ?? 60));
+      return c.json({ error: 'slow_down', error_description: 'Too many registrations; try later' }, 429);
     }
-    return toProvider(c);
+    return c.json(
+      { error: 'access_denied', error_description: 'Dynamic client registration is turned off here' },
+      403,
+    );
   });
   app.on(['GET', 'POST'], `${OAUTH_PREFIX}/authorize`, async (c) => {
     const clientId = c.req.query('client_id');

@@ -4,6 +4,7 @@ import type { Database } from '../db/index.js';
 import { badRequest, forbidden, notFound } from '../shared/errors.js';
 import { constantTimeEqual, randomHex, sha256Hex } from '../shared/crypto.js';
 import type { Principal } from '../shared/principal.js';
+import type { RateLimiter } from '../shared/rate-limit.js';
 import type { SecretBox } from '../shared/secrets.js';
 import { DatabaseAdapter, sweepExpiredRecords } from './adapter.js';
 import type { OAuthConnections } from './connections.js';
@@ -18,6 +19,7 @@ import { MCP_SCOPE, mcpResource } from './resource.js';
  */
 const MAX_ISSUERS = 8;
 const SWEEP_INTERVAL_MS = 60 * 60 * 1000;
+const REGISTRATIONS_PER_HOUR = 30;
 /**
  * The scopes a grant may carry as the library's own (`mcp` is also declared there, so it is listed in the
  * metadata); `mcp` is added for the MCP resource as well.
@@ -47,6 +49,8 @@ interface ConsentTicket {
 
 export interface OAuthServerDeps extends Omit<ProviderDeps, 'allowedClients'> {
   connections: OAuthConnections;
+  /** Counts dynamic registrations per client address (shared by every instance with Redis). */
+  rateLimiter: RateLimiter;
   settings: { get(): Promise<{ oauth_dynamic_registration: boolean; oauth_allowed_clients: string[] }> };
 }
 
@@ -76,6 +80,22 @@ export class OAuthServer {
 
   async settings() {
     return this.deps.settings.get();
+  }
+
+  /**
+   * Whether a dynamic registration (RFC 7591) from `ip` may go ahead: the admins allow it, and the address has
+   * not registered `REGISTRATIONS_PER_HOUR` clients within the hour (registrations are kept, so they are bounded).
+   */
+  async admitRegistration(
+    ip: string | null,
+  ): Promise<{ ok: true } | { ok: false; status: 403 | 429; retryAfter?: number }> {
+    if (!(await this.deps.settings.get()).oauth_dynamic_registration) return { ok: false, status: 403 };
+    const { allowed, retryAfter } = await this.deps.rateLimiter.consume(
+      `oauth-register:${ip ?? 'unknown'}`,
+      REGISTRATIONS_PER_HOUR,
+      3600,
+    );
+    return allowed ? { ok: true } : { ok: false, status: 429, retryAfter };
   }
 
   providerFor(base: string): Provider {

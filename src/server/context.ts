@@ -167,6 +167,7 @@ async function buildServices(
     accountActive: (userId) => oauthConnections.userActive(userId),
     connections: oauthConnections,
     settings,
+    rateLimiter,
     ...(opts.oauthFetch ? { fetch: opts.oauthFetch } : {}),
   });
   closers.push(async () => oauth.close());

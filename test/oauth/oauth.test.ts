@@ -375,4 +375,21 @@ describe('client registration rules', () => {
       await alice.api.patch('/api/v1/admin/settings', { oauth_allowed_clients: [] });
     }
   });
+
+  // Last: it uses up this address's registrations.
+  it('limits dynamic registrations per address (30 an hour)', async () => {
+    let refused: Response | undefined;
+    for (let i = 0; i < 31 && !refused; i++) {
+      const res = await fetch(`${base}/oauth/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ redirect_uris: [REDIRECT_URI], token_endpoint_auth_method: 'none' }),
+      });
+      if (res.status === 429) refused = res;
+      else expect(res.status).toBe(201);
+    }
+    expect(refused).toBeDefined();
+    expect(Number(refused!.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(await refused!.json()).toMatchObject({ error: 'slow_down' });
+  });
 });
