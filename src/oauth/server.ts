@@ -4,6 +4,7 @@ import type { Database } from '../db/index.js';
 import { badRequest, forbidden, notFound } from '../shared/errors.js';
 import { constantTimeEqual, randomHex, sha256Hex } from '../shared/crypto.js';
 import type { Principal } from '../shared/principal.js';
+import type { Logger } from '../observability/logger.js';
 import type { RateLimiter } from '../shared/rate-limit.js';
 import type { SecretBox } from '../shared/secrets.js';
 import { DatabaseAdapter, sweepExpiredRecords } from './adapter.js';
@@ -49,6 +50,7 @@ interface ConsentTicket {
 
 export interface OAuthServerDeps extends Omit<ProviderDeps, 'allowedClients'> {
   connections: OAuthConnections;
+  logger: Logger;
   /** Counts dynamic registrations per client address (shared by every instance with Redis). */
   rateLimiter: RateLimiter;
   settings: { get(): Promise<{ oauth_dynamic_registration: boolean; oauth_allowed_clients: string[] }> };
@@ -110,6 +112,10 @@ export class OAuthServer {
       ...this.deps,
       allowedClients: async () => (await this.deps.settings.get()).oauth_allowed_clients,
     });
+    // The library answers its own failures with `server_error`; the cause is ours to log (never sent out).
+    provider.on('server_error', (_ctx, err: Error) =>
+      this.deps.logger.error({ err: err.message, issuer: base }, 'oauth server error'),
+    );
     provider.on('grant.revoked', (_ctx, grantId: string) => void this.deps.connections.grantRevoked(grantId));
     provider.on('access_token.destroyed', (token: { accountId?: string }) => {
       if (token.accountId) this.deps.connections.tokenRevoked(token.accountId);

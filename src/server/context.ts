@@ -168,6 +168,7 @@ async function buildServices(
     connections: oauthConnections,
     settings,
     rateLimiter,
+    logger,
     ...(opts.oauthFetch ? { fetch: opts.oauthFetch } : {}),
   });
   closers.push(async () => oauth.close());

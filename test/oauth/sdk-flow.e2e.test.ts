@@ -1,8 +1,8 @@
 /**
  * The whole MCP authorization flow as a real client runs it: the official MCP SDK client's OAuth support
  * (`OAuthClientProvider`) discovers the authorization server from a bare 401, registers (by Client ID Metadata
- * Document, or dynamically), sends the user to authorize; headless Chromium logs in through the console and
- * approves on the consent page (limiting the client to one skill); the SDK exchanges the code, lists and calls
+ * Document, or dynamically), sends the user to authorize; headless Chromium is sent through the console's login
+ * and approves on the consent page (limiting the client to one skill); the SDK exchanges the code, lists and calls
  * tools, refreshes when its access token has expired, and is shut out when the user disconnects it on the
  * Tokens page. Both protocol eras (2025-11-25 stateless, 2026-07-28).
  */
@@ -99,9 +99,11 @@ async function expireAccessToken(token: string) {
   ctx.apiTokens.events.emit('credentials-changed', { userId: aliceId });
 }
 
-/** Logs in, opens the authorization URL, approves with only `alpha`, and returns the client's callback URL. */
+/**
+ * Opens the authorization URL in a browser that is not logged in: the console asks to log in first and then
+ * shows the consent page, where the user allows only `alpha`. Returns the client's callback URL.
+ */
 async function approveInBrowser(page: Page, authorizationUrl: URL, clientName: string): Promise<URL> {
-  await h.logIn(page, login.username, login.password);
   const callback = new Promise<URL>((resolve) => {
     void page.route('http://127.0.0.1:53999/**', async (route) => {
       resolve(new URL(route.request().url()));
@@ -109,6 +111,10 @@ async function approveInBrowser(page: Page, authorizationUrl: URL, clientName: s
     });
   });
   await page.goto(authorizationUrl.href);
+  await visible(heading(page, 'Log in'));
+  await page.getByLabel('Email or username').fill(login.username);
+  await page.getByLabel('Password', { exact: true }).fill(login.password);
+  await page.getByRole('button', { name: 'Log in' }).click();
   await visible(heading(page, `${clientName} wants to use your skills`));
   await visible(page.getByText(authorizationUrl.searchParams.get('client_id')!, { exact: true }));
   expect(await axeSerious(page)).toEqual([]);
