@@ -26,7 +26,7 @@ import { recordKey } from '../../src/oauth/adapter.js';
 import { guardedFetch } from '../../src/oauth/ssrf.js';
 import { registerUser } from '../helpers/api.js';
 import { callText, uploadSkill } from '../mcp/fixtures.js';
-import { axeSerious, heading, useConsoleBrowser, visible } from '../web/browser.js';
+import { axeSerious, heading, shoot, useConsoleBrowser, visible } from '../web/browser.js';
 
 /** Where the client's "website" publishes its metadata document (served by the stand-in fetch below). */
 const CLIENT_DOCUMENT_URL = 'https://mcp-client.example.test/oauth/client.json';
@@ -120,12 +120,15 @@ async function approveInBrowser(page: Page, authorizationUrl: URL, clientName: s
   expect(await axeSerious(page)).toEqual([]);
   await page.getByLabel('Only these skills').check();
   await page.getByLabel('alpha').check();
+  await shoot(page, 'oauth-consent');
   await page.getByRole('button', { name: 'Allow' }).click();
   return callback;
 }
 
 async function disconnectInBrowser(page: Page, clientName: string) {
   await page.goto('/tokens');
+  await visible(page.getByRole('button', { name: `Disconnect ${clientName}` }));
+  await shoot(page, 'oauth-connected-apps');
   await page.getByRole('button', { name: `Disconnect ${clientName}` }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Disconnect' }).click();
   await visible(page.getByText('No connected applications'));

@@ -74,21 +74,31 @@ export function AuthorizePage({ uid }: { uid: string }) {
       <PageHeader title={`${name} wants to use your skills`} />
       <Card headingId="authorize-client" title="The application">
         <dl className="details">
-          <dt>Name</dt>
-          <dd data-testid="client-name">{name}</dd>
-          <dt>Client id</dt>
-          <dd>
-            <code>{request.client.id}</code>{' '}
-            {request.client.registration === 'metadata_document'
-              ? '(identified by its metadata document)'
-              : '(registered itself with this server)'}
-          </dd>
-          <dt>Answer goes to</dt>
-          <dd>
-            <code>{hostOf(request.redirect_uri)}</code>
-          </dd>
-          <dt>Signed in as</dt>
-          <dd>{user?.username}</dd>
+          <div className="details-row">
+            <dt>Name</dt>
+            <dd data-testid="client-name">{name}</dd>
+          </div>
+          <div className="details-row">
+            <dt>Client id</dt>
+            <dd>
+              <code>{request.client.id}</code>{' '}
+              <span className="muted small">
+                {request.client.registration === 'metadata_document'
+                  ? '(identified by its metadata document)'
+                  : '(registered itself with this server)'}
+              </span>
+            </dd>
+          </div>
+          <div className="details-row">
+            <dt>Answer goes to</dt>
+            <dd>
+              <code>{hostOf(request.redirect_uri)}</code>
+            </dd>
+          </div>
+          <div className="details-row">
+            <dt>Signed in as</dt>
+            <dd>{user?.username}</dd>
+          </div>
         </dl>
         <p>
           It asks for <strong>MCP access</strong> to <code>{request.resource}</code>: listing, reading and
@@ -96,31 +106,34 @@ export function AuthorizePage({ uid }: { uid: string }) {
         </p>
       </Card>
       <Card headingId="authorize-skills" title="Which skills">
-        <label className="radio">
-          <input type="radio" name="scope" checked={!onlySome} onChange={() => setOnlySome(false)} /> All of
-          my skills
-        </label>
-        <label className="radio">
-          <input type="radio" name="scope" checked={onlySome} onChange={() => setOnlySome(true)} /> Only these
-          skills
-        </label>
-        {onlySome && (
-          <fieldset aria-label="Skills this application may use">
-            {skills.map((s) => (
-              <label key={s.id} className="checkbox">
-                <input type="checkbox" checked={chosen.has(s.name)} onChange={() => toggle(s.name)} />{' '}
-                {s.name}
-              </label>
-            ))}
-          </fieldset>
-        )}
+        <div className="stack">
+          <label className="checkbox">
+            <input type="radio" name="scope" checked={!onlySome} onChange={() => setOnlySome(false)} />
+            All of my skills
+          </label>
+          <label className="checkbox">
+            <input type="radio" name="scope" checked={onlySome} onChange={() => setOnlySome(true)} />
+            Only these skills
+          </label>
+          {onlySome && (
+            <fieldset className="fieldset">
+              <legend>Skills this application may use</legend>
+              {skills.map((s) => (
+                <label key={s.id} className="checkbox">
+                  <input type="checkbox" checked={chosen.has(s.name)} onChange={() => toggle(s.name)} />
+                  {s.name}
+                </label>
+              ))}
+            </fieldset>
+          )}
+        </div>
       </Card>
       {error !== null && <ErrorText error={error} />}
-      <div className="actions">
+      <div className="form-actions">
         <Button
           variant="primary"
           busy={busy === 'approve'}
-          disabled={busy !== null}
+          disabled={busy !== null || (onlySome && chosen.size === 0)}
           onClick={() => decide(true)}
         >
           Allow
