@@ -3,7 +3,8 @@ import { BlockList, isIP } from 'node:net';
 
 /**
  * Addresses a client's metadata URL may not reach: loopback, private, link-local, CGNAT, unspecified,
- * multicast/reserved and the documentation and benchmarking ranges (IPv4, IPv6 and IPv4-mapped IPv6).
+ * multicast/reserved and the documentation and benchmarking ranges. IPv4-mapped IPv6 addresses are checked as
+ * the IPv4 address they carry (not as a `::ffff:0:0/96` rule: BlockList would apply that to every IPv4 address).
  */
 const blocked = new BlockList();
 for (const [net, bits] of [
@@ -26,7 +27,6 @@ for (const [net, bits] of [
 for (const [net, bits] of [
   ['::', 128],
   ['::1', 128],
-  ['::ffff:0:0', 96],
   ['64:ff9b::', 96],
   ['100::', 64],
   ['2001:db8::', 32],
