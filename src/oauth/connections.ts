@@ -177,14 +177,31 @@ export class OAuthConnections {
   }
 
   /**
-   * The authorization server revoked a grant itself (a refresh token reused after rotation, a client revoking
-   * its refresh token): the connection goes too and every instance forgets its tokens.
+   * The authorization server revoked a grant itself: `reason` `token` = a refresh token or code was presented
+   * again after use (reuse detection), `revocation` = the client revoked its refresh token. The connection goes
+   * too, the event is audited, and every instance forgets its tokens.
    */
-  async grantRevoked(grantId: string): Promise<void> {
-    const [row] = await this.db
-      .delete(tables.oauthConnections)
-      .where(eq(tables.oauthConnections.grantId, grantId))
-      .returning({ userId: tables.oauthConnections.userId });
+  async grantRevoked(grantId: string, reason: string, ip: string | null): Promise<void> {
+    const row = await this.db.transaction(async (tx) => {
+      const [deleted] = await tx
+        .delete(tables.oauthConnections)
+        .where(eq(tables.oauthConnections.grantId, grantId))
+        .returning();
+      if (deleted) {
+        await recordAudit(tx, {
+          actorId: deleted.userId,
+          action: 'oauth.revoke',
+          target: `oauth_connection:${grantId}`,
+          result: 'success',
+          ip,
+          details: {
+            client_id: deleted.clientId,
+            reason: reason === 'token' ? 'token_reuse' : 'client_revoked',
+          },
+        });
+      }
+      return deleted;
+    });
     if (row) this.credentialsChanged(row.userId);
   }
 

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Provider from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Database } from '../db/index.js';
 import { badRequest, forbidden, notFound } from '../shared/errors.js';
 import { constantTimeEqual, randomHex, sha256Hex } from '../shared/crypto.js';
@@ -116,7 +117,12 @@ export class OAuthServer {
     provider.on('server_error', (_ctx, err: Error) =>
       this.deps.logger.error({ err: err.message, issuer: base }, 'oauth server error'),
     );
-    provider.on('grant.revoked', (_ctx, grantId: string) => void this.deps.connections.grantRevoked(grantId));
+    provider.on('grant.revoked', (ctx: KoaContextWithOIDC, grantId: string) => {
+      const done = this.deps.connections.grantRevoked(grantId, String(ctx.oidc.route), ctx.ip ?? null);
+      done.catch((err: Error) =>
+        this.deps.logger.error({ err: err.message }, 'oauth revocation not recorded'),
+      );
+    });
     provider.on('access_token.destroyed', (token: { accountId?: string }) => {
       if (token.accountId) this.deps.connections.tokenRevoked(token.accountId);
     });

@@ -8,7 +8,15 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Api, registerUser } from '../helpers/api.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { authorize, exchangeCode, mcpInitialize, pkcePair, registerClient, tokenRequest } from './flow.js';
+import {
+  authorize,
+  exchangeCode,
+  mcpInitialize,
+  pkcePair,
+  registerClient,
+  tokenRequest,
+  waitUntil,
+} from './flow.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PUBLIC_URL = 'http://skillport.test';
@@ -36,14 +44,6 @@ afterAll(async () => {
 
 const mcpStatus = async (server: TestServer, token: string) =>
   (await mcpInitialize(`${server.baseUrl}/mcp`, token)).status;
-
-async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 2_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** Registers on A, authorizes on A, exchanges the code on B; returns B's tokens. */
 async function connect(user: Awaited<ReturnType<typeof registerUser>>) {

@@ -17,6 +17,7 @@ import {
   REDIRECT_URI,
   registerClient,
   tokenRequest,
+  waitUntil,
 } from './flow.js';
 
 let server: TestServer;
@@ -244,6 +245,13 @@ describe('the code flow', () => {
     });
     expect(next.body.error).toBe('invalid_grant');
     expect((await mcpInit(refreshed.body.access_token)).status).toBe(401);
+    // The reuse is in the security log, and the connection is gone.
+    await waitUntil(async () => {
+      const audit = await alice.api.get('/api/v1/audit?limit=100');
+      return audit.body.items.some(
+        (e: any) => e.action === 'oauth.revoke' && e.details?.reason === 'token_reuse',
+      );
+    });
   });
 
   it('refuses the token of a revoked connection at once', async () => {
