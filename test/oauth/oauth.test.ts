@@ -5,6 +5,7 @@
  */
 import { request as httpRequest } from 'node:http';
 import { createServer, type Server } from 'node:net';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api, createApiToken, registerUser } from '../helpers/api.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -152,6 +153,17 @@ describe('the code flow', () => {
         expect.objectContaining({ client_id: clientId, restriction: { skills: ['alpha'] } }),
       ]),
     );
+  });
+
+  it('signs ID tokens (openid) with the key derived from SECRET_KEY, published at the JWKS endpoint', async () => {
+    const tokens = await tokensFor(clientId, { scope: 'openid mcp' });
+    const jwks = createRemoteJWKSet(new URL(`${base}/oauth/jwks`));
+    const { payload, protectedHeader } = await jwtVerify(tokens.id_token, jwks, {
+      issuer: base,
+      audience: clientId,
+    });
+    expect(protectedHeader.alg).toBe('ES256');
+    expect(payload.sub).toBe(alice.user.id);
   });
 
   it('refuses an authorization request for another resource (invalid_target)', async () => {
