@@ -24,7 +24,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { tables } from '../../src/db/index.js';
 import { recordKey } from '../../src/oauth/adapter.js';
 import { guardedFetch } from '../../src/oauth/ssrf.js';
-import { registerUser } from '../helpers/api.js';
+import { registerUser, type Api } from '../helpers/api.js';
 import { callText, uploadSkill } from '../mcp/fixtures.js';
 import { axeSerious, heading, shoot, useConsoleBrowser, visible } from '../web/browser.js';
 
@@ -80,11 +80,13 @@ class MemoryOAuthClient implements OAuthClientProvider {
 const h = useConsoleBrowser({ COMMANDS_ENABLED: 'false' }, { context: { oauthFetch } });
 let login: { username: string; password: string };
 let aliceId: string;
+let aliceApi: Api;
 
 beforeAll(async () => {
   const alice = await registerUser(h.api, 'sdkalice');
   login = { username: alice.user.username, password: alice.password };
   aliceId = alice.user.id;
+  aliceApi = alice.api;
   await uploadSkill(alice.api, 'alpha', 'The skill the client may use');
   await uploadSkill(alice.api, 'beta', 'A skill the client was not given');
 });
@@ -216,5 +218,36 @@ describe('MCP SDK v1 client (2025 era)', () => {
     expect(catalog).toContain('alpha');
     expect(catalog).not.toContain('beta');
     await client.close();
+  });
+});
+
+describe('admin settings for OAuth clients', () => {
+  it('turns dynamic registration off and limits clients from the Admin page', async () => {
+    const page = await h.freshPage();
+    await h.logIn(page, login.username, login.password); // the first user: the admin
+    await page.goto('/admin');
+    const registration = page.getByRole('switch', { name: 'Let clients register themselves' });
+    await visible(registration);
+    await registration.click();
+    await visible(page.getByText('Client registration is off'));
+    const register = () =>
+      fetch(`${h.server.baseUrl}/oauth/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ redirect_uris: [REDIRECT_URL], token_endpoint_auth_method: 'none' }),
+      });
+    expect((await register()).status).toBe(403);
+    await registration.click();
+    await visible(page.getByText('Clients may register themselves'));
+    expect((await register()).status).toBe(201);
+
+    await page.getByLabel('Allowed clients').fill(CLIENT_DOCUMENT_URL);
+    await page.getByRole('button', { name: 'Save allowed clients' }).click();
+    await visible(page.getByText('Only 1 client(s) may ask for access'));
+    const settings = await aliceApi.get('/api/v1/admin/settings');
+    expect(settings.body.oauth_allowed_clients).toEqual([CLIENT_DOCUMENT_URL]);
+    await page.getByLabel('Allowed clients').fill('');
+    await page.getByRole('button', { name: 'Save allowed clients' }).click();
+    await visible(page.getByText('Any client may ask for access'));
   });
 });
