@@ -32,7 +32,7 @@ export async function registerClient(base: string, redirectUris = [REDIRECT_URI]
 }
 
 /** A browser's cookie jar, enough for one origin. */
-class Jar {
+export class Jar {
   private readonly cookies = new Map<string, string>();
   take(res: Response) {
     for (const line of res.headers.getSetCookie()) {

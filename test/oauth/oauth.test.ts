@@ -12,6 +12,7 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 import { uploadSkill } from '../mcp/fixtures.js';
 import {
   authorize,
+  Jar,
   exchangeCode,
   mcpInitialize,
   pkcePair,
@@ -164,6 +165,42 @@ describe('the code flow', () => {
     });
     expect(protectedHeader.alg).toBe('ES256');
     expect(payload.sub).toBe(alice.user.id);
+  });
+
+  it('hands an approval over only in the browser that started the request, once', async () => {
+    const { challenge } = pkcePair();
+    const jar = new Jar();
+    const start = await fetch(
+      `${base}/oauth/authorize?${new URLSearchParams({
+        response_type: 'code',
+        client_id: clientId,
+        redirect_uri: REDIRECT_URI,
+        scope: 'mcp',
+        resource: `${base}/mcp`,
+        code_challenge: challenge,
+        code_challenge_method: 'S256',
+      })}`,
+      { redirect: 'manual' },
+    );
+    jar.take(start);
+    const uid = /\/oauth\/interaction\/([\w-]+)/.exec(start.headers.get('location')!)![1]!;
+    const decided = await alice.api.post(`/api/v1/oauth/authorizations/${uid}`, { approve: true });
+    expect(decided.status).toBe(200);
+    const finishUrl = new URL(decided.body.redirect_to);
+    // Someone else's browser (no interaction cookie) cannot redeem the approval.
+    const elsewhere = await fetch(finishUrl, { redirect: 'manual' });
+    expect(elsewhere.status).toBe(400);
+    expect((await elsewhere.json()).error.message).toMatch(/browser that started it/);
+    // Nor can a guessed ticket in the right browser.
+    const guessed = new URL(finishUrl);
+    guessed.searchParams.set('ticket', '0'.repeat(64));
+    expect((await fetch(guessed, { redirect: 'manual', headers: { cookie: jar.header() } })).status).toBe(
+      400,
+    );
+    const done = await fetch(finishUrl, { redirect: 'manual', headers: { cookie: jar.header() } });
+    expect(done.status).toBe(303);
+    const again = await fetch(finishUrl, { redirect: 'manual', headers: { cookie: jar.header() } });
+    expect(again.status).toBe(400);
   });
 
   it('refuses an authorization request for another resource (invalid_target)', async () => {
