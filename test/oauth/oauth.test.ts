@@ -211,6 +211,29 @@ describe('the code flow', () => {
       resource: 'https://elsewhere.example/mcp',
     });
     expect(location?.searchParams.get('error')).toBe('invalid_target');
+
+    // And at the token endpoint: a code granted for /mcp is not exchanged for another resource.
+    const pair = pkcePair();
+    const granted = await authorize(base, alice.api, { clientId, challenge: pair.challenge });
+    const res = await tokenRequest(base, {
+      grant_type: 'authorization_code',
+      code: granted.location!.searchParams.get('code')!,
+      code_verifier: pair.verifier,
+      redirect_uri: REDIRECT_URI,
+      client_id: clientId,
+      resource: 'https://elsewhere.example/mcp',
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error).toBe('invalid_target');
+  });
+
+  it('sends the client access_denied when the user declines, and connects nothing', async () => {
+    const before = (await alice.api.get('/api/v1/oauth/connections')).body.data.length;
+    const { challenge } = pkcePair();
+    const { location } = await authorize(base, alice.api, { clientId, challenge, approve: false });
+    expect(location?.searchParams.get('error')).toBe('access_denied');
+    expect(location?.searchParams.get('code')).toBeNull();
+    expect((await alice.api.get('/api/v1/oauth/connections')).body.data.length).toBe(before);
   });
 
   it('refuses a request without PKCE, and a token request with a wrong verifier', async () => {
