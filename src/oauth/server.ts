@@ -205,6 +205,7 @@ export class OAuthServer {
     const oidcScopes = (params.scope ?? '').split(' ').filter((s) => OIDC_SCOPES.has(s));
     if (oidcScopes.length) grant.addOIDCScope(oidcScopes);
     const grantId = await grant.save();
+    // The actor is the user whose console session decided (the ticket proves it); this request carries no bearer.
     const actor: Principal = { userId: stored.accountId, isAdmin: false, via: 'session', scopes: [] };
     await this.deps.connections.create(
       actor,
