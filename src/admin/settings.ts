@@ -9,6 +9,10 @@ import type { Principal } from '../shared/principal.js';
 export const SettingsSchema = z.object({
   /** Admin switch for run_shell_command (COMMANDS_ENABLED=false removes the tool entirely). */
   commands_enabled: z.boolean().default(true),
+  /** OAuth: whether MCP clients may register themselves (RFC 7591); Client ID Metadata Documents work either way. */
+  oauth_dynamic_registration: z.boolean().default(true),
+  /** OAuth: the only client ids (metadata document URLs or registered ids) that may ask; empty = any client. */
+  oauth_allowed_clients: z.array(z.string()).default([]),
 });
 export type Settings = z.infer<typeof SettingsSchema>;
 

@@ -256,3 +256,54 @@ export const schema = {
   hiddenSkills,
   settings,
 };
+
+// ── oauth (issue 15): the OAuth 2.1 authorization server's storage and the user's connected applications ──
+// (No relational queries use these, so they stay out of `schema` above and this block stays one piece.)
+
+/**
+ * Everything oidc-provider keeps (its adapter, `oauth/adapter.ts`): one row per model instance. `key` is the
+ * SHA-256 of model and id, so bearer values (access and refresh tokens, codes, session ids) are never stored
+ * as they are; `payload` holds the library's JSON with the secrets in it sealed (SecretBox).
+ */
+export const oauthRecords = pgTable(
+  'oauth_records',
+  {
+    key: text('key').primaryKey(),
+    model: text('model').notNull(),
+    payload: jsonb('payload').$type<Record<string, unknown>>().notNull(),
+    grantId: text('grant_id'),
+    uid: text('uid'),
+    userCode: text('user_code'),
+    expiresAt: timestamp('expires_at', { withTimezone: true }),
+    consumedAt: timestamp('consumed_at', { withTimezone: true }),
+  },
+  (t) => [
+    index('oauth_records_grant_idx').on(t.grantId),
+    index('oauth_records_uid_idx').on(t.uid),
+    index('oauth_records_expires_idx').on(t.expiresAt),
+  ],
+);
+
+/**
+ * A user's connected application: one OAuth grant (what the user approved on the consent page), listed on the
+ * console's Tokens page and revocable. Its tokens live in `oauth_records` under the same grant id.
+ */
+export const oauthConnections = pgTable(
+  'oauth_connections',
+  {
+    grantId: text('grant_id').primaryKey(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    clientId: text('client_id').notNull(),
+    clientName: text('client_name'),
+    /** The MCP resource (RFC 8707) the grant's tokens are bound to. */
+    resource: text('resource').notNull(),
+    scopes: text('scopes').array().notNull(),
+    /** `{skills: [...]}` as on API keys, or null = every skill. */
+    restriction: jsonb('restriction').$type<{ skills: string[] }>(),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+    ...timestamps,
+  },
+  (t) => [index('oauth_connections_user_idx').on(t.userId, t.createdAt)],
+);

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { getConnInfo } from '@hono/node-server/conninfo';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Logger, Metrics } from '../observability/index.js';
 import type { Authenticator } from '../accounts/index.js';
@@ -62,24 +62,35 @@ export const publicRoute: MiddlewareHandler<AppEnv> = async (_c, next) => {
 };
 declarations.set(publicRoute, 'public');
 
+/** For a protected resource with OAuth metadata (the MCP endpoint): its RFC 8707 URI and RFC 9728 metadata URL. */
+export type ResourceOf = (c: Context<AppEnv>) => { resource: string; metadataUrl: string };
+
 /**
  * The guard of every authenticated route, declaring the action it performs (`authz/`). 401 (with a
  * `WWW-Authenticate` challenge) unless the request carries a valid credential; 403 `insufficient_scope` when an
  * API key lacks the permission the action's routes need (`scopeFor`: `api` = can_manage, `mcp` = can_use_mcp,
  * `assistants` = can_call_assistant; console sessions hold all three); 403 `forbidden` when the policy refuses
- * the actor (e.g. admin-only actions: an admin's key acts as admin only with `can_admin`).
+ * the actor (e.g. admin-only actions: an admin's key acts as admin only with `can_admin`). With `resourceOf`
+ * (the MCP endpoint), OAuth access tokens must be bound to that resource and every challenge names the resource
+ * metadata (RFC 9728 §5.1), which is how an MCP client discovers where to authorize.
  */
-export function requirePermission(auth: Authenticator, action: Action): MiddlewareHandler<AppEnv> {
+export function requirePermission(
+  auth: Authenticator,
+  action: Action,
+  resourceOf?: ResourceOf,
+): MiddlewareHandler<AppEnv> {
   const scope = scopeFor(action);
   const middleware: MiddlewareHandler<AppEnv> = async (c, next) => {
-    const result = await auth.resolve(c.req.header('authorization'), scope);
+    const target = resourceOf?.(c);
+    const result = await auth.resolve(c.req.header('authorization'), scope, target?.resource);
     if ('failure' in result) {
       const insufficient = result.failure === 'insufficient_scope';
+      const metadata = target ? `, resource_metadata="${target.metadataUrl}"` : '';
       const challenge = insufficient
-        ? `Bearer realm="skillport", error="insufficient_scope", scope="${scope}"`
+        ? `Bearer realm="skillport", error="insufficient_scope", scope="${scope}"${metadata}`
         : result.failure === 'missing'
-          ? 'Bearer realm="skillport"'
-          : 'Bearer realm="skillport", error="invalid_token"';
+          ? `Bearer realm="skillport"${metadata}`
+          : `Bearer realm="skillport", error="invalid_token"${metadata}`;
       c.header('WWW-Authenticate', challenge);
       return insufficient
         ? errorResponse(c, 403, 'insufficient_scope', `This token lacks the "${scope}" scope`)

@@ -8,6 +8,7 @@ import { dnsRebindingGuard, errorResponse, requirePermission, type AppEnv } from
 import type { Logger } from '../observability/index.js';
 import type { Principal } from '../shared/principal.js';
 import type { SkillViewChange, SkillViews, ToolRegistry, ToolsChange } from '../tools/index.js';
+import { mcpResourceOf } from '../oauth/index.js';
 import { buildMcpServer, extensionCache, refreshTools } from './server.js';
 
 export interface McpHttpDeps {
@@ -39,6 +40,8 @@ const MAX_SSE_SESSIONS_PER_USER = 16;
 interface TrackedStream {
   userId: string;
   authorization: string;
+  /** The MCP resource the credential was presented for (OAuth tokens are bound to it). */
+  resource: string;
   close(): Promise<void>;
 }
 
@@ -47,6 +50,8 @@ interface SseSession {
   server: McpServer;
   userId: string;
   authorization: string;
+  /** The MCP resource the credential was presented for (OAuth tokens are bound to it). */
+  resource: string;
   close(): Promise<void>;
 }
 
@@ -57,7 +62,9 @@ interface SseSession {
  */
 export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promise<void> } {
   const guard = dnsRebindingGuard(deps.config);
-  const authed = requirePermission(deps.auth, 'tools.use');
+  // OAuth access tokens must be bound to this MCP endpoint; challenges point clients at its resource metadata.
+  const resourceOf = mcpResourceOf(deps.config.PUBLIC_URL);
+  const authed = requirePermission(deps.auth, 'tools.use', resourceOf);
   const extensionFor = extensionCache(deps.logger);
   /** One server instance for one caller, from the tools and library view built once for that caller's view. */
   const serverFor = async ({ principal, requestId, log }: Caller) =>
@@ -106,12 +113,17 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
       return response;
     // A streamed answer (a subscriptions/listen stream, or a call upgraded to SSE) outlives this request's
     // credential check: track it so that revoking its token or disabling its user ends it, as for /sse.
-    return trackStream(response, principal.userId, c.req.header('authorization')!);
+    return trackStream(response, principal.userId, c.req.header('authorization')!, resourceOf(c).resource);
   });
 
   /** Open `/mcp` SSE responses, each with the credentials it was opened with. */
   const streams = new Set<TrackedStream>();
-  const trackStream = (response: Response, userId: string, authorization: string): Response => {
+  const trackStream = (
+    response: Response,
+    userId: string,
+    authorization: string,
+    resource: string,
+  ): Response => {
     const reader = response.body!.getReader();
     let entry: TrackedStream;
     const body = new ReadableStream<Uint8Array>({
@@ -119,6 +131,7 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
         entry = {
           userId,
           authorization,
+          resource,
           close: async () => {
             streams.delete(entry);
             // Cancelling the SDK's side tears the subscription down there; closing ours ends the response.
@@ -173,6 +186,7 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
       server,
       userId: principal.userId,
       authorization: c.req.header('authorization')!,
+      resource: resourceOf(c).resource,
       close: () => server.close(),
     };
     sessions.set(transport.sessionId, session);
@@ -202,12 +216,12 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
   const recheck = async (userId?: string) => {
     // A user's sessions and streams usually share one credential: each (user, credential) is resolved once a pass.
     const verdicts = new Map<string, Promise<boolean>>();
-    const stillValid = (s: { userId: string; authorization: string }): Promise<boolean> => {
+    const stillValid = (s: { userId: string; authorization: string; resource: string }): Promise<boolean> => {
       const key = `${s.userId}\0${s.authorization}`;
       let verdict = verdicts.get(key);
       if (!verdict) {
         verdict = deps.auth
-          .resolve(s.authorization, 'mcp')
+          .resolve(s.authorization, 'mcp', s.resource)
           .then((result) => 'principal' in result && result.principal.userId === s.userId);
         verdicts.set(key, verdict);
       }

@@ -27,6 +27,8 @@ import type { Sandbox } from '../sandbox/index.js';
 import { createCommandSandbox } from './command-sandbox.js';
 import { redactUrl } from '../shared/redact.js';
 import { VERSION } from '../shared/version.js';
+import { SecretBox } from '../shared/secrets.js';
+import { OAuthConnections, OAuthServer } from '../oauth/index.js';
 
 /**
  * The composition root's output: every long-lived service, built once per server instance and handed to the
@@ -56,6 +58,9 @@ export interface AppContext {
   tools: ToolRegistry;
   /** Degraded-mode notices shown by /ready and logged at start. */
   warnings: string[];
+  /** OAuth 2.1 for /mcp: the authorization server and the users' connected applications. */
+  oauth: OAuthServer;
+  oauthConnections: OAuthConnections;
   /** Run in reverse order by `close()`: things built on the context that hold resources. */
   closers: Array<() => Promise<void>>;
   close(): Promise<void>;
@@ -68,6 +73,8 @@ export interface ContextOptions {
   logDestination?: pino.DestinationStream;
   /** Use an already opened database instead of opening one from the config. */
   database?: DatabaseHandle;
+  /** Outbound fetch for OAuth Client ID Metadata Documents (tests serve a client's document locally). */
+  oauthFetch?: typeof fetch;
 }
 
 export async function createContext(config: Config, opts: ContextOptions = {}): Promise<AppContext> {
@@ -125,7 +132,8 @@ async function buildServices(
       windowSeconds: config.AUTH_RATE_LIMIT_WINDOW_SECONDS,
     },
   });
-  const authenticator = new Authenticator(accessTokens, apiTokens, accounts);
+  const oauthConnections = new OAuthConnections(db.db, apiTokens.events);
+  const authenticator = new Authenticator(accessTokens, apiTokens, accounts, oauthConnections);
   const blobs = await blobStoreFrom(config, db, logger, closers);
   const skills = new SkillsService(db.db, blobs);
   accounts.onAccountDeleted(skills.afterAccountDeleted);
@@ -144,6 +152,19 @@ async function buildServices(
     await bridge(skills.events, 'change', bus);
     await bridge(settings.events, 'changed', bus, () => settings.reset());
   }
+  const oauth = new OAuthServer({
+    db: db.db,
+    box: new SecretBox(config.SECRET_KEY),
+    secretKey: config.SECRET_KEY,
+    trustProxy: config.TRUST_PROXY,
+    accountActive: (userId) => oauthConnections.userActive(userId),
+    connections: oauthConnections,
+    settings,
+    rateLimiter,
+    logger,
+    ...(opts.oauthFetch ? { fetch: opts.oauthFetch } : {}),
+  });
+  closers.push(async () => oauth.close());
   const skillViews = databaseSkillViews(skills);
   closers.push(async () => skillViews.close());
   const tools = new ToolRegistry({ metrics });
@@ -183,6 +204,8 @@ async function buildServices(
     commandLevel,
     skillViews,
     tools,
+    oauth,
+    oauthConnections,
     warnings,
     closers,
     async close() {

@@ -1,4 +1,5 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { cors } from 'hono/cors';
 import { secureHeaders } from 'hono/secure-headers';
 import { accountsRoutes } from '../accounts/routes.js';
@@ -21,6 +22,7 @@ import { constantTimeEqual } from '../shared/crypto.js';
 import { skillsRoutes } from '../skills/routes.js';
 import { mountApiDocs, mountConsole } from '../web/index.js';
 import type { AppContext } from './context.js';
+import { mountOAuth, oauthRoutes } from '../oauth/routes.js';
 
 const API_PREFIX = '/api/v1';
 
@@ -103,6 +105,8 @@ export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; cons
   app.route(API_PREFIX, auditRoutes(deps));
   app.route(API_PREFIX, skillsRoutes(deps));
   app.route(API_PREFIX, adminRoutes(deps));
+  app.route(API_PREFIX, oauthRoutes(deps));
+  mountOAuth(app, { oauth: ctx.oauth, publicUrl: config.PUBLIC_URL });
 
   const mcp = mountMcp(app, {
     config,
@@ -129,6 +133,11 @@ export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; cons
     security: bearerSecurity,
   });
   mountApiDocs(app, '/api/openapi.json');
+  // Machine paths never fall through to the console's index.html: a client parsing JSON gets a JSON 404.
+  const noRoute = (c: Context<AppEnv>) =>
+    errorResponse(c, 404, 'not_found', `No route for ${c.req.method} ${c.req.path}`);
+  app.all('/.well-known/*', noRoute);
+  app.all('/api/*', noRoute);
   const consoleMounted = mountConsole(app);
   return { app, consoleMounted };
 }

@@ -19,8 +19,8 @@ export interface Principal {
    * and the key was given `can_admin` (an admin's key carries no admin powers otherwise).
    */
   isAdmin: boolean;
-  /** `session` for a JWT from the console, `api_token` for a personal API key. */
-  via: 'session' | 'api_token';
+  /** `session` for a JWT from the console, `api_token` for a personal API key, `oauth` for an OAuth access token (`tokenId` = its grant). */
+  via: 'session' | 'api_token' | 'oauth';
   tokenId?: string;
   /** The credential's permissions (see `TokenScope`). */
   scopes: readonly TokenScope[];

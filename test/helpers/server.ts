@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../../src/config/index.js';
 import { startServer, type RunningServer } from '../../src/server/start.js';
+import type { ContextOptions } from '../../src/server/context.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 
 export interface TestServer {
@@ -23,7 +24,7 @@ export interface TestServer {
  */
 export async function startTestServer(
   env: Record<string, string> = {},
-  opts: { sharedDatabase?: TestDatabase } = {},
+  opts: { sharedDatabase?: TestDatabase; context?: Omit<ContextOptions, 'database' | 'logDestination'> } = {},
 ): Promise<TestServer> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'skillport-test-'));
   // A shared database belongs to the caller (several instances of one deployment); it is not disposed here.
@@ -50,7 +51,7 @@ export async function startTestServer(
   });
   let server: RunningServer;
   try {
-    server = await startServer(config, { database: database.handle, logDestination });
+    server = await startServer(config, { ...opts.context, database: database.handle, logDestination });
   } catch (err) {
     await dispose();
     rmSync(dataDir, { recursive: true, force: true });

@@ -229,7 +229,10 @@ export interface ConsoleHarness {
  * built, a test server (with `env`), Chromium; after each test its contexts are closed and no page may have
  * thrown; after all, the browser and the server are closed.
  */
-export function useConsoleBrowser(env: Record<string, string> = {}): ConsoleHarness {
+export function useConsoleBrowser(
+  env: Record<string, string> = {},
+  serverOptions: Parameters<typeof startTestServer>[1] = {},
+): ConsoleHarness {
   const contexts: BrowserContext[] = [];
   const pageErrors: string[] = [];
   const harness = {
@@ -259,7 +262,7 @@ export function useConsoleBrowser(env: Record<string, string> = {}): ConsoleHarn
     assertChromium();
     mkdirSync(SHOTS, { recursive: true });
     await ensureConsoleBuilt();
-    harness.server = await startTestServer(env);
+    harness.server = await startTestServer(env, serverOptions);
     harness.api = new Api(harness.server.baseUrl);
     harness.browser = await launchBrowser();
   }, 180_000);

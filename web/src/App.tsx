@@ -7,6 +7,7 @@ import { useDocumentTitle } from './lib/hooks';
 import { AccountPage } from './pages/Account';
 import { AdminPage } from './pages/Admin';
 import { AuditPage } from './pages/Audit';
+import { AuthorizePage } from './pages/Authorize';
 import { LoginPage, SignupPage } from './pages/Auth';
 import { ConnectPage } from './pages/Connect';
 import { NewSkillPage } from './pages/NewSkill';
@@ -50,6 +51,8 @@ function protectedRoute(pathname: string): ReactNode {
   if (pathname === '/account') return <AccountPage />;
   if (pathname === '/admin') return <AdminPage />;
   if (pathname === '/audit') return <AuditPage />;
+  const authorize = match('/authorize/:uid', pathname);
+  if (authorize?.uid) return <AuthorizePage key={authorize.uid} uid={authorize.uid} />;
   return <NotFound />;
 }
 

@@ -5,6 +5,7 @@ import { settingsPolicy } from './settings.js';
 import { skillsPolicy } from './skills.js';
 import { toolsPolicy } from './tools.js';
 import { usersPolicy } from './users.js';
+import { oauthPolicy } from '../../oauth/policy.js';
 
 /**
  * Every resource's policy, by resource name: actions are `<resource>.<rule>` (`skills.share`, `users.list`).
@@ -19,4 +20,5 @@ export const POLICIES = {
   settings: settingsPolicy,
   metrics: metricsPolicy,
   tools: toolsPolicy,
+  oauth: oauthPolicy,
 };

@@ -7,6 +7,8 @@ import type {
   AuditQuery,
   AuthResponse,
   CreatedApiToken,
+  OAuthAuthorizationRequest,
+  OAuthConnection,
   Page,
   ServerInfo,
   ServerSettings,
@@ -83,6 +85,13 @@ export const endpoints = {
   updateToken: (id: string, body: ApiKeyChanges) =>
     api<ApiToken>(`/api-keys/${enc(id)}`, { method: 'PUT', body }),
   revokeToken: (id: string) => api<void>(`/api-keys/${enc(id)}`, { method: 'DELETE' }),
+
+  // --- OAuth: the consent page and connected applications
+  authorization: (uid: string) => api<OAuthAuthorizationRequest>(`/oauth/authorizations/${enc(uid)}`),
+  decideAuthorization: (uid: string, body: { approve: boolean; restriction: { skills: string[] } | null }) =>
+    api<{ redirect_to: string }>(`/oauth/authorizations/${enc(uid)}`, { body }),
+  listConnections: () => api<{ data: OAuthConnection[] }>('/oauth/connections'),
+  revokeConnection: (id: string) => api<void>(`/oauth/connections/${enc(id)}`, { method: 'DELETE' }),
 
   // --- skills
   listSkills: (query: {

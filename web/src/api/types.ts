@@ -141,9 +141,37 @@ export type AuditQuery = {
 
 export interface ServerSettings {
   commands_enabled: boolean;
+  oauth_dynamic_registration: boolean;
+  oauth_allowed_clients: string[];
 }
 
 export interface FieldError {
   path: string;
   message: string;
+}
+
+/** A pending OAuth authorization, as the consent page shows it. */
+export interface OAuthAuthorizationRequest {
+  client: {
+    id: string;
+    name: string | null;
+    uri: string | null;
+    logo_uri: string | null;
+    registration: 'metadata_document' | 'dynamic';
+  };
+  redirect_uri: string;
+  resource: string;
+  scopes: string[];
+}
+
+/** An MCP client the user authorized through OAuth. */
+export interface OAuthConnection {
+  id: string;
+  client_id: string;
+  client_name: string | null;
+  resource: string;
+  scopes: string[];
+  restriction: { skills: string[] } | null;
+  created_at: string;
+  last_used_at: string | null;
 }

@@ -174,6 +174,11 @@ export function ConnectPage() {
           {infoLoaded ? <code className="url-value">{url}</code> : <Skeleton height={20} className="w-60" />}
           <CopyButton text={url} label="Copy URL" />
         </div>
+        <p className="muted small">
+          Clients that can sign in (the MCP authorization flow, OAuth) need only this URL: they open a browser
+          window where you approve them, and they appear under Connected applications on the{' '}
+          <Link to="/tokens">API tokens</Link> page. Every other client uses a token, as below.
+        </p>
         <TextField
           label="Token to insert"
           name="token"

@@ -26,6 +26,7 @@ import { formatDay, formatRelative } from '../lib/format';
 import { freshToken } from '../lib/freshToken';
 import { useAction, useAsync, useDocumentTitle } from '../lib/hooks';
 import { Link } from '../router';
+import { ConnectedAppsCard } from './ConnectedApps';
 
 const EXPIRY = [
   { value: '7', label: '7 days' },
@@ -472,6 +473,8 @@ export function TokensPage() {
           )}
         </ListStates>
       </Card>
+
+      <ConnectedAppsCard />
 
       <EditKeyDialog
         token={editing}
