@@ -299,7 +299,8 @@ export class SkillsService {
     const where: SQL[] = [visibleTo(userId, query.scope === 'shared'), isNotNull(s.currentVersionId)];
     // A key restricted to some skills lists only those (the same rule as skills.read, as a condition).
     const only = actor.restriction?.skills;
-    if (only) where.push(only.length ? inArray(s.name, [...only]) : sql`false`);
+    const restricted = only ? (only.length ? inArray(s.name, [...only]) : sql`false`) : undefined;
+    if (restricted) where.push(restricted);
     if (query.scope === 'own') where.push(eq(s.ownerId, userId));
     if (query.scope === 'shared') where.push(sql`${s.ownerId} <> ${userId}`);
     if (!query.includeDisabled) where.push(eq(s.enabled, true));
@@ -326,6 +327,7 @@ export class SkillsService {
         next_cursor: rows.length > query.limit ? encodeCursor({ o: offset + query.limit }) : null,
       };
     }
+    const after = afterNameCursor(query.cursor);
     const rows = await base
       .where(
         pageOfVisible(userId, {
@@ -333,7 +335,7 @@ export class SkillsService {
           shared: query.scope !== 'own',
           includeHidden: query.scope === 'shared',
           includeDisabled: query.includeDisabled,
-          after: afterNameCursor(query.cursor),
+          also: [...(after ? [after] : []), ...(restricted ? [restricted] : [])],
           limit: query.limit + 1,
         }),
       )
@@ -454,7 +456,7 @@ export class SkillsService {
           shared: true,
           includeHidden: false,
           includeDisabled: false,
-          after: afterNameCursor(cursor),
+          also: [afterNameCursor(cursor)].filter((c): c is SQL => c !== undefined),
           limit: limit + 1,
         }),
       )
@@ -843,15 +845,15 @@ function pageOfVisible(
     shared: boolean;
     includeHidden: boolean;
     includeDisabled: boolean;
-    after: SQL | undefined;
+    /** Conditions every row must meet as well: the cursor, a key's restriction. */
+    also: SQL[];
     limit: number;
   },
 ): SQL {
   const s = tables.skills;
   const run = (condition: SQL) =>
-    sql`(select ${s.id}, ${s.name} from ${s} where ${condition} and ${s.currentVersionId} is not null ${
-      o.after ? sql`and ${o.after}` : sql``
-    } order by ${s.name}, ${s.id} limit ${o.limit})`;
+    sql`(select ${s.id}, ${s.name} from ${s} where ${and(condition, isNotNull(s.currentVersionId), ...o.also)}
+        order by ${s.name}, ${s.id} limit ${o.limit})`;
   const runs: SQL[] = [];
   if (o.own) {
     runs.push(

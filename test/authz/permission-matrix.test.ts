@@ -5,7 +5,8 @@
  * assistants, a disabled, an expired and a revoked key, a key restricted to one skill, and another user's session.
  * Expected answers come from the rules as users know them, not from the policy code: the REST API needs
  * can_manage (403 `insufficient_scope` otherwise), operations tagged `admin` need admin powers (403 `forbidden`),
- * a skill the credential may not reach answers like a missing one (404), dead credentials get 401; anything
+ * approving an OAuth client needs a console session (403 `forbidden`), a skill the credential may not reach
+ * answers like a missing one (404), dead credentials get 401; anything
  * allowed succeeds (reads 200; writes are sent so that they change nothing, and must get past authorization).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,6 +28,8 @@ interface Credential {
   admin: boolean;
   /** Skills named in a route are out of its reach (a restriction, or another user's private skill). */
   foreign?: boolean;
+  /** A console session (only a person at the console approves an OAuth client). */
+  session?: boolean;
 }
 interface Operation {
   method: string;
@@ -73,7 +76,14 @@ beforeAll(async () => {
 
   const no = { manage: false, mcp: false, admin: false };
   credentials.push(
-    { name: 'admin console session', token: admin.api.token!, manage: true, mcp: true, admin: true },
+    {
+      name: 'admin console session',
+      token: admin.api.token!,
+      manage: true,
+      mcp: true,
+      admin: true,
+      session: true,
+    },
     {
       name: 'member session (admin skills are foreign)',
       token: member.api.token!,
@@ -81,6 +91,7 @@ beforeAll(async () => {
       manage: true,
       mcp: true,
       foreign: true,
+      session: true,
     },
     { name: 'can_manage key', token: (await key({ can_manage: true })).token, ...no, manage: true },
     {
@@ -130,7 +141,8 @@ function requestFor(op: Operation, skill: string): { method: string; path: strin
     .replace('{name}', skill === REACHABLE && destructive ? 'no-such-skill' : skill)
     .replace('{version}', op.method === 'delete' ? '999' : '1')
     .replace('{path}', 'SKILL.md')
-    .replace('{id}', MISSING_ID);
+    .replace('{id}', MISSING_ID)
+    .replace('{uid}', 'no-such-request');
   const bodies: Record<string, unknown> = {
     'patch /api/v1/skills/{name}': {},
     'post /api/v1/skills/{name}/rollback': { version: 999 },
@@ -154,6 +166,7 @@ function expected(c: Credential, op: Operation): 'allowed' | 401 | 403 | 404 {
   if (c.dead) return 401;
   if (!c.manage) return 403;
   if (op.tags.includes('admin') && !c.admin) return 403;
+  if (op.path.startsWith('/api/v1/oauth/authorizations') && !c.session) return 403;
   if (op.path.includes('{name}') && c.foreign) return 404;
   return 'allowed';
 }
@@ -181,7 +194,7 @@ describe('the REST route table', () => {
         checked++;
         const ok =
           want === 'allowed'
-            ? op.method === 'get'
+            ? op.method === 'get' && !op.path.includes('{uid}')
               ? res.status === 200
               : res.status !== 401 && res.status !== 403
             : res.status === want &&
