@@ -205,6 +205,8 @@ export class ApiTokens {
   private readonly cache = new Map<string, CachedToken>();
   private readonly lastUsedWritten = new Map<string, number>();
   private readonly pendingWrites = new Set<Promise<unknown>>();
+  /** How to wait until the changes emitted so far reached the other instances (set by the composition root). */
+  private propagation: () => Promise<void> = async () => undefined;
 
   constructor(private readonly db: Database) {
     this.events.setMaxListeners(0);
@@ -320,7 +322,7 @@ export class ApiTokens {
       });
       return row!;
     });
-    this.forgetKey(updated.tokenHash, principal.userId);
+    await this.forgetKey(updated.tokenHash, principal.userId);
     return toView(updated);
   }
 
@@ -362,13 +364,14 @@ export class ApiTokens {
       return row;
     });
     if (!revoked) throw notFound('Token not found');
-    this.forgetKey(revoked.hash, principal.userId);
+    await this.forgetKey(revoked.hash, principal.userId);
   }
 
   /** Drops a changed key from this instance's cache and tells every instance (and open streams) at once. */
-  private forgetKey(hash: string, userId: string): void {
+  private async forgetKey(hash: string, userId: string): Promise<void> {
     this.cache.delete(hash);
     this.events.emit('credentials-changed', { userId });
+    await this.propagation();
   }
 
   /**
@@ -388,10 +391,24 @@ export class ApiTokens {
     return entry.principal;
   }
 
-  /** Drops cached entries of one user (disabled, enabled, deleted, promoted) and tells listeners. */
-  invalidateUser(userId: string): void {
+  /**
+   * Drops cached entries of one user (disabled, enabled, deleted, promoted, sessions ended) and tells listeners.
+   * Resolves once the event has reached the other instances' event bus (see `propagateWith`), so that the request
+   * that made the change answers only after every instance can hear of it.
+   */
+  async invalidateUser(userId: string): Promise<void> {
     this.forgetUser(userId);
     this.events.emit('credentials-changed', { userId });
+    await this.propagation();
+  }
+
+  /**
+   * Registers how to wait until `credentials-changed` events emitted so far were handed to the other instances
+   * (the Redis bus, or the primary of `serve --workers`). Failures are the bus's to report: the TTL still bounds
+   * how long another instance may honour a changed credential.
+   */
+  propagateWith(wait: () => Promise<void>): void {
+    this.propagation = () => wait().catch(() => undefined);
   }
 
   /** Drops this instance's cached entries of one user (also when another instance reports a change). */

@@ -147,7 +147,11 @@ async function buildServices(
   const settings = new SettingsService(db.db);
   if (bus) {
     // Other instances hear about revoked tokens, disabled users and skill changes at once.
-    await bridge(apiTokens.events, 'credentials-changed', bus, (p) => apiTokens.forgetUser(String(p.userId)));
+    const credentials = await bridge(apiTokens.events, 'credentials-changed', bus, (p) =>
+      apiTokens.forgetUser(String(p.userId)),
+    );
+    // A request that ends a session or revokes a key answers once Redis has the event (see Authenticator).
+    apiTokens.propagateWith(() => credentials.settled());
     await bridge(skills.events, 'change', bus);
     await bridge(settings.events, 'changed', bus, () => settings.reset());
   }
