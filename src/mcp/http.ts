@@ -17,7 +17,7 @@ import { requireAuth } from '../http/middleware.js';
 import type { AppEnv } from '../http/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Principal } from '../shared/principal.js';
-import type { SkillViewChange, SkillViews, ToolRegistry, ToolsChange } from '../tools/index.js';
+import type { SkillViewChange, SkillViews, ToolContext, ToolRegistry, ToolsChange } from '../tools/index.js';
 import { buildMcpServer, extensionCache, refreshTools } from './server.js';
 
 export interface McpHttpDeps {
@@ -38,6 +38,8 @@ interface Caller {
   /** Absent for a legacy SSE session, whose instance outlives the request that opened it. */
   requestId?: string;
   log: Logger;
+  /** Folds a tool call into the request's access-log line (absent for SSE sessions, see `requestId`). */
+  report?: ToolContext['report'];
 }
 
 /** How many users' MCP handlers stay warm; the least recently used is closed beyond that. */
@@ -70,13 +72,14 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
   const authed = requireAuth(deps.auth, 'mcp');
   const extensionFor = extensionCache(deps.logger);
   /** One server instance for one caller, from the tools and library view built once for that caller's view. */
-  const serverFor = async ({ principal, requestId, log }: Caller) =>
+  const serverFor = async ({ principal, requestId, log, report }: Caller) =>
     buildMcpServer({
       registry: deps.tools,
       tools: await deps.tools.toolsFor(principal),
       principal,
       logger: log,
       requestId,
+      report,
       version: deps.version,
       skills: extensionFor(deps.skillViews.libraryFor(principal)),
     });
@@ -108,7 +111,12 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
         token: 'redacted', // the handler never needs the credential itself
         clientId: principal.tokenId ?? principal.userId,
         scopes: [...principal.scopes],
-        extra: { principal, requestId: c.get('requestId'), log: c.get('log') } satisfies Caller,
+        extra: {
+          principal,
+          requestId: c.get('requestId'),
+          log: c.get('log'),
+          report: ({ tool, ms, outcome }) => c.set('logDetail', { tool, tool_ms: ms, outcome }),
+        } satisfies Caller,
       },
     });
     // Headers first: reading `body` turns @hono/node-server's lightweight response into a full one.
