@@ -6,8 +6,7 @@ import { Command, Option } from 'commander';
 import { config as loadDotenv } from 'dotenv';
 import { ConfigError, loadConfig, parseEnv, type Config } from '../config/index.js';
 import { DataDirLockedError, openDatabase } from '../db/index.js';
-import { startServer } from '../server/start.js';
-import { loggableError } from '../http/errors.js';
+import { serve } from '../server/serve.js';
 import { createContext, VERSION, type AppContext } from '../server/context.js';
 import { exportSkills, importSkillFolders } from '../skills/index.js';
 import { runStdioCommand } from '../mcp/index.js';
@@ -16,8 +15,15 @@ import { createCommandSandbox } from '../server/command-sandbox.js';
 import { addOperationsCommands } from './operations.js';
 
 /** Flags override the matching environment variables. */
-function configFrom(flags: { port?: string; host?: string; dataDir?: string; databaseUrl?: string }): Config {
+function configFrom(flags: {
+  port?: string;
+  host?: string;
+  dataDir?: string;
+  databaseUrl?: string;
+  workers?: string;
+}): Config {
   const env = { ...process.env };
+  if (flags.workers !== undefined) env.WORKERS = flags.workers;
   if (flags.port !== undefined) env.PORT = flags.port;
   if (flags.host !== undefined) env.HOST = flags.host;
   if (flags.dataDir !== undefined) env.DATA_DIR = flags.dataDir;
@@ -54,23 +60,16 @@ function addServerCommands(program: Command): void {
     .option('--host <host>', 'interface to bind (env HOST, default 127.0.0.1)')
     .addOption(dataDirOption())
     .addOption(databaseOption())
+    .option(
+      '--workers <n>',
+      'processes sharing the port (env WORKERS, default 1; more than 1 needs DATABASE_URL and REDIS_URL)',
+    )
     .action(async (flags) => {
-      const server = await startServer(configFrom(flags));
-      console.log(
-        `Skillport ${VERSION} listening on ${server.url} (console: ${server.url}/, MCP: ${server.url}/mcp)`,
-      );
-      const shutdown = async (signal: string) => {
-        server.ctx.logger.info({ signal }, 'shutting down');
-        await server.stop();
-        process.exit(0);
-      };
-      process.once('SIGINT', () => void shutdown('SIGINT'));
-      process.once('SIGTERM', () => void shutdown('SIGTERM'));
-      // A promise nobody awaited that failed (a database driver, a client gone mid-request) must not stop the
-      // server for every user: it is logged. An uncaught exception still ends the process (state unknown).
-      process.on('unhandledRejection', (reason) =>
-        server.ctx.logger.error({ err: loggableError(reason) }, 'unhandled promise rejection'),
-      );
+      const config = configFrom(flags);
+      const url = await serve(config);
+      const workers = config.WORKERS > 1 ? ` with ${config.WORKERS} workers` : '';
+      if (url)
+        console.log(`Skillport ${VERSION} listening on ${url}${workers} (console: ${url}/, MCP: ${url}/mcp)`);
     });
 
   program

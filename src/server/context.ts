@@ -32,6 +32,7 @@ import { completeAudit, recordAudit } from '../audit/service.js';
 import type { Sandbox } from '../sandbox/index.js';
 import { createCommandSandbox } from './command-sandbox.js';
 import { redactUrl } from '../shared/redact.js';
+import type { SseRelay } from '../mcp/index.js';
 
 /**
  * The composition root's output: every long-lived service, built once per server instance and handed to the
@@ -63,6 +64,8 @@ export interface AppContext {
   warnings: string[];
   /** Run in reverse order by `close()`: things built on the context that hold resources. */
   closers: Array<() => Promise<void>>;
+  /** Set in a worker of `serve --workers` (see `ContextOptions.sseRelay`). */
+  sseRelay?: SseRelay;
   close(): Promise<void>;
 }
 
@@ -75,10 +78,15 @@ export interface ContextOptions {
   logDestination?: pino.DestinationStream;
   /** Use an already opened database instead of opening one from the config. */
   database?: DatabaseHandle;
+  /** A worker of `serve --workers`: how legacy SSE messages reach the sessions of the other workers. */
+  sseRelay?: SseRelay;
+  /** Fields every log line of this instance carries (a worker's index). */
+  logBindings?: Record<string, unknown>;
 }
 
 export async function createContext(config: Config, opts: ContextOptions = {}): Promise<AppContext> {
-  const logger = createLogger(config.LOG_LEVEL, opts.logDestination);
+  const root = createLogger(config.LOG_LEVEL, opts.logDestination);
+  const logger = opts.logBindings ? root.child(opts.logBindings) : root;
   const closers: Array<() => Promise<void>> = [];
   // With Redis, every instance shares rate limits and hears the others' events (see ARCHITECTURE.md).
   // Connected first: it fails fast, the database may take seconds to open.
@@ -196,6 +204,7 @@ async function buildServices(
     tools,
     warnings,
     closers,
+    ...(opts.sseRelay ? { sseRelay: opts.sseRelay } : {}),
     async close() {
       for (const closer of closers.reverse()) await closer().catch(() => undefined);
       // A database handed in by the caller stays the caller's to close.
