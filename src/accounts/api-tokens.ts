@@ -15,6 +15,8 @@ const DISPLAY_PREFIX_LENGTH = 12;
 const CACHE_TTL_MS = 5_000;
 const CACHE_MAX_ENTRIES = 10_000;
 const LAST_USED_WRITE_INTERVAL_MS = 60_000;
+/** How long a change waits at most for the event bus to take its `credentials-changed` (Redis unreachable). */
+const PROPAGATION_WAIT_MS = 2_000;
 
 /** What an API key may do. Stored as one column each; `Principal.scopes` carries them past the edge. */
 export interface KeyPermissions {
@@ -404,11 +406,15 @@ export class ApiTokens {
 
   /**
    * Registers how to wait until `credentials-changed` events emitted so far were handed to the other instances
-   * (the Redis bus, or the primary of `serve --workers`). Failures are the bus's to report: the TTL still bounds
-   * how long another instance may honour a changed credential.
+   * (the Redis bus). Failures are the bus's to report, and a bus that does not answer holds the request at most
+   * PROPAGATION_WAIT_MS: the TTL still bounds how long another instance may honour a changed credential.
    */
   propagateWith(wait: () => Promise<void>): void {
-    this.propagation = () => wait().catch(() => undefined);
+    this.propagation = () => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, PROPAGATION_WAIT_MS)));
+      return Promise.race([wait().catch(() => undefined), timeout]).finally(() => clearTimeout(timer));
+    };
   }
 
   /** Drops this instance's cached entries of one user (also when another instance reports a change). */
