@@ -466,6 +466,8 @@ async function main(): Promise<string[]> {
           runs[1].push(await load(replays[1]!, clients, several.pid));
         }
         const [a, w] = [median(runs[0]), median(runs[1])];
+        const errors = [...runs[0], ...runs[1]].reduce((n, m) => n + m.errors, 0);
+        if (errors) console.error(`  ${errors} failed calls with ${clients} clients`);
         out(
           `| ${clients} | ${a.rps.toFixed(0)} | ${w.rps.toFixed(0)} | ${(w.rps / a.rps).toFixed(2)}× | ` +
             `${a.p50.toFixed(2)} / ${a.p99.toFixed(2)} | ${w.p50.toFixed(2)} / ${w.p99.toFixed(2)} | ` +
