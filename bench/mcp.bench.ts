@@ -50,7 +50,7 @@ const SKILLS = Number(process.env.BENCH_SKILLS ?? 5000);
 const ADMIN_URL = process.env.BENCH_DATABASE_URL;
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
-const WARMUP_CALLS = 200;
+const WARMUP_CALLS = Number(process.env.BENCH_WARMUP ?? 200);
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
 type Era = 'modern' | 'legacy';
@@ -216,7 +216,10 @@ async function startProcess(
   port: number,
   ready: string,
 ): Promise<Proc> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', ...args], {
+  const profile = process.env.BENCH_PROFILE_DIR
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
+    : [];
+  const child: ChildProcess = spawn(process.execPath, [...profile, '--import', 'tsx', ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env, PORT: String(port) },
     stdio: ['ignore', 'ignore', 'inherit'],
