@@ -16,7 +16,12 @@ export async function serve(config: Config): Promise<string | null> {
     config,
     worker ? { sseRelay: workerRelay(), logBindings: { worker: workerIndex() } } : {},
   );
+  let stopping = false;
+  // A worker may hear several (SIGINT from the terminal's process group, SIGTERM from its primary, then the
+  // primary's exit): it stops once.
   const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
     server.ctx.logger.info({ signal }, 'shutting down');
     await server.stop();
     process.exit(0);
@@ -40,7 +45,10 @@ export async function serve(config: Config): Promise<string | null> {
 async function servePrimary(config: Config): Promise<string> {
   const logger = createLogger(config.LOG_LEVEL);
   const primary = await startPrimary(config, logger);
+  let stopping = false;
   const shutdown = async (signal: string, code: number) => {
+    if (stopping) return;
+    stopping = true;
     logger.info({ signal }, 'shutting down the workers');
     await primary.stop();
     process.exit(code);
