@@ -186,6 +186,25 @@ describe.runIf(TEST_DB_KIND === 'postgres')('serve --workers 2 on PostgreSQL', (
     }
   });
 
+  it('stops with its workers on SIGTERM, exiting 0', async () => {
+    const another = await serveCli(['--port', '0', '--workers', '2'], {
+      cwd,
+      env: {
+        ...baseEnv(),
+        DATABASE_URL: db!.url!,
+        REDIS_URL,
+        REDIS_PREFIX: `skillport-workers-${randomBytes(4).toString('hex')}:`,
+      },
+    });
+    const workers = execFileSync('pgrep', ['-P', String(another.child.pid)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map(Number);
+    expect(workers).toHaveLength(2);
+    expect(await another.stop()).toBe(0);
+    expect(workers.filter((pid) => isAlive(pid))).toEqual([]);
+  }, 60_000);
+
   it('stops its workers when it is killed', async () => {
     const workers = execFileSync('pgrep', ['-P', String(server!.child.pid)], { encoding: 'utf8' })
       .trim()
