@@ -105,3 +105,20 @@ describe('derived from the cached catalog once', () => {
     expect(await restricted.catalog()).not.toBe(narrowed);
   });
 });
+
+describe('listing pages', () => {
+  it('are kept per user, cursor and size until a change, and bounded', async () => {
+    const cache = new LibraryCache({ maxPagesPerUser: 2 });
+    let loads = 0;
+    const load = (label: string) => async () => (loads++, { label });
+    expect(await cache.page('u1', 'a', load('a1'))).toEqual({ label: 'a1' });
+    expect(await cache.page('u1', 'a', load('a2'))).toEqual({ label: 'a1' });
+    expect(await cache.page('u2', 'a', load('u2'))).toEqual({ label: 'u2' }); // never another user's page
+    expect(loads).toBe(2);
+    cache.invalidate('u1');
+    expect(await cache.page('u1', 'a', load('a3'))).toEqual({ label: 'a3' });
+    await cache.page('u1', 'b', load('b'));
+    await cache.page('u1', 'c', load('c')); // a third page pushes out the first
+    expect(await cache.page('u1', 'a', load('a4'))).toEqual({ label: 'a4' });
+  });
+});

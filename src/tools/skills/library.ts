@@ -81,8 +81,8 @@ const frontmatterOf = (fm: Record<string, unknown>, name: string, description: s
 
 /**
  * The database-backed library of one user: own skills and visible shared ones, enabled only. With a cache (the
- * HTTP server passes one), the catalog, the loaded skills and file contents are served from memory between
- * changes; search, listings and working copies always query.
+ * HTTP server passes one), the catalog, the loaded skills, the listing's pages and file contents are served from
+ * memory between changes; search and working copies always query.
  */
 type CatalogEntry = { name: string; description: string };
 const toCatalog = (rows: readonly CatalogEntry[]): CatalogEntry[] =>
@@ -127,16 +127,20 @@ export function userLibrary(skills: SkillsService, userId: string, cache?: Libra
     },
     search: (query, limit) => skills.search(userId, query, limit),
     async entries(cursor, limit) {
-      const page = await skills.catalogEntries(userId, cursor, limit);
-      return {
-        skills: page.entries.map((e) => ({
-          name: e.skill.name,
-          description: e.skill.description,
-          frontmatter: frontmatterOf(e.version.frontmatter, e.skill.name, e.skill.description),
-          files: e.files,
-        })),
-        nextCursor: page.nextCursor,
+      const load = async () => {
+        const page = await skills.catalogEntries(userId, cursor, limit);
+        return {
+          skills: page.entries.map((e) => ({
+            name: e.skill.name,
+            description: e.skill.description,
+            frontmatter: frontmatterOf(e.version.frontmatter, e.skill.name, e.skill.description),
+            files: e.files,
+          })),
+          nextCursor: page.nextCursor,
+        };
       };
+      // Pages are kept with the catalog and dropped with it (a change event, the TTL).
+      return cache ? cache.page(userId, `${cursor ?? ''}\0${limit}`, load) : load();
     },
     async workingCopy(name) {
       const c = await orSkillNotFound(name, () =>
