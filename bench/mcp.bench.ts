@@ -76,7 +76,11 @@ async function capture(url: string, token: string, era: Era, tool: string, args:
     const body = typeof init?.body === 'string' ? init.body : '';
     if (body.includes('"tools/call"')) {
       const u = new URL(String(input instanceof Request ? input.url : input));
-      const headers = Object.fromEntries(new Headers(init?.headers).entries());
+      // fetch adds the length itself; without it node:http would send the body chunked, which the SDK does not.
+      const headers = {
+        ...Object.fromEntries(new Headers(init?.headers).entries()),
+        'content-length': String(Buffer.byteLength(body)),
+      };
       recorded = { port: Number(u.port), path: u.pathname + u.search, headers, body };
     }
     return fetch(input, init);
