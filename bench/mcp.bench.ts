@@ -1,43 +1,43 @@
 /**
- * MCP benchmark (issue 4): `npx tsx bench/mcp.bench.ts`.
+ * MCP benchmark (issues 4, 10, 11): `node --import tsx bench/mcp.bench.ts`.
  *
- * In one run, on this machine:
- * 1. `load_skill` throughput and p50/p99 latency with 1, 8 and 32 concurrent SDK clients (each one a `Client` over
- *    its own Streamable HTTP transport, calling in a loop), against
- *      - a real Skillport server (`startServer`, embedded PGlite in a fresh data dir, LOG_LEVEL=info with the log
- *        written to /dev/null, a real API token, a real skill with four files), and
- *      - a bare SDK v2 server: `createMcpHandler` with one in-memory `load_skill` tool returning text of the same
- *        size, served by @hono/node-server,
- *    interleaved (bare, Skillport, bare, Skillport, … for BENCH_ROUNDS rounds; the median round is reported), for
- *    each protocol era in BENCH_ERAS (`modern` = 2026-07-28 pinned, `legacy` = 2025 stateless).
- * 2. `load_skill_metadata` (and `search_skills`, and a full Skills-over-MCP listing) latency for a user with 1,000
- *    skills, inserted through SkillsService.create (small in-memory packages, no zips).
+ * Every server runs in a process of its own; this process is only the load generator, and prints its own CPU use
+ * next to the servers' (from /proc), so that a saturated client is seen rather than mistaken for the server.
  *
- * The servers run on the main thread; the clients run in a worker thread, so that client CPU does not share
- * the servers' event loop. Every measurement is bounded by a call count and a time limit.
+ * 1. `load_skill` throughput and p50/p99 at 1, 8 and 32 concurrent clients, per protocol era (`modern` =
+ *    2026-07-28 pinned, `legacy` = 2025 stateless), against
+ *      - Skillport: the real CLI (`serve`, LOG_LEVEL=info, its log to /dev/null), a real API key, a real skill, and
+ *      - a bare SDK v2 server (`bench/mcp-bare-server.ts`): `createMcpHandler`, one in-memory tool answering text
+ *        of the same size, a bearer check, node:http,
+ *    interleaved (bare, Skillport, … BENCH_ROUNDS rounds; the median round is reported). The load generator
+ *    does not run the SDK client per call: it records the exact HTTP request the SDK client sends for the call
+ *    (headers and body, per era) and replays it over keep-alive sockets, one socket per client.
+ * 2. With PostgreSQL and Redis: the same call through `serve --workers 2` against `serve` (one process) at 8 and
+ *    32 clients, interleaved.
+ * 3. `load_skill_metadata` for a user with 10 skills and one with BENCH_SKILLS (5,000), warm (sequential calls
+ *    after a warm-up), and the catalog query alone (what a cold call adds).
  *
- * Environment: BENCH_CALLS (max calls per measurement, default 4000), BENCH_SECONDS (max seconds per
- * measurement, default 5), BENCH_ROUNDS (default 3), BENCH_ERAS (default `modern,legacy`), BENCH_SKILLS (default
- * 1000), BENCH_DATABASE_URL (PostgreSQL instead of PGlite; the database must exist and be empty).
+ * Environment: BENCH_CALLS (max calls per measurement, 4000), BENCH_SECONDS (max seconds, 5), BENCH_ROUNDS (3),
+ * BENCH_ERAS (`modern,legacy`), BENCH_LEVELS (`1,8,32`), BENCH_SKILLS (5000; 0 skips part 3),
+ * BENCH_DATABASE_URL (PostgreSQL instead of PGlite: a URL whose role may create databases; the bench creates and
+ * drops its own), BENCH_REDIS_URL (default redis://127.0.0.1:6379; part 2 runs with PostgreSQL only),
+ * BENCH_WORKERS (2).
  */
-import { setMaxListeners } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { isMainThread, parentPort, Worker } from 'node:worker_threads';
-import { serve } from '@hono/node-server';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { SkillsClient } from '@modelcontextprotocol/client/ext/skills';
-import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
-import pino from 'pino';
-import { z } from 'zod';
 import { loadConfig } from '../src/config/index.js';
+import { createContext } from '../src/server/context.js';
 import { userLibrary } from '../src/tools/index.js';
-import { startServer } from '../src/server/start.js';
 import type { Principal } from '../src/shared/principal.js';
 import { keyWithScopes } from '../src/accounts/api-tokens.js';
-import { percentile } from './lib.js';
+import { freePort } from '../test/helpers/pg-cluster.js';
+import { percentile, runStatement } from './lib.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 4000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -45,373 +45,459 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const ERAS = (process.env.BENCH_ERAS ?? 'modern,legacy')
   .split(',')
   .filter((e) => e === 'modern' || e === 'legacy') as Era[];
-const SKILLS = Number(process.env.BENCH_SKILLS ?? 1000);
-const DATABASE_URL = process.env.BENCH_DATABASE_URL;
 const LEVELS = (process.env.BENCH_LEVELS ?? '1,8,32').split(',').map(Number);
-const WARMUP_CALLS = 200;
+const SKILLS = Number(process.env.BENCH_SKILLS ?? 5000);
+const ADMIN_URL = process.env.BENCH_DATABASE_URL;
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 2);
+const WARMUP_CALLS = Number(process.env.BENCH_WARMUP ?? 200);
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
 type Era = 'modern' | 'legacy';
 
-interface LoadJob {
-  url: string;
+// ---- the load generator --------------------------------------------------------------------------------------
+
+/** One recorded HTTP request, replayed as is. */
+interface Replay {
+  port: number;
+  path: string;
   headers: Record<string, string>;
-  era: Era;
-  clients: number;
-  tool: string;
-  args: Record<string, unknown>;
-  maxCalls: number;
-  maxSeconds: number;
-  warmup: number;
+  body: string;
 }
 
-interface LoadResult {
-  calls: number;
-  errors: number;
-  seconds: number;
-  latencies: number[];
-  bytes: number;
-}
-
-// ---- client side (worker thread) ------------------------------------------------------------------------------
-
-async function connect(job: LoadJob): Promise<Client> {
+/** Records the request the official SDK client sends for one `tools/call` (after its handshake, if any). */
+async function capture(url: string, token: string, era: Era, tool: string, args: object): Promise<Replay> {
+  let recorded: Replay | undefined;
   const client = new Client(
     { name: 'bench', version: '1.0.0' },
-    { versionNegotiation: { mode: job.era === 'modern' ? { pin: '2026-07-28' } : 'legacy' } },
+    { versionNegotiation: { mode: era === 'modern' ? { pin: '2026-07-28' } : 'legacy' } },
   );
+  const recordingFetch = async (input: string | URL | Request, init?: RequestInit) => {
+    const body = typeof init?.body === 'string' ? init.body : '';
+    if (body.includes('"tools/call"')) {
+      const u = new URL(String(input instanceof Request ? input.url : input));
+      // fetch adds the length itself; without it node:http would send the body chunked, which the SDK does not.
+      const headers = {
+        ...Object.fromEntries(new Headers(init?.headers).entries()),
+        'content-length': String(Buffer.byteLength(body)),
+      };
+      recorded = { port: Number(u.port), path: u.pathname + u.search, headers, body };
+    }
+    return fetch(input, init);
+  };
   await client.connect(
-    new StreamableHTTPClientTransport(new URL(job.url), { requestInit: { headers: job.headers } }),
+    new StreamableHTTPClientTransport(new URL(url), {
+      requestInit: { headers: { Authorization: `Bearer ${token}` } },
+      fetch: recordingFetch,
+    }),
   );
-  return client;
+  const result = await client.callTool({ name: tool, arguments: args as Record<string, unknown> });
+  await client.close();
+  if (!recorded || result.isError) throw new Error(`could not record a ${tool} call on ${url}`);
+  return recorded;
 }
 
-async function runLoad(job: LoadJob): Promise<LoadResult> {
-  const clients = await Promise.all(Array.from({ length: job.clients }, () => connect(job)));
-  const call = (c: Client) => c.callTool({ name: job.tool, arguments: job.args }) as Promise<any>;
-  // Warm-up: JIT, connection pools, caches.
+interface Measured {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  bytes: number;
+  /** Cores used by this process (the load generator) and by the server's processes during the measurement. */
+  loadCores: number;
+  serverCores: number;
+}
+
+function once(agent: http.Agent, r: Replay): Promise<{ ok: boolean; bytes: number }> {
+  return new Promise((resolve) => {
+    const req = http.request(
+      { host: '127.0.0.1', port: r.port, method: 'POST', path: r.path, agent, headers: r.headers },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const body = Buffer.concat(chunks).toString('utf8');
+          resolve({
+            ok: res.statusCode === 200 && body.includes('"result"') && !body.includes('"isError":true'),
+            bytes: body.length,
+          });
+        });
+      },
+    );
+    req.on('error', () => resolve({ ok: false, bytes: 0 }));
+    req.end(r.body);
+  });
+}
+
+/** `clients` loops, each replaying `r` back to back over its own keep-alive socket. */
+async function load(
+  r: Replay,
+  clients: number,
+  serverPid: number,
+  warmup = WARMUP_CALLS,
+  maxCalls = CALLS,
+): Promise<Measured> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
   let warm = 0;
   await Promise.all(
-    clients.map(async (c) => {
-      while (warm++ < job.warmup) await call(c);
+    Array.from({ length: clients }, async () => {
+      while (warm++ < warmup) await once(agent, r);
     }),
   );
   const latencies: number[] = [];
   let issued = 0;
   let errors = 0;
   let bytes = 0;
+  const cpu0 = process.cpuUsage();
+  const server0 = processTreeCpu(serverPid);
   const started = performance.now();
-  const deadline = started + job.maxSeconds * 1000;
+  const deadline = started + SECONDS * 1000;
   await Promise.all(
-    clients.map(async (c) => {
-      while (issued < job.maxCalls && performance.now() < deadline) {
+    Array.from({ length: clients }, async () => {
+      while (issued < maxCalls && performance.now() < deadline) {
         issued++;
         const t0 = performance.now();
-        const r = await call(c).catch(() => null);
+        const res = await once(agent, r);
         latencies.push(performance.now() - t0);
-        if (!r || r.isError) errors++;
-        else bytes = JSON.stringify(r.content).length;
+        if (!res.ok) errors++;
+        else bytes = res.bytes;
       }
     }),
   );
   const seconds = (performance.now() - started) / 1000;
-  await Promise.all(clients.map((c) => c.close()));
-  return { calls: latencies.length, errors, seconds, latencies, bytes };
-}
-
-if (!isMainThread) {
-  // undici adds one abort listener per fetch to the transport's long-lived signal and drops it only when the
-  // request is garbage-collected: thousands of fast calls trip the (harmless) leak warning.
-  setMaxListeners(0);
-  parentPort!.on('message', async (job: LoadJob) => {
-    try {
-      parentPort!.postMessage({ ok: true, result: await runLoad(job) });
-    } catch (err) {
-      parentPort!.postMessage({ ok: false, error: (err as Error).stack });
-    }
-  });
-}
-
-// ---- server side (main thread) --------------------------------------------------------------------------------
-
-interface Measured {
-  rps: number;
-  p50: number;
-  p99: number;
-  calls: number;
-  errors: number;
-}
-
-function summarise(r: LoadResult): Measured {
-  const sorted = [...r.latencies].sort((a, b) => a - b);
+  const cpu = process.cpuUsage(cpu0);
+  const serverSeconds = processTreeCpu(serverPid) - server0;
+  agent.destroy();
   return {
-    rps: r.calls / r.seconds,
-    p50: percentile(sorted, 50),
-    p99: percentile(sorted, 99),
-    calls: r.calls,
-    errors: r.errors,
+    rps: latencies.length / seconds,
+    p50: percentile(latencies, 50),
+    p99: percentile(latencies, 99),
+    errors,
+    bytes,
+    loadCores: (cpu.user + cpu.system) / 1e6 / seconds,
+    serverCores: serverSeconds / seconds,
   };
 }
 
-/**
- * This file again, on a worker thread. Node 20 workers do not inherit tsx's loader, so the worker registers it
- * before importing the TypeScript source.
- */
-export function loadWorker(): Worker {
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const self = import.meta.url;
-  return new Worker(
-    `import(${JSON.stringify(tsx)}).then(({ register }) => { register(); return import(${JSON.stringify(self)}); })`,
-    { eval: true },
-  );
+/** CPU seconds used so far by `pid` and its children (a primary's workers), from /proc. */
+function processTreeCpu(pid: number): number {
+  const ticks = 100; // USER_HZ on Linux
+  const own = (p: number) => {
+    try {
+      const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / ticks;
+    } catch {
+      return 0;
+    }
+  };
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    // no children file: count the process alone
+  }
+  return own(pid) + children.reduce((sum, c) => sum + own(c), 0);
 }
 
 const median = (ms: Measured[]) => [...ms].sort((a, b) => a.rps - b.rps)[Math.floor(ms.length / 2)]!;
 
-async function main() {
-  const worker = loadWorker();
-  const load = (job: LoadJob) =>
-    new Promise<LoadResult>((resolve, reject) => {
-      worker.once('message', (m: { ok: boolean; result?: LoadResult; error?: string }) =>
-        m.ok ? resolve(m.result!) : reject(new Error(m.error)),
+// ---- servers -------------------------------------------------------------------------------------------------
+
+interface Proc {
+  url: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** Starts a child process and resolves when `ready` answers 200 (polled; bounded). */
+async function startProcess(
+  args: string[],
+  env: Record<string, string>,
+  port: number,
+  ready: string,
+): Promise<Proc> {
+  const profile = process.env.BENCH_PROFILE_DIR
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
+    : [];
+  const child: ChildProcess = spawn(process.execPath, [...profile, '--import', 'tsx', ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, PORT: String(port) },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode}`);
+    const ok = await fetch(`${url}${ready}`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
+    if (ok) break;
+    if (Date.now() > deadline) throw new Error(`${args.join(' ')} did not start`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url,
+    pid: child.pid!,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+interface Seeded {
+  token: string;
+  tenToken: string;
+  manyToken: string;
+  /** p50 / p99 ms of the catalog query for the user with many skills, uncached (in-process). */
+  miss: [number, number];
+}
+
+/** Users, keys and skills, written through the services before the server starts (the same database). */
+async function seed(env: Record<string, string>): Promise<Seeded> {
+  const ctx = await createContext(loadConfig({ ...env, LOG_LEVEL: 'warn', COMMANDS_ENABLED: 'false' }));
+  try {
+    const user = async (name: string): Promise<[Principal, string]> => {
+      const u = await ctx.accounts.createUser(
+        { email: `${name}@example.com`, username: name, password: 'bench-password-long-enough' },
+        { isAdmin: false, actorId: null, ip: null, publicSignup: false },
       );
-      worker.postMessage(job);
+      const p: Principal = { userId: u.id, isAdmin: false, via: 'session', scopes: ['mcp', 'api'] };
+      return [p, (await ctx.apiTokens.create(p, keyWithScopes('bench', ['mcp']), null)).token];
+    };
+    const file = (p: string, text: string, executable = false) => ({
+      path: p,
+      data: Buffer.from(text),
+      executable,
     });
-
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'skillport-mcp-bench-'));
-  const started = performance.now();
-  const server = await startServer(
-    loadConfig({
-      PORT: '0',
-      HOST: '127.0.0.1',
-      DATA_DIR: dataDir,
-      SECRET_KEY: 'b'.repeat(64),
-      LOG_LEVEL: 'info',
-      ...(DATABASE_URL ? { DATABASE_URL } : {}),
-    }),
-    { logDestination: pino.destination({ dest: '/dev/null', sync: false }) },
-  );
-  const { ctx } = server;
-  console.error(
-    `Skillport up on ${server.url} (${ctx.db.kind}) in ${Math.round(performance.now() - started)} ms`,
-  );
-
-  // One user, one token, one realistic skill.
-  const user = await ctx.accounts.createUser(
-    { email: 'bench@example.com', username: 'bench', password: 'bench-password-long-enough' },
-    { isAdmin: true, actorId: null, ip: null, publicSignup: false },
-  );
-  const principal: Principal = { userId: user.id, isAdmin: true, via: 'session', scopes: ['mcp', 'api'] };
-  const token = (await ctx.apiTokens.create(principal, keyWithScopes('bench', ['mcp']), null)).token;
-  const body = `# PDF processing\n\n${'Use scripts/extract.py to pull text and tables out of PDF files. '.repeat(60)}\n`;
-  await ctx.skills.create(
-    principal,
-    {
-      rootFolder: 'pdf-tools',
-      skipped: [],
-      files: [
-        {
-          path: 'SKILL.md',
-          data: Buffer.from(
+    const [main, token] = await user('bench');
+    const body = `# PDF processing\n\n${'Use scripts/extract.py to pull text and tables out of PDF files. '.repeat(60)}\n`;
+    await ctx.skills.create(
+      main,
+      {
+        rootFolder: 'pdf-tools',
+        skipped: [],
+        files: [
+          file(
+            'SKILL.md',
             `---\nname: pdf-tools\ndescription: Extract text and tables from PDFs.\n---\n${body}`,
           ),
-          executable: false,
-        },
-        { path: 'references/forms.md', data: Buffer.from('# Forms\n'.repeat(50)), executable: false },
-        { path: 'scripts/extract.py', data: Buffer.from('print("extract")\n'), executable: true },
-        { path: 'assets/logo.png', data: Buffer.alloc(2048, 0), executable: false },
-      ],
-    },
-    null,
-  );
-  const headers = { Authorization: `Bearer ${token}` };
-
-  // The bare SDK server answers with text of the same size as Skillport's load_skill.
-  const probe = await load({
-    url: `${server.url}/mcp`,
-    headers,
-    era: 'modern',
-    clients: 1,
-    tool: 'load_skill',
-    args: { skill_name: 'pdf-tools' },
-    maxCalls: 1,
-    maxSeconds: 5,
-    warmup: 0,
-  });
-  if (probe.errors) throw new Error('load_skill failed on Skillport');
-  const text = 'x'.repeat(probe.bytes - 30);
-  const bareHandler = createMcpHandler(() => {
-    const s = new McpServer({ name: 'bare', version: '1.0.0' }, { capabilities: { tools: {} } });
-    s.registerTool(
-      'load_skill',
-      { description: 'Returns a fixed text.', inputSchema: z.object({ skill_name: z.string() }) },
-      async () => ({ content: [{ type: 'text', text }] }),
+          file('references/forms.md', '# Forms\n'.repeat(50)),
+          file('scripts/extract.py', 'print("extract")\n', true),
+          { path: 'assets/logo.png', data: Buffer.alloc(2048, 0), executable: false },
+        ],
+      },
+      null,
     );
-    return s;
-  });
-  const bare = await new Promise<{ url: string; close(): void }>((resolve) => {
-    const s = serve({ fetch: (req) => bareHandler.fetch(req), port: 0, hostname: '127.0.0.1' }, (info) =>
-      resolve({ url: `http://127.0.0.1:${info.port}`, close: () => s.close() }),
-    );
-  });
+    const library = async (p: Principal, count: number) => {
+      for (let i = 0; i < count; i++) {
+        const name = `skill-${String(i).padStart(4, '0')}`;
+        const description = `Skill number ${i}, handles topic ${i % 37} for reports of kind ${i % 11}.`;
+        await ctx.skills.create(
+          p,
+          {
+            rootFolder: name,
+            skipped: [],
+            files: [file('SKILL.md', `---\nname: ${name}\ndescription: ${description}\n---\n# ${name}\n`)],
+          },
+          null,
+        );
+      }
+    };
+    const [ten, tenToken] = await user('ten');
+    await library(ten, Math.min(10, SKILLS));
+    const [many, manyToken] = await user('many');
+    const t0 = performance.now();
+    await library(many, SKILLS);
+    console.error(`seeded ${SKILLS} skills in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    const times: number[] = [];
+    const uncached = userLibrary(ctx.skills, many.userId);
+    for (let i = 0; i < (SKILLS ? 30 : 0); i++) {
+      const s = performance.now();
+      await uncached.catalog();
+      times.push(performance.now() - s);
+    }
+    return { token, tenToken, manyToken, miss: [percentile(times, 50), percentile(times, 99)] };
+  } finally {
+    await ctx.close();
+  }
+}
 
+// ---- the run -------------------------------------------------------------------------------------------------
+
+async function main(): Promise<string[]> {
   const lines: string[] = [];
   const out = (l = '') => {
     lines.push(l);
     console.log(l);
   };
-  out(
-    `Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, database: ${ctx.db.kind}; ` +
-      `per measurement ≤ ${CALLS} calls or ≤ ${SECONDS} s, median of ${ROUNDS} interleaved rounds; ` +
-      `load_skill answer ${probe.bytes} bytes.`,
-  );
-  out();
-  out(
-    '| era | clients | bare SDK calls/s | Skillport calls/s | ratio | bare p50 / p99 ms | Skillport p50 / p99 ms |',
-  );
-  out('|---|---|---|---|---|---|---|');
-  for (const era of ERAS) {
-    for (const clients of LEVELS) {
-      const job = (url: string): LoadJob => ({
-        url: `${url}/mcp`,
-        headers,
-        era,
-        clients,
-        tool: 'load_skill',
-        args: { skill_name: 'pdf-tools' },
-        maxCalls: CALLS,
-        maxSeconds: SECONDS,
-        warmup: WARMUP_CALLS,
-      });
-      const bareRuns: Measured[] = [];
-      const ourRuns: Measured[] = [];
-      for (let r = 0; r < ROUNDS; r++) {
-        bareRuns.push(summarise(await load(job(bare.url))));
-        ourRuns.push(summarise(await load(job(server.url))));
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'skillport-mcp-bench-'));
+  const dbName = `skillport_mcp_bench_${randomBytes(4).toString('hex')}`;
+  let databaseUrl: string | undefined;
+  if (ADMIN_URL) {
+    await runStatement(ADMIN_URL, `CREATE DATABASE ${dbName}`);
+    const u = new URL(ADMIN_URL);
+    u.pathname = `/${dbName}`;
+    databaseUrl = u.toString();
+  }
+  const env: Record<string, string> = {
+    HOST: '127.0.0.1',
+    DATA_DIR: dataDir,
+    SECRET_KEY: 'b'.repeat(64),
+    LOG_LEVEL: 'info',
+    COMMANDS_ENABLED: 'false',
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+  };
+  const running: Proc[] = [];
+  try {
+    const seeded = await seed(env);
+    const ours = await startProcess(['src/cli/main.ts', 'serve'], env, await freePort(), '/ready');
+    running.push(ours);
+    const args = { skill_name: 'pdf-tools' };
+    const answerBytes = (
+      await once(
+        new http.Agent(),
+        await capture(`${ours.url}/mcp`, seeded.token, 'modern', 'load_skill', args),
+      )
+    ).bytes;
+    // The bare server's answer is the same size as Skillport's (its text plus the same JSON-RPC envelope).
+    const bare = await startProcess(
+      ['bench/mcp-bare-server.ts'],
+      { BARE_TOKEN: seeded.token, BARE_TEXT_BYTES: String(answerBytes - 60) },
+      await freePort(),
+      '/health',
+    );
+    running.push(bare);
+    out(
+      `Node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, load average ` +
+        `${os
+          .loadavg()
+          .map((l) => l.toFixed(1))
+          .join(' ')} at the start; database: ${databaseUrl ? 'postgres' : 'pglite'}; ` +
+        `≤ ${CALLS} calls or ≤ ${SECONDS} s per measurement, median of ${ROUNDS} interleaved rounds; ` +
+        `load_skill answer ${answerBytes} bytes.`,
+    );
+    out();
+    out(
+      '| era | clients | bare SDK calls/s | Skillport calls/s | ratio | bare p50 / p99 ms | Skillport p50 / p99 ms | cores: load gen / bare / Skillport |',
+    );
+    out('|---|---|---|---|---|---|---|---|');
+    for (const era of ERAS) {
+      const replays = await Promise.all(
+        [bare, ours].map((s) => capture(`${s.url}/mcp`, seeded.token, era, 'load_skill', args)),
+      );
+      for (const clients of LEVELS) {
+        const runs: [Measured[], Measured[]] = [[], []];
+        for (let r = 0; r < ROUNDS; r++) {
+          runs[0].push(await load(replays[0]!, clients, bare.pid));
+          runs[1].push(await load(replays[1]!, clients, ours.pid));
+        }
+        const [b, o] = [median(runs[0]), median(runs[1])];
+        const errors = [...runs[0], ...runs[1]].reduce((n, m) => n + m.errors, 0);
+        if (errors) console.error(`  ${errors} failed calls in ${era}/${clients}`);
+        out(
+          `| ${era} | ${clients} | ${b.rps.toFixed(0)} | ${o.rps.toFixed(0)} | ${((o.rps / b.rps) * 100).toFixed(0)}% | ` +
+            `${b.p50.toFixed(2)} / ${b.p99.toFixed(2)} | ${o.p50.toFixed(2)} / ${o.p99.toFixed(2)} | ` +
+            `${Math.max(b.loadCores, o.loadCores).toFixed(2)} / ${b.serverCores.toFixed(2)} / ${o.serverCores.toFixed(2)} |`,
+        );
       }
-      const b = median(bareRuns);
-      const o = median(ourRuns);
-      const errors = bareRuns.concat(ourRuns).reduce((n, m) => n + m.errors, 0);
-      if (errors) console.error(`  ${errors} failed calls in ${era}/${clients}`);
+    }
+
+    if (SKILLS > 0) {
+      const sequential = async (token: string) =>
+        load(
+          await capture(`${ours.url}/mcp`, token, 'modern', 'load_skill_metadata', {}),
+          1,
+          ours.pid,
+          50,
+          1000,
+        );
+      const ten = await sequential(seeded.tenToken);
+      const many = await sequential(seeded.manyToken);
+      const tenAgain = await sequential(seeded.tenToken);
+      const manyAgain = await sequential(seeded.manyToken);
+      const [t, m] = [ten.p50 <= tenAgain.p50 ? ten : tenAgain, many.p50 <= manyAgain.p50 ? many : manyAgain];
+      out();
       out(
-        `| ${era} | ${clients} | ${b.rps.toFixed(0)} | ${o.rps.toFixed(0)} | ${((o.rps / b.rps) * 100).toFixed(0)}% | ` +
-          `${b.p50.toFixed(2)} / ${b.p99.toFixed(2)} | ${o.p50.toFixed(2)} / ${o.p99.toFixed(2)} |`,
+        `load_skill_metadata, one client, sequential calls after a warm-up (the better of two interleaved runs):`,
+      );
+      out();
+      out('| user | p50 ms | p99 ms | calls/s | answer |');
+      out('|---|---|---|---|---|');
+      out(
+        `| ${Math.min(10, SKILLS)} skills | ${t.p50.toFixed(2)} | ${t.p99.toFixed(2)} | ${t.rps.toFixed(0)} | ${(t.bytes / 1024).toFixed(1)} KB |`,
+      );
+      out(
+        `| ${SKILLS} skills | ${m.p50.toFixed(2)} | ${m.p99.toFixed(2)} | ${m.rps.toFixed(0)} | ${(m.bytes / 1024).toFixed(0)} KB |`,
+      );
+      out(`| ratio ${SKILLS} / ${Math.min(10, SKILLS)} (p50) | ${(m.p50 / t.p50).toFixed(2)}× | | | |`);
+      out(
+        `| cold: the catalog query alone at ${SKILLS} skills (in-process) | ${seeded.miss[0].toFixed(2)} | ${seeded.miss[1].toFixed(2)} | | |`,
       );
     }
-  }
 
-  // ---- a user with many skills ----
-  const many = await ctx.accounts.createUser(
-    { email: 'many@example.com', username: 'many', password: 'bench-password-long-enough' },
-    { isAdmin: false, actorId: null, ip: null, publicSignup: false },
-  );
-  const manyPrincipal: Principal = {
-    userId: many.id,
-    isAdmin: false,
-    via: 'session',
-    scopes: ['mcp', 'api'],
-  };
-  const manyToken = (await ctx.apiTokens.create(manyPrincipal, keyWithScopes('bench', ['mcp']), null)).token;
-  const insertStarted = performance.now();
-  for (let i = 0; i < SKILLS; i++) {
-    const name = `skill-${String(i).padStart(4, '0')}`;
-    await ctx.skills.create(
-      manyPrincipal,
-      {
-        rootFolder: name,
-        skipped: [],
-        files: [
-          {
-            path: 'SKILL.md',
-            data: Buffer.from(
-              `---\nname: ${name}\ndescription: Skill number ${i}, handles topic ${i % 37} for reports of kind ${i % 11}.\n---\n# ${name}\n\nBody ${i}.\n`,
-            ),
-            executable: false,
-          },
-          { path: 'notes.md', data: Buffer.from(`notes ${i}\n`), executable: false },
-        ],
-      },
-      null,
+    if (databaseUrl) {
+      await bare.stop();
+      await ours.stop();
+      running.length = 0;
+      const redisEnv = { ...env, REDIS_URL, REDIS_PREFIX: `bench-${randomBytes(4).toString('hex')}:` };
+      const one = await startProcess(['src/cli/main.ts', 'serve'], redisEnv, await freePort(), '/ready');
+      running.push(one);
+      const several = await startProcess(
+        ['src/cli/main.ts', 'serve', '--workers', String(WORKERS)],
+        redisEnv,
+        await freePort(),
+        '/ready',
+      );
+      running.push(several);
+      const replays = await Promise.all(
+        [one, several].map((s) => capture(`${s.url}/mcp`, seeded.token, 'modern', 'load_skill', args)),
+      );
+      out();
+      out(`load_skill (modern), PostgreSQL and Redis: \`serve --workers ${WORKERS}\` against \`serve\`:`);
+      out();
+      out(
+        `| clients | 1 process calls/s | ${WORKERS} workers calls/s | ratio | 1 process p50 / p99 ms | ${WORKERS} workers p50 / p99 ms | cores: load gen / 1 process / ${WORKERS} workers |`,
+      );
+      out('|---|---|---|---|---|---|---|');
+      for (const clients of LEVELS.filter((c) => c > 1)) {
+        const runs: [Measured[], Measured[]] = [[], []];
+        for (let r = 0; r < ROUNDS; r++) {
+          runs[0].push(await load(replays[0]!, clients, one.pid));
+          runs[1].push(await load(replays[1]!, clients, several.pid));
+        }
+        const [a, w] = [median(runs[0]), median(runs[1])];
+        const errors = [...runs[0], ...runs[1]].reduce((n, m) => n + m.errors, 0);
+        if (errors) console.error(`  ${errors} failed calls with ${clients} clients`);
+        out(
+          `| ${clients} | ${a.rps.toFixed(0)} | ${w.rps.toFixed(0)} | ${(w.rps / a.rps).toFixed(2)}× | ` +
+            `${a.p50.toFixed(2)} / ${a.p99.toFixed(2)} | ${w.p50.toFixed(2)} / ${w.p99.toFixed(2)} | ` +
+            `${Math.max(a.loadCores, w.loadCores).toFixed(2)} / ${a.serverCores.toFixed(2)} / ${w.serverCores.toFixed(2)} |`,
+        );
+      }
+    }
+    out();
+    out(
+      `load average at the end: ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}`,
     );
+    return lines;
+  } finally {
+    for (const p of running.reverse()) await p.stop();
+    if (ADMIN_URL) await runStatement(ADMIN_URL, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    rmSync(dataDir, { recursive: true, force: true });
   }
-  const insertSeconds = (performance.now() - insertStarted) / 1000;
-  const manyHeaders = { Authorization: `Bearer ${manyToken}` };
-  const sequential = (tool: string, args: Record<string, unknown>, era: Era = 'modern') =>
-    load({
-      url: `${server.url}/mcp`,
-      headers: manyHeaders,
-      era,
-      clients: 1,
-      tool,
-      args,
-      maxCalls: Math.min(CALLS, 500),
-      maxSeconds: SECONDS,
-      warmup: 20,
-    }).then((r) => ({ ...summarise(r), bytes: r.bytes }));
-  const meta = await sequential('load_skill_metadata', {});
-  const metaLegacy = await sequential('load_skill_metadata', {}, 'legacy');
-  const search = await sequential('search_skills', { query: 'topic 12 reports', limit: 10 });
-  const listing = await timeSkillsListing(`${server.url}/mcp`, manyHeaders);
-  // What a cache miss adds: the catalog query itself (once per user after a change, or after the 5 s TTL).
-  const uncached = userLibrary(ctx.skills, many.id);
-  const missTimes: number[] = [];
-  for (let i = 0; i < 100; i++) {
-    const t0 = performance.now();
-    await uncached.catalog();
-    missTimes.push(performance.now() - t0);
-  }
-  missTimes.sort((a, b) => a - b);
-  out();
-  out(
-    `User with ${SKILLS} skills (inserted through SkillsService.create in ${insertSeconds.toFixed(1)} s, ` +
-      `${((insertSeconds * 1000) / SKILLS).toFixed(1)} ms each), one client, sequential calls:`,
-  );
-  out();
-  out('| call | p50 ms | p99 ms | calls/s | answer |');
-  out('|---|---|---|---|---|');
-  out(
-    `| load_skill_metadata (2026-07-28) | ${meta.p50.toFixed(2)} | ${meta.p99.toFixed(2)} | ${meta.rps.toFixed(0)} | ${(meta.bytes / 1024).toFixed(0)} KB |`,
-  );
-  out(
-    `| load_skill_metadata (2025 legacy) | ${metaLegacy.p50.toFixed(2)} | ${metaLegacy.p99.toFixed(2)} | ${metaLegacy.rps.toFixed(0)} | ${(metaLegacy.bytes / 1024).toFixed(0)} KB |`,
-  );
-  out(
-    `| search_skills (limit 10) | ${search.p50.toFixed(2)} | ${search.p99.toFixed(2)} | ${search.rps.toFixed(0)} | ${search.bytes} B |`,
-  );
-  out(
-    `| catalog query alone, uncached (in-process) | ${percentile(missTimes, 50).toFixed(2)} | ${percentile(missTimes, 99).toFixed(2)} | | |`,
-  );
-  out(
-    `| SkillsClient.list(): ${listing.skills} skills, every page | ${listing.ms.toFixed(0)} (one walk) | | | |`,
-  );
-
-  await worker.terminate();
-  bare.close();
-  await bareHandler.close();
-  await server.stop();
-  rmSync(dataDir, { recursive: true, force: true });
-  return lines;
 }
 
-/** One full skills/list walk (every page) with the SDK's SkillsClient, on the main thread. */
-async function timeSkillsListing(
-  url: string,
-  headers: Record<string, string>,
-): Promise<{ ms: number; skills: number }> {
-  const client = new Client({ name: 'bench', version: '1.0.0' }, { listMaxPages: 0 });
-  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
-  const skills = new SkillsClient(client);
-  const t0 = performance.now();
-  const listing = await skills.list();
-  const ms = performance.now() - t0;
-  await client.close();
-  return { ms, skills: listing.skills.length };
-}
-
-if (
-  isMainThread &&
-  process.argv[1] &&
-  import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href
-) {
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
   main().then(
     () => process.exit(0),
     (err) => {

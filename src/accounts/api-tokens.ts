@@ -15,6 +15,8 @@ const DISPLAY_PREFIX_LENGTH = 12;
 const CACHE_TTL_MS = 5_000;
 const CACHE_MAX_ENTRIES = 10_000;
 const LAST_USED_WRITE_INTERVAL_MS = 60_000;
+/** How long a change waits at most for the event bus to take its `credentials-changed` (Redis unreachable). */
+const PROPAGATION_WAIT_MS = 2_000;
 
 /** What an API key may do. Stored as one column each; `Principal.scopes` carries them past the edge. */
 export interface KeyPermissions {
@@ -193,6 +195,8 @@ export class ApiTokens {
   private readonly cache = new Map<string, CachedToken>();
   private readonly lastUsedWritten = new Map<string, number>();
   private readonly pendingWrites = new Set<Promise<unknown>>();
+  /** How to wait until the changes emitted so far reached the other instances (set by the composition root). */
+  private propagation: () => Promise<void> = async () => undefined;
 
   constructor(private readonly db: Database) {
     this.events.setMaxListeners(0);
@@ -310,7 +314,7 @@ export class ApiTokens {
       });
       return row!;
     });
-    this.forgetKey(updated.tokenHash, principal.userId);
+    await this.forgetKey(updated.tokenHash, principal.userId);
     return toView(updated);
   }
 
@@ -354,13 +358,14 @@ export class ApiTokens {
       return row;
     });
     if (!revoked) throw notFound('Token not found');
-    this.forgetKey(revoked.hash, principal.userId);
+    await this.forgetKey(revoked.hash, principal.userId);
   }
 
   /** Drops a changed key from this instance's cache and tells every instance (and open streams) at once. */
-  private forgetKey(hash: string, userId: string): void {
+  private async forgetKey(hash: string, userId: string): Promise<void> {
     this.cache.delete(hash);
     this.events.emit('credentials-changed', { userId });
+    await this.propagation();
   }
 
   /**
@@ -380,10 +385,28 @@ export class ApiTokens {
     return entry.principal;
   }
 
-  /** Drops cached entries of one user (disabled, enabled, deleted, promoted) and tells listeners. */
-  invalidateUser(userId: string): void {
+  /**
+   * Drops cached entries of one user (disabled, enabled, deleted, promoted, sessions ended) and tells listeners.
+   * Resolves once the event has reached the other instances' event bus (see `propagateWith`), so that the request
+   * that made the change answers only after every instance can hear of it.
+   */
+  async invalidateUser(userId: string): Promise<void> {
     this.forgetUser(userId);
     this.events.emit('credentials-changed', { userId });
+    await this.propagation();
+  }
+
+  /**
+   * Registers how to wait until `credentials-changed` events emitted so far were handed to the other instances
+   * (the Redis bus). Failures are the bus's to report, and a bus that does not answer holds the request at most
+   * PROPAGATION_WAIT_MS: the TTL still bounds how long another instance may honour a changed credential.
+   */
+  propagateWith(wait: () => Promise<void>): void {
+    this.propagation = () => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, PROPAGATION_WAIT_MS)));
+      return Promise.race([wait().catch(() => undefined), timeout]).finally(() => clearTimeout(timer));
+    };
   }
 
   /** Drops this instance's cached entries of one user (also when another instance reports a change). */

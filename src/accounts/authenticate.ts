@@ -12,16 +12,39 @@ export interface OAuthTokenResolver {
 }
 
 /**
+ * How long a console session's principal is reused without asking the database. Every change that ends a session
+ * or alters its user drops it at once here and, through `credentials-changed` on the event bus, on every other
+ * instance before the changing request answers; the TTL bounds what no event reports (a refresh-token family
+ * reaching its expiry, an instance without Redis).
+ */
+const SESSION_CACHE_TTL_MS = 5_000;
+const SESSION_CACHE_MAX_ENTRIES = 10_000;
+
+interface CachedSession {
+  userId: string;
+  principal: Principal | null;
+  cachedUntil: number;
+}
+
+/**
  * Resolves an `Authorization` header to a principal. API tokens must carry `scope`; console sessions (JWT)
  * may call everything. Every failure is reported the same way to the caller, whatever the reason.
  */
 export class Authenticator {
+  /** Console sessions by `userId \0 sessionId` (a JWT's signature is checked on every request regardless). */
+  private readonly sessions = new Map<string, CachedSession>();
+  /** Bumped by every invalidation: a database read that overlapped one is not cached (it may predate it). */
+  private generation = 0;
+
   constructor(
     private readonly accessTokens: AccessTokens,
     private readonly apiTokens: ApiTokens,
     private readonly accounts: AccountsService,
     private readonly oauth?: OAuthTokenResolver,
-  ) {}
+  ) {
+    // Local changes and (bridged by the composition root) other instances' changes alike.
+    apiTokens.events.on('credentials-changed', ({ userId }: { userId: string }) => this.forgetUser(userId));
+  }
 
   async resolve(
     header: string | undefined,
@@ -44,7 +67,28 @@ export class Authenticator {
       return principal ? { principal } : { failure: 'invalid' };
     }
     const claims = await this.accessTokens.verify(credential);
-    const principal = claims ? await this.accounts.sessionPrincipal(claims.userId, claims.sessionId) : null;
+    const principal = claims ? await this.sessionPrincipal(claims.userId, claims.sessionId) : null;
     return principal ? { principal } : { failure: 'invalid' };
+  }
+
+  private async sessionPrincipal(userId: string, sessionId: string): Promise<Principal | null> {
+    const key = `${userId}\0${sessionId}`;
+    const now = Date.now();
+    const cached = this.sessions.get(key);
+    if (cached && cached.cachedUntil > now) return cached.principal;
+    const generation = this.generation;
+    const principal = await this.accounts.sessionPrincipal(userId, sessionId);
+    if (generation === this.generation) {
+      if (this.sessions.size >= SESSION_CACHE_MAX_ENTRIES) this.sessions.clear();
+      this.sessions.set(key, { userId, principal, cachedUntil: now + SESSION_CACHE_TTL_MS });
+    }
+    return principal;
+  }
+
+  private forgetUser(userId: string): void {
+    this.generation++;
+    for (const [key, entry] of this.sessions) {
+      if (entry.userId === userId) this.sessions.delete(key);
+    }
   }
 }

@@ -255,8 +255,8 @@ export class AccountsService {
   /**
    * The principal behind a console session, or null when the user is gone or disabled or the session has ended
    * (its refresh-token family revoked or expired). One indexed query, so an ended session is refused at once on
-   * every instance. A cache in front of it must be keyed by (user, session) and dropped on `credentials-changed`,
-   * which every session end emits.
+   * every instance. `Authenticator` caches it per (user, session) and drops it on `credentials-changed`, which
+   * every session end emits.
    */
   async sessionPrincipal(userId: string, sessionId: string): Promise<Principal | null> {
     const u = tables.users;
@@ -300,7 +300,7 @@ export class AccountsService {
         details: { reason: opts.reason },
       });
     });
-    this.sessionsEnded(userId);
+    await this.sessionsEnded(userId);
   }
 
   async updateMe(
@@ -395,7 +395,7 @@ export class AccountsService {
       await this.revokeSessions(tx, userId);
       await recordAudit(tx, { ...audit, target: `user:${userId}`, result: 'success' });
     });
-    this.sessionsEnded(userId);
+    await this.sessionsEnded(userId);
   }
 
   /**
@@ -463,7 +463,7 @@ export class AccountsService {
       for (const hook of this.deletionHooks) await hook(tx, userId);
       await recordAudit(tx, { ...audit, target: `user:${userId}`, result: 'success' });
     });
-    this.apiTokens.invalidateUser(userId);
+    await this.apiTokens.invalidateUser(userId);
   }
 
   async listUsers(
@@ -516,7 +516,7 @@ export class AccountsService {
       });
       return updated;
     });
-    this.apiTokens.invalidateUser(userId);
+    await this.apiTokens.invalidateUser(userId);
     return toUserView(row);
   }
 
@@ -561,7 +561,7 @@ export class AccountsService {
         ip,
       });
     });
-    this.sessionsEnded(userId);
+    await this.sessionsEnded(userId);
   }
 
   /**
@@ -585,8 +585,8 @@ export class AccountsService {
   }
 
   /** Tells every instance (bridged `credentials-changed`): open streams re-check, cached principals go. */
-  private sessionsEnded(userId: string): void {
-    this.apiTokens.invalidateUser(userId);
+  private async sessionsEnded(userId: string): Promise<void> {
+    await this.apiTokens.invalidateUser(userId);
   }
 
   /**

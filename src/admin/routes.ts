@@ -14,11 +14,9 @@ import type { SettingsService } from './settings.js';
 const Settings = z
   .object({
     commands_enabled: z.boolean(),
-    oauth_dynamic_registration: z
-      .boolean()
-      .openapi({
-        description: 'Whether MCP clients may register themselves with the OAuth server (RFC 7591)',
-      }),
+    oauth_dynamic_registration: z.boolean().openapi({
+      description: 'Whether MCP clients may register themselves with the OAuth server (RFC 7591)',
+    }),
     oauth_allowed_clients: z.array(z.string().trim().min(1).max(2048)).max(200).openapi({
       description:
         'OAuth client ids (Client ID Metadata Document URLs or registered ids) allowed to ask users for access; empty = any client',

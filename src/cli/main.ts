@@ -19,9 +19,11 @@ async function configFrom(flags: {
   host?: string;
   dataDir?: string;
   databaseUrl?: string;
+  workers?: string;
 }): Promise<Config> {
   const { loadConfig } = await import('../config/index.js');
   const env = { ...process.env };
+  if (flags.workers !== undefined) env.WORKERS = flags.workers;
   if (flags.port !== undefined) env.PORT = flags.port;
   if (flags.host !== undefined) env.HOST = flags.host;
   if (flags.dataDir !== undefined) env.DATA_DIR = flags.dataDir;
@@ -58,27 +60,17 @@ function addServerCommands(program: Command): void {
     .option('--host <host>', 'interface to bind (env HOST, default 127.0.0.1)')
     .addOption(dataDirOption())
     .addOption(databaseOption())
+    .option(
+      '--workers <n>',
+      'processes sharing the port (env WORKERS, default 1; more than 1 needs DATABASE_URL and REDIS_URL)',
+    )
     .action(async (flags) => {
-      const [{ startServer }, { loggableError }] = await Promise.all([
-        import('../server/start.js'),
-        import('../observability/index.js'),
-      ]);
-      const server = await startServer(await configFrom(flags));
-      console.log(
-        `Skillport ${VERSION} listening on ${server.url} (console: ${server.url}/, MCP: ${server.url}/mcp)`,
-      );
-      const shutdown = async (signal: string) => {
-        server.ctx.logger.info({ signal }, 'shutting down');
-        await server.stop();
-        process.exit(0);
-      };
-      process.once('SIGINT', () => void shutdown('SIGINT'));
-      process.once('SIGTERM', () => void shutdown('SIGTERM'));
-      // A promise nobody awaited that failed (a database driver, a client gone mid-request) must not stop the
-      // server for every user: it is logged. An uncaught exception still ends the process (state unknown).
-      process.on('unhandledRejection', (reason) =>
-        server.ctx.logger.error({ err: loggableError(reason) }, 'unhandled promise rejection'),
-      );
+      const { serve } = await import('../server/serve.js');
+      const config = await configFrom(flags);
+      const url = await serve(config);
+      const workers = config.WORKERS > 1 ? ` with ${config.WORKERS} workers` : '';
+      if (url)
+        console.log(`Skillport ${VERSION} listening on ${url}${workers} (console: ${url}/, MCP: ${url}/mcp)`);
     });
 
   program

@@ -32,6 +32,8 @@ const csv = z.string().transform((v) =>
 
 const envSchema = z.object({
   PORT: int(0, 65535).default(8123),
+  /** `serve` processes sharing the port (PostgreSQL and REDIS_URL when more than one; see server/workers.ts). */
+  WORKERS: int(1, 64).default(1),
   HOST: z.string().min(1).default('127.0.0.1'),
   DATA_DIR: z.string().min(1).default('./.data'),
   DATABASE_URL: z

@@ -8,7 +8,10 @@ import { authorize, scopeFor, type Action } from '../authz/index.js';
 import { errorResponse } from './errors.js';
 import type { AppEnv } from './types.js';
 
-/** Request id, per-request logger, client IP, access log line and HTTP metrics. */
+/**
+ * Request id, per-request logger, client IP, access log line and HTTP metrics. The access line is the one `info`
+ * line of a request: it names the acting user and carries what a route added with `c.set('logDetail', …)`.
+ */
 export function requestContext(
   logger: Logger,
   metrics: Metrics,
@@ -32,7 +35,15 @@ export function requestContext(
     const principal = c.get('principal');
     if (principal) metrics.credentialUses.inc({ via: principal.via });
     log.info(
-      { method: c.req.method, path: c.req.path, route, status, ms: Math.round(seconds * 1000) },
+      {
+        method: c.req.method,
+        path: c.req.path,
+        route,
+        status,
+        ms: Math.round(seconds * 1000),
+        ...(principal ? { user: principal.userId } : {}),
+        ...c.get('logDetail'),
+      },
       'request',
     );
   };

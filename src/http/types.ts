@@ -11,5 +11,7 @@ export interface AppEnv {
     log: Logger;
     clientIp: string | null;
     principal: Principal;
+    /** Extra fields for the request's access-log line (e.g. the MCP tool call it carried). */
+    logDetail: Record<string, unknown>;
   };
 }

@@ -1,13 +1,13 @@
 import { createMcpHandler, type McpServer, type McpHttpHandler } from '@modelcontextprotocol/server';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import type { Hono } from 'hono';
+import type { Context, Hono } from 'hono';
 import type { Authenticator, ApiTokens } from '../accounts/index.js';
 import type { Config } from '../config/index.js';
 import { dnsRebindingGuard, errorResponse, requirePermission, type AppEnv } from '../http/index.js';
 import type { Logger } from '../observability/index.js';
 import type { Principal } from '../shared/principal.js';
-import type { SkillViewChange, SkillViews, ToolRegistry, ToolsChange } from '../tools/index.js';
+import type { SkillViewChange, SkillViews, ToolContext, ToolRegistry, ToolsChange } from '../tools/index.js';
 import { mcpResourceOf } from '../oauth/index.js';
 import { buildMcpServer, extensionCache, refreshTools } from './server.js';
 
@@ -21,7 +21,28 @@ export interface McpHttpDeps {
   tools: ToolRegistry;
   /** Every caller's view of the skill library (the Skills-over-MCP resources). */
   skillViews: SkillViews;
+  /** With `serve --workers`: reaches legacy SSE sessions held by the other worker processes. */
+  sseRelay?: SseRelay;
 }
+
+/**
+ * Legacy SSE sessions across the processes of one server (`serve --workers`): a stream lives in the process that
+ * accepted `GET /sse`, while each `POST /messages` may land on any of them. A process that does not hold the
+ * session hands the (authenticated, parsed) message to the one that does.
+ */
+export interface SseRelay {
+  /** This process now holds `sessionId`. */
+  opened(sessionId: string): void;
+  /** This process no longer holds `sessionId`. */
+  closed(sessionId: string): void;
+  /** Delivers a message to the process holding the session: 202 delivered, 404 no such session of `userId`, 400 refused. */
+  forward(sessionId: string, userId: string, message: unknown): Promise<number>;
+  /** How this process answers messages the others forward to it (same statuses as `forward`). */
+  serve(deliver: (sessionId: string, userId: string, message: unknown) => Promise<number>): void;
+}
+
+/** The v1 SDK's cap on one `POST /messages` body (its `MAXIMUM_MESSAGE_SIZE`, 4 MB), kept for relayed ones. */
+const MAX_SSE_MESSAGE_BYTES = 4 * 1024 * 1024;
 
 /** What the HTTP edge hands the per-request server factory, through the SDK's `authInfo.extra`. */
 interface Caller {
@@ -29,6 +50,8 @@ interface Caller {
   /** Absent for a legacy SSE session, whose instance outlives the request that opened it. */
   requestId?: string;
   log: Logger;
+  /** Folds a tool call into the request's access-log line (absent for SSE sessions, see `requestId`). */
+  report?: ToolContext['report'];
 }
 
 /** How many users' MCP handlers stay warm; the least recently used is closed beyond that. */
@@ -67,13 +90,14 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
   const authed = requirePermission(deps.auth, 'tools.use', resourceOf);
   const extensionFor = extensionCache(deps.logger);
   /** One server instance for one caller, from the tools and library view built once for that caller's view. */
-  const serverFor = async ({ principal, requestId, log }: Caller) =>
+  const serverFor = async ({ principal, requestId, log, report }: Caller) =>
     buildMcpServer({
       registry: deps.tools,
       tools: await deps.tools.toolsFor(principal),
       principal,
       logger: log,
       requestId,
+      report,
       version: deps.version,
       skills: extensionFor(deps.skillViews.libraryFor(principal)),
     });
@@ -105,7 +129,12 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
         token: 'redacted', // the handler never needs the credential itself
         clientId: principal.tokenId ?? principal.userId,
         scopes: [...principal.scopes],
-        extra: { principal, requestId: c.get('requestId'), log: c.get('log') } satisfies Caller,
+        extra: {
+          principal,
+          requestId: c.get('requestId'),
+          log: c.get('log'),
+          report: ({ tool, ms, outcome }) => c.set('logDetail', { tool, tool_ms: ms, outcome }),
+        } satisfies Caller,
       },
     });
     // Headers first: reading `body` turns @hono/node-server's lightweight response into a full one.
@@ -190,11 +219,10 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
       close: () => server.close(),
     };
     sessions.set(transport.sessionId, session);
-    transport.onclose = () => {
-      sessions.delete(transport.sessionId);
-    };
+    deps.sseRelay?.opened(transport.sessionId);
+    transport.onclose = () => dropSession(transport.sessionId);
     c.env.outgoing.on('close', () => {
-      sessions.delete(transport.sessionId);
+      dropSession(transport.sessionId);
       void server.close();
     });
     await server.connect(transport);
@@ -202,14 +230,32 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
     return RESPONSE_ALREADY_SENT;
   });
 
+  const dropSession = (id: string) => {
+    if (sessions.delete(id)) deps.sseRelay?.closed(id);
+  };
+
   app.post('/messages', guard, authed, async (c) => {
-    const session = sessions.get(c.req.query('sessionId') ?? '');
+    const sessionId = c.req.query('sessionId') ?? '';
+    const userId = c.get('principal').userId;
+    const session = sessions.get(sessionId);
+    if (!session && deps.sseRelay && sessionId) return relayMessage(c, deps.sseRelay, sessionId, userId);
     // Another user's session id is answered exactly like an unknown one.
-    if (!session || session.userId !== c.get('principal').userId) {
+    if (!session || session.userId !== userId) {
       return errorResponse(c, 404, 'not_found', 'Unknown SSE session');
     }
     await session.transport.handlePostMessage(c.env.incoming, c.env.outgoing);
     return RESPONSE_ALREADY_SENT;
+  });
+  // Messages another worker received for a session of this one (the same user check as above).
+  deps.sseRelay?.serve(async (sessionId, userId, message) => {
+    const session = sessions.get(sessionId);
+    if (!session || session.userId !== userId) return 404;
+    try {
+      await session.transport.handleMessage(message as never);
+      return 202;
+    } catch {
+      return 400;
+    }
   });
 
   /** Closes the streams (SSE sessions, `/mcp` streams) of `userId` whose opening credentials no longer authenticate. */
@@ -230,7 +276,7 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
     for (const [id, s] of sessions) {
       if (userId && s.userId !== userId) continue;
       if (!(await stillValid(s))) {
-        sessions.delete(id);
+        dropSession(id);
         deps.logger.info({ user: s.userId, session: id }, 'sse session closed: credentials no longer valid');
         await s.close().catch(() => undefined);
       }
@@ -282,10 +328,46 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
       deps.skillViews.events.off('change', onLibraryChange);
       deps.tools.events.off('change', onToolsChange);
       await Promise.all([...sessions.values()].map((s) => s.close().catch(() => undefined)));
-      sessions.clear();
+      for (const id of [...sessions.keys()]) dropSession(id);
       await Promise.all([...streams].map((s) => s.close()));
       await Promise.all([...handlers.values()].map((h) => h.close()));
       handlers.clear();
     },
   };
+}
+
+/**
+ * A `POST /messages` for a session another worker holds: the body is read and checked here as the SDK's transport
+ * would (JSON, at most 4 MB), and the message handed over; the answer is the transport's (202 `Accepted`).
+ */
+async function relayMessage(c: Context<AppEnv>, relay: SseRelay, sessionId: string, userId: string) {
+  const mediaType = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  if (mediaType !== 'application/json') return c.text(`Unsupported content-type: ${mediaType}`, 400);
+  const body = await readLimited(c.req.raw, MAX_SSE_MESSAGE_BYTES);
+  if (body === null) return errorResponse(c, 413, 'payload_too_large', 'Request body too large');
+  let message: unknown;
+  try {
+    message = JSON.parse(body);
+  } catch {
+    return c.text('Invalid message', 400);
+  }
+  const status = await relay.forward(sessionId, userId, message);
+  if (status === 202) return c.text('Accepted', 202);
+  if (status === 404) return errorResponse(c, 404, 'not_found', 'Unknown SSE session');
+  if (status === 400) return c.text('Invalid message', 400);
+  return errorResponse(c, 503, 'unavailable', 'The SSE session could not be reached; try again');
+}
+
+/** The body as text, or null once it exceeds `limit` bytes (reading stops there). */
+async function readLimited(request: Request, limit: number): Promise<string | null> {
+  if (Number(request.headers.get('content-length') ?? 0) > limit) return null;
+  if (!request.body) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength;
+    if (size > limit) return null;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }

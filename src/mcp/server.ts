@@ -14,6 +14,7 @@ import {
   type SkillLibrary,
   type Tool,
   type ToolRegistry,
+  type ToolContext,
   type ToolSet,
 } from '../tools/index.js';
 import { librarySkillSource } from './resources.js';
@@ -27,6 +28,8 @@ export interface McpServerOptions {
   logger: Logger;
   /** The HTTP request id, when one request builds this instance; the protocol message id otherwise. */
   requestId?: string;
+  /** Where a per-request instance reports its tool call (the access-log line); see `ToolContext.report`. */
+  report?: ToolContext['report'];
   version: string;
   /** The Skills-over-MCP extension over the caller's view of the library (`skillsExtension`, kept per view). */
   skills: SkillsExtension;
@@ -112,6 +115,7 @@ async function callTool(
       signal: ctx.mcpReq.signal,
       logger: opts.logger,
       requestId: opts.requestId ?? `mcp:${String(ctx.mcpReq.id)}`,
+      ...(opts.report ? { report: opts.report } : {}),
     });
   } catch (err) {
     return toolErrorResult(err);

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { workerIndex } from './workers.js';
 import { ConfigError, type Env } from '../config/index.js';
 import type { Logger } from '../observability/index.js';
 import {
@@ -84,8 +85,12 @@ export async function createCommandSandbox(
       runAsUid: isRoot ? 65534 : null,
       runAsGid: isRoot ? 65534 : null,
       // A uid of its own per concurrent run: runs cannot signal or read each other, and process limits are per run.
+      // Each worker of `serve --workers` has a range of its own (its runs are counted per process).
       uidPool: isRoot
-        ? Array.from({ length: config.COMMAND_CONCURRENCY_GLOBAL }, (_, i) => SANDBOX_UID_BASE + i)
+        ? Array.from(
+            { length: config.COMMAND_CONCURRENCY_GLOBAL },
+            (_, i) => SANDBOX_UID_BASE + workerIndex() * config.COMMAND_CONCURRENCY_GLOBAL + i,
+          )
         : undefined,
       onWarning: (message, details) => logger.warn({ details }, message),
       limits: {

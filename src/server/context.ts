@@ -29,6 +29,7 @@ import { redactUrl } from '../shared/redact.js';
 import { VERSION } from '../shared/version.js';
 import { SecretBox } from '../shared/secrets.js';
 import { OAuthConnections, OAuthServer } from '../oauth/index.js';
+import type { SseRelay } from '../mcp/index.js';
 
 /**
  * The composition root's output: every long-lived service, built once per server instance and handed to the
@@ -63,6 +64,8 @@ export interface AppContext {
   oauthConnections: OAuthConnections;
   /** Run in reverse order by `close()`: things built on the context that hold resources. */
   closers: Array<() => Promise<void>>;
+  /** Set in a worker of `serve --workers` (see `ContextOptions.sseRelay`). */
+  sseRelay?: SseRelay;
   close(): Promise<void>;
 }
 
@@ -75,10 +78,15 @@ export interface ContextOptions {
   database?: DatabaseHandle;
   /** Outbound fetch for OAuth Client ID Metadata Documents (tests serve a client's document locally). */
   oauthFetch?: typeof fetch;
+  /** A worker of `serve --workers`: how legacy SSE messages reach the sessions of the other workers. */
+  sseRelay?: SseRelay;
+  /** Fields every log line of this instance carries (a worker's index). */
+  logBindings?: Record<string, unknown>;
 }
 
 export async function createContext(config: Config, opts: ContextOptions = {}): Promise<AppContext> {
-  const logger = createLogger(config.LOG_LEVEL, opts.logDestination);
+  const root = createLogger(config.LOG_LEVEL, opts.logDestination);
+  const logger = opts.logBindings ? root.child(opts.logBindings) : root;
   const closers: Array<() => Promise<void>> = [];
   // With Redis, every instance shares rate limits and hears the others' events (see ARCHITECTURE.md).
   // Connected first: it fails fast, the database may take seconds to open.
@@ -148,7 +156,11 @@ async function buildServices(
   const settings = new SettingsService(db.db);
   if (bus) {
     // Other instances hear about revoked tokens, disabled users and skill changes at once.
-    await bridge(apiTokens.events, 'credentials-changed', bus, (p) => apiTokens.forgetUser(String(p.userId)));
+    const credentials = await bridge(apiTokens.events, 'credentials-changed', bus, (p) =>
+      apiTokens.forgetUser(String(p.userId)),
+    );
+    // A request that ends a session or revokes a key answers once Redis has the event (see Authenticator).
+    apiTokens.propagateWith(() => credentials.settled());
     await bridge(skills.events, 'change', bus);
     await bridge(settings.events, 'changed', bus, () => settings.reset());
   }
@@ -208,6 +220,7 @@ async function buildServices(
     oauthConnections,
     warnings,
     closers,
+    ...(opts.sseRelay ? { sseRelay: opts.sseRelay } : {}),
     async close() {
       for (const closer of closers.reverse()) await closer().catch(() => undefined);
       // A database handed in by the caller stays the caller's to close.

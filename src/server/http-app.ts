@@ -116,6 +116,7 @@ export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; cons
     version: ctx.version,
     tools: ctx.tools,
     skillViews: ctx.skillViews,
+    sseRelay: ctx.sseRelay,
   });
   ctx.closers.push(() => mcp.close());
 

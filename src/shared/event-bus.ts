@@ -15,6 +15,11 @@ export interface EventBus {
 /** Marks an event that arrived from another instance, so the bridge does not send it back out. */
 export const REMOTE = '__remote';
 
+export interface Bridge {
+  /** Resolves once every local event forwarded so far has been handed to the bus (failed ones included). */
+  settled(): Promise<void>;
+}
+
 /**
  * Forwards `event` from a local emitter to the bus, and the same event from other instances back onto the
  * emitter (flagged REMOTE). `onRemote` runs first for remote events (e.g. to drop local caches).
@@ -24,14 +29,23 @@ export async function bridge(
   event: string,
   bus: EventBus,
   onRemote?: (payload: Record<string, unknown>) => void,
-): Promise<void> {
+): Promise<Bridge> {
+  const pending = new Set<Promise<void>>();
   emitter.on(event, (payload: Record<string, unknown>) => {
-    if (!payload?.[REMOTE]) void bus.publish(event, payload).catch(() => undefined);
+    if (payload?.[REMOTE]) return;
+    const published = bus.publish(event, payload).catch(() => undefined);
+    pending.add(published);
+    void published.finally(() => pending.delete(published));
   });
   await bus.subscribe(event, (payload) => {
     onRemote?.(payload);
     emitter.emit(event, { ...payload, [REMOTE]: true });
   });
+  return {
+    async settled() {
+      await Promise.all([...pending]);
+    },
+  };
 }
 
 /** Redis pub/sub. Messages this instance published are ignored on the way back in. */

@@ -3,6 +3,7 @@ export {
   defineTool,
   textResult,
   type Tool,
+  type ToolCallReport,
   type ToolContext,
   type ToolPermission,
   type ToolProvider,

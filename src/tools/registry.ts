@@ -6,7 +6,7 @@ import { describeTextProblem, findUnsafeText, printablePath } from '../shared/te
 import { asToolError, INTERNAL_ERROR_MESSAGE, ToolError } from './errors.js';
 import { principalMay } from './permissions.js';
 import { openAiFunction, type OpenAiFunctionSpec } from './schema.js';
-import type { Tool, ToolContext, ToolProvider, ToolResult, ToolsChange } from './tool.js';
+import type { Tool, ToolCallReport, ToolContext, ToolProvider, ToolResult, ToolsChange } from './tool.js';
 
 /** The tools one caller may use, in provider order; built once per caller view and kept until a change. */
 export interface ToolSet {
@@ -77,12 +77,13 @@ export class ToolRegistry {
 
   /**
    * Runs a tool with arguments already validated against its schema: refuses text no store can keep (NUL, lone
-   * surrogates; the same rule as the HTTP API), logs user, tool, duration and outcome (never argument values),
+   * surrogates; the same rule as the HTTP API), reports user, tool, duration and outcome (never argument values:
+   * to `ctx.report` for the edge's access line, or as a log line of its own),
    * counts it, and turns every failure into a `ToolError` (unexpected ones are logged, not described).
    */
   async invoke(tool: Tool, args: unknown, ctx: ToolContext): Promise<ToolResult> {
     const started = performance.now();
-    let outcome = 'ok';
+    let outcome: ToolCallReport['outcome'] = 'ok';
     const user = this.local ? null : ctx.principal.userId;
     try {
       const unsafe = findUnsafeText(args);
@@ -109,7 +110,11 @@ export class ToolRegistry {
       const seconds = (performance.now() - started) / 1000;
       this.metrics?.toolCalls.inc({ tool: tool.name, outcome });
       this.metrics?.toolDuration.observe({ tool: tool.name }, seconds);
-      ctx.logger.info({ user, tool: tool.name, ms: Math.round(seconds * 1000), outcome }, 'tool call');
+      const report: ToolCallReport = { user, tool: tool.name, ms: Math.round(seconds * 1000), outcome };
+      if (ctx.report) {
+        ctx.report(report);
+        ctx.logger.debug(report, 'tool call');
+      } else ctx.logger.info(report, 'tool call');
     }
   }
 

@@ -25,6 +25,19 @@ export interface ToolContext {
   logger: Logger;
   /** The edge's request id (HTTP `X-Request-Id`, or the protocol message id), for logs and audit. */
   requestId: string;
+  /**
+   * Given by an edge that writes one access-log line per request (HTTP `/mcp`): the call's summary goes into that
+   * line, and the registry's own "tool call" line drops to `debug`. Without it the registry logs at `info`.
+   */
+  report?: (call: ToolCallReport) => void;
+}
+
+/** What the registry tells about each call: never argument values. */
+export interface ToolCallReport {
+  user: string | null;
+  tool: string;
+  ms: number;
+  outcome: 'ok' | 'tool_error' | 'internal_error';
 }
 
 /** One tool, whatever edge serves it (MCP today; an OpenAI-compatible chat loop next). */

@@ -1,7 +1,9 @@
 /** The MCP library cache: invalidation, the load/invalidate race, TTL and the size bounds. */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { LibraryCache } from '../../src/tools/skills/cache.js';
-import type { LoadedSkill } from '../../src/skills/index.js';
+import type { LoadedSkill, SkillsService } from '../../src/skills/index.js';
+import { userLibrary } from '../../src/tools/skills/library.js';
+import { restrictLibrary } from '../../src/tools/skills/views.js';
 import { deferred } from './fixtures.js';
 
 const skill = (name: string, n = 1) =>
@@ -79,5 +81,44 @@ describe('LibraryCache', () => {
     await cache.blob('y', blob(Buffer.alloc(5)));
     await cache.blob('x', blob(Buffer.alloc(5)));
     expect(blobLoads).toBe(6);
+  });
+});
+
+describe('derived from the cached catalog once', () => {
+  it('a warm catalog is the same array in a user view and a restricted one, and a change gives a new one', async () => {
+    const cache = new LibraryCache();
+    let names = ['a', 'b'];
+    const skills = { catalog: async () => rows(...names) } as unknown as SkillsService;
+    const library = userLibrary(skills, 'u1', cache);
+    const restricted = restrictLibrary(library, ['b']);
+    const first = await library.catalog();
+    expect(await library.catalog()).toBe(first); // what is rendered from it is rendered once
+    expect(first.map((s) => s.name)).toEqual(['a', 'b']);
+    const narrowed = await restricted.catalog();
+    expect(await restricted.catalog()).toBe(narrowed);
+    expect(narrowed.map((s) => s.name)).toEqual(['b']);
+    names = ['b', 'c'];
+    cache.invalidate('u1');
+    const after = await library.catalog();
+    expect(after).not.toBe(first);
+    expect(after.map((s) => s.name)).toEqual(['b', 'c']);
+    expect(await restricted.catalog()).not.toBe(narrowed);
+  });
+});
+
+describe('listing pages', () => {
+  it('are kept per user, cursor and size until a change, and bounded', async () => {
+    const cache = new LibraryCache({ maxPagesPerUser: 2 });
+    let loads = 0;
+    const load = (label: string) => async () => (loads++, { label });
+    expect(await cache.page('u1', 'a', load('a1'))).toEqual({ label: 'a1' });
+    expect(await cache.page('u1', 'a', load('a2'))).toEqual({ label: 'a1' });
+    expect(await cache.page('u2', 'a', load('u2'))).toEqual({ label: 'u2' }); // never another user's page
+    expect(loads).toBe(2);
+    cache.invalidate('u1');
+    expect(await cache.page('u1', 'a', load('a3'))).toEqual({ label: 'a3' });
+    await cache.page('u1', 'b', load('b'));
+    await cache.page('u1', 'c', load('c')); // a third page pushes out the first
+    expect(await cache.page('u1', 'a', load('a4'))).toEqual({ label: 'a4' });
   });
 });

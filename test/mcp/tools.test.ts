@@ -335,7 +335,7 @@ describe('changes show at once (the server caches what the tools read)', () => {
 });
 
 describe('observability', () => {
-  it('logs user, tool, duration and outcome of each call, never the arguments', async () => {
+  it('logs user, tool, duration and outcome of each call in its one access line, never the arguments', async () => {
     const client = await connectMcp(t.baseUrl, alice.token, 'modern');
     try {
       const before = t.logs.length;
@@ -344,14 +344,14 @@ describe('observability', () => {
         file_name: 'references/api notes.md',
       });
       await callError(client, 'load_skill', { skill_name: 'distinctive-zebra-name' });
-      const lines = t.logs
-        .slice(before)
-        .map((l) => JSON.parse(l))
-        .filter((l) => l.msg === 'tool call');
+      const logged = t.logs.slice(before).map((l) => JSON.parse(l));
+      // At `info`, a call over /mcp writes one line: the access line, which carries the call.
+      expect(logged.filter((l) => l.msg === 'tool call' && l.level >= 30)).toEqual([]);
+      const lines = logged.filter((l) => l.msg === 'request' && l.route === '/mcp' && l.tool);
       expect(lines).toHaveLength(2);
       expect(lines[0]).toMatchObject({ user: alice.user.id, tool: 'read_reference_file', outcome: 'ok' });
       expect(lines[1]).toMatchObject({ user: alice.user.id, tool: 'load_skill', outcome: 'tool_error' });
-      for (const l of lines) expect(typeof l.ms).toBe('number');
+      for (const l of lines) expect(typeof l.tool_ms).toBe('number');
       const raw = t.logs.slice(before).join('\n');
       expect(raw).not.toContain('api notes');
       expect(raw).not.toContain('distinctive-zebra-name');

@@ -116,6 +116,30 @@ describe('several instances with Redis', () => {
     expect((await onA.get('/api/v1/users/me')).status).toBe(401);
   });
 
+  it("a console session's cached principal follows a disable, a promotion and a deletion made elsewhere at once", async () => {
+    const admin = await new Api(a.baseUrl).post('/api/v1/auth/login', {
+      login: 'multiadmin',
+      password: 'pw-multiadmin-long-enough',
+    });
+    const adminOnA = new Api(a.baseUrl, admin.body.access_token);
+    const target = await registerUser(new Api(a.baseUrl), 'cachedsession');
+    const onB = new Api(b.baseUrl, target.api.token);
+    // Twice: the second answer comes from B's cache of the session's principal.
+    expect((await onB.get('/api/v1/users/me')).status).toBe(200);
+    expect((await onB.get('/api/v1/admin/settings')).status).toBe(403);
+    expect((await adminOnA.patch(`/api/v1/users/${target.user.id}`, { is_admin: true })).status).toBe(200);
+    expect((await onB.get('/api/v1/admin/settings')).status).toBe(200);
+    expect((await adminOnA.patch(`/api/v1/users/${target.user.id}`, { disabled: true })).status).toBe(200);
+    expect((await onB.get('/api/v1/users/me')).status).toBe(401);
+
+    const other = await registerUser(new Api(b.baseUrl), 'deletedsession');
+    const otherOnA = new Api(a.baseUrl, other.api.token);
+    expect((await otherOnA.get('/api/v1/users/me')).status).toBe(200);
+    const deleted = await other.api.request('DELETE', '/api/v1/users/me', { password: other.password });
+    expect(deleted.status).toBe(204);
+    expect((await otherOnA.get('/api/v1/users/me')).status).toBe(401);
+  });
+
   it('an admin setting changed on one instance holds on the other at once', async () => {
     const admin = await new Api(a.baseUrl).post('/api/v1/auth/login', {
       login: 'multiadmin',

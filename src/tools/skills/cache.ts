@@ -9,6 +9,8 @@ export interface LibraryCacheOptions {
   ttlMs?: number;
   maxUsers?: number;
   maxSkillsPerUser?: number;
+  /** Pages of the Skills-over-MCP listing kept per user. */
+  maxPagesPerUser?: number;
   /** Total bytes of file contents kept. */
   maxBlobBytes?: number;
   /** Larger files are never kept. */
@@ -21,11 +23,13 @@ interface UserEntry {
   expires: number;
   catalog?: CatalogRow[];
   skills: Map<string, LoadedSkill>;
+  /** Listing pages by their cursor and size (`skills/list`). */
+  pages: Map<string, unknown>;
 }
 
 /**
- * The MCP hot path's memory: per user, the catalog and the loaded skills (current version and manifest) the
- * tools resolved, and file contents by SHA-256.
+ * The MCP hot path's memory: per user, the catalog, the loaded skills (current version and manifest) the
+ * tools resolved and the pages of the Skills-over-MCP listing, and file contents by SHA-256.
  *
  * Correctness rests on three rules:
  * - Entries are per user and only ever filled from that user's own queries (the access checks happen there);
@@ -39,6 +43,7 @@ export class LibraryCache {
   private readonly ttlMs: number;
   private readonly maxUsers: number;
   private readonly maxSkillsPerUser: number;
+  private readonly maxPagesPerUser: number;
   private readonly maxBlobBytes: number;
   private readonly maxBlobSize: number;
   private readonly users = new Map<string, UserEntry>();
@@ -51,6 +56,7 @@ export class LibraryCache {
     this.ttlMs = opts.ttlMs ?? 5_000;
     this.maxUsers = opts.maxUsers ?? 2_000;
     this.maxSkillsPerUser = opts.maxSkillsPerUser ?? 256;
+    this.maxPagesPerUser = opts.maxPagesPerUser ?? 64;
     this.maxBlobBytes = opts.maxBlobBytes ?? 64 * 1024 * 1024;
     this.maxBlobSize = opts.maxBlobSize ?? 2 * 1024 * 1024;
   }
@@ -79,6 +85,16 @@ export class LibraryCache {
     return this.fill(userId, load, (e, v) => {
       if (e.skills.size >= this.maxSkillsPerUser) e.skills.delete(e.skills.keys().next().value!);
       e.skills.set(name, v);
+    });
+  }
+
+  /** One page of the user's listing (`key`: its cursor and size), kept like the catalog. */
+  page<T>(userId: string, key: string, load: () => Promise<T>): Promise<T> {
+    const hit = this.entry(userId)?.pages.get(key);
+    if (hit) return Promise.resolve(hit as T);
+    return this.fill(userId, load, (e, v) => {
+      if (e.pages.size >= this.maxPagesPerUser) e.pages.delete(e.pages.keys().next().value!);
+      e.pages.set(key, v);
     });
   }
 
@@ -127,7 +143,7 @@ export class LibraryCache {
     let e = this.entry(userId);
     if (!e) {
       if (this.users.size >= this.maxUsers) this.users.delete(this.users.keys().next().value!);
-      e = { expires: Date.now() + this.ttlMs, skills: new Map() };
+      e = { expires: Date.now() + this.ttlMs, skills: new Map(), pages: new Map() };
       this.users.set(userId, e);
     }
     store(e, value);

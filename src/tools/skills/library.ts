@@ -82,9 +82,22 @@ const frontmatterOf = (fm: Record<string, unknown>, name: string, description: s
 
 /**
  * The database-backed library of one user: own skills and visible shared ones, enabled only. With a cache (the
- * HTTP server passes one), the catalog, the loaded skills and file contents are served from memory between
- * changes; search, listings and working copies always query.
+ * HTTP server passes one), the catalog, the loaded skills, the listing's pages and file contents are served from
+ * memory between changes; search and working copies always query.
  */
+type CatalogEntry = { name: string; description: string };
+const toCatalog = (rows: readonly CatalogEntry[]): CatalogEntry[] =>
+  rows.map((r) => ({ name: r.name, description: r.description }));
+
+const memos = new WeakMap<(input: never) => unknown, WeakMap<object, unknown>>();
+/** `derive(input)`, computed once per input object (kept while the input lives). */
+export function memo<I extends object, O>(derive: (input: I) => O, input: I): O {
+  let results = memos.get(derive as (input: never) => unknown);
+  if (!results) memos.set(derive as (input: never) => unknown, (results = new WeakMap()));
+  if (!results.has(input)) results.set(input, derive(input));
+  return results.get(input) as O;
+}
+
 export function userLibrary(skills: SkillsService, userId: string, cache?: LibraryCache): SkillLibrary {
   const loaded = (name: string): Promise<LoadedSkill> =>
     orSkillNotFound(name, () =>
@@ -92,10 +105,9 @@ export function userLibrary(skills: SkillsService, userId: string, cache?: Libra
     );
   return {
     async catalog() {
-      const rows = cache
-        ? await cache.catalog(userId, () => skills.catalog(userId))
-        : await skills.catalog(userId);
-      return rows.map((r) => ({ name: r.name, description: r.description }));
+      if (!cache) return toCatalog(await skills.catalog(userId));
+      // One array per cached catalog, so that what is derived from it (the rendered listing) is derived once.
+      return memo(toCatalog, await cache.catalog(userId, () => skills.catalog(userId)));
     },
     async describe(name) {
       const { skill, version, manifest } = await loaded(name);
@@ -116,16 +128,20 @@ export function userLibrary(skills: SkillsService, userId: string, cache?: Libra
     },
     search: (query, limit) => skills.search(userId, query, limit),
     async entries(cursor, limit) {
-      const page = await skills.catalogEntries(userId, cursor, limit);
-      return {
-        skills: page.entries.map((e) => ({
-          name: e.skill.name,
-          description: e.skill.description,
-          frontmatter: frontmatterOf(e.version.frontmatter, e.skill.name, e.skill.description),
-          files: e.files,
-        })),
-        nextCursor: page.nextCursor,
+      const load = async () => {
+        const page = await skills.catalogEntries(userId, cursor, limit);
+        return {
+          skills: page.entries.map((e) => ({
+            name: e.skill.name,
+            description: e.skill.description,
+            frontmatter: frontmatterOf(e.version.frontmatter, e.skill.name, e.skill.description),
+            files: e.files,
+          })),
+          nextCursor: page.nextCursor,
+        };
       };
+      // Pages are kept with the catalog and dropped with it (a change event, the TTL).
+      return cache ? cache.page(userId, `${cursor ?? ''}\0${limit}`, load) : load();
     },
     async workingCopy(name) {
       const c = await orSkillNotFound(name, () => skills.workingCopy(userId, name));

@@ -3,7 +3,7 @@ import { isText, isTextType } from '../../skills/index.js';
 import { ToolError } from '../errors.js';
 import { withCachedJsonSchema } from '../schema.js';
 import { defineTool, textResult, type Tool, type ToolContext, type ToolProvider } from '../tool.js';
-import { SkillNotFound, skillUri, type SkillLibrary } from './library.js';
+import { memo, SkillNotFound, skillUri, type SkillLibrary } from './library.js';
 import { closest } from './suggest.js';
 import type { SkillViews } from './views.js';
 
@@ -73,6 +73,18 @@ const SEARCH_ARGUMENTS = withCachedJsonSchema(
 
 const READ_ONLY = { readOnlyHint: true, openWorldHint: false };
 
+type Catalog = Awaited<ReturnType<SkillLibrary['catalog']>>;
+function listing(catalog: Catalog): string {
+  if (!catalog.length) return 'No skills are available yet. Upload skills in the Skillport console.';
+  const lines = catalog.map((s) => `- ${s.name}: ${s.description.replace(/\s+/g, ' ').trim()}`);
+  return `Available skills (${catalog.length}). Call load_skill(skill_name) before using one:\n${lines.join('\n')}`;
+}
+/**
+ * load_skill_metadata's text, rendered once per catalog: a library hands out the same array until a change or
+ * its cache's TTL replaces it, so a warm call costs the same for 5,000 skills as for 10 (bar sending the text).
+ */
+const renderCatalog = (catalog: Catalog): string => memo(listing, catalog);
+
 /**
  * The progressive-disclosure tools, named and shaped like the original AgentSkills MCP so existing agents keep
  * working: list → load → read (→ run, `commandTools`). Each call works on the caller's view of the library
@@ -91,13 +103,7 @@ export function skillLibraryTools(views: SkillViews): ToolProvider {
       annotations: READ_ONLY,
       permission: 'skills.read',
       async call(_args, ctx) {
-        const skills = await libraryOf(ctx).catalog();
-        if (!skills.length)
-          return textResult('No skills are available yet. Upload skills in the Skillport console.');
-        const lines = skills.map((s) => `- ${s.name}: ${s.description.replace(/\s+/g, ' ').trim()}`);
-        return textResult(
-          `Available skills (${skills.length}). Call load_skill(skill_name) before using one:\n${lines.join('\n')}`,
-        );
+        return textResult(renderCatalog(await libraryOf(ctx).catalog()));
       },
     }),
     defineTool({

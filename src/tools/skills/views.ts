@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Principal } from '../../shared/principal.js';
 import type { SkillChange, SkillsService } from '../../skills/index.js';
 import { LibraryCache, type LibraryCacheOptions } from './cache.js';
-import { SkillNotFound, userLibrary, type SkillLibrary } from './library.js';
+import { memo, SkillNotFound, userLibrary, type SkillLibrary } from './library.js';
 
 /** Restricted search ranks this many of the caller's matches before keeping the allowed ones. */
 const RESTRICTED_SEARCH_WINDOW = 200;
@@ -13,11 +13,13 @@ const RESTRICTED_SEARCH_WINDOW = 200;
  */
 export function restrictLibrary(library: SkillLibrary, allowed: readonly string[]): SkillLibrary {
   const only = new Set(allowed);
+  const allowedOf = (catalog: Awaited<ReturnType<SkillLibrary['catalog']>>) =>
+    catalog.filter((s) => only.has(s.name));
   const check = (name: string) => {
     if (!only.has(name)) throw new SkillNotFound(name);
   };
   return {
-    catalog: async () => (await library.catalog()).filter((s) => only.has(s.name)),
+    catalog: async () => memo(allowedOf, await library.catalog()),
     describe: async (name) => (check(name), library.describe(name)),
     readFile: async (name, path) => (check(name), library.readFile(name, path)),
     async search(query, limit) {
