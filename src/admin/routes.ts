@@ -4,7 +4,9 @@ import { requireAdmin, requireAuth } from '../http/middleware.js';
 import { bearerSecurity, createRouter, errorResponses, json, jsonBody, z } from '../http/openapi.js';
 import type { SettingsService } from './settings.js';
 
-const Settings = z.object({ commands_enabled: z.boolean() }).openapi('Settings');
+const Settings = z
+  .object({ commands_enabled: z.boolean(), user_model_providers: z.boolean() })
+  .openapi('Settings');
 
 export function adminRoutes(deps: { settings: SettingsService; auth: Authenticator }) {
   const app = createRouter();

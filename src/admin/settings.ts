@@ -8,6 +8,8 @@ import type { Principal } from '../shared/principal.js';
 export const SettingsSchema = z.object({
   /** Admin switch for run_shell_command (COMMANDS_ENABLED=false removes the tool entirely). */
   commands_enabled: z.boolean().default(true),
+  /** Users may configure model providers of their own (with their own API keys) for their assistants. */
+  user_model_providers: z.boolean().default(false),
 });
 export type Settings = z.infer<typeof SettingsSchema>;
 

@@ -8,6 +8,9 @@ import { auditRoutes } from '../audit/routes.js';
 import { skillsRoutes } from '../skills/index.js';
 import { mountMcp } from '../mcp/index.js';
 import { adminRoutes } from '../admin/index.js';
+import { providersRoutes } from '../providers/index.js';
+import { assistantsRoutes } from '../assistants/index.js';
+import { mountOpenAi } from '../openai/index.js';
 import { mountApiDocs, mountConsole } from '../web/console.js';
 import { errorResponse, handleError } from './errors.js';
 import { jsonBodyLimit, requestContext, wellFormedUrl } from './middleware.js';
@@ -93,6 +96,9 @@ export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; cons
   app.route(API_PREFIX, auditRoutes(deps));
   app.route(API_PREFIX, skillsRoutes(deps));
   app.route(API_PREFIX, adminRoutes(deps));
+  app.route(API_PREFIX, providersRoutes(deps));
+  app.route(API_PREFIX, assistantsRoutes(deps));
+  mountOpenAi(app, ctx);
 
   const mcp = mountMcp(app, {
     config,

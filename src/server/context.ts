@@ -32,6 +32,9 @@ import { completeAudit, recordAudit } from '../audit/service.js';
 import type { Sandbox } from '../sandbox/index.js';
 import { createCommandSandbox } from './command-sandbox.js';
 import { redactUrl } from '../shared/redact.js';
+import { SecretBox } from '../shared/secrets.js';
+import { ProvidersService } from '../providers/index.js';
+import { AssistantsService } from '../assistants/index.js';
 
 /**
  * The composition root's output: every long-lived service, built once per server instance and handed to the
@@ -59,6 +62,12 @@ export interface AppContext {
   skillViews: SkillViews;
   /** Every tool, per caller: the skill library's tools and, when enabled, run_shell_command. */
   tools: ToolRegistry;
+  /** Seals the secrets kept at rest (providers' API keys). */
+  secrets: SecretBox;
+  /** Model providers (admins', users' own, the environment's OPENAI_API_KEY). */
+  providers: ProvidersService;
+  /** Assistants, callable through the OpenAI-compatible edge. */
+  assistants: AssistantsService;
   /** Degraded-mode notices shown by /ready and logged at start. */
   warnings: string[];
   /** Run in reverse order by `close()`: things built on the context that hold resources. */
@@ -173,6 +182,15 @@ async function buildServices(
       }),
     );
   }
+  const secrets = new SecretBox(config.SECRET_KEY);
+  const providers = new ProvidersService(db.db, secrets, settings, {
+    apiKey: config.OPENAI_API_KEY,
+    baseUrl: config.OPENAI_BASE_URL,
+  });
+  const assistants = new AssistantsService(db.db, providers);
+  apiTokens.checkAssistantIds = (actor, ids) => assistants.assertBindable(actor, ids);
+  // The AI SDK writes its warnings with console.*, which would corrupt a stdio MCP stream: route them to pino.
+  globalThis.AI_SDK_LOG_WARNINGS = (options) => logger.warn({ ai_sdk: options }, 'model provider warning');
   return {
     version: VERSION,
     config,
@@ -190,6 +208,9 @@ async function buildServices(
     commandLevel,
     skillViews,
     tools,
+    secrets,
+    providers,
+    assistants,
     warnings,
     closers,
     async close() {

@@ -1,0 +1,5 @@
+/** Assistants: a model, a system prompt and a tool selection, owned by a user and callable as a model. */
+export { AssistantsService, toAssistantView, type AssistantRow, type AssistantView } from './service.js';
+export { assistantsRoutes } from './routes.js';
+export { assistantPolicy } from './policy.js';
+export { assistantPrincipal, selectTools } from './tools.js';
