@@ -125,7 +125,9 @@ export async function* runTurn(input: TurnInput): AsyncGenerator<TurnEvent> {
     onError: () => undefined,
     ...input.settings,
   });
+  // Whether the last step called server tools only: then the step limit cut the loop (see finishReasonOf).
   let lastStepHadServerCalls = false;
+  let lastStepHadClientCalls = false;
   for await (const part of result.fullStream) {
     switch (part.type) {
       case 'text-delta':
@@ -133,9 +135,11 @@ export async function* runTurn(input: TurnInput): AsyncGenerator<TurnEvent> {
         break;
       case 'start-step':
         lastStepHadServerCalls = false;
+        lastStepHadClientCalls = false;
         break;
       case 'tool-call':
         if (clientNames.has(part.toolName)) {
+          lastStepHadClientCalls = true;
           yield {
             type: 'client-tool-call',
             id: part.toolCallId,
@@ -173,7 +177,7 @@ export async function* runTurn(input: TurnInput): AsyncGenerator<TurnEvent> {
         };
         yield {
           type: 'finish',
-          finishReason: finishReasonOf(part.finishReason, lastStepHadServerCalls),
+          finishReason: finishReasonOf(part.finishReason, lastStepHadServerCalls && !lastStepHadClientCalls),
           usage,
           responseMessages: async () => (await result.response).messages,
         };

@@ -14,6 +14,8 @@ export interface ScriptedTurn {
   usage?: { prompt: number; completion: number };
   /** Check the request before answering (assertion errors fail the test through `errors`). */
   expect?: (body: any) => void;
+  /** Build the answer from the request (e.g. a final answer quoting the tool results it was sent). */
+  respond?: (body: any) => ScriptedTurn;
 }
 
 export interface RecordedRequest {
@@ -45,6 +47,11 @@ export class ScriptedLlm {
     this.turns.push(...turns);
   }
 
+  /** Drops the turns not yet used (after a test that ends a turn early). */
+  clear(): void {
+    this.turns.length = 0;
+  }
+
   get remaining(): number {
     return this.turns.length;
   }
@@ -72,7 +79,14 @@ export class ScriptedLlm {
         data: [{ id: 'scripted-1', object: 'model', created: 0, owned_by: 'test' }],
       });
     }
-    const turn = this.turns.shift();
+    const scripted = this.turns.shift();
+    let turn = scripted;
+    try {
+      if (scripted?.respond) turn = { ...scripted, ...scripted.respond(record.body) };
+    } catch (err) {
+      this.errors.push(err);
+      return json(res, 500, { error: { message: 'scripted turn failed', type: 'server_error' } });
+    }
     if (!turn) return json(res, 500, { error: { message: 'no scripted turn left', type: 'server_error' } });
     try {
       turn.expect?.(record.body);
