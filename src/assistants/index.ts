@@ -3,3 +3,5 @@ export { AssistantsService, toAssistantView, type AssistantRow, type AssistantVi
 export { assistantsRoutes } from './routes.js';
 export { assistantPolicy } from './policy.js';
 export { assistantPrincipal, selectTools } from './tools.js';
+export { ChatSessions, type SessionTurn, type SessionView } from './sessions.js';
+export { sessionRoutes } from './session-routes.js';

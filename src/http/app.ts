@@ -9,7 +9,7 @@ import { skillsRoutes } from '../skills/index.js';
 import { mountMcp } from '../mcp/index.js';
 import { adminRoutes } from '../admin/index.js';
 import { providersRoutes } from '../providers/index.js';
-import { assistantsRoutes } from '../assistants/index.js';
+import { assistantsRoutes, sessionRoutes } from '../assistants/index.js';
 import { mountOpenAi } from '../openai/index.js';
 import { mountApiDocs, mountConsole } from '../web/console.js';
 import { errorResponse, handleError } from './errors.js';
@@ -98,6 +98,7 @@ export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; cons
   app.route(API_PREFIX, adminRoutes(deps));
   app.route(API_PREFIX, providersRoutes(deps));
   app.route(API_PREFIX, assistantsRoutes(deps));
+  app.route(API_PREFIX, sessionRoutes(deps));
   mountOpenAi(app, ctx);
 
   const mcp = mountMcp(app, {

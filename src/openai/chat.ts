@@ -1,5 +1,5 @@
 import type { ModelMessage } from 'ai';
-import type { AssistantRow, AssistantsService } from '../assistants/index.js';
+import type { AssistantRow, AssistantsService, ChatSessions, SessionTurn } from '../assistants/index.js';
 import { assistantPrincipal, selectTools } from '../assistants/index.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -16,6 +16,7 @@ export interface ChatDeps {
   providers: ProvidersService;
   tools: ToolRegistry;
   pending: PendingToolTurns;
+  sessions: ChatSessions;
   metrics: Metrics;
   turnTimeoutMs: number;
 }
@@ -24,10 +25,17 @@ export interface ChatDeps {
 export interface PreparedTurn {
   assistant: AssistantRow;
   events: AsyncGenerator<TurnEvent>;
+  /** The server-kept session this turn continues, if the request named one. */
+  sessionId: string | null;
   /** Whether a server tool has started (then the client must not retry blindly). */
   toolRan(): boolean;
-  /** Stores the hidden steps when the turn handed client tool calls back (mixed mode). */
-  keepPending(calls: Array<{ id: string }>, messages: ModelMessage[]): Promise<void>;
+  /**
+   * Keeps what the next request needs: the turn's messages in its session, and the hidden steps when the turn
+   * handed client tool calls back (mixed mode).
+   */
+  complete(calls: Array<{ id: string }>, responseMessages: () => Promise<ModelMessage[]>): Promise<void>;
+  /** Frees the session after a failed or cancelled turn (its history stays as it was). */
+  abandon(): Promise<void>;
   recordUsage(usage: { prompt: number; completion: number }, outcome: string): Promise<void>;
 }
 
@@ -40,7 +48,14 @@ export async function prepareTurn(
   deps: ChatDeps,
   caller: Principal,
   request: ChatRequest,
-  ctx: { signal: AbortSignal; logger: Logger; requestId: string; beforeTool: () => Promise<void> },
+  ctx: {
+    signal: AbortSignal;
+    logger: Logger;
+    requestId: string;
+    beforeTool: () => Promise<void>;
+    /** A session id, or `new` to start one. */
+    sessionId?: string;
+  },
 ): Promise<PreparedTurn> {
   if (request.n !== undefined && request.n !== null && request.n !== 1)
     throw new OpenAiTurnError(openAiError(400, 'unsupported_value', 'Only n = 1 is supported', 'n'));
@@ -68,11 +83,15 @@ export async function prepareTurn(
     m.role === 'assistant' && m.tool_calls?.length ? [m.tool_calls[0]!.id] : [],
   );
   const stored = await deps.pending.load(principal.userId, assistant.id, firstCallIds);
+  const newMessages = toModelMessages(request.messages, (id) => stored.get(id) ?? null);
+  const session = ctx.sessionId
+    ? await beginSession(deps.sessions, caller, ctx.sessionId, assistant.id)
+    : null;
   let toolRan = false;
   const input: TurnInput = {
     model,
     system: assistant.systemPrompt,
-    messages: toModelMessages(request.messages, (id) => stored.get(id) ?? null),
+    messages: [...((session?.history ?? []) as ModelMessage[]), ...newMessages],
     serverTools,
     clientTools,
     maxSteps: assistant.maxSteps,
@@ -88,9 +107,16 @@ export async function prepareTurn(
   return {
     assistant,
     events: runTurn(input),
+    sessionId: session?.id ?? null,
     toolRan: () => toolRan,
-    keepPending: async (calls, messages) => {
+    complete: async (calls, responseMessages) => {
+      if (!calls.length && !session) return;
+      const messages = await responseMessages();
       if (calls.length) await deps.pending.save(principal.userId, assistant.id, calls[0]!.id, messages);
+      await session?.commit([...newMessages, ...messages], titleOf(request));
+    },
+    abandon: async () => {
+      await session?.release();
     },
     recordUsage: async (usage, outcome) => {
       deps.metrics.assistantTurns.inc({ assistant: assistant.slug, outcome });
@@ -114,4 +140,32 @@ function generationSettings(a: AssistantRow, r: ChatRequest): TurnInput['setting
     ...(stop ? { stopSequences: stop } : {}),
     ...(r.seed != null ? { seed: r.seed } : {}),
   };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Takes the named session's turn (`new` creates one for this assistant); an unknown id is 404. */
+async function beginSession(
+  sessions: ChatSessions,
+  caller: Principal,
+  id: string,
+  assistantId: string,
+): Promise<SessionTurn> {
+  if (id === 'new') id = (await sessions.create(caller, assistantId)).id;
+  if (!UUID.test(id))
+    throw new OpenAiTurnError(
+      openAiError(404, 'session_not_found', 'Session not found', 'x-skillport-session'),
+    );
+  return sessions.begin(caller, id, assistantId);
+}
+
+/** A session's title: the start of the first user message. */
+function titleOf(request: ChatRequest): string {
+  const first = request.messages.find((m) => m.role === 'user');
+  const content = first?.content;
+  const text =
+    typeof content === 'string'
+      ? content
+      : (content ?? []).map((p) => ('text' in p ? String(p.text) : '')).join(' ');
+  return text.replace(/\s+/g, ' ').trim();
 }

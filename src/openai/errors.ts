@@ -48,8 +48,13 @@ export const errorBody = (e: OpenAiError) => ({
 export function toOpenAiError(err: unknown): OpenAiError {
   if (err instanceof OpenAiTurnError) return err.error;
   if (err instanceof AppError) {
-    const fields = (err.details as { fields?: Array<{ path: string }> } | undefined)?.fields;
-    return openAiError(err.status, err.code, err.message, fields?.[0]?.path ?? null);
+    const details = err.details as { fields?: Array<{ path: string }>; code?: string } | undefined;
+    return openAiError(
+      err.status,
+      details?.code ?? err.code,
+      err.message,
+      details?.fields?.[0]?.path ?? null,
+    );
   }
   const apiError = APICallError.isInstance(err)
     ? err

@@ -11,7 +11,8 @@ const SWEEP_MS = 15 * 60 * 1000;
 /** Mounts the OpenAI-compatible edge at `/v1` (its own error shape, not the REST envelope). */
 export function mountOpenAi(app: OpenAPIHono<AppEnv>, ctx: AppContext): void {
   const pending = new PendingToolTurns(ctx.db.db);
-  const timer = setInterval(() => void pending.sweep().catch(() => undefined), SWEEP_MS);
+  const sweep = () => Promise.all([pending.sweep(), ctx.sessions.sweep()]);
+  const timer = setInterval(() => void sweep().catch(() => undefined), SWEEP_MS);
   timer.unref();
   ctx.closers.push(async () => clearInterval(timer));
   app.use('/v1/*', jsonBodyLimit(ctx.config.MAX_JSON_BODY_BYTES));
@@ -22,6 +23,7 @@ export function mountOpenAi(app: OpenAPIHono<AppEnv>, ctx: AppContext): void {
       providers: ctx.providers,
       tools: ctx.tools,
       pending,
+      sessions: ctx.sessions,
       metrics: ctx.metrics,
       turnTimeoutMs: ctx.config.ASSISTANT_TURN_TIMEOUT * 1000,
       auth: ctx.authenticator,

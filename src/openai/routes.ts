@@ -12,6 +12,8 @@ const KEEPALIVE_MS = 10_000;
 
 /** Opt-in for the server's tool steps: `stream_options.x_skillport_tool_events` or this header. */
 const TOOL_EVENTS_HEADER = 'x-skillport-tool-events';
+/** Names a server-kept session (`new` starts one); the answer names it too. */
+const SESSION_HEADER = 'x-skillport-session';
 
 function answerError(c: Context<AppEnv>, e: OpenAiError, noRetry = false): Response {
   if (noRetry) c.header('x-should-retry', 'false');
@@ -98,6 +100,7 @@ export function openAiRoutes(deps: ChatDeps & { auth: Authenticator }) {
         signal: disconnected.signal,
         logger: c.get('log'),
         requestId: c.get('requestId'),
+        sessionId: c.req.header(SESSION_HEADER) ?? request.metadata?.skillport_session,
         beforeTool: async () => {
           // A key disabled or revoked during the turn stops it before its next tool runs.
           const again = await deps.auth.resolve(header, 'assistants');
@@ -105,8 +108,9 @@ export function openAiRoutes(deps: ChatDeps & { auth: Authenticator }) {
         },
       });
     } catch (err) {
-      return answerError(c, asOpenAiError(err));
+      return answerError(c, asOpenAiError(err), asOpenAiError(err).code === 'session_busy');
     }
+    if (turn.sessionId) c.header(SESSION_HEADER, turn.sessionId);
     const toolEvents =
       request.stream_options?.x_skillport_tool_events === true || c.req.header(TOOL_EVENTS_HEADER) === 'true';
     const wire = new CompletionWire(request.model, request.stream_options?.include_usage === true);
@@ -152,7 +156,7 @@ async function completeAnswer(
       else if (e.type === 'client-tool-call')
         calls.push({ id: e.id, type: 'function', function: { name: e.name, arguments: e.arguments } });
       else if (e.type === 'finish') {
-        if (calls.length) await turn.keepPending(calls, await e.responseMessages());
+        await turn.complete(calls, e.responseMessages);
         await turn.recordUsage(e.usage, 'ok');
         const message = {
           role: 'assistant',
@@ -172,6 +176,7 @@ async function completeAnswer(
     }
     throw new Error('the turn ended without finishing');
   } catch (err) {
+    await turn.abandon().catch(() => undefined);
     await turn.recordUsage({ prompt: 0, completion: 0 }, 'error').catch(() => undefined);
     logFailure(c, err);
     return answerError(c, asOpenAiError(err), turn.toolRan());
@@ -216,7 +221,7 @@ function streamAnswer(
             } else if ((e.type === 'tool-start' || e.type === 'tool-end') && toolEvents) {
               write(sseData(wire.emptyChunk({ skillport: { tool_event: toolEvent(e) } })));
             } else if (e.type === 'finish') {
-              if (calls.length) await turn.keepPending(calls, await e.responseMessages());
+              await turn.complete(calls, e.responseMessages);
               write(sseData(wire.chunk({}, e.finishReason)));
               if (wire.includeUsage) write(sseData(wire.emptyChunk({ usage: usageOf(e.usage as Usage) })));
               write('data: [DONE]\n\n');
@@ -228,6 +233,7 @@ function streamAnswer(
             logFailure(c, err);
             write(sseData(errorBody(asOpenAiError(err))));
           }
+          await turn.abandon().catch(() => undefined);
           await turn
             .recordUsage({ prompt: 0, completion: 0 }, disconnected.signal.aborted ? 'cancelled' : 'error')
             .catch(() => undefined);
@@ -253,6 +259,7 @@ function streamAnswer(
       'Cache-Control': 'no-cache',
       'X-Accel-Buffering': 'no',
       'X-Request-Id': c.get('requestId'),
+      ...(turn.sessionId ? { 'X-Skillport-Session': turn.sessionId } : {}),
     },
   });
 }

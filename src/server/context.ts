@@ -34,7 +34,7 @@ import { createCommandSandbox } from './command-sandbox.js';
 import { redactUrl } from '../shared/redact.js';
 import { SecretBox } from '../shared/secrets.js';
 import { ProvidersService } from '../providers/index.js';
-import { AssistantsService } from '../assistants/index.js';
+import { AssistantsService, ChatSessions } from '../assistants/index.js';
 
 /**
  * The composition root's output: every long-lived service, built once per server instance and handed to the
@@ -68,6 +68,8 @@ export interface AppContext {
   providers: ProvidersService;
   /** Assistants, callable through the OpenAI-compatible edge. */
   assistants: AssistantsService;
+  /** Server-kept conversations with assistants (CHAT_SESSION_TTL_HOURS). */
+  sessions: ChatSessions;
   /** Degraded-mode notices shown by /ready and logged at start. */
   warnings: string[];
   /** Run in reverse order by `close()`: things built on the context that hold resources. */
@@ -188,6 +190,11 @@ async function buildServices(
     baseUrl: config.OPENAI_BASE_URL,
   });
   const assistants = new AssistantsService(db.db, providers);
+  const sessions = new ChatSessions(
+    db.db,
+    config.CHAT_SESSION_TTL_HOURS * 3600 * 1000,
+    config.ASSISTANT_TURN_TIMEOUT * 1000,
+  );
   apiTokens.checkAssistantIds = (actor, ids) => assistants.assertBindable(actor, ids);
   // The AI SDK writes its warnings with console.*, which would corrupt a stdio MCP stream: route them to pino.
   globalThis.AI_SDK_LOG_WARNINGS = (options) => logger.warn({ ai_sdk: options }, 'model provider warning');
@@ -211,6 +218,7 @@ async function buildServices(
     secrets,
     providers,
     assistants,
+    sessions,
     warnings,
     closers,
     async close() {

@@ -10,7 +10,10 @@ import { badRequest } from './errors.js';
  * `guardedFetch` re-checks the host on every request, so a name that later resolves to a private address
  * (DNS rebinding) is refused then too; a window between the check and the connection remains.
  */
-const blocked = new BlockList();
+// Two lists: Node matches an IPv4 address against IPv4-mapped IPv6 subnets too, so one list with ::ffff:0:0/96
+// would refuse every IPv4 address.
+const blockedV4 = new BlockList();
+const blockedV6 = new BlockList();
 for (const [net, bits] of [
   ['0.0.0.0', 8],
   ['10.0.0.0', 8],
@@ -24,21 +27,30 @@ for (const [net, bits] of [
   ['224.0.0.0', 4],
   ['240.0.0.0', 4],
 ] as const)
-  blocked.addSubnet(net, bits, 'ipv4');
+  blockedV4.addSubnet(net, bits, 'ipv4');
 for (const [net, bits] of [
   ['::', 127],
-  ['::ffff:0:0', 96],
   ['64:ff9b::', 96],
   ['fc00::', 7],
   ['fe80::', 10],
   ['ff00::', 8],
 ] as const)
-  blocked.addSubnet(net, bits, 'ipv6');
+  blockedV6.addSubnet(net, bits, 'ipv6');
 
 export function isPublicAddress(address: string): boolean {
   const family = isIP(address);
-  if (family === 0) return false;
-  return !blocked.check(address, family === 4 ? 'ipv4' : 'ipv6');
+  if (family === 4) return !blockedV4.check(address, 'ipv4');
+  if (family !== 6) return false;
+  // An IPv4-mapped address (::ffff:a.b.c.d, also written ::ffff:XXXX:XXXX) is judged as its IPv4 address.
+  const mapped = /^::ffff:(.+)$/i.exec(address)?.[1];
+  if (mapped) return isIP(mapped) === 4 ? isPublicAddress(mapped) : isPublicAddress(hexToV4(mapped));
+  return !blockedV6.check(address, 'ipv6');
+}
+
+function hexToV4(hex: string): string {
+  const [hi, lo] = hex.split(':').map((h) => parseInt(h, 16));
+  if (hi === undefined || lo === undefined || Number.isNaN(hi) || Number.isNaN(lo)) return '';
+  return [hi >> 8, hi & 255, lo >> 8, lo & 255].join('.');
 }
 
 /** Checks a user-given URL; throws `bad_request` naming `field` when it may not be called. */
