@@ -4,7 +4,11 @@ import { recordAudit } from '../audit/service.js';
 import { badRequest, conflict, forbidden, notFound } from '../shared/errors.js';
 import type { Principal } from '../shared/principal.js';
 import type { ProvidersService } from '../providers/index.js';
+import { TtlCache } from '../shared/ttl-cache.js';
 import { assistantPolicy } from './policy.js';
+
+/** Another instance's change to an assistant is seen within this time on the chat path. */
+const CALL_CACHE_MS = 5_000;
 
 export type AssistantRow = typeof tables.assistants.$inferSelect;
 
@@ -98,6 +102,9 @@ const isUniqueViolation = (err: unknown) =>
  * the model id clients use, unique on the server.
  */
 export class AssistantsService {
+  /** Assistant rows by name for the chat path (`forCall`); dropped on every change made here. */
+  private readonly bySlug = new TtlCache<string, AssistantRow | null>(CALL_CACHE_MS);
+
   constructor(
     private readonly db: Database,
     private readonly providers: ProvidersService,
@@ -134,6 +141,7 @@ export class AssistantsService {
         return row!;
       })
       .catch(rethrowTaken);
+    this.bySlug.clear();
     return toAssistantView(row, actor);
   }
 
@@ -167,6 +175,7 @@ export class AssistantsService {
         return row!;
       })
       .catch(rethrowTaken);
+    this.bySlug.clear();
     return toAssistantView(row, actor);
   }
 
@@ -184,6 +193,7 @@ export class AssistantsService {
         details: { name: current.slug },
       });
     });
+    this.bySlug.clear();
   }
 
   /** Exactly the assistants `caller` may call (`/v1/models`). */
@@ -193,7 +203,10 @@ export class AssistantsService {
 
   /** The assistant named `model` if `caller` may call it; otherwise null (missing and forbidden look alike). */
   async forCall(caller: Principal, model: string): Promise<AssistantRow | null> {
-    const [row] = await this.db.select().from(tables.assistants).where(eq(tables.assistants.slug, model));
+    const row = await this.bySlug.get(model, async () => {
+      const [found] = await this.db.select().from(tables.assistants).where(eq(tables.assistants.slug, model));
+      return found ?? null;
+    });
     return row && assistantPolicy.call(caller, row) ? row : null;
   }
 

@@ -157,7 +157,8 @@ async function completeAnswer(
         calls.push({ id: e.id, type: 'function', function: { name: e.name, arguments: e.arguments } });
       else if (e.type === 'finish') {
         await turn.complete(calls, e.responseMessages);
-        await turn.recordUsage(e.usage, 'ok');
+        // Counted after the answer leaves: the client need not wait for the write.
+        void turn.recordUsage(e.usage, 'ok').catch((err) => logFailure(c, err));
         const message = {
           role: 'assistant',
           content: content || (calls.length ? null : ''),

@@ -13,7 +13,11 @@ import {
   type ProviderConnection,
   type ProviderKind,
 } from './models.js';
+import { TtlCache } from '../shared/ttl-cache.js';
 import { providerPolicy } from './policy.js';
+
+/** Another instance's change to a provider is seen within this time on the chat path. */
+const CONNECTION_CACHE_MS = 5_000;
 
 /** The provider OPENAI_API_KEY configures: no row, no console step; assistants name it with a null provider id. */
 export const ENV_PROVIDER_ID = 'env';
@@ -64,6 +68,9 @@ const toView = (r: Row, actor: Principal): ProviderView => ({
  * (OPENAI_API_KEY, OPENAI_BASE_URL) is listed read-only with the id `env`.
  */
 export class ProvidersService {
+  /** Provider rows by id for the chat path (`connectionFor`); dropped on every change made here. */
+  private readonly rows = new TtlCache<string, Row | null>(CONNECTION_CACHE_MS);
+
   constructor(
     private readonly db: Database,
     private readonly secrets: SecretBox,
@@ -187,6 +194,7 @@ export class ProvidersService {
       });
       return row!;
     });
+    this.rows.clear();
     return toView(row, actor);
   }
 
@@ -208,6 +216,7 @@ export class ProvidersService {
         ip,
       });
     });
+    this.rows.clear();
   }
 
   /** The connectivity check: lists the provider's models with its stored key. */
@@ -239,10 +248,13 @@ export class ProvidersService {
         });
       return this.envConnection();
     }
-    const [row] = await this.db
-      .select()
-      .from(tables.modelProviders)
-      .where(eq(tables.modelProviders.id, providerId));
+    const row = await this.rows.get(providerId, async () => {
+      const [found] = await this.db
+        .select()
+        .from(tables.modelProviders)
+        .where(eq(tables.modelProviders.id, providerId));
+      return found ?? null;
+    });
     if (!row || !providerPolicy.useFor(ownerId, row))
       throw badRequest('Unknown model provider', {
         fields: [{ path: 'provider_id', message: 'not found' }],

@@ -90,10 +90,15 @@ describe('the OpenAI-compatible API, driven by the openai SDK', () => {
   it('records usage per key and per assistant, visible in the API and in metrics', async () => {
     const list = await admin.api.get('/api/v1/assistants');
     const id = list.body.items[0].id;
-    const usage = await admin.api.get(`/api/v1/assistants/${id}/usage`);
-    expect(usage.status).toBe(200);
-    const total = usage.body.items.reduce((n: number, u: any) => n + u.prompt_tokens, 0);
-    expect(total).toBeGreaterThanOrEqual(12 + 7);
+    // Usage is written after the answer left; wait for it with a deadline.
+    const deadline = Date.now() + 5_000;
+    let total = 0;
+    while (total < 12 + 7 + 10 && Date.now() < deadline) {
+      const usage = await admin.api.get(`/api/v1/assistants/${id}/usage`);
+      expect(usage.status).toBe(200);
+      total = usage.body.items.reduce((n: number, u: any) => n + u.prompt_tokens, 0);
+    }
+    expect(total).toBe(12 + 7 + 10); // the two turns above and the raw stream's default usage
     const metrics = await admin.api.get('/metrics');
     expect(metrics.text).toMatch(/skillport_assistant_tokens_total\{assistant="helper",kind="prompt"\} \d+/);
   });

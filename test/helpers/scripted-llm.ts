@@ -34,6 +34,8 @@ export class ScriptedLlm {
   readonly requests: RecordedRequest[] = [];
   readonly errors: unknown[] = [];
   private readonly turns: ScriptedTurn[] = [];
+  /** Answers every request once the script is used up (benchmarks). */
+  fallback: ScriptedTurn | null = null;
   private readonly server = createServer((req, res) => void this.handle(req, res));
   url = '';
 
@@ -79,7 +81,7 @@ export class ScriptedLlm {
         data: [{ id: 'scripted-1', object: 'model', created: 0, owned_by: 'test' }],
       });
     }
-    const scripted = this.turns.shift();
+    const scripted = this.turns.shift() ?? this.fallback ?? undefined;
     let turn = scripted;
     try {
       if (scripted?.respond) turn = { ...scripted, ...scripted.respond(record.body) };
