@@ -6,10 +6,12 @@ import { EmptyState, Skeleton } from './components/ui';
 import { useDocumentTitle } from './lib/hooks';
 import { AccountPage } from './pages/Account';
 import { AdminPage } from './pages/Admin';
+import { AssistantsPage } from './pages/Assistants';
 import { AuditPage } from './pages/Audit';
 import { LoginPage, SignupPage } from './pages/Auth';
 import { ConnectPage } from './pages/Connect';
 import { NewSkillPage } from './pages/NewSkill';
+import { PlaygroundPage } from './pages/Playground';
 import { SkillDetailPage } from './pages/SkillDetail';
 import { SkillsPage } from './pages/Skills';
 import { TokensPage } from './pages/Tokens';
@@ -50,6 +52,9 @@ function protectedRoute(pathname: string): ReactNode {
   if (pathname === '/account') return <AccountPage />;
   if (pathname === '/admin') return <AdminPage />;
   if (pathname === '/audit') return <AuditPage />;
+  if (pathname === '/assistants') return <AssistantsPage />;
+  const chat = match('/assistants/:name/chat', pathname);
+  if (chat?.name) return <PlaygroundPage key={chat.name} assistant={chat.name} />;
   return <NotFound />;
 }
 
