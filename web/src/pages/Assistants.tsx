@@ -145,7 +145,13 @@ function AssistantForm({
   onCancel: () => void;
 }) {
   const { user } = useAuth();
-  const [a, setA] = useState<Partial<AssistantInput>>(initial ?? emptyAssistant);
+  // A new assistant starts on the environment's provider when there is one, else on the first listed.
+  const defaultProvider = providers.some((p) => p.scope === 'environment')
+    ? null
+    : (providers[0]?.id ?? null);
+  const [a, setA] = useState<Partial<AssistantInput>>(
+    initial ?? { ...emptyAssistant, provider_id: defaultProvider },
+  );
   const [error, setError] = useState<string | null>(null);
   const chosen = a.skills === 'all' ? null : (a.skills ?? []);
   const save = async (e: FormEvent) => {
