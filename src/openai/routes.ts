@@ -1,3 +1,4 @@
+import { APICallError } from 'ai';
 import { Hono, type Context } from 'hono';
 import type { Authenticator } from '../accounts/authenticate.js';
 import type { AppEnv } from '../http/types.js';
@@ -275,9 +276,10 @@ function toolEvent(
 
 function logFailure(c: Context<AppEnv>, err: unknown) {
   const e = asOpenAiError(err);
-  if (e.status >= 500)
-    c.get('log').warn(
-      { code: e.code, err: err instanceof Error ? err.message : String(err) },
-      'chat turn failed',
-    );
+  // A provider's error text may echo request details: only its status is logged.
+  const provider = APICallError.isInstance(err) ? { provider_status: err.statusCode ?? null } : {};
+  const detail = APICallError.isInstance(err)
+    ? {}
+    : { err: err instanceof Error ? err.message : String(err) };
+  if (e.status >= 500) c.get('log').warn({ code: e.code, ...provider, ...detail }, 'chat turn failed');
 }

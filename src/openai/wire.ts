@@ -11,13 +11,14 @@ export class CompletionWire {
     readonly includeUsage: boolean,
   ) {}
 
+  /** What every object of this response starts with. */
+  private head(object: 'chat.completion' | 'chat.completion.chunk') {
+    return { id: this.id, object, created: this.created, model: this.model, system_fingerprint: null };
+  }
+
   chunk(delta: Record<string, unknown>, finishReason: string | null = null) {
     return {
-      id: this.id,
-      object: 'chat.completion.chunk',
-      created: this.created,
-      model: this.model,
-      system_fingerprint: null,
+      ...this.head('chat.completion.chunk'),
       choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
       ...(this.includeUsage ? { usage: null } : {}),
     };
@@ -25,15 +26,7 @@ export class CompletionWire {
 
   /** A chunk with no choices: the usage totals, or (opt-in) a Skillport tool event. */
   emptyChunk(extra: Record<string, unknown>) {
-    return {
-      id: this.id,
-      object: 'chat.completion.chunk',
-      created: this.created,
-      model: this.model,
-      system_fingerprint: null,
-      choices: [],
-      ...extra,
-    };
+    return { ...this.head('chat.completion.chunk'), choices: [], ...extra };
   }
 
   completion(
@@ -43,11 +36,7 @@ export class CompletionWire {
     extra: Record<string, unknown> = {},
   ) {
     return {
-      id: this.id,
-      object: 'chat.completion',
-      created: this.created,
-      model: this.model,
-      system_fingerprint: null,
+      ...this.head('chat.completion'),
       choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason }],
       usage: usageOf(usage),
       ...extra,
