@@ -64,4 +64,19 @@ describe('web console: assistants and the chat playground (browser)', () => {
     await visible(step.getByText(/- recipes: Cooking recipes/));
     expect(llm.requests.at(-1)!.body.messages[0]).toEqual({ role: 'system', content: 'You cook.' });
   });
+
+  it('lists conversation sessions and deletes one', async () => {
+    const chef = (await admin.api.get('/api/v1/assistants')).body.items[0];
+    const created = await admin.api.post('/api/v1/sessions', { assistant_id: chef.id });
+    expect(created.status).toBe(201);
+    const page = await web.freshPage();
+    await web.logIn(page, 'asst-admin', admin.password);
+    await page.goto('/assistants');
+    const row = page.getByRole('listitem').filter({ hasText: created.body.id });
+    await visible(row);
+    await expect(row.textContent()).resolves.toContain('chef · 0 messages');
+    await row.getByRole('button', { name: 'Delete' }).click();
+    await visible(page.getByText('No sessions.', { exact: false }));
+    expect((await admin.api.get(`/api/v1/sessions/${created.body.id}`)).status).toBe(404);
+  });
 });

@@ -4,6 +4,7 @@ import type {
   Assistant,
   AssistantInput,
   AssistantUsage,
+  ChatSession,
   ModelProvider,
   ApiKeyChanges,
   ApiToken,
@@ -42,6 +43,8 @@ export const endpoints = {
   updateAssistant: (id: string, body: Partial<AssistantInput>) =>
     api<Assistant>(`/assistants/${enc(id)}`, { method: 'PATCH', body }),
   deleteAssistant: (id: string) => api<void>(`/assistants/${enc(id)}`, { method: 'DELETE' }),
+  sessions: () => api<{ items: ChatSession[] }>('/sessions').then((r) => r.items),
+  deleteSession: (id: string) => api<void>(`/sessions/${enc(id)}`, { method: 'DELETE' }),
   assistantUsage: (id: string) =>
     api<{ items: AssistantUsage[] }>(`/assistants/${enc(id)}/usage`).then((r) => r.items),
 

@@ -173,6 +173,16 @@ export interface Assistant {
 
 export type AssistantInput = Omit<Assistant, 'id' | 'owned'>;
 
+export interface ChatSession {
+  id: string;
+  assistant_id: string;
+  title: string;
+  message_count: number;
+  busy: boolean;
+  updated_at: string;
+  expires_at: string;
+}
+
 export interface AssistantUsage {
   credential: string;
   requests: number;

@@ -2,7 +2,7 @@ import { useState } from 'react';
 import type { FormEvent } from 'react';
 import { errorMessage } from '../api/client';
 import { endpoints } from '../api/endpoints';
-import type { Assistant, AssistantInput, ModelProvider, Skill } from '../api/types';
+import type { Assistant, AssistantInput, ChatSession, ModelProvider, Skill } from '../api/types';
 import { useAuth } from '../auth';
 import { PageHeader } from '../components/Layout';
 import { toast } from '../components/Toaster';
@@ -292,6 +292,51 @@ function AssistantForm({
   );
 }
 
+/** The caller's server-kept conversations (clients name one with X-Skillport-Session). */
+function SessionsSection({ assistants }: { assistants: Assistant[] }) {
+  const sessions = useAsync<ChatSession[]>(() => endpoints.sessions(), []);
+  const nameOf = (id: string) => assistants.find((a) => a.id === id)?.name ?? 'deleted assistant';
+  const remove = async (s: ChatSession) => {
+    try {
+      await endpoints.deleteSession(s.id);
+      sessions.reload();
+    } catch (err) {
+      toast(errorMessage(err));
+    }
+  };
+  return (
+    <Card headingId="sessions-heading" title="Conversation sessions">
+      <ListStates
+        items={sessions.data}
+        error={sessions.error}
+        placeholder={<LoadingLines label="Loading sessions…" lines={2} height={36} />}
+        empty={
+          <p className="muted small">
+            No sessions. Clients start one with the header X-Skillport-Session: new.
+          </p>
+        }
+      >
+        {(items) => (
+          <ul className="share-list">
+            {items.map((s) => (
+              <li key={s.id}>
+                <div className="share-info">
+                  <strong>{s.title || '(untitled)'}</strong>
+                  <span className="muted small">
+                    {nameOf(s.assistant_id)} · {s.message_count} messages · {s.busy ? 'running · ' : ''}
+                    {s.id}
+                  </span>
+                </div>
+                <Button onClick={() => void remove(s)}>Delete</Button>
+              </li>
+            ))}
+          </ul>
+        )}
+      </ListStates>
+    </Card>
+  );
+}
+
 function UsageLine({ id }: { id: string }) {
   const usage = useAsync(() => endpoints.assistantUsage(id), [id]);
   if (!usage.data) return null;
@@ -389,6 +434,7 @@ export function AssistantsPage() {
               </>
             )}
           </Card>
+          <SessionsSection assistants={data.data.assistants} />
           <ProvidersSection providers={data.data.providers} reload={data.reload} />
         </>
       )}
