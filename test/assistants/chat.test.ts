@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
 import { Api, registerUser } from '../helpers/api.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { skillZip } from '../helpers/zips.js';
 import type { ScriptedLlm } from '../helpers/scripted-llm.js';
 import { assistantKey, createAssistant, createProvider, openAiClient, startLlm } from './fixtures.js';
 
@@ -128,6 +129,28 @@ describe('the OpenAI-compatible API, driven by the openai SDK', () => {
     });
     expect(answer.choices[0]!.message.content).toBe('third time lucky');
     expect(llm.requests.length - before).toBe(3);
+  });
+
+  it('ends a stream that already started with an OpenAI error event, which the SDK raises', async () => {
+    await admin.api.post('/api/v1/skills', await skillZip('notes', 'Notes'));
+    const list = await admin.api.get('/api/v1/assistants');
+    await admin.api.patch(`/api/v1/assistants/${list.body.items[0].id}`, { skills: 'all' });
+    llm.script(
+      { content: 'Let me look.', tool_calls: [{ name: 'load_skill_metadata', arguments: {} }] },
+      { status: 500 },
+    );
+    const stream = await client.chat.completions.create({
+      model: 'helper',
+      stream: true,
+      messages: [{ role: 'user', content: 'fails later' }],
+    });
+    let text = '';
+    const err = await (async () => {
+      for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    })().catch((e) => e);
+    expect(text).toBe('Let me look.');
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect(err.message).toMatch(/provider answered 500/);
   });
 
   it('never shows the provider key', async () => {
