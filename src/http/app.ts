@@ -50,8 +50,15 @@ export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; cons
       '*',
       cors({
         origin: config.CORS_ORIGINS,
-        allowHeaders: ['Authorization', 'Content-Type', 'Mcp-Session-Id', 'Mcp-Protocol-Version'],
-        exposeHeaders: ['Mcp-Session-Id', 'X-Request-Id', 'WWW-Authenticate'],
+        allowHeaders: [
+          'Authorization',
+          'Content-Type',
+          'Mcp-Session-Id',
+          'Mcp-Protocol-Version',
+          'X-Skillport-Session',
+          'X-Skillport-Tool-Events',
+        ],
+        exposeHeaders: ['Mcp-Session-Id', 'X-Request-Id', 'WWW-Authenticate', 'X-Skillport-Session'],
         maxAge: 600,
       }),
     );

@@ -47,6 +47,12 @@ export const errorBody = (e: OpenAiError) => ({
  */
 export function toOpenAiError(err: unknown): OpenAiError {
   if (err instanceof OpenAiTurnError) return err.error;
+  if (err instanceof DOMException && err.name === 'TimeoutError')
+    return openAiError(
+      504,
+      'turn_timeout',
+      'The turn took longer than this server allows (ASSISTANT_TURN_TIMEOUT)',
+    );
   if (err instanceof AppError) {
     const details = err.details as { fields?: Array<{ path: string }>; code?: string } | undefined;
     return openAiError(
