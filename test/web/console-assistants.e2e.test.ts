@@ -65,6 +65,17 @@ describe('web console: assistants and the chat playground (browser)', () => {
     expect(llm.requests.at(-1)!.body.messages[0]).toEqual({ role: 'system', content: 'You cook.' });
   });
 
+  it('lets the admin allow users their own providers', async () => {
+    const page = await web.freshPage();
+    await web.logIn(page, 'asst-admin', admin.password);
+    await page.goto('/admin');
+    const toggle = page.getByRole('switch', { name: 'Users may add their own model providers' });
+    await expect(toggle.isChecked()).resolves.toBe(false);
+    await toggle.click();
+    await visible(page.getByText('Users may add providers'));
+    expect((await admin.api.get('/api/v1/admin/settings')).body.user_model_providers).toBe(true);
+  });
+
   it('lists conversation sessions and deletes one', async () => {
     const chef = (await admin.api.get('/api/v1/assistants')).body.items[0];
     const created = await admin.api.post('/api/v1/sessions', { assistant_id: chef.id });
