@@ -255,6 +255,14 @@ describe('isolation', () => {
       assistant_ids: [toolAssistant.id],
     });
     expect(res.status).toBe(400);
+    const bobKey = await assistantKey(bob.api);
+    const put = await bob.api.request('PUT', `/api/v1/api-keys/${bobKey.id}`, {
+      assistant_ids: [toolAssistant.id],
+    });
+    expect(put.status).toBe(400);
+    expect(
+      (await bob.api.get('/api/v1/api-keys')).body.items.find((k: any) => k.id === bobKey.id).assistant_ids,
+    ).toEqual([]);
   });
 
   it("an assistant reaches only its owner's skills, not another user's", async () => {
