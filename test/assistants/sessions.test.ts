@@ -87,6 +87,35 @@ describe('server-kept conversation sessions', () => {
     expect((await say('third', id)).data.choices[0]!.message.content).toBe('next');
   });
 
+  it('hands a client tool call back and continues from only its result', async () => {
+    const tools = [
+      {
+        type: 'function' as const,
+        function: { name: 'get_time', parameters: { type: 'object', properties: {} } },
+      },
+    ];
+    llm.script({ tool_calls: [{ name: 'get_time', arguments: {} }] });
+    const first = await client.chat.completions
+      .create(
+        { model: 'memo', tools, messages: [{ role: 'user', content: 'What time is it?' }] },
+        { headers: { 'X-Skillport-Session': 'new' } },
+      )
+      .withResponse();
+    const id = first.response.headers.get('x-skillport-session')!;
+    const call = first.data.choices[0]!.message.tool_calls![0]!;
+    expect(first.data.choices[0]!.finish_reason).toBe('tool_calls');
+    llm.script({
+      expect: (body) => expect(body.messages.map((m: any) => m.role)).toEqual(['user', 'assistant', 'tool']),
+      respond: (body) => ({ content: `It is ${body.messages.at(-1).content}.` }),
+    });
+    const second = await client.chat.completions.create(
+      { model: 'memo', tools, messages: [{ role: 'tool', tool_call_id: call.id, content: 'noon' }] },
+      { headers: { 'X-Skillport-Session': id } },
+    );
+    expect(second.choices[0]!.message.content).toBe('It is noon.');
+    expect(llm.errors).toEqual([]);
+  });
+
   it("keeps sessions private: another user's id answers like a missing one", async () => {
     const id = (await ada.api.post('/api/v1/sessions', { assistant_id: assistant.id })).body.id;
     expect((await eve.api.get(`/api/v1/sessions/${id}`)).status).toBe(404);
