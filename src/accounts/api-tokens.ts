@@ -192,6 +192,11 @@ export class ApiTokens {
    * long-lived streams (legacy SSE) can re-check their credentials at once.
    */
   readonly events = new EventEmitter();
+  /**
+   * Checks that the assistant ids given to a key name assistants its owner can see (set by the composition
+   * root: accounts does not know assistants). Throws `bad_request` otherwise.
+   */
+  checkAssistantIds: (actor: Principal, ids: readonly string[]) => Promise<void> = async () => undefined;
   private readonly cache = new Map<string, CachedToken>();
   private readonly lastUsedWritten = new Map<string, number>();
   private readonly pendingWrites = new Set<Promise<unknown>>();
@@ -217,6 +222,7 @@ export class ApiTokens {
     const assistantIds = [...new Set(input.assistantIds)];
     const restriction = normaliseRestriction(input.restriction);
     assertGrantable(principal, input.permissions, { restriction, assistantIds });
+    await this.checkAssistantIds(principal, assistantIds);
     const token = API_TOKEN_PREFIX + randomHex(32);
     const row = await this.db.transaction(async (tx) => {
       const [created] = await tx
@@ -264,6 +270,7 @@ export class ApiTokens {
   ): Promise<ApiTokenView> {
     authorize(principal, 'api-keys.update');
     const t = tables.apiTokens;
+    if (changes.assistantIds) await this.checkAssistantIds(principal, changes.assistantIds);
     const updated = await this.db.transaction(async (tx) => {
       const [current] = await tx
         .select()

@@ -14,6 +14,9 @@ import type { SettingsService } from './settings.js';
 const Settings = z
   .object({
     commands_enabled: z.boolean(),
+    user_model_providers: z.boolean().openapi({
+      description: 'Whether users may configure model providers of their own (with their own API keys)',
+    }),
     oauth_dynamic_registration: z.boolean().openapi({
       description: 'Whether MCP clients may register themselves with the OAuth server (RFC 7591)',
     }),

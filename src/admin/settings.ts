@@ -13,6 +13,8 @@ export const SettingsSchema = z.object({
   oauth_dynamic_registration: z.boolean().default(true),
   /** OAuth: the only client ids (metadata document URLs or registered ids) that may ask; empty = any client. */
   oauth_allowed_clients: z.array(z.string()).default([]),
+  /** Users may configure model providers of their own (with their own API keys) for their assistants. */
+  user_model_providers: z.boolean().default(false),
 });
 export type Settings = z.infer<typeof SettingsSchema>;
 

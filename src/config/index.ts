@@ -93,6 +93,11 @@ const envSchema = z.object({
     .string()
     .regex(/^([A-Za-z0-9._-]+\/)*$/, 'must be empty or end with / (letters, digits, . _ -)')
     .default(''),
+  // Assistants (issue 13): the environment's default model provider and the chat limits.
+  OPENAI_API_KEY: z.string().min(1).optional(),
+  OPENAI_BASE_URL: z.string().url().default('https://api.openai.com/v1'),
+  ASSISTANT_TURN_TIMEOUT: int(1, 3600).default(300),
+  CHAT_SESSION_TTL_HOURS: int(1, 24 * 365).default(24 * 7),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -8,6 +8,7 @@ import {
   jsonb,
   pgTable,
   primaryKey,
+  real,
   text,
   timestamp,
   uniqueIndex,
@@ -243,6 +244,146 @@ export const settings = pgTable('settings', {
   ...timestamps,
 });
 
+// ---- Assistants room (issue 13): model providers, assistants, their usage, conversation sessions ----
+
+/**
+ * A model provider: an OpenAI-compatible endpoint or Anthropic's API. `owner_id` null = configured by an admin
+ * for everybody; otherwise a user's own (when admins allow it). `api_key` is sealed with `SecretBox` at
+ * (`model_providers`, id, `api_key`); `skillport secrets rotate` re-seals it (see `providers/secrets.ts`).
+ */
+export const modelProviders = pgTable(
+  'model_providers',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    ownerId: uuid('owner_id').references(() => users.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    kind: text('kind').$type<'openai-compatible' | 'anthropic'>().notNull(),
+    baseUrl: text('base_url').notNull(),
+    apiKey: text('api_key'),
+    /** Models offered to assistants; empty = whatever the provider lists. */
+    models: text('models')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
+    ...timestamps,
+  },
+  (t) => [index('model_providers_owner_idx').on(t.ownerId, t.createdAt)],
+);
+
+/**
+ * An assistant: a model, a system prompt and a tool selection, listed as a model on `/v1/models`. `slug` is the
+ * model id, unique server-wide so a key that sees shared assistants never meets two with one id. A null
+ * `provider_id` uses the environment's default provider (OPENAI_API_KEY).
+ */
+export const assistants = pgTable(
+  'assistants',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    ownerId: uuid('owner_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    slug: text('slug').notNull(),
+    description: text('description').notNull().default(''),
+    providerId: uuid('provider_id').references(() => modelProviders.id, { onDelete: 'restrict' }),
+    model: text('model').notNull(),
+    systemPrompt: text('system_prompt').notNull().default(''),
+    temperature: real('temperature'),
+    maxTokens: integer('max_tokens'),
+    maxSteps: integer('max_steps').notNull().default(10),
+    /** True: all of the owner's skills; false: only `skill_names`. */
+    allSkills: boolean('all_skills').notNull().default(true),
+    skillNames: text('skill_names')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
+    runScripts: boolean('run_scripts').notNull().default(false),
+    /** Upstream MCP tools: `<server>` (all its tools) or `<server>__<tool>`. */
+    upstreamTools: text('upstream_tools')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
+    /** Shared by an admin with every user. */
+    shared: boolean('shared').notNull().default(false),
+    ...timestamps,
+  },
+  (t) => [
+    uniqueIndex('assistants_slug_key').on(t.slug),
+    index('assistants_owner_idx').on(t.ownerId, t.createdAt),
+    index('assistants_provider_idx').on(t.providerId),
+  ],
+);
+
+/** Tokens used, per assistant and credential (`credential` = the API key id, or `session` for the console). */
+export const assistantUsage = pgTable(
+  'assistant_usage',
+  {
+    assistantId: uuid('assistant_id')
+      .notNull()
+      .references(() => assistants.id, { onDelete: 'cascade' }),
+    credential: text('credential').notNull(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    requests: bigint('requests', { mode: 'number' }).notNull().default(0),
+    promptTokens: bigint('prompt_tokens', { mode: 'number' }).notNull().default(0),
+    completionTokens: bigint('completion_tokens', { mode: 'number' }).notNull().default(0),
+    ...timestamps,
+  },
+  (t) => [
+    primaryKey({ columns: [t.assistantId, t.credential] }),
+    index('assistant_usage_user_idx').on(t.userId),
+  ],
+);
+
+/**
+ * A server-kept conversation. `messages` is the model-side history (AI SDK messages, server tool steps
+ * included). `busy_until` marks a running turn: one per session, and a crashed instance's mark expires.
+ */
+export const chatSessions = pgTable(
+  'chat_sessions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    assistantId: uuid('assistant_id')
+      .notNull()
+      .references(() => assistants.id, { onDelete: 'cascade' }),
+    title: text('title').notNull().default(''),
+    messages: jsonb('messages')
+      .$type<unknown[]>()
+      .notNull()
+      .default(sql`'[]'::jsonb`),
+    busyUntil: timestamp('busy_until', { withTimezone: true }),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    ...timestamps,
+  },
+  (t) => [
+    index('chat_sessions_user_idx').on(t.userId, t.updatedAt),
+    index('chat_sessions_expires_idx').on(t.expiresAt),
+  ],
+);
+
+/**
+ * The hidden server-side steps of a turn that ended on client tool calls (mixed mode), keyed by the first client
+ * `tool_call_id`, so the next stateless request continues with the model's whole history.
+ */
+export const pendingToolTurns = pgTable(
+  'pending_tool_turns',
+  {
+    toolCallId: text('tool_call_id').primaryKey(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    assistantId: uuid('assistant_id')
+      .notNull()
+      .references(() => assistants.id, { onDelete: 'cascade' }),
+    messages: jsonb('messages').$type<unknown[]>().notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  },
+  (t) => [index('pending_tool_turns_expires_idx').on(t.expiresAt)],
+);
+
 export const schema = {
   users,
   refreshTokens,
@@ -255,6 +396,11 @@ export const schema = {
   versionFiles,
   hiddenSkills,
   settings,
+  modelProviders,
+  assistants,
+  assistantUsage,
+  chatSessions,
+  pendingToolTurns,
 };
 
 // ── oauth (issue 15): the OAuth 2.1 authorization server's storage and the user's connected applications ──

@@ -29,6 +29,12 @@ const REDACT = [
   '*.SECRET_KEY',
   'DATABASE_URL',
   '*.DATABASE_URL',
+  'api_key',
+  '*.api_key',
+  'apiKey',
+  '*.apiKey',
+  'OPENAI_API_KEY',
+  '*.OPENAI_API_KEY',
 ];
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {

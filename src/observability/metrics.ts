@@ -43,6 +43,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly assistantTokens = new Counter({
+    name: 'skillport_assistant_tokens_total',
+    help: 'Model tokens used through assistants, by assistant name and kind (prompt, completion)',
+    labelNames: ['assistant', 'kind'] as const,
+    registers: [this.registry],
+  });
+  readonly assistantTurns = new Counter({
+    name: 'skillport_assistant_turns_total',
+    help: 'Chat turns on /v1/chat/completions by assistant name and outcome',
+    labelNames: ['assistant', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
   constructor(opts: { dataDir: string; databaseUp: () => Promise<boolean> }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'skillport_' });
     new Gauge({

@@ -467,14 +467,20 @@ export function createSandbox(config: SandboxConfig): Sandbox {
         throw new UnavailableError('sandbox_unavailable', `Sandbox cannot start: ${err.message}`);
       });
       const go = () =>
-        execute(req.command, program, programArgs, planned, timeoutMs, slot, prep, (k) => (kill = k));
+        execute(req.command, program, programArgs, planned, timeoutMs, slot, prep, (k) => {
+          kill = k;
+          if (req.signal?.aborted) k(); // given up on while the run was being prepared
+        });
       return level === 'whitelist' && !prep.concurrentWhitelist ? oneAtATime(go) : go();
     })();
     handle.done = work.catch(() => undefined);
     active.add(handle);
+    const onAbort = () => handle.kill();
+    req.signal?.addEventListener('abort', onAbort, { once: true });
     try {
       return await work;
     } finally {
+      req.signal?.removeEventListener('abort', onAbort);
       active.delete(handle);
       release(slot);
     }

@@ -82,6 +82,8 @@ export interface RunRequest {
   inputFiles?: Array<{ path: string; data: Buffer }>;
   command: string;
   timeoutMs?: number;
+  /** Aborted when the caller gives up (a client disconnected): the run is killed like a timed-out one. */
+  signal?: AbortSignal;
 }
 
 export type LimitHit =

@@ -30,6 +30,8 @@ import { VERSION } from '../shared/version.js';
 import { SecretBox } from '../shared/secrets.js';
 import { OAuthConnections, OAuthServer } from '../oauth/index.js';
 import type { SseRelay } from '../mcp/index.js';
+import { ProvidersService } from '../providers/index.js';
+import { AssistantsService, ChatSessions } from '../assistants/index.js';
 
 /**
  * The composition root's output: every long-lived service, built once per server instance and handed to the
@@ -57,6 +59,14 @@ export interface AppContext {
   skillViews: SkillViews;
   /** Every tool, per caller: the skill library's tools and, when enabled, run_shell_command. */
   tools: ToolRegistry;
+  /** Seals the secrets kept at rest (providers' API keys). */
+  secrets: SecretBox;
+  /** Model providers (admins', users' own, the environment's OPENAI_API_KEY). */
+  providers: ProvidersService;
+  /** Assistants, callable through the OpenAI-compatible edge. */
+  assistants: AssistantsService;
+  /** Server-kept conversations with assistants (CHAT_SESSION_TTL_HOURS). */
+  sessions: ChatSessions;
   /** Degraded-mode notices shown by /ready and logged at start. */
   warnings: string[];
   /** OAuth 2.1 for /mcp: the authorization server and the users' connected applications. */
@@ -199,6 +209,20 @@ async function buildServices(
       }),
     );
   }
+  const secrets = new SecretBox(config.SECRET_KEY);
+  const providers = new ProvidersService(db.db, secrets, settings, {
+    apiKey: config.OPENAI_API_KEY,
+    baseUrl: config.OPENAI_BASE_URL,
+  });
+  const assistants = new AssistantsService(db.db, providers);
+  const sessions = new ChatSessions(
+    db.db,
+    config.CHAT_SESSION_TTL_HOURS * 3600 * 1000,
+    config.ASSISTANT_TURN_TIMEOUT * 1000,
+  );
+  apiTokens.checkAssistantIds = (actor, ids) => assistants.assertBindable(actor, ids);
+  // The AI SDK writes its warnings with console.*, which would corrupt a stdio MCP stream: route them to pino.
+  globalThis.AI_SDK_LOG_WARNINGS = (options) => logger.warn({ ai_sdk: options }, 'model provider warning');
   return {
     version: VERSION,
     config,
@@ -218,6 +242,10 @@ async function buildServices(
     tools,
     oauth,
     oauthConnections,
+    secrets,
+    providers,
+    assistants,
+    sessions,
     warnings,
     closers,
     ...(opts.sseRelay ? { sseRelay: opts.sseRelay } : {}),

@@ -23,6 +23,10 @@ import { skillsRoutes } from '../skills/routes.js';
 import { mountApiDocs, mountConsole } from '../web/index.js';
 import type { AppContext } from './context.js';
 import { mountOAuth, oauthRoutes } from '../oauth/routes.js';
+import { providersRoutes } from '../providers/routes.js';
+import { assistantsRoutes } from '../assistants/routes.js';
+import { sessionRoutes } from '../assistants/session-routes.js';
+import { openAiRoutes, PendingToolTurns } from '../openai/index.js';
 
 const API_PREFIX = '/api/v1';
 
@@ -59,8 +63,15 @@ export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; cons
       '*',
       cors({
         origin: config.CORS_ORIGINS,
-        allowHeaders: ['Authorization', 'Content-Type', 'Mcp-Session-Id', 'Mcp-Protocol-Version'],
-        exposeHeaders: ['Mcp-Session-Id', 'X-Request-Id', 'WWW-Authenticate'],
+        allowHeaders: [
+          'Authorization',
+          'Content-Type',
+          'Mcp-Session-Id',
+          'Mcp-Protocol-Version',
+          'X-Skillport-Session',
+          'X-Skillport-Tool-Events',
+        ],
+        exposeHeaders: ['Mcp-Session-Id', 'X-Request-Id', 'WWW-Authenticate', 'X-Skillport-Session'],
         maxAge: 600,
       }),
     );
@@ -107,6 +118,10 @@ export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; cons
   app.route(API_PREFIX, adminRoutes(deps));
   app.route(API_PREFIX, oauthRoutes(deps));
   mountOAuth(app, { oauth: ctx.oauth, publicUrl: config.PUBLIC_URL });
+  app.route(API_PREFIX, providersRoutes(deps));
+  app.route(API_PREFIX, assistantsRoutes(deps));
+  app.route(API_PREFIX, sessionRoutes(deps));
+  mountOpenAi(app, ctx);
 
   const mcp = mountMcp(app, {
     config,
@@ -149,4 +164,30 @@ async function metricsAllowed(ctx: AppContext, header: string | undefined): Prom
   if (ctx.config.METRICS_TOKEN && constantTimeEqual(presented, ctx.config.METRICS_TOKEN)) return true;
   const result = await ctx.authenticator.resolve(header, scopeFor('metrics.read'));
   return 'principal' in result && may(result.principal, 'metrics.read');
+}
+
+/** How often expired hidden steps and chat sessions are deleted (any instance may do it; it is idempotent). */
+const CHAT_SWEEP_MS = 15 * 60 * 1000;
+
+/** Mounts the OpenAI-compatible edge at `/v1` (its own error shape, not the REST envelope). */
+function mountOpenAi(app: OpenAPIHono<AppEnv>, ctx: AppContext): void {
+  const pending = new PendingToolTurns(ctx.db.db);
+  const sweep = () => Promise.all([pending.sweep(), ctx.sessions.sweep()]);
+  const timer = setInterval(() => void sweep().catch(() => undefined), CHAT_SWEEP_MS);
+  timer.unref();
+  ctx.closers.push(async () => clearInterval(timer));
+  app.use('/v1/*', jsonBodyLimit(ctx.config.MAX_JSON_BODY_BYTES));
+  app.route(
+    '/v1',
+    openAiRoutes({
+      assistants: ctx.assistants,
+      providers: ctx.providers,
+      tools: ctx.tools,
+      pending,
+      sessions: ctx.sessions,
+      metrics: ctx.metrics,
+      turnTimeoutMs: ctx.config.ASSISTANT_TURN_TIMEOUT * 1000,
+      auth: ctx.authenticator,
+    }),
+  );
 }

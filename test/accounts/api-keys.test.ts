@@ -11,12 +11,25 @@ let api: Api;
 let admin: Awaited<ReturnType<typeof registerUser>>;
 const db = () => t.server.ctx.db.db;
 const METRICS_TOKEN = 'metrics-token-for-api-key-tests';
-const ASSISTANT = '11111111-1111-4111-8111-111111111111';
+/** A shared assistant (keys may be bound only to assistants their owner can see). */
+let ASSISTANT: string;
 
 beforeAll(async () => {
-  t = await startTestServer({ AUTH_RATE_LIMIT_PER_IP: '1000', METRICS_TOKEN, COMMANDS_ENABLED: 'false' });
+  t = await startTestServer({
+    AUTH_RATE_LIMIT_PER_IP: '1000',
+    METRICS_TOKEN,
+    COMMANDS_ENABLED: 'false',
+    OPENAI_API_KEY: 'sk-keys-test',
+  });
   api = new Api(t.baseUrl);
   admin = await registerUser(api, 'keysadmin'); // the first account is admin
+  const assistant = await admin.api.post('/api/v1/assistants', {
+    name: 'keys-bot',
+    model: 'm',
+    shared: true,
+  });
+  if (assistant.status !== 201) throw new Error(`assistant create failed: ${assistant.text}`);
+  ASSISTANT = assistant.body.id;
 });
 afterAll(() => t.close());
 

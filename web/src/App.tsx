@@ -6,11 +6,13 @@ import { EmptyState, Skeleton } from './components/ui';
 import { useDocumentTitle } from './lib/hooks';
 import { AccountPage } from './pages/Account';
 import { AdminPage } from './pages/Admin';
+import { AssistantsPage } from './pages/Assistants';
 import { AuditPage } from './pages/Audit';
 import { AuthorizePage } from './pages/Authorize';
 import { LoginPage, SignupPage } from './pages/Auth';
 import { ConnectPage } from './pages/Connect';
 import { NewSkillPage } from './pages/NewSkill';
+import { PlaygroundPage } from './pages/Playground';
 import { SkillDetailPage } from './pages/SkillDetail';
 import { SkillsPage } from './pages/Skills';
 import { TokensPage } from './pages/Tokens';
@@ -53,6 +55,9 @@ function protectedRoute(pathname: string): ReactNode {
   if (pathname === '/audit') return <AuditPage />;
   const authorize = match('/authorize/:uid', pathname);
   if (authorize?.uid) return <AuthorizePage key={authorize.uid} uid={authorize.uid} />;
+  if (pathname === '/assistants') return <AssistantsPage />;
+  const chat = match('/assistants/:name/chat', pathname);
+  if (chat?.name) return <PlaygroundPage key={chat.name} assistant={chat.name} />;
   return <NotFound />;
 }
 

@@ -6,6 +6,8 @@ import { skillsPolicy } from './skills.js';
 import { toolsPolicy } from './tools.js';
 import { usersPolicy } from './users.js';
 import { oauthPolicy } from '../../oauth/policy.js';
+import { assistantsPolicy } from '../../assistants/policy.js';
+import { providersPolicy } from '../../providers/policy.js';
 
 /**
  * Every resource's policy, by resource name: actions are `<resource>.<rule>` (`skills.share`, `users.list`).
@@ -21,4 +23,6 @@ export const POLICIES = {
   metrics: metricsPolicy,
   tools: toolsPolicy,
   oauth: oauthPolicy,
+  assistants: assistantsPolicy,
+  providers: providersPolicy,
 };

@@ -147,6 +147,7 @@ async function runCommand(
       inputFiles,
       command: args.command,
       timeoutMs: args.timeout_seconds ? args.timeout_seconds * 1000 : undefined,
+      signal: ctx.signal,
     });
   } catch (err) {
     const refused = err instanceof AppError ? err.code : 'internal_error';

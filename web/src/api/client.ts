@@ -173,6 +173,8 @@ export interface RequestOptions {
   /** Send the bearer token and refresh on 401 (default true). */
   auth?: boolean;
   signal?: AbortSignal;
+  /** Extra request headers (the chat playground's opt-ins). */
+  headers?: Record<string, string>;
 }
 
 export function buildUrl(path: string, query?: RequestOptions['query']): string {
@@ -212,7 +214,7 @@ function shouldRefresh(err: ApiError): boolean {
 async function rawFetch(path: string, opts: RequestOptions, accept: string): Promise<Response> {
   const auth = opts.auth ?? true;
   const send = () => {
-    const headers: Record<string, string> = { Accept: accept };
+    const headers: Record<string, string> = { Accept: accept, ...opts.headers };
     if (opts.body !== undefined) headers['Content-Type'] = 'application/json';
     if (auth && accessToken) headers.Authorization = `Bearer ${accessToken}`;
     return fetch(buildUrl(path, opts.query), {
@@ -255,6 +257,11 @@ export async function api<T>(path: string, opts: RequestOptions = {}): Promise<T
   if (res.status === 204) return undefined as T;
   const text = await res.text();
   return (text ? JSON.parse(text) : undefined) as T;
+}
+
+/** A streaming POST (the chat playground's server-sent events) with auth + refresh; the caller reads the body. */
+export function apiStream(url: string, opts: RequestOptions): Promise<Response> {
+  return rawFetch(url, { ...opts, method: 'POST' }, 'text/event-stream');
 }
 
 /** GET raw bytes (file contents, zip downloads) with auth + refresh. */

@@ -1,6 +1,11 @@
 import { api, apiBlob, clearSession, downloadFile, readRefreshToken, setSession, uploadZip } from './client';
 import type { UploadProgress } from './client';
 import type {
+  Assistant,
+  AssistantInput,
+  AssistantUsage,
+  ChatSession,
+  ModelProvider,
   ApiKeyChanges,
   ApiToken,
   AuditEntry,
@@ -26,6 +31,25 @@ const filePath = (path: string) => path.split('/').map(enc).join('/');
 let infoPromise: Promise<ServerInfo> | null = null;
 
 export const endpoints = {
+  // --- model providers and assistants
+  providers: () => api<{ items: ModelProvider[] }>('/providers').then((r) => r.items),
+  createProvider: (body: { name: string; kind: string; base_url: string; api_key?: string }) =>
+    api<ModelProvider>('/providers', { body }),
+  deleteProvider: (id: string) => api<void>(`/providers/${enc(id)}`, { method: 'DELETE' }),
+  checkProvider: (id: string) =>
+    api<{ ok: boolean; models: string[]; error: string | null }>(`/providers/${enc(id)}/check`, {
+      method: 'POST',
+    }),
+  assistants: () => api<{ items: Assistant[] }>('/assistants').then((r) => r.items),
+  createAssistant: (body: Partial<AssistantInput>) => api<Assistant>('/assistants', { body }),
+  updateAssistant: (id: string, body: Partial<AssistantInput>) =>
+    api<Assistant>(`/assistants/${enc(id)}`, { method: 'PATCH', body }),
+  deleteAssistant: (id: string) => api<void>(`/assistants/${enc(id)}`, { method: 'DELETE' }),
+  sessions: () => api<{ items: ChatSession[] }>('/sessions').then((r) => r.items),
+  deleteSession: (id: string) => api<void>(`/sessions/${enc(id)}`, { method: 'DELETE' }),
+  assistantUsage: (id: string) =>
+    api<{ items: AssistantUsage[] }>(`/assistants/${enc(id)}/usage`).then((r) => r.items),
+
   info(): Promise<ServerInfo> {
     infoPromise ??= api<ServerInfo>('/info', { auth: false }).catch((err: unknown) => {
       infoPromise = null;

@@ -143,6 +143,53 @@ export interface ServerSettings {
   commands_enabled: boolean;
   oauth_dynamic_registration: boolean;
   oauth_allowed_clients: string[];
+  user_model_providers: boolean;
+}
+
+export interface ModelProvider {
+  id: string;
+  name: string;
+  kind: 'openai-compatible' | 'anthropic';
+  base_url: string;
+  api_key: string | null;
+  models: string[];
+  scope: 'global' | 'own' | 'environment';
+}
+
+export interface Assistant {
+  id: string;
+  name: string;
+  description: string;
+  provider_id: string | null;
+  model: string;
+  system_prompt: string;
+  temperature: number | null;
+  max_tokens: number | null;
+  max_steps: number;
+  skills: 'all' | string[];
+  run_scripts: boolean;
+  upstream_tools: string[];
+  shared: boolean;
+  owned: boolean;
+}
+
+export type AssistantInput = Omit<Assistant, 'id' | 'owned'>;
+
+export interface ChatSession {
+  id: string;
+  assistant_id: string;
+  title: string;
+  message_count: number;
+  busy: boolean;
+  updated_at: string;
+  expires_at: string;
+}
+
+export interface AssistantUsage {
+  credential: string;
+  requests: number;
+  prompt_tokens: number;
+  completion_tokens: number;
 }
 
 export interface FieldError {

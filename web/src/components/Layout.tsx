@@ -20,6 +20,7 @@ const NAV: NavItem[] = [
     active: (p) => p === '/skills' || (p.startsWith('/skills/') && p !== '/skills/new'),
   },
   { to: '/skills/new', label: 'Upload', active: (p) => p === '/skills/new' },
+  { to: '/assistants', label: 'Assistants', active: (p) => p.startsWith('/assistants') },
   { to: '/tokens', label: 'API tokens', active: (p) => p.startsWith('/tokens') },
   { to: '/connect', label: 'Connect a client', active: (p) => p.startsWith('/connect') },
   { to: '/audit', label: 'Activity', active: (p) => p.startsWith('/audit') },

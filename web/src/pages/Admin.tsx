@@ -13,10 +13,10 @@ import { UsersSection } from './AdminUsers';
 function SettingsSection() {
   const settings = useAsync<ServerSettings>(() => endpoints.settings(), []);
   const rows = useRowActions();
-  const set = (patch: Partial<ServerSettings>) =>
-    rows.run('commands_enabled', async () => {
-      settings.setData(await endpoints.updateSettings(patch));
-      toast(patch.commands_enabled ? 'Commands are on for everybody' : 'Commands are off for everybody');
+  const set = (key: keyof ServerSettings, value: boolean, message: string) =>
+    rows.run(key, async () => {
+      settings.setData(await endpoints.updateSettings({ [key]: value }));
+      toast(message);
     });
   return (
     <Card headingId="settings-heading" title="Server settings">
@@ -31,7 +31,21 @@ function SettingsSection() {
           checked={settings.data.commands_enabled}
           busy={rows.busy === 'commands_enabled'}
           error={rows.errors.commands_enabled}
-          onChange={(v) => set({ commands_enabled: v })}
+          onChange={(v) =>
+            set('commands_enabled', v, v ? 'Commands are on for everybody' : 'Commands are off for everybody')
+          }
+        />
+      )}
+      {settings.data && (
+        <Switch
+          label="Users may add their own model providers"
+          description="Lets every user configure OpenAI-compatible or Anthropic providers with their own API keys for their assistants. Their base URLs may not point at private or local addresses."
+          checked={settings.data.user_model_providers}
+          busy={rows.busy === 'user_model_providers'}
+          error={rows.errors.user_model_providers}
+          onChange={(v) =>
+            set('user_model_providers', v, v ? 'Users may add providers' : 'Only admins add providers')
+          }
         />
       )}
     </Card>

@@ -1,0 +1,209 @@
+import {
+  jsonSchema,
+  stepCountIs,
+  streamText,
+  tool,
+  type LanguageModel,
+  type ModelMessage,
+  type ToolSet,
+} from 'ai';
+import { asToolResultText } from './tool-output.js';
+import { openAiFunction, ToolError, type Tool, type ToolContext, type ToolRegistry } from '../tools/index.js';
+
+type JsonSchema = Parameters<typeof jsonSchema>[0] & object;
+
+export interface ClientToolSpec {
+  name: string;
+  description?: string;
+  parameters?: Record<string, unknown>;
+}
+
+export interface TurnInput {
+  model: LanguageModel;
+  system: string;
+  messages: ModelMessage[];
+  /** The assistant's tools, run here through the registry. */
+  serverTools: readonly Tool[];
+  /** The request's own tools: passed to the model, and handed back to the client when called. */
+  clientTools: readonly ClientToolSpec[];
+  maxSteps: number;
+  settings: {
+    temperature?: number;
+    topP?: number;
+    maxOutputTokens?: number;
+    stopSequences?: string[];
+    seed?: number;
+  };
+  registry: ToolRegistry;
+  /** The tool calls' context (the assistant's principal, logger, request id); `signal` is the turn's. */
+  toolContext: Omit<ToolContext, 'signal'>;
+  signal: AbortSignal;
+  /** Runs before each server tool: throws to end the turn (the key was disabled meanwhile). */
+  beforeTool: () => Promise<void>;
+}
+
+export type TurnEvent =
+  | { type: 'text'; text: string }
+  | { type: 'tool-start'; id: string; name: string; arguments: unknown }
+  | { type: 'tool-end'; id: string; name: string; result: string; isError: boolean; ms: number }
+  | { type: 'client-tool-call'; id: string; name: string; arguments: string }
+  | {
+      type: 'finish';
+      finishReason: 'stop' | 'length' | 'tool_calls' | 'content_filter';
+      usage: { prompt: number; completion: number };
+      /** The model-side messages of this turn (server steps included), for the mixed-mode splice. */
+      responseMessages: () => Promise<ModelMessage[]>;
+    };
+
+/** Raised when `beforeTool` refused: the turn ends with the error it carries. */
+class TurnStopped extends Error {
+  constructor(readonly reason: unknown) {
+    super('turn stopped');
+  }
+}
+
+/**
+ * One chat turn: the AI SDK runs the model and the tool loop (`stopWhen` = the assistant's step limit); server
+ * tools execute through the registry (permissions, text checks, metrics and logs as on every edge), client
+ * tools have no `execute`, so a call to one ends the loop and is handed back. Yields what the edge writes out.
+ * Tool failures the model can act on come back to it as error text; the client's abort and a refused
+ * `beforeTool` end the turn.
+ */
+export async function* runTurn(input: TurnInput): AsyncGenerator<TurnEvent> {
+  const stop = new AbortController();
+  const signal = AbortSignal.any([input.signal, stop.signal]);
+  let stopped: TurnStopped | null = null;
+  const outcomes = new Map<string, { isError: boolean; ms: number }>();
+  const tools: ToolSet = {};
+  for (const server of input.serverTools) {
+    tools[server.name] = tool({
+      description: server.description,
+      inputSchema: jsonSchema(openAiFunction(server).function.parameters as JsonSchema),
+      execute: async (args: unknown, { toolCallId }) => {
+        try {
+          await input.beforeTool();
+        } catch (err) {
+          stopped = new TurnStopped(err);
+          stop.abort(stopped);
+          throw stopped;
+        }
+        const started = performance.now();
+        let text: string;
+        let isError: boolean;
+        try {
+          const result = await input.registry.call(server.name, args, { ...input.toolContext, signal });
+          text = asToolResultText(result);
+          isError = result.isError === true;
+        } catch (err) {
+          if (!(err instanceof ToolError)) throw err;
+          text = `Error: ${err.message}`;
+          isError = true;
+        }
+        outcomes.set(toolCallId, { isError, ms: Math.round(performance.now() - started) });
+        return text;
+      },
+    });
+  }
+  const clientNames = new Set(input.clientTools.map((t) => t.name));
+  for (const client of input.clientTools) {
+    tools[client.name] = tool({
+      description: client.description ?? '',
+      inputSchema: jsonSchema((client.parameters ?? { type: 'object', properties: {} }) as JsonSchema),
+    });
+  }
+  const result = streamText({
+    model: input.model,
+    system: input.system || undefined,
+    messages: input.messages,
+    allowSystemInMessages: true,
+    tools,
+    stopWhen: stepCountIs(input.maxSteps),
+    // The client decides about retries (it is told not to once a tool ran): no hidden repeats here.
+    maxRetries: 0,
+    abortSignal: signal,
+    // Failures arrive as `error` parts and are answered by the edge; the default handler would console.error.
+    onError: () => undefined,
+    ...input.settings,
+  });
+  // Whether the last step called server tools only: then the step limit cut the loop (see finishReasonOf).
+  let lastStepHadServerCalls = false;
+  let lastStepHadClientCalls = false;
+  for await (const part of result.fullStream) {
+    switch (part.type) {
+      case 'text-delta':
+        if (part.text) yield { type: 'text', text: part.text };
+        break;
+      case 'start-step':
+        lastStepHadServerCalls = false;
+        lastStepHadClientCalls = false;
+        break;
+      case 'tool-call':
+        if (clientNames.has(part.toolName)) {
+          lastStepHadClientCalls = true;
+          yield {
+            type: 'client-tool-call',
+            id: part.toolCallId,
+            name: part.toolName,
+            arguments: JSON.stringify(part.input ?? {}),
+          };
+        } else {
+          lastStepHadServerCalls = true;
+          yield { type: 'tool-start', id: part.toolCallId, name: part.toolName, arguments: part.input };
+        }
+        break;
+      case 'tool-result':
+      case 'tool-error': {
+        const outcome = outcomes.get(part.toolCallId);
+        const text = part.type === 'tool-result' ? String(part.output) : 'Error: the tool failed';
+        yield {
+          type: 'tool-end',
+          id: part.toolCallId,
+          name: part.toolName,
+          result: text,
+          isError: part.type === 'tool-error' || (outcome?.isError ?? false),
+          ms: outcome?.ms ?? 0,
+        };
+        break;
+      }
+      case 'error':
+        throw part.error;
+      case 'abort':
+        if (stopped) throw (stopped as TurnStopped).reason;
+        throw signal.reason ?? new Error('aborted');
+      case 'finish': {
+        const usage = {
+          prompt: part.totalUsage.inputTokens ?? 0,
+          completion: part.totalUsage.outputTokens ?? 0,
+        };
+        yield {
+          type: 'finish',
+          finishReason: finishReasonOf(part.finishReason, lastStepHadServerCalls && !lastStepHadClientCalls),
+          usage,
+          responseMessages: async () => (await result.response).messages,
+        };
+        break;
+      }
+    }
+  }
+  if (stopped) throw (stopped as TurnStopped).reason;
+}
+
+/**
+ * OpenAI's finish reasons. A last step that still called server tools means the step limit cut the loop:
+ * reported as `length` (the answer is incomplete), not `tool_calls`, which would ask the client to act.
+ */
+function finishReasonOf(
+  reason: string,
+  serverCallsPending: boolean,
+): 'stop' | 'length' | 'tool_calls' | 'content_filter' {
+  switch (reason) {
+    case 'length':
+      return 'length';
+    case 'content-filter':
+      return 'content_filter';
+    case 'tool-calls':
+      return serverCallsPending ? 'length' : 'tool_calls';
+    default:
+      return 'stop';
+  }
+}
