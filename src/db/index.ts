@@ -2,6 +2,7 @@ import { accessSync, constants, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
+import { vector } from '@electric-sql/pglite-pgvector';
 import { sql, type ExtractTablesWithRelations } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -87,7 +88,12 @@ async function openPglite(dir: string | undefined): Promise<DatabaseHandle> {
   const lock = dir ? lockDataDir(createDir(dir)) : null;
   let client: PGlite;
   try {
-    client = await PGlite.create({ ...(dir ? { dataDir: dir } : {}), ...BYTEA_AS_HEX });
+    // pgvector is loaded (not created) here: search creates the extension when it starts (search/pgvector.ts).
+    client = await PGlite.create({
+      ...(dir ? { dataDir: dir } : {}),
+      ...BYTEA_AS_HEX,
+      extensions: { vector },
+    });
   } catch (err) {
     lock?.release();
     throw err;

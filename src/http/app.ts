@@ -7,6 +7,7 @@ import { accountsRoutes } from '../accounts/routes.js';
 import { auditRoutes } from '../audit/routes.js';
 import { skillsRoutes } from '../skills/index.js';
 import { mountMcp } from '../mcp/index.js';
+import { searchRoutes } from '../search/index.js';
 import { adminRoutes } from '../admin/index.js';
 import { mountApiDocs, mountConsole } from '../web/console.js';
 import { errorResponse, handleError } from './errors.js';
@@ -65,6 +66,7 @@ export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; cons
       status: database ? 'ready' : 'unavailable',
       database,
       command_sandbox: ctx.commandLevel,
+      search: ctx.search.service.mode,
       warnings: ctx.warnings,
     };
     return c.json(body, database ? 200 : 503);
@@ -93,6 +95,13 @@ export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; cons
   app.route(API_PREFIX, auditRoutes(deps));
   app.route(API_PREFIX, skillsRoutes(deps));
   app.route(API_PREFIX, adminRoutes(deps));
+  app.route(
+    API_PREFIX,
+    searchRoutes({
+      ...deps,
+      callableTools: async (principal) => (await ctx.tools.toolsFor(principal)).tools.map((t) => t.name),
+    }),
+  );
 
   const mcp = mountMcp(app, {
     config,

@@ -24,6 +24,7 @@ import type pino from 'pino';
 import {
   commandTools,
   databaseSkillViews,
+  searchMetaTools,
   skillLibraryTools,
   ToolRegistry,
   type SkillViews,
@@ -32,6 +33,8 @@ import { completeAudit, recordAudit } from '../audit/service.js';
 import type { Sandbox } from '../sandbox/index.js';
 import { createCommandSandbox } from './command-sandbox.js';
 import { redactUrl } from '../shared/redact.js';
+import { openSearch, skillsSource, type SearchRoom } from '../search/index.js';
+import { embedderFrom, searchSkills } from './search.js';
 
 /**
  * The composition root's output: every long-lived service, built once per server instance and handed to the
@@ -59,6 +62,8 @@ export interface AppContext {
   skillViews: SkillViews;
   /** Every tool, per caller: the skill library's tools and, when enabled, run_shell_command. */
   tools: ToolRegistry;
+  /** Hybrid search over skills and tools, its indexer and job queue. */
+  search: SearchRoom;
   /** Degraded-mode notices shown by /ready and logged at start. */
   warnings: string[];
   /** Run in reverse order by `close()`: things built on the context that hold resources. */
@@ -155,7 +160,10 @@ async function buildServices(
   closers.push(async () => skillViews.close());
   const tools = new ToolRegistry({ metrics });
   closers.push(() => tools.close());
-  tools.register(skillLibraryTools(skillViews));
+  const embedder = embedderFrom(config, warnings);
+  const search = await openSearch({ db, sources: [skillsSource(skills)], embedder, logger });
+  closers.push(() => search.close());
+  tools.register(skillLibraryTools(skillViews, searchSkills(search)));
   let commandLevel: AppContext['commandLevel'] = 'off';
   if (config.COMMANDS_ENABLED) {
     const sandbox = await createCommandSandbox(config, logger, warnings);
@@ -173,6 +181,8 @@ async function buildServices(
       }),
     );
   }
+  // Last, so that the other tools keep their order; the only tools a compact-mode credential is listed.
+  tools.register(searchMetaTools(search, tools), { compact: true });
   return {
     version: VERSION,
     config,
@@ -190,6 +200,7 @@ async function buildServices(
     commandLevel,
     skillViews,
     tools,
+    search,
     warnings,
     closers,
     async close() {

@@ -8,6 +8,7 @@ export {
   type SkillChange,
   type ListQuery,
   type UploadResult,
+  visibleTo,
 } from './service.js';
 export { skillsRoutes } from './routes.js';
 export { Uploads, sweepStaleUploadDirs, type UploadOptions } from './upload.js';
