@@ -97,8 +97,11 @@ export const apiTokens = pgTable(
       .array()
       .notNull()
       .default(sql`'{}'::uuid[]`),
-    /** Null = no restriction; `{ skills: [...] }` = only these skills' tools. */
-    restriction: jsonb('restriction').$type<{ skills: string[] }>(),
+    /**
+     * Null = no restriction; `{ skills: [...] }` = only these skills' tools; `compact_tools: true` = listed only
+     * the search meta-tools (see accounts/api-tokens.ts).
+     */
+    restriction: jsonb('restriction').$type<{ skills?: string[]; compact_tools?: boolean }>(),
     /** Set while the key is disabled (reversible, unlike `revoked_at`). */
     disabledAt: timestamp('disabled_at', { withTimezone: true }),
     expiresAt: timestamp('expires_at', { withTimezone: true }),

@@ -50,7 +50,7 @@ export interface ApiToken extends KeyPermissions {
   /** Empty = all of the owner's assistants. */
   assistant_ids: string[];
   /** Null = no restriction. */
-  restriction: { skills: string[] } | null;
+  restriction: { skills?: string[]; compact_tools?: boolean } | null;
   is_disabled: boolean;
   expires_at: string | null;
   last_used_at: string | null;
@@ -60,7 +60,7 @@ export interface ApiToken extends KeyPermissions {
 
 export interface ApiKeyChanges extends Partial<KeyPermissions> {
   name?: string;
-  restriction?: { skills: string[] } | null;
+  restriction?: { skills?: string[]; compact_tools?: boolean } | null;
   is_disabled?: boolean;
 }
 

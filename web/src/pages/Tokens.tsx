@@ -279,7 +279,7 @@ function EditKeyDialog({
     setName(token.name);
     const { can_manage, can_call_assistant, can_use_mcp, can_admin } = token;
     setPermissions({ can_manage, can_call_assistant, can_use_mcp, can_admin });
-    setSkills(token.restriction?.skills.join(', ') ?? '');
+    setSkills(token.restriction?.skills?.join(', ') ?? '');
   }, [token]);
   const problem = permissions ? permissionError(permissions) : undefined;
   return (
@@ -359,7 +359,7 @@ function TokenRow({
           ))}
         </span>
       </td>
-      <td data-label="Skills">{t.restriction ? t.restriction.skills.join(', ') || 'None' : 'All'}</td>
+      <td data-label="Skills">{t.restriction?.skills ? t.restriction.skills.join(', ') || 'None' : 'All'}</td>
       <td data-label="Last used">{t.last_used_at ? formatRelative(t.last_used_at) : 'Never'}</td>
       <td data-label="Expires">{t.expires_at ? formatDay(t.expires_at) : 'Never'}</td>
       <td data-label="Status">
