@@ -46,6 +46,26 @@ interface Candidate {
   description: string;
 }
 
+/** What one caller may find of one kind: a condition on `skills` (skills) or `search_documents d` (tools). */
+interface Scope {
+  kind: DocumentKind;
+  where: SQL;
+}
+
+const candidate = (r: { kind: DocumentKind; name: string; description: string }): Candidate => ({
+  key: `${r.kind}:${r.name}`,
+  kind: r.kind,
+  name: r.name,
+  description: r.description,
+});
+
+/** Code-point order (as `ORDER BY name` under the C collation), the same on every path. */
+const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
+/** Skill documents are scoped through their skill row. */
+const joinSkills = (scope: Scope) =>
+  scope.kind === 'skill' ? sql`join skills on skills.id = d.skill_id` : sql``;
+
 export interface SearchServiceOptions {
   /** Vector matches below this cosine similarity are dropped (unrelated texts still score above 0). */
   minSimilarity?: number;
@@ -83,11 +103,11 @@ export class SearchService {
   }
 
   async search(principal: Principal, query: SearchQuery): Promise<SearchAnswer> {
-    const filter = this.visibility(principal, query);
-    if (!filter) return { mode: this.mode, results: [] };
+    const scopes = this.scopes(principal, query);
+    if (!scopes.length) return { mode: this.mode, results: [] };
     const [text, semantic] = await Promise.all([
-      this.fullText(filter, query.text),
-      this.semantic(filter, query.text),
+      this.fullText(scopes, query.text),
+      this.semantic(scopes, query.text),
     ]);
     const fused = new Map<string, SearchHit>();
     const add = (list: Candidate[], match: MatchKind) =>
@@ -102,51 +122,70 @@ export class SearchService {
     add(text, 'text');
     add(semantic ?? [], 'semantic');
     const results = [...fused.values()]
-      .sort((a, b) => b.score - a.score || a.name.localeCompare(b.name))
+      .sort((a, b) => b.score - a.score || byName(a, b))
       .slice(0, query.limit)
       .map((h) => ({ ...h, score: Math.round(h.score * 1e5) / 1e5 }));
     return { mode: semantic ? 'hybrid' : 'full_text', results };
   }
 
-  /** The WHERE condition of documents the caller may find (over `search_documents d` left join `skills`). */
-  private visibility(principal: Principal, query: SearchQuery): SQL | null {
-    const parts: SQL[] = [];
+  /**
+   * What the caller may find, per kind, as a condition on that kind's own table, so that each query can use its
+   * indexes: skills by the visibility rule (`skills`), plus the credential's restriction; tools by owner and the
+   * caller's callable names (`search_documents d`).
+   */
+  private scopes(principal: Principal, query: SearchQuery): Scope[] {
+    const scopes: Scope[] = [];
     if (query.kinds.includes('skill')) {
       const only = principal.restriction?.skills;
-      parts.push(sql`(d.kind = 'skill' and skills.current_version_id is not null and skills.enabled
-        and ${visibleTo(principal.userId, false)}
-        ${only ? sql`and skills.name = any(${textArray(only)})` : sql``})`);
+      scopes.push({
+        kind: 'skill',
+        where: sql`skills.current_version_id is not null and skills.enabled and ${visibleTo(principal.userId, false)}
+          ${only ? sql`and skills.name = any(${textArray(only)})` : sql``}`,
+      });
     }
     if (query.kinds.includes('tool') && query.callableTools?.length) {
-      parts.push(sql`(d.kind = 'tool' and (d.owner_id = ${principal.userId} or d.owner_id is null)
-        and d.name = any(${textArray(query.callableTools)}))`);
+      scopes.push({
+        kind: 'tool',
+        where: sql`d.kind = 'tool' and (d.owner_id = ${principal.userId} or d.owner_id is null)
+          and d.name = any(${textArray(query.callableTools)})`,
+      });
     }
-    return parts.length ? sql.join(parts, sql` or `) : null;
+    return scopes;
   }
 
   /**
-   * Full-text candidates. Skills rank on `skills.search` (current at once after an upload), tools on their
-   * document's `tsv`; both use the same weights, so their ranks merge.
+   * Full-text candidates, ranked by `ts_rank_cd`. Skills rank on `skills.search` (current at once after an
+   * upload), tools on their document's `tsv`, with the same weights, so the two lists merge by rank.
    */
-  private async fullText(filter: SQL, text: string): Promise<Candidate[]> {
+  private async fullText(scopes: Scope[], text: string): Promise<Candidate[]> {
     const words = (text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []).slice(0, MAX_QUERY_WORDS);
     if (!words.length) return [];
     // OR: a document matching some of the words still ranks (AND would leave most queries with nothing).
-    const tsquery = sql`to_tsquery('english', ${words.map((w) => `${w}:*`).join(' | ')})`;
-    const result = await this.db.execute(sql`
-      select d.kind, d.name, d.description,
-             ts_rank_cd(case when d.kind = 'skill' then skills.search else d.tsv end, q.q) as rank
-      from search_documents d left join skills on skills.id = d.skill_id, (select ${tsquery} as q) q
-      where (${filter}) and (case when d.kind = 'skill' then skills.search else d.tsv end) @@ q.q
-      order by rank desc, d.name limit ${CANDIDATES}`);
-    return rowsOf<Candidate & { kind: DocumentKind }>(result).map((r) => ({
-      ...r,
-      key: `${r.kind}:${r.name}`,
-    }));
+    const q = sql`to_tsquery('english', ${words.map((w) => `${w}:*`).join(' | ')})`;
+    const lists = await Promise.all(
+      scopes.map(async (scope) =>
+        rowsOf<Candidate & { rank: number }>(
+          await this.db.execute(
+            scope.kind === 'skill'
+              ? sql`select 'skill' as kind, skills.name, skills.description, ts_rank_cd(skills.search, ${q}) as rank
+                  from skills where ${scope.where} and skills.search @@ ${q}
+                  order by rank desc, skills.name limit ${CANDIDATES}`
+              : sql`select 'tool' as kind, d.name, d.description, ts_rank_cd(d.tsv, ${q}) as rank
+                  from search_documents d where ${scope.where} and d.tsv @@ ${q}
+                  order by rank desc, d.name limit ${CANDIDATES}`,
+          ),
+        ),
+      ),
+    );
+    return lists
+      .flat()
+      .sort((a, b) => Number(b.rank) - Number(a.rank) || byName(a, b))
+      .slice(0, CANDIDATES)
+      .map(candidate);
   }
 
   /** Vector candidates, or null when there is no embedder or it failed for this query (full text only). */
-  private async semantic(filter: SQL, text: string): Promise<Candidate[] | null> {
+  private async semantic(scopes: Scope[], text: string): Promise<Candidate[] | null> {
     if (!this.embedder) return null;
     let q: Float32Array;
     try {
@@ -156,28 +195,43 @@ export class SearchService {
       return null;
     }
     const model = this.embedder.model;
-    if (this.accelerated) {
-      const result = await this.db.execute(sql`
-        select d.kind, d.name, d.description from search_accel.vectors v
-        join search_documents d on d.id = v.document_id left join skills on skills.id = d.skill_id
-        where v.model = ${model} and vector_dims(v.vec) = ${q.length} and (${filter})
-          and v.vec <=> ${vectorLiteral(q)}::vector <= ${1 - this.minSimilarity}
-        order by v.vec <=> ${vectorLiteral(q)}::vector, d.name limit ${CANDIDATES}`);
-      return rowsOf<Candidate>(result).map((r) => ({ ...r, key: `${r.kind}:${r.name}` }));
-    }
-    return this.portableSemantic(filter, model, q);
+    if (!this.accelerated) return this.portableSemantic(scopes, model, q);
+    const vec = sql`${vectorLiteral(q)}::vector`;
+    const lists = await Promise.all(
+      scopes.map(async (scope) =>
+        rowsOf<Candidate & { distance: number }>(
+          await this.db.execute(sql`
+            select d.kind, d.name, d.description, v.vec <=> ${vec} as distance
+            from search_accel.vectors v join search_documents d on d.id = v.document_id ${joinSkills(scope)}
+            where ${scope.where} and v.model = ${model} and vector_dims(v.vec) = ${q.length}
+              and v.vec <=> ${vec} <= ${1 - this.minSimilarity}
+            order by distance, d.name limit ${CANDIDATES}`),
+        ),
+      ),
+    );
+    return lists
+      .flat()
+      .sort((a, b) => Number(a.distance) - Number(b.distance) || byName(a, b))
+      .slice(0, CANDIDATES)
+      .map(candidate);
   }
 
   /**
    * Without pgvector: the ids of the caller's embedded documents from SQL, their vectors from the cache (read
    * as bytea once per change), cosine in JS; names and descriptions read for the winners only.
    */
-  private async portableSemantic(filter: SQL, model: string, q: Float32Array): Promise<Candidate[]> {
-    const ids = rowsOf<{ id: string; name: string; stamp: string }>(
-      await this.db.execute(sql`
-        select d.id, d.name, d.updated_at::text as stamp from search_documents d left join skills on skills.id = d.skill_id
-        where d.embedding_model = ${model} and (${filter})`),
-    );
+  private async portableSemantic(scopes: Scope[], model: string, q: Float32Array): Promise<Candidate[]> {
+    const ids = (
+      await Promise.all(
+        scopes.map(async (scope) =>
+          rowsOf<{ id: string; name: string; stamp: string }>(
+            await this.db.execute(sql`
+              select d.id, d.name, d.updated_at::text as stamp from search_documents d ${joinSkills(scope)}
+              where ${scope.where} and d.embedding_model = ${model}`),
+          ),
+        ),
+      )
+    ).flat();
     const missing = ids.filter((r) => !this.vectors.get(r.id, r.stamp));
     for (let i = 0; i < missing.length; i += 1_000) {
       const chunk = missing.slice(i, i + 1_000);
@@ -195,7 +249,7 @@ export class SearchService {
       if (sim >= this.minSimilarity) scored.push({ id: r.id, name: r.name, sim });
     }
     // Ties in name order, as the pgvector path orders them.
-    scored.sort((a, b) => b.sim - a.sim || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    scored.sort((a, b) => b.sim - a.sim || byName(a, b));
     const top = scored.slice(0, CANDIDATES);
     if (!top.length) return [];
     const rows = rowsOf<Candidate & { id: string }>(
@@ -205,9 +259,7 @@ export class SearchService {
     const byId = new Map(rows.map((r) => [r.id, r]));
     return top.flatMap((t) => {
       const r = byId.get(t.id);
-      return r
-        ? [{ key: `${r.kind}:${r.name}`, kind: r.kind, name: r.name, description: r.description }]
-        : [];
+      return r ? [candidate(r)] : [];
     });
   }
 
