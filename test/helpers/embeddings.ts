@@ -22,26 +22,29 @@ export const CONCEPTS: readonly string[][] = [
   ['chart', 'charts', 'graph', 'plot', 'visualise', 'visualization', 'diagram'],
 ];
 
-export function conceptVector(text: string): Float32Array {
-  const v = new Array<number>(CONCEPTS.length + 1).fill(0);
-  v[CONCEPTS.length] = 0.05;
+export function conceptVector(text: string, concepts: readonly string[][] = CONCEPTS): Float32Array {
+  const v = new Array<number>(concepts.length + 1).fill(0);
+  v[concepts.length] = 0.05;
   for (const word of text.toLowerCase().match(/[\p{L}\p{N}-]+/gu) ?? []) {
-    CONCEPTS.forEach((words, i) => {
+    concepts.forEach((words, i) => {
       if (words.includes(word)) v[i]! += 1;
     });
   }
   return normalise(v);
 }
 
-/** The scripted embeddings in process, with a record of what was embedded. */
-export function scriptedEmbedder(model = 'scripted-1'): Embedder & { texts: string[] } {
+/** The scripted embeddings in process (over `concepts`), with a record of what was embedded. */
+export function scriptedEmbedder(
+  model = 'scripted-1',
+  concepts: readonly string[][] = CONCEPTS,
+): Embedder & { texts: string[] } {
   const texts: string[] = [];
   return {
     model,
     texts,
     async embed(batch) {
       texts.push(...batch);
-      return batch.map(conceptVector);
+      return batch.map((t) => conceptVector(t, concepts));
     },
   };
 }

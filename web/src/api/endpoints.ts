@@ -8,6 +8,8 @@ import type {
   AuthResponse,
   CreatedApiToken,
   Page,
+  SearchResults,
+  SearchStatus,
   ServerInfo,
   ServerSettings,
   Skill,
@@ -83,6 +85,11 @@ export const endpoints = {
   updateToken: (id: string, body: ApiKeyChanges) =>
     api<ApiToken>(`/api-keys/${enc(id)}`, { method: 'PUT', body }),
   revokeToken: (id: string) => api<void>(`/api-keys/${enc(id)}`, { method: 'DELETE' }),
+
+  // --- search
+  search: (q: string, limit = 10) => api<SearchResults>('/search', { query: { q, limit } }),
+  searchStatus: () => api<SearchStatus>('/admin/search'),
+  reindexSearch: () => api<{ queued: true }>('/admin/search/reindex', { method: 'POST' }),
 
   // --- skills
   listSkills: (query: {

@@ -147,3 +147,38 @@ export interface FieldError {
   path: string;
   message: string;
 }
+
+/** One result of `/search`: a skill (use it by name) or a tool (call it by name). */
+export interface SearchHit {
+  kind: 'skill' | 'tool';
+  name: string;
+  description: string;
+  /** Found by its words, by meaning (embeddings), or both. */
+  match: 'text' | 'semantic' | 'both';
+  score: number;
+}
+
+export interface SearchResults {
+  /** `full_text` when no embeddings provider is configured (or it failed for this query). */
+  mode: 'hybrid' | 'full_text';
+  results: SearchHit[];
+}
+
+export interface SearchStatus {
+  mode: 'hybrid' | 'full_text';
+  embedding_model: string | null;
+  vector_path: 'pgvector' | 'portable' | 'none';
+  documents: number;
+  embedded: number;
+  jobs: Array<{
+    id: number;
+    kind: string;
+    status: 'pending' | 'running' | 'done' | 'failed';
+    attempts: number;
+    done: number;
+    total: number | null;
+    last_error: string | null;
+    run_after: string;
+    updated_at: string;
+  }>;
+}
