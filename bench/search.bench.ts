@@ -52,6 +52,12 @@ let seed = 42;
 const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
 const pick = () => WORDS[Math.floor(rand() * WORDS.length)]!;
 const phrase = (n: number) => Array.from({ length: n }, pick).join(' ');
+/** Document text: a few domain words among many rarer ones, so that a query word is in some documents only. */
+const rare = () => `t${Math.floor(rand() * 20_000)}`;
+const text = (common: number, rarer: number) =>
+  [...Array.from({ length: common }, pick), ...Array.from({ length: rarer }, rare)]
+    .sort(() => rand() - 0.5)
+    .join(' ');
 
 /** Feature hashing: each word adds to a few fixed dimensions. Deterministic, not semantic. */
 function hashEmbedder(model: string): Embedder {
@@ -109,8 +115,8 @@ async function seedCorpus(
       return {
         ownerId: users[n % USERS]!.id,
         name: `skill-${n}-${pick()}`,
-        description: `${phrase(8)}.`,
-        body: phrase(60),
+        description: `${text(3, 5)}.`,
+        body: text(10, 50),
         currentVersionId: crypto.randomUUID(),
       };
     });
@@ -118,13 +124,12 @@ async function seedCorpus(
       .insert(tables.skills)
       .values(rows.map(({ body: _b, ...r }) => r))
       .returning({ id: tables.skills.id });
+    // Each skill's own body in its C part, as SkillsService.updateSearch writes it.
     await db.execute(sql`update skills set search = setweight(to_tsvector('simple', replace(name, '-', ' ')), 'A')
-      || setweight(to_tsvector('english', description), 'B')
-      || setweight(to_tsvector('english', ${rows
-        .map((r) => r.body)
-        .join(' ')
-        .slice(0, 400)}), 'C')
-      where id = any(${`{${inserted.map((r) => r.id).join(',')}}`}::uuid[])`);
+      || setweight(to_tsvector('english', description), 'B') || setweight(to_tsvector('english', b.body), 'C')
+      from unnest(${`{${inserted.map((r) => r.id).join(',')}}`}::uuid[],
+                  ${`{${rows.map((r) => `"${r.body}"`).join(',')}}`}::text[]) as b(id, body)
+      where skills.id = b.id`);
     const texts = rows.map((r) => `${r.name} ${r.description} ${r.body}`);
     const vectors = await embedder.embed(texts);
     const docs = await db
@@ -151,8 +156,8 @@ async function seedCorpus(
     const rows = Array.from({ length: Math.min(batch, TOOLS - i) }, (_, j) => {
       const n = i + j;
       const name = `server${n % 37}__${pick()}_${pick()}_${n}`;
-      const description = `${phrase(10)}.`;
-      return { ownerId: users[n % USERS]!.id, name, description, params: phrase(4) };
+      const description = `${text(3, 7)}.`;
+      return { ownerId: users[n % USERS]!.id, name, description, params: text(1, 3) };
     });
     const texts = rows.map((r) => `${r.name.replace(/_+/g, ' ')} ${r.description} ${r.params}`);
     const vectors = await embedder.embed(texts);
@@ -240,7 +245,7 @@ async function indexing(handle: DatabaseHandle, kind: string) {
     .returning();
   const principal: Principal = { userId: user!.id, isAdmin: false, via: 'session', scopes: ['api'] };
   for (let i = 0; i < INDEX_SKILLS; i++) {
-    const md = `---\nname: index-${i}\ndescription: ${phrase(10)}\n---\n${phrase(300)}\n`;
+    const md = `---\nname: index-${i}\ndescription: ${text(3, 7)}\n---\n${text(50, 250)}\n`;
     await skills.create(
       principal,
       {

@@ -197,20 +197,25 @@ export class SearchService {
     const model = this.embedder.model;
     if (!this.accelerated) return this.portableSemantic(scopes, model, q);
     const vec = sql`${vectorLiteral(q)}::vector`;
+    // The caller's documents first (materialised), then their vectors by key: distances are computed for what
+    // the caller may see only, never for the whole table (an exact scan per caller; see pgvector.ts).
     const lists = await Promise.all(
       scopes.map(async (scope) =>
         rowsOf<Candidate & { distance: number }>(
           await this.db.execute(sql`
-            select d.kind, d.name, d.description, v.vec <=> ${vec} as distance
-            from search_accel.vectors v join search_documents d on d.id = v.document_id ${joinSkills(scope)}
-            where ${scope.where} and v.model = ${model} and vector_dims(v.vec) = ${q.length}
-              and v.vec <=> ${vec} <= ${1 - this.minSimilarity}
-            order by distance, d.name limit ${CANDIDATES}`),
+            with mine as materialized (
+              select d.id, d.kind, d.name, d.description from search_documents d ${joinSkills(scope)}
+              where ${scope.where} and d.embedding_model = ${model})
+            select mine.kind, mine.name, mine.description, v.vec <=> ${vec} as distance
+            from mine join search_accel.vectors v on v.document_id = mine.id
+            where v.model = ${model} and vector_dims(v.vec) = ${q.length}
+            order by distance limit ${CANDIDATES}`),
         ),
       ),
     );
     return lists
       .flat()
+      .filter((r) => 1 - Number(r.distance) >= this.minSimilarity)
       .sort((a, b) => Number(a.distance) - Number(b.distance) || byName(a, b))
       .slice(0, CANDIDATES)
       .map(candidate);
