@@ -11,6 +11,7 @@ import { sql } from 'drizzle-orm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase, tables, type DatabaseHandle } from '../../src/db/index.js';
 import { JobQueue, type JobRow } from '../../src/search/index.js';
+import { until } from '../helpers/wait.js';
 import { createTestDatabase, TEST_DB_KIND, type TestDatabase } from '../helpers/db.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -29,16 +30,6 @@ async function restartableDatabase(): Promise<{ open(): Promise<DatabaseHandle> 
   const dir = mkdtempSync(path.join(tmpdir(), 'skillport-jobs-'));
   cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
   return { open: () => openDatabase({ embeddedDir: path.join(dir, 'db') }) };
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setImmediate(resolve));
-  }
 }
 
 const jobsOf = async (handle: DatabaseHandle) =>
@@ -79,7 +70,7 @@ describe('durability', () => {
     const survivor = new JobQueue(second.db);
     const ran: JobRow[] = [];
     survivor.handle('test.index', async ({ job }) => void ran.push(job));
-    await waitFor('the lease to run out', async () => (await survivor.drain()) > 0);
+    await until('the lease to run out', async () => (await survivor.drain()) > 0);
     expect(ran).toHaveLength(1);
     expect(ran[0]).toMatchObject({ id: claimed!.id, attempts: 2, lockedBy: survivor.workerId });
     expect((await jobsOf(second))[0]).toMatchObject({ status: 'done', lockedBy: null });
@@ -146,10 +137,10 @@ describe('failures', () => {
     const firstDelay = afterOne!.runAfter.getTime() - afterOne!.updatedAt.getTime();
     expect(firstDelay).toBeGreaterThanOrEqual(190);
     expect(await queue.drain()).toBe(0); // not due yet
-    await waitFor('the first retry', async () => (await queue.drain()) > 0);
+    await until('the first retry', async () => (await queue.drain()) > 0);
     const [afterTwo] = await jobsOf(handle);
     expect(afterTwo!.runAfter.getTime() - afterTwo!.updatedAt.getTime()).toBeGreaterThanOrEqual(390);
-    await waitFor('the second retry', async () => (await queue.drain()) > 0);
+    await until('the second retry', async () => (await queue.drain()) > 0);
     expect((await jobsOf(handle))[0]).toMatchObject({ status: 'done', attempts: 3, lastError: null });
 
     queue.handle('test.broken', async () => {

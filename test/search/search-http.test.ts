@@ -11,6 +11,7 @@ import { TEST_DB_KIND } from '../helpers/db.js';
 import { startEmbeddingsServer, type EmbeddingsServer } from '../helpers/embeddings.js';
 import { connectMcp, resultText } from '../helpers/mcp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { until } from '../helpers/wait.js';
 import { skillZip } from '../helpers/zips.js';
 
 const EMBEDDINGS_KEY = 'sk-embeddings-test-secret-0123456789';
@@ -18,16 +19,6 @@ let embeddings: EmbeddingsServer;
 let t: TestServer;
 let alice: Api;
 let bob: Api;
-
-async function waitFor<T>(what: string, probe: () => Promise<T | null | undefined | false>, ms = 15_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 async function key(restriction: Record<string, unknown> | null): Promise<string> {
   const res = await alice.post('/api/v1/api-keys', { name: 'k', can_use_mcp: true, restriction });
@@ -51,7 +42,7 @@ beforeAll(async () => {
   ];
   for (const [name, description] of uploads)
     expect((await alice.post('/api/v1/skills', await skillZip(name, description))).status).toBe(201);
-  await waitFor('the uploads to be indexed and embedded', async () => {
+  await until('the uploads to be indexed and embedded', async () => {
     const status = (await alice.get('/api/v1/admin/search')).body;
     return status.documents === 3 && status.embedded === 3 && status;
   });
