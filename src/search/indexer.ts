@@ -27,6 +27,8 @@ export class SearchIndexer {
     private readonly sources: readonly SearchSource[],
     private readonly embedder: Embedder | null,
     private readonly accelerated: boolean,
+    /** Called after documents or vectors were written, and when a source reports a change. */
+    private readonly changed: () => void = () => undefined,
   ) {
     queue.handle(SYNC_JOB, (ctx) => this.sync(ctx));
     if (embedder) queue.handle(EMBED_JOB, (ctx) => this.embed(ctx));
@@ -35,7 +37,12 @@ export class SearchIndexer {
   /** Subscribes to the sources and queues a full pass (which finds nothing to do when all is current). */
   async start(): Promise<void> {
     for (const source of this.sources) {
-      this.unsubscribe.push(source.onChange(() => void this.requestSync(source.kind).catch(() => undefined)));
+      this.unsubscribe.push(
+        source.onChange(() => {
+          this.changed();
+          void this.requestSync(source.kind).catch(() => undefined);
+        }),
+      );
       await this.requestSync(source.kind);
     }
     if (this.embedder) await this.queue.enqueue(EMBED_JOB);
@@ -66,6 +73,7 @@ export class SearchIndexer {
       await removeDocuments(this.db, source.kind, removed);
       const docs = await source.outdated(this.db, SYNC_BATCH);
       await upsertDocuments(this.db, docs);
+      if (docs.length || removed.length) this.changed();
       done += docs.length + removed.length;
       await ctx.progress(done);
       if (docs.length < SYNC_BATCH && removed.length < SYNC_BATCH) break;
@@ -112,6 +120,7 @@ export class SearchIndexer {
             await writeAcceleratedVector(tx, doc.id, embedder.model, vectors[i]!);
         }
       });
+      this.changed();
       done += batch.length;
       await ctx.progress(done, Math.max(total, done));
       if (ctx.signal.aborted) throw new Error('stopped before the end; the job runs again');

@@ -56,12 +56,14 @@ export async function openSearch(opts: SearchRoomOptions): Promise<SearchRoom> {
       ),
     ...opts.queue,
   });
-  const indexer = new SearchIndexer(db.db, queue, opts.sources, embedder, accelerated);
   const service = new SearchService(db.db, embedder, accelerated, (err) =>
     logger.warn(
       { err: err instanceof Error ? err.message : String(err) },
       'embeddings unavailable for a query; answered with full-text search',
     ),
+  );
+  const indexer = new SearchIndexer(db.db, queue, opts.sources, embedder, accelerated, () =>
+    service.invalidate(),
   );
   await indexer.start();
   if (opts.worker !== false) queue.start();

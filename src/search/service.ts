@@ -1,6 +1,8 @@
 import { sql, type SQL } from 'drizzle-orm';
 import type { Database } from '../db/index.js';
+import { sha256Hex } from '../shared/crypto.js';
 import type { Principal } from '../shared/principal.js';
+import { CandidateCache, type CandidateId } from './candidates.js';
 import { visibleTo } from '../skills/index.js';
 import type { DocumentKind } from './documents.js';
 import type { Embedder } from './embeddings.js';
@@ -50,6 +52,8 @@ interface Candidate {
 interface Scope {
   kind: DocumentKind;
   where: SQL;
+  /** Identifies the caller view the condition describes (for CandidateCache). */
+  key: string;
 }
 
 const candidate = (r: { kind: DocumentKind; name: string; description: string }): Candidate => ({
@@ -80,6 +84,7 @@ export interface SearchServiceOptions {
  */
 export class SearchService {
   private readonly vectors: VectorCache;
+  private readonly candidates = new CandidateCache();
   private readonly queryVectors = new Map<string, Float32Array>();
   private readonly minSimilarity: number;
 
@@ -92,6 +97,11 @@ export class SearchService {
   ) {
     this.vectors = new VectorCache(opts.vectorCacheBytes);
     this.minSimilarity = opts.minSimilarity ?? 0.25;
+  }
+
+  /** Something searchable changed (a source's change, or the indexer wrote): caller views read anew. */
+  invalidate(): void {
+    this.candidates.clear();
   }
 
   get mode(): SearchMode {
@@ -139,6 +149,7 @@ export class SearchService {
       const only = principal.restriction?.skills;
       scopes.push({
         kind: 'skill',
+        key: `skill\0${principal.userId}\0${only?.join('\0') ?? '*'}`,
         where: sql`skills.current_version_id is not null and skills.enabled and ${visibleTo(principal.userId, false)}
           ${only ? sql`and skills.name = any(${textArray(only)})` : sql``}`,
       });
@@ -146,6 +157,7 @@ export class SearchService {
     if (query.kinds.includes('tool') && query.callableTools?.length) {
       scopes.push({
         kind: 'tool',
+        key: `tool\0${principal.userId}\0${sha256Hex(query.callableTools.join('\0'))}`,
         where: sql`d.kind = 'tool' and (d.owner_id = ${principal.userId} or d.owner_id is null)
           and d.name = any(${textArray(query.callableTools)})`,
       });
@@ -222,17 +234,20 @@ export class SearchService {
   }
 
   /**
-   * Without pgvector: the ids of the caller's embedded documents from SQL, their vectors from the cache (read
-   * as bytea once per change), cosine in JS; names and descriptions read for the winners only.
+   * Without pgvector: the ids of the caller's embedded documents from SQL (kept per caller view between changes,
+   * `CandidateCache`), their vectors from the cache (read as bytea once per change), cosine in JS; names and
+   * descriptions read for the winners only.
    */
   private async portableSemantic(scopes: Scope[], model: string, q: Float32Array): Promise<Candidate[]> {
     const ids = (
       await Promise.all(
-        scopes.map(async (scope) =>
-          rowsOf<{ id: string; name: string; stamp: string }>(
-            await this.db.execute(sql`
-              select d.id, d.name, d.updated_at::text as stamp from search_documents d ${joinSkills(scope)}
-              where ${scope.where} and d.embedding_model = ${model}`),
+        scopes.map((scope) =>
+          this.candidates.get(`${scope.key}\0${model}`, async () =>
+            rowsOf<CandidateId>(
+              await this.db.execute(sql`
+                select d.id, d.name, d.updated_at::text as stamp from search_documents d ${joinSkills(scope)}
+                where ${scope.where} and d.embedding_model = ${model}`),
+            ),
           ),
         ),
       )
