@@ -20,6 +20,8 @@ export const EMBED_JOB = 'search.embed';
  */
 export class SearchIndexer {
   private readonly unsubscribe: Array<() => void> = [];
+  /** Jobs being queued for changes just reported (the insert is in flight). */
+  private readonly queueing = new Set<Promise<unknown>>();
 
   constructor(
     private readonly db: Database,
@@ -34,18 +36,42 @@ export class SearchIndexer {
     if (embedder) queue.handle(EMBED_JOB, (ctx) => this.embed(ctx));
   }
 
-  /** Subscribes to the sources and queues a full pass (which finds nothing to do when all is current). */
+  /**
+   * Subscribes to the sources and queues what is behind: a sync for each source with missing, changed or gone
+   * documents, and the embed job when documents lack a vector of the current model (after a model change: all).
+   * An index that is current queues nothing, so a start writes nothing (a restored backup stays as it was).
+   */
   async start(): Promise<void> {
     for (const source of this.sources) {
       this.unsubscribe.push(
         source.onChange(() => {
           this.changed();
-          void this.requestSync(source.kind).catch(() => undefined);
+          const queued = this.requestSync(source.kind).catch(() => undefined);
+          this.queueing.add(queued);
+          void queued.finally(() => this.queueing.delete(queued));
         }),
       );
-      await this.requestSync(source.kind);
+      const behind =
+        (await source.outdated(this.db, 1)).length > 0 || (await source.removed(this.db, 1)).length > 0;
+      if (behind) await this.requestSync(source.kind);
     }
-    if (this.embedder) await this.queue.enqueue(EMBED_JOB);
+    if (this.embedder && (await this.staleCount()) > 0) await this.queue.enqueue(EMBED_JOB);
+  }
+
+  /** Documents without a vector of the current model. */
+  private async staleCount(): Promise<number> {
+    const d = tables.searchDocuments;
+    const [{ total }] = (await this.db
+      .select({ total: sql<number>`count(*)::int` })
+      .from(d)
+      .where(sql`${d.embeddingModel} is distinct from ${this.embedder!.model}`)) as [{ total: number }];
+    return Number(total);
+  }
+
+  /** Whether every change reported so far is indexed: nothing being queued, waiting or running. */
+  async idle(): Promise<boolean> {
+    await Promise.all(this.queueing);
+    return this.queue.idle();
   }
 
   stop(): void {
@@ -86,10 +112,7 @@ export class SearchIndexer {
     const embedder = this.embedder!;
     const d = tables.searchDocuments;
     const stale = sql`${d.embeddingModel} is distinct from ${embedder.model}`;
-    const [{ total }] = (await this.db
-      .select({ total: sql<number>`count(*)::int` })
-      .from(d)
-      .where(stale)) as [{ total: number }];
+    const total = await this.staleCount();
     let done = 0;
     await ctx.progress(0, total);
     for (;;) {

@@ -127,6 +127,14 @@ export class JobQueue {
     this.running = null;
   }
 
+  /** Whether no job is waiting or running (the index has caught up with every change queued so far). */
+  async idle(): Promise<boolean> {
+    const result = await this.db.execute(
+      sql`select 1 from search_jobs where status in ('pending', 'running') limit 1`,
+    );
+    return rowsOf(result).length === 0;
+  }
+
   /** The most recent jobs, newest first, for the admin view. */
   async recent(limit = 20): Promise<JobRow[]> {
     return this.db.select().from(tables.searchJobs).orderBy(desc(tables.searchJobs.id)).limit(limit);
