@@ -1,5 +1,7 @@
 import { and, eq, isNotNull, sql } from 'drizzle-orm';
+import { recordAudit } from '../audit/service.js';
 import { tables, type Database } from '../db/index.js';
+import type { Principal } from '../shared/principal.js';
 import { removeDocuments, upsertDocuments, type SearchSource } from './documents.js';
 import type { Embedder } from './embeddings.js';
 import type { JobContext, JobQueue } from './jobs.js';
@@ -78,11 +80,16 @@ export class SearchIndexer {
     for (const off of this.unsubscribe.splice(0)) off();
   }
 
-  /** Queues a re-index of everything: every document is written and embedded again. */
-  async reindex(): Promise<void> {
-    await this.db
-      .update(tables.searchDocuments)
-      .set({ contentHash: '', embedding: null, embeddingModel: null });
+  /**
+   * Queues a re-index of everything (every document is written and embedded again), on an administrator's
+   * request, recorded in the audit log in the same transaction.
+   */
+  async reindex(actor: Principal, ip: string | null): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.update(tables.searchDocuments).set({ contentHash: '', embedding: null, embeddingModel: null });
+      await recordAudit(tx, { actorId: actor.userId, action: 'search.reindex', result: 'success', ip });
+    });
+    this.changed();
     for (const source of this.sources) await this.requestSync(source.kind);
   }
 

@@ -104,7 +104,7 @@ export function searchRoutes(deps: {
       responses: { 202: json(z.object({ queued: z.literal(true) }), 'Queued'), ...errorResponses(403) },
     }),
     async (c) => {
-      await deps.search.indexer.reindex();
+      await deps.search.indexer.reindex(c.get('principal'), c.get('clientIp'));
       return c.json({ queued: true as const }, 202);
     },
   );

@@ -96,6 +96,19 @@ describe('REST', () => {
     expect((await alice.get('/api/v1/search?q=x&limit=500')).status).toBe(400);
   });
 
+  it('re-indexes everything on an admin’s request, in the background, and audits it', async () => {
+    expect((await bob.post('/api/v1/admin/search/reindex')).status).toBe(403);
+    const before = embeddings.requests.reduce((n, r) => n + r.inputs, 0);
+    expect((await alice.post('/api/v1/admin/search/reindex')).status).toBe(202);
+    await until('the re-index to finish', async () => {
+      const status = (await alice.get('/api/v1/admin/search')).body;
+      const embedded = embeddings.requests.reduce((n, r) => n + r.inputs, 0) - before;
+      return status.embedded === 3 && embedded >= 3;
+    });
+    const audit = await alice.get('/api/v1/audit?limit=20');
+    expect(audit.body.items.map((e: { action: string }) => e.action)).toContain('search.reindex');
+  });
+
   it('falls back to full text when the embeddings endpoint fails for a query, and says so', async () => {
     embeddings.failNext(1);
     const res = await alice.get('/api/v1/search?q=pdf%20forms');
