@@ -31,6 +31,7 @@ const MAX_BACKOFF_MS = 60 * 60 * 1000;
 const MAX_ERROR_CHARS = 500;
 /** Finished jobs are kept this long for the admin view, then deleted. */
 const KEEP_FINISHED = '7 days';
+const CLEAN_UP_EVERY_MS = 60 * 60 * 1000;
 
 /**
  * A durable job queue in the database. Jobs survive restarts (they are rows); a worker claims one with
@@ -50,6 +51,7 @@ export class JobQueue {
   private running: Promise<void> | null = null;
   private stopping = new AbortController();
   private wake: (() => void) | null = null;
+  private lastCleanUp = 0;
 
   constructor(
     private readonly db: Database,
@@ -145,8 +147,11 @@ export class JobQueue {
     while (!signal.aborted) {
       try {
         await this.drain();
-        await this.db.execute(sql`delete from search_jobs
-          where status in ('done', 'failed') and updated_at < now() - ${KEEP_FINISHED}::interval`);
+        if (Date.now() - this.lastCleanUp > CLEAN_UP_EVERY_MS) {
+          this.lastCleanUp = Date.now();
+          await this.db.execute(sql`delete from search_jobs
+            where status in ('done', 'failed') and updated_at < now() - ${KEEP_FINISHED}::interval`);
+        }
       } catch (err) {
         // The database being away is the usual cause: try again at the next poll.
         this.opts.onError?.(err);
