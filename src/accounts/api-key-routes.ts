@@ -27,10 +27,17 @@ const Permissions = {
   }),
 };
 const Restriction = z
-  .object({ skills: z.array(z.string().trim().min(1).max(64)).max(100) })
+  .object({
+    skills: z.array(z.string().trim().min(1).max(64)).max(100).optional(),
+    compact_tools: z.boolean().optional().openapi({
+      description:
+        'List only the search meta-tools (search_tools, call_tool) and reach every other tool through them',
+    }),
+  })
   .nullable()
   .openapi('ApiKeyRestriction', {
-    description: "Null = no restriction; `skills` = only these skills' tools (by name)",
+    description:
+      "Null = no restriction; `skills` = only these skills' tools (by name); `compact_tools` = small-context mode",
   });
 const AssistantIds = z.array(z.uuid()).max(100).openapi({
   description: "The assistants the key may call; empty = all of the owner's assistants",

@@ -26,9 +26,14 @@ export interface KeyPermissions {
   can_admin: boolean;
 }
 export const PERMISSION_NAMES = ['can_manage', 'can_call_assistant', 'can_use_mcp', 'can_admin'] as const;
-/** `skills`: only the tools of these skills (by name). Null on a key = no restriction. */
+/**
+ * `skills`: only the tools of these skills (by name). `compact_tools`: the key is listed only the search
+ * meta-tools and reaches the others through them (the "small context" mode; it grants nothing). Null on a key =
+ * no restriction.
+ */
 export interface KeyRestriction {
-  skills: string[];
+  skills?: string[];
+  compact_tools?: boolean;
 }
 
 export interface ApiTokenView extends KeyPermissions {
@@ -159,7 +164,20 @@ function assertUsable(p: KeyPermissions): void {
 }
 
 function normaliseRestriction(r: KeyRestriction | null): KeyRestriction | null {
-  return r ? { skills: [...new Set(r.skills)] } : null;
+  if (!r) return null;
+  const out: KeyRestriction = {
+    ...(r.skills ? { skills: [...new Set(r.skills)] } : {}),
+    ...(r.compact_tools ? { compact_tools: true } : {}),
+  };
+  return Object.keys(out).length ? out : null;
+}
+
+/** A key's stored restriction as the tool layer reads it (`Principal.restriction`). */
+function principalRestriction(r: KeyRestriction): NonNullable<Principal['restriction']> {
+  return {
+    ...(r.skills ? { skills: r.skills } : {}),
+    ...(r.compact_tools ? { compactTools: true } : {}),
+  };
 }
 
 function keyPrincipal(key: TokenRow, userIsAdmin: boolean): Principal {
@@ -170,7 +188,7 @@ function keyPrincipal(key: TokenRow, userIsAdmin: boolean): Principal {
     tokenId: key.id,
     scopes: scopesOf(permissionsOf(key)),
     ...(key.assistantIds.length > 0 ? { assistantIds: key.assistantIds } : {}),
-    ...(key.restriction ? { restriction: key.restriction } : {}),
+    ...(key.restriction ? { restriction: principalRestriction(key.restriction) } : {}),
   };
 }
 

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
+import { vector } from '@electric-sql/pglite-pgvector';
 import { sql, type ExtractTablesWithRelations } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
@@ -97,7 +98,12 @@ async function openPglite(dir: string | undefined): Promise<DatabaseHandle> {
   let client: PGlite;
   try {
     if (dir && !existsSync(path.join(dir, 'PG_VERSION'))) await initialiseInChild(dir);
-    client = await PGlite.create({ ...(dir ? { dataDir: dir } : {}), ...BYTEA_AS_BINARY });
+    // pgvector is loaded (not created) here: search creates the extension when it starts (search/pgvector.ts).
+    client = await PGlite.create({
+      ...(dir ? { dataDir: dir } : {}),
+      ...BYTEA_AS_BINARY,
+      extensions: { vector },
+    });
   } catch (err) {
     lock?.release();
     throw err;

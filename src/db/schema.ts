@@ -98,8 +98,11 @@ export const apiTokens = pgTable(
       .array()
       .notNull()
       .default(sql`'{}'::uuid[]`),
-    /** Null = no restriction; `{ skills: [...] }` = only these skills' tools. */
-    restriction: jsonb('restriction').$type<{ skills: string[] }>(),
+    /**
+     * Null = no restriction; `{ skills: [...] }` = only these skills' tools; `compact_tools: true` = listed only
+     * the search meta-tools (see accounts/api-tokens.ts).
+     */
+    restriction: jsonb('restriction').$type<{ skills?: string[]; compact_tools?: boolean }>(),
     /** Set while the key is disabled (reversible, unlike `revoked_at`). */
     disabledAt: timestamp('disabled_at', { withTimezone: true }),
     expiresAt: timestamp('expires_at', { withTimezone: true }),
@@ -384,6 +387,83 @@ export const pendingToolTurns = pgTable(
   (t) => [index('pending_tool_turns_expires_idx').on(t.expiresAt)],
 );
 
+// ---- search (issue 14) -------------------------------------------------------------------------------------
+
+/**
+ * One searchable thing: a skill's current version or an upstream tool, written by the search indexer from its
+ * source. `embedding` is the Float32 (little-endian) vector of `embedding_model`, null
+ * until embedded or when no embeddings provider is configured. Skill documents go with their skill (cascade);
+ * who may see a skill is decided at query time by the skills' visibility rule, never stored here.
+ */
+export const searchDocuments = pgTable(
+  'search_documents',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    /** `skill` or `tool`. */
+    kind: text('kind').notNull(),
+    /** The source's own key for the document (a skill id; `<owner>/<tool name>` for a tool). */
+    sourceKey: text('source_key').notNull(),
+    skillId: uuid('skill_id').references(() => skills.id, { onDelete: 'cascade' }),
+    /** For tools: the user whose tool list holds it (null: offered to everybody). */
+    ownerId: uuid('owner_id').references(() => users.id, { onDelete: 'cascade' }),
+    /** The ready-to-call name: the skill name, or the tool's exposed name. */
+    name: text('name').notNull(),
+    description: text('description').notNull(),
+    /** What the source counts as this document's version; the indexer rewrites a document only when it changes. */
+    contentHash: text('content_hash').notNull(),
+    /**
+     * Full text of a document whose source has no index of its own (tools). Skills are ranked from
+     * `skills.search`, written in the upload's own transaction, so a new version is found at once.
+     */
+    tsv: tsvector('tsv'),
+    /** The text that was (or will be) embedded, capped. */
+    embedText: text('embed_text').notNull(),
+    embedding: bytea('embedding'),
+    embeddingModel: text('embedding_model'),
+    ...timestamps,
+  },
+  (t) => [
+    uniqueIndex('search_documents_source_key').on(t.kind, t.sourceKey),
+    index('search_documents_tsv_idx').using('gin', t.tsv),
+    index('search_documents_skill_idx').on(t.skillId),
+    index('search_documents_owner_idx').on(t.ownerId, t.kind),
+    index('search_documents_model_idx').on(t.embeddingModel),
+  ],
+);
+
+/**
+ * The durable job queue of the search indexer: claimed with `FOR UPDATE SKIP LOCKED` under a lease, so a job
+ * runs on one instance at a time and one whose instance died is taken up again once its lease ran out. Failed
+ * jobs come back after a growing delay until `max_attempts`. `dedupe_key` keeps one pending job per purpose.
+ */
+export const searchJobs = pgTable(
+  'search_jobs',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    kind: text('kind').notNull(),
+    dedupeKey: text('dedupe_key'),
+    payload: jsonb('payload').$type<Record<string, unknown>>().notNull(),
+    /** `pending`, `running`, `done` or `failed`. */
+    status: text('status').notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    maxAttempts: integer('max_attempts').notNull().default(8),
+    runAfter: timestamp('run_after', { withTimezone: true }).notNull().defaultNow(),
+    lockedBy: text('locked_by'),
+    lockedUntil: timestamp('locked_until', { withTimezone: true }),
+    lastError: text('last_error'),
+    /** Progress of a long job, for admins: items done of items known. */
+    done: integer('done').notNull().default(0),
+    total: integer('total'),
+    ...timestamps,
+  },
+  (t) => [
+    uniqueIndex('search_jobs_pending_dedupe_key')
+      .on(t.dedupeKey)
+      .where(sql`${t.status} = 'pending'`),
+    index('search_jobs_claim_idx').on(t.status, t.runAfter),
+  ],
+);
+
 export const schema = {
   users,
   refreshTokens,
@@ -401,6 +481,8 @@ export const schema = {
   assistantUsage,
   chatSessions,
   pendingToolTurns,
+  searchDocuments,
+  searchJobs,
 };
 
 // ── oauth (issue 15): the OAuth 2.1 authorization server's storage and the user's connected applications ──

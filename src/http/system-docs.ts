@@ -13,6 +13,10 @@ export const ReadinessSchema = z
     command_sandbox: z
       .string()
       .openapi({ description: 'The run_shell_command sandbox level in force, or "off"' }),
+    search: z.enum(['hybrid', 'full_text']).openapi({
+      description:
+        '`full_text` when no embeddings provider is configured (EMBEDDINGS_BASE_URL, EMBEDDINGS_MODEL)',
+    }),
     warnings: z.array(z.string()).openapi({ description: 'Degraded-mode notices' }),
   })
   .openapi('Readiness');

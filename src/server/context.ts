@@ -18,6 +18,7 @@ import type pino from 'pino';
 import {
   commandTools,
   databaseSkillViews,
+  searchMetaTools,
   skillLibraryTools,
   ToolRegistry,
   type SkillViews,
@@ -32,6 +33,8 @@ import { OAuthConnections, OAuthServer } from '../oauth/index.js';
 import type { SseRelay } from '../mcp/index.js';
 import { ProvidersService } from '../providers/index.js';
 import { AssistantsService, ChatSessions } from '../assistants/index.js';
+import { openSearch, skillsSource, type SearchRoom } from '../search/index.js';
+import { embedderFrom, searchSkills } from './search.js';
 
 /**
  * The composition root's output: every long-lived service, built once per server instance and handed to the
@@ -67,6 +70,8 @@ export interface AppContext {
   assistants: AssistantsService;
   /** Server-kept conversations with assistants (CHAT_SESSION_TTL_HOURS). */
   sessions: ChatSessions;
+  /** Hybrid search over skills and tools, its indexer and job queue. */
+  search: SearchRoom;
   /** Degraded-mode notices shown by /ready and logged at start. */
   warnings: string[];
   /** OAuth 2.1 for /mcp: the authorization server and the users' connected applications. */
@@ -191,7 +196,10 @@ async function buildServices(
   closers.push(async () => skillViews.close());
   const tools = new ToolRegistry({ metrics });
   closers.push(() => tools.close());
-  tools.register(skillLibraryTools(skillViews));
+  const embedder = embedderFrom(config, warnings);
+  const search = await openSearch({ db, sources: [skillsSource(skills)], embedder, logger });
+  closers.push(() => search.close());
+  tools.register(skillLibraryTools(skillViews, searchSkills(search)));
   let commandLevel: AppContext['commandLevel'] = 'off';
   if (config.COMMANDS_ENABLED) {
     const sandbox = await createCommandSandbox(config, logger, warnings);
@@ -223,6 +231,8 @@ async function buildServices(
   apiTokens.checkAssistantIds = (actor, ids) => assistants.assertBindable(actor, ids);
   // The AI SDK writes its warnings with console.*, which would corrupt a stdio MCP stream: route them to pino.
   globalThis.AI_SDK_LOG_WARNINGS = (options) => logger.warn({ ai_sdk: options }, 'model provider warning');
+  // Last, so that the other tools keep their order; the only tools a compact-mode credential is listed.
+  tools.register(searchMetaTools(search, tools), { compact: true });
   return {
     version: VERSION,
     config,
@@ -246,6 +256,7 @@ async function buildServices(
     providers,
     assistants,
     sessions,
+    search,
     warnings,
     closers,
     ...(opts.sseRelay ? { sseRelay: opts.sseRelay } : {}),

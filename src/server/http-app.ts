@@ -27,6 +27,7 @@ import { providersRoutes } from '../providers/routes.js';
 import { assistantsRoutes } from '../assistants/routes.js';
 import { sessionRoutes } from '../assistants/session-routes.js';
 import { openAiRoutes, PendingToolTurns } from '../openai/index.js';
+import { searchRoutes } from '../search/routes.js';
 
 const API_PREFIX = '/api/v1';
 
@@ -88,6 +89,7 @@ export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; cons
       status: database ? 'ready' : 'unavailable',
       database,
       command_sandbox: ctx.commandLevel,
+      search: ctx.search.service.mode,
       warnings: ctx.warnings,
     };
     return c.json(body, database ? 200 : 503);
@@ -122,6 +124,13 @@ export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; cons
   app.route(API_PREFIX, assistantsRoutes(deps));
   app.route(API_PREFIX, sessionRoutes(deps));
   mountOpenAi(app, ctx);
+  app.route(
+    API_PREFIX,
+    searchRoutes({
+      ...deps,
+      callableTools: async (principal) => (await ctx.tools.toolsFor(principal)).tools.map((t) => t.name),
+    }),
+  );
 
   const mcp = mountMcp(app, {
     config,

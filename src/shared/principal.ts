@@ -29,6 +29,8 @@ export interface Principal {
   /**
    * Limits on what this credential may reach beyond its permissions: with `skills`, only those skills are
    * listed, loadable and runnable (enforced by the tool layer, `tools/skills/views.ts`). Absent: no limit.
+   * With `compactTools`, the credential is listed only the meta-tools (search_tools, call_tool) and reaches
+   * every other tool it may use through them (`ToolRegistry`): the "small context" mode.
    */
-  restriction?: { skills?: readonly string[] };
+  restriction?: { skills?: readonly string[]; compactTools?: boolean };
 }

@@ -15,6 +15,7 @@ export {
   type SkillChange,
   type ListQuery,
   type UploadResult,
+  visibleTo,
 } from './service.js';
 export { Uploads, sweepStaleUploadDirs, type UploadOptions } from './upload.js';
 export { contentTypeFor, isText, isTextType } from './package/index.js';

@@ -629,7 +629,8 @@ export class SkillsService {
       .where(eq(s.id, skillId));
   }
 
-  private async skillMdText(exec: Executor, versionId: string): Promise<string> {
+  /** The SKILL.md body (without frontmatter) of a version; the search indexer reads it too. */
+  async skillMdText(exec: Executor, versionId: string): Promise<string> {
     const [entry] = await exec
       .select({ sha256: tables.versionFiles.sha256 })
       .from(tables.versionFiles)
@@ -813,9 +814,10 @@ function auditSkill(
 
 /**
  * The visibility rule, in one place: the caller's own skills, plus enabled shared skills of others that the
- * caller has no own skill of the same name for (and has not hidden, unless `includeHidden`).
+ * caller has no own skill of the same name for (and has not hidden, unless `includeHidden`). The search room
+ * filters its queries with it too.
  */
-function visibleTo(userId: string, includeHidden: boolean): SQL {
+export function visibleTo(userId: string, includeHidden: boolean): SQL {
   return sql`(${tables.skills.ownerId} = ${userId} or ${sharedWith(userId, includeHidden)})`;
 }
 

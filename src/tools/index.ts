@@ -25,5 +25,6 @@ export {
 } from './skills/library.js';
 export { FolderSkillLibrary } from './skills/folder-library.js';
 export { databaseSkillViews, SkillViews, type SkillViewChange } from './skills/views.js';
-export { skillLibraryTools } from './skills/provider.js';
+export { skillLibraryTools, type SkillSearch } from './skills/provider.js';
+export { searchMetaTools, CALL_TOOL, SEARCH_TOOLS } from './search/provider.js';
 export { commandTools, type CommandAudit, type CommandToolOptions } from './skills/commands.js';

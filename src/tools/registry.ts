@@ -26,7 +26,11 @@ export interface ToolRegistryOptions {
 
 /** What a caller's tool set depends on: their user, credential powers and restriction. */
 const viewKey = (p: Principal) =>
-  `${p.userId}\0${p.scopes.join(',')}\0${p.restriction?.skills?.join('\0') ?? '*'}`;
+  `${p.userId}\0${p.scopes.join(',')}\0${p.restriction?.skills?.join('\0') ?? '*'}\0${p.restriction?.compactTools ? 'c' : ''}`;
+
+/** The same caller with every tool listed: what the meta-tools search and call in compact mode. */
+export const fullView = (p: Principal): Principal =>
+  p.restriction?.compactTools ? { ...p, restriction: { ...p.restriction, compactTools: false } } : p;
 
 /**
  * Every tool a caller can use, from every provider, filtered by permission. Edges (MCP today, an OpenAI-style
@@ -36,7 +40,7 @@ const viewKey = (p: Principal) =>
  */
 export class ToolRegistry {
   readonly events = new EventEmitter<{ change: [ToolsChange] }>();
-  private readonly providers: ToolProvider[] = [];
+  private readonly providers: Array<{ provider: ToolProvider; compact: boolean }> = [];
   private readonly unsubscribe: Array<() => void> = [];
   private readonly sets = new Map<string, { userId: string; set: Promise<ToolSet> }>();
   private readonly metrics?: Metrics;
@@ -50,9 +54,12 @@ export class ToolRegistry {
     this.events.setMaxListeners(0);
   }
 
-  /** Adds a provider; everybody's tool list changes. */
-  register(provider: ToolProvider): void {
-    this.providers.push(provider);
+  /**
+   * Adds a provider; everybody's tool list changes. `compact`: its tools are the ones listed to a credential
+   * in compact mode (the meta-tools), which reaches every other tool through them.
+   */
+  register(provider: ToolProvider, opts: { compact?: boolean } = {}): void {
+    this.providers.push({ provider, compact: opts.compact ?? false });
     const off = provider.onChange?.((change) => this.changed(change.userId));
     if (off) this.unsubscribe.push(off);
     this.changed(null);
@@ -143,7 +150,9 @@ export class ToolRegistry {
   }
 
   private async build(principal: Principal): Promise<ToolSet> {
-    const lists = await Promise.all(this.providers.map((p) => p.tools(principal)));
+    const compact = principal.restriction?.compactTools === true;
+    const providers = this.providers.filter((p) => !compact || p.compact);
+    const lists = await Promise.all(providers.map((p) => p.provider.tools(principal)));
     const tools: Tool[] = [];
     const byName = new Map<string, Tool>();
     for (const tool of lists.flat()) {

@@ -15,6 +15,7 @@ import { Api, createApiToken, registerUser } from '../helpers/api.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { connectMcp, resultText } from '../helpers/mcp.js';
+import { until } from '../helpers/wait.js';
 import { contents, expectIntact, uploadVersion, type Uploaded } from './fixtures.js';
 
 let source: TestServer;
@@ -33,6 +34,8 @@ beforeAll(async () => {
   bobToken = await createApiToken(bob.api, ['api', 'mcp']);
   uploaded.push(await uploadVersion(alice.api, 'alpha'), await uploadVersion(alice.api, 'alpha', 70_000));
   uploaded.push(await uploadVersion(bob.api, 'beta', 10));
+  // The search index is derived in the background: let it catch up, so that the backup is the settled state.
+  await until('the search index to catch up', () => source.server.ctx.search.indexer.idle());
   const result = await createBackup({
     database: source.server.ctx.db,
     databaseUrl: source.server.ctx.config.DATABASE_URL,

@@ -117,10 +117,12 @@ describe('the OpenAPI document', () => {
     expect(adminOps.map(label).sort()).toEqual(
       [
         'DELETE /api/v1/users/{id}',
+        'GET /api/v1/admin/search',
         'GET /api/v1/admin/settings',
         'GET /api/v1/users',
         'PATCH /api/v1/admin/settings',
         'PATCH /api/v1/users/{id}',
+        'POST /api/v1/admin/search/reindex',
         'POST /api/v1/users',
         'POST /api/v1/users/{id}/password',
       ].sort(),

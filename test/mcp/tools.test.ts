@@ -119,10 +119,10 @@ describe.each(transports)('tools over %s', (kind) => {
     expect(names).toEqual(
       expect.arrayContaining(['load_skill', 'load_skill_metadata', 'read_reference_file', 'search_skills']),
     );
-    // The only other tool is the sandbox room's, registered through the extraTools slot.
+    // The only other tools are the sandbox room's and the search meta-tool.
     expect(
       names.filter((n) => !/^(load_skill|load_skill_metadata|read_reference_file|search_skills)$/.test(n)),
-    ).toEqual(names.includes('run_shell_command') ? ['run_shell_command'] : []);
+    ).toEqual([...(names.includes('run_shell_command') ? ['run_shell_command'] : []), 'search_tools']);
     const byName = Object.fromEntries(tools.map((x) => [x.name, x]));
     expect(byName.load_skill_metadata!.description).toMatch(/first/i);
     expect(byName.load_skill!.inputSchema.required).toEqual(['skill_name']);

@@ -94,7 +94,7 @@ async function connectAs(principal: Principal): Promise<Client> {
 describe('listing per principal', () => {
   it('lists the skill tools and run_shell_command to a caller with MCP use, nothing without it', async () => {
     const full = await t.server.ctx.tools.toolsFor(principalOf(alice));
-    expect(full.tools.map((x) => x.name)).toEqual([...SKILL_TOOLS, 'run_shell_command']);
+    expect(full.tools.map((x) => x.name)).toEqual([...SKILL_TOOLS, 'run_shell_command', 'search_tools']);
     const apiOnly = await t.server.ctx.tools.toolsFor(principalOf(alice, { scopes: ['api'] }));
     expect(apiOnly.tools).toEqual([]);
     await expect(
@@ -203,6 +203,7 @@ describe('restriction to a subset of skills', () => {
       expect((await client.listTools()).tools.map((x) => x.name)).toEqual([
         ...SKILL_TOOLS,
         'run_shell_command',
+        'search_tools',
       ]);
       expect(await callText(client, 'load_skill_metadata')).not.toMatch(/pdf-forms|spreadsheets/);
       expect(await callError(client, 'load_skill', { skill_name: 'spreadsheets' })).toMatch(

@@ -8,6 +8,7 @@ import { usersPolicy } from './users.js';
 import { oauthPolicy } from '../../oauth/policy.js';
 import { assistantsPolicy } from '../../assistants/policy.js';
 import { providersPolicy } from '../../providers/policy.js';
+import { searchPolicy } from '../../search/policy.js';
 
 /**
  * Every resource's policy, by resource name: actions are `<resource>.<rule>` (`skills.share`, `users.list`).
@@ -25,4 +26,5 @@ export const POLICIES = {
   oauth: oauthPolicy,
   assistants: assistantsPolicy,
   providers: providersPolicy,
+  search: searchPolicy,
 };

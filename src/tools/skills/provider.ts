@@ -6,6 +6,7 @@ import { defineTool, textResult, type Tool, type ToolContext, type ToolProvider 
 import { memo, SkillNotFound, skillUri, type SkillLibrary } from './library.js';
 import { closest } from './suggest.js';
 import type { SkillViews } from './views.js';
+import type { Principal } from '../../shared/principal.js';
 
 const MAX_LISTED_FILES = 200;
 const MAX_TEXT_BYTES = 512 * 1024;
@@ -84,13 +85,20 @@ function listing(catalog: Catalog): string {
  * its cache's TTL replaces it, so a warm call costs the same for 5,000 skills as for 10 (bar sending the text).
  */
 const renderCatalog = (catalog: Catalog): string => memo(listing, catalog);
+/** Ranked skill search for one caller (its visibility and restriction applied), best first. */
+export type SkillSearch = (
+  principal: Principal,
+  query: string,
+  limit: number,
+) => Promise<Array<{ name: string; description: string; score: number; match?: string }>>;
 
 /**
  * The progressive-disclosure tools, named and shaped like the original AgentSkills MCP so existing agents keep
  * working: list → load → read (→ run, `commandTools`). Each call works on the caller's view of the library
  * (`SkillViews`, where a credential's restriction applies). The tools never change, so neither does the list.
+ * With `search` (the server's hybrid search), search_skills ranks through it; otherwise the library's own.
  */
-export function skillLibraryTools(views: SkillViews): ToolProvider {
+export function skillLibraryTools(views: SkillViews, search?: SkillSearch): ToolProvider {
   const libraryOf = (ctx: ToolContext) => views.libraryFor(ctx.principal);
   const tools: readonly Tool[] = [
     defineTool({
@@ -153,11 +161,14 @@ export function skillLibraryTools(views: SkillViews): ToolProvider {
       annotations: READ_ONLY,
       permission: 'skills.read',
       async call({ query, limit }, ctx) {
-        const results = await libraryOf(ctx).search(query, limit ?? 10);
+        const results: Awaited<ReturnType<SkillSearch>> = search
+          ? await search(ctx.principal, query, limit ?? 10)
+          : await libraryOf(ctx).search(query, limit ?? 10);
         if (!results.length)
           return textResult(`No skill matches "${query}". Call load_skill_metadata to list all skills.`);
         const lines = results.map(
-          (r) => `- ${r.name} (score ${r.score}): ${r.description.replace(/\s+/g, ' ').trim()}`,
+          (r) =>
+            `- ${r.name} (score ${r.score})${r.match ? ` [${r.match} match]` : ''}: ${r.description.replace(/\s+/g, ' ').trim()}`,
         );
         return textResult(`Skills matching "${query}", best first:\n${lines.join('\n')}`);
       },

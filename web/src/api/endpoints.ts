@@ -15,6 +15,8 @@ import type {
   OAuthAuthorizationRequest,
   OAuthConnection,
   Page,
+  SearchResults,
+  SearchStatus,
   ServerInfo,
   ServerSettings,
   Skill,
@@ -116,6 +118,11 @@ export const endpoints = {
     api<{ redirect_to: string }>(`/oauth/authorizations/${enc(uid)}`, { body }),
   listConnections: () => api<{ data: OAuthConnection[] }>('/oauth/connections'),
   revokeConnection: (id: string) => api<void>(`/oauth/connections/${enc(id)}`, { method: 'DELETE' }),
+
+  // --- search
+  search: (q: string, limit = 10) => api<SearchResults>('/search', { query: { q, limit } }),
+  searchStatus: () => api<SearchStatus>('/admin/search'),
+  reindexSearch: () => api<{ queued: true }>('/admin/search/reindex', { method: 'POST' }),
 
   // --- skills
   listSkills: (query: {

@@ -50,7 +50,7 @@ export interface ApiToken extends KeyPermissions {
   /** Empty = all of the owner's assistants. */
   assistant_ids: string[];
   /** Null = no restriction. */
-  restriction: { skills: string[] } | null;
+  restriction: { skills?: string[]; compact_tools?: boolean } | null;
   is_disabled: boolean;
   expires_at: string | null;
   last_used_at: string | null;
@@ -60,7 +60,7 @@ export interface ApiToken extends KeyPermissions {
 
 export interface ApiKeyChanges extends Partial<KeyPermissions> {
   name?: string;
-  restriction?: { skills: string[] } | null;
+  restriction?: { skills?: string[]; compact_tools?: boolean } | null;
   is_disabled?: boolean;
 }
 
@@ -221,4 +221,39 @@ export interface OAuthConnection {
   restriction: { skills: string[] } | null;
   created_at: string;
   last_used_at: string | null;
+}
+
+/** One result of `/search`: a skill (use it by name) or a tool (call it by name). */
+export interface SearchHit {
+  kind: 'skill' | 'tool';
+  name: string;
+  description: string;
+  /** Found by its words, by meaning (embeddings), or both. */
+  match: 'text' | 'semantic' | 'both';
+  score: number;
+}
+
+export interface SearchResults {
+  /** `full_text` when no embeddings provider is configured (or it failed for this query). */
+  mode: 'hybrid' | 'full_text';
+  results: SearchHit[];
+}
+
+export interface SearchStatus {
+  mode: 'hybrid' | 'full_text';
+  embedding_model: string | null;
+  vector_path: 'pgvector' | 'portable' | 'none';
+  documents: number;
+  embedded: number;
+  jobs: Array<{
+    id: number;
+    kind: string;
+    status: 'pending' | 'running' | 'done' | 'failed';
+    attempts: number;
+    done: number;
+    total: number | null;
+    last_error: string | null;
+    run_after: string;
+    updated_at: string;
+  }>;
 }

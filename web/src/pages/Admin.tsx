@@ -1,10 +1,19 @@
 import { useEffect, useState } from 'react';
 import { endpoints } from '../api/endpoints';
-import type { ServerSettings, Skill } from '../api/types';
+import type { SearchStatus, ServerSettings, Skill } from '../api/types';
 import { useAuth } from '../auth';
 import { PageHeader } from '../components/Layout';
 import { toast } from '../components/Toaster';
-import { Card, EmptyState, ErrorRetry, ListStates, LoadingLines, Switch } from '../components/ui';
+import {
+  Badge,
+  Button,
+  Card,
+  EmptyState,
+  ErrorRetry,
+  ListStates,
+  LoadingLines,
+  Switch,
+} from '../components/ui';
 import { useAsync, useDocumentTitle, useRowActions } from '../lib/hooks';
 import { Link } from '../router';
 import { OAuthSettingsSection } from './AdminOAuth';
@@ -47,6 +56,58 @@ function SettingsSection() {
             set('user_model_providers', v, v ? 'Users may add providers' : 'Only admins add providers')
           }
         />
+      )}
+    </Card>
+  );
+}
+
+const JOB_TONE = { pending: 'neutral', running: 'accent', done: 'success', failed: 'danger' } as const;
+
+/** Search: what it runs on, how much of the index is embedded, the indexing jobs, and a re-index button. */
+function SearchSection() {
+  const status = useAsync<SearchStatus>(() => endpoints.searchStatus(), []);
+  const rows = useRowActions();
+  const reindex = () =>
+    rows.run('reindex', async () => {
+      await endpoints.reindexSearch();
+      toast('Re-indexing in the background');
+      status.reload();
+    });
+  const s = status.data;
+  return (
+    <Card headingId="search-heading" title="Search">
+      {status.error ? (
+        <ErrorRetry error={status.error} onRetry={status.reload} />
+      ) : !s ? (
+        <LoadingLines label="Loading search status…" lines={2} height={28} />
+      ) : (
+        <>
+          <p>
+            {s.mode === 'hybrid'
+              ? `Hybrid search (words + meaning) with ${s.embedding_model}; vectors ranked ${s.vector_path === 'pgvector' ? 'by pgvector' : 'in the server (no pgvector)'}. ${s.embedded} of ${s.documents} documents embedded.`
+              : `Full-text search only: no embeddings provider is configured (set EMBEDDINGS_BASE_URL and EMBEDDINGS_MODEL). ${s.documents} documents indexed.`}
+          </p>
+          {s.jobs.length > 0 && (
+            <ul className="share-list">
+              {s.jobs.slice(0, 5).map((j) => (
+                <li key={j.id}>
+                  <div className="share-info">
+                    <span>
+                      {j.kind} · {j.done}
+                      {j.total !== null ? ` of ${j.total}` : ''} · attempt {j.attempts}
+                    </span>
+                    {j.last_error && <span className="muted small">{j.last_error}</span>}
+                  </div>
+                  <Badge tone={JOB_TONE[j.status]}>{j.status}</Badge>
+                </li>
+              ))}
+            </ul>
+          )}
+          <Button onClick={reindex} busy={rows.busy === 'reindex'}>
+            Re-index everything
+          </Button>
+          <Button onClick={status.reload}>Refresh</Button>
+        </>
       )}
     </Card>
   );
@@ -141,6 +202,7 @@ export function AdminPage() {
       <UsersSection />
       <SettingsSection />
       <OAuthSettingsSection />
+      <SearchSection />
       <SharedSkillsSection />
     </>
   );

@@ -17,6 +17,7 @@ import { formatBytes, formatRelative, plural } from '../lib/format';
 import { useAction, useDebounced, useDocumentTitle } from '../lib/hooks';
 import { mcpUnlistedWarning } from '../lib/mcp';
 import { Link, setQuery, useLocation } from '../router';
+import { BestMatches } from './SearchResults';
 
 type Scope = 'all' | 'own' | 'shared';
 const SCOPES: { value: Scope; label: string }[] = [
@@ -207,6 +208,7 @@ export function SkillsPage() {
         </label>
       </form>
 
+      {q !== '' && <BestMatches q={q} />}
       <div className="results">
         <ListStates
           items={items}

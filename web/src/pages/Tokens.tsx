@@ -67,14 +67,30 @@ const permissionError = (p: KeyPermissions): string | undefined =>
       ? 'Admin needs Manage.'
       : undefined;
 
-/** "pdf, docx" → a restriction to those skills; empty → no restriction. */
-const parseSkills = (text: string): { skills: string[] } | null => {
+/** "pdf, docx" → a restriction to those skills, and small-context mode; neither → no restriction. */
+const restrictionOf = (
+  text: string,
+  compactTools: boolean,
+): { skills?: string[]; compact_tools?: boolean } | null => {
   const skills = text
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
-  return skills.length ? { skills } : null;
+  if (!skills.length && !compactTools) return null;
+  return { ...(skills.length ? { skills } : {}), ...(compactTools ? { compact_tools: true } : {}) };
 };
+
+const COMPACT_HINT =
+  'MCP clients are listed only search_tools and call_tool, and find and call every other tool through them. Grants nothing more.';
+
+function CompactToolsField({ value, onChange }: { value: boolean; onChange: (v: boolean) => void }) {
+  return (
+    <label className="checkbox" title={COMPACT_HINT}>
+      <input type="checkbox" checked={value} onChange={(e) => onChange(e.currentTarget.checked)} />
+      Small context: list only the search tools
+    </label>
+  );
+}
 
 function PermissionFields({
   idPrefix,
@@ -129,6 +145,7 @@ function CreateTokenForm({ onCreated }: { onCreated: (t: CreatedApiToken) => voi
     can_admin: false,
   });
   const [skills, setSkills] = useState('');
+  const [compactTools, setCompactTools] = useState(false);
   const isAdmin = useAuth().user?.is_admin ?? false;
   const [expiry, setExpiry] = useState('90');
   const [customDate, setCustomDate] = useState('');
@@ -157,11 +174,12 @@ function CreateTokenForm({ onCreated }: { onCreated: (t: CreatedApiToken) => voi
       const created = await endpoints.createToken({
         name: name.trim(),
         ...permissions,
-        restriction: parseSkills(skills),
+        restriction: restrictionOf(skills, compactTools),
         expires_at,
       });
       setName('');
       setSkills('');
+      setCompactTools(false);
       onCreated(created);
     });
   };
@@ -220,6 +238,7 @@ function CreateTokenForm({ onCreated }: { onCreated: (t: CreatedApiToken) => voi
         value={skills}
         onChange={(e) => setSkills(e.currentTarget.value)}
       />
+      <CompactToolsField value={compactTools} onChange={setCompactTools} />
       <FormSubmit form={form} busy={busy} label="Create token" />
     </Card>
   );
@@ -275,12 +294,14 @@ function EditKeyDialog({
   const [name, setName] = useState('');
   const [permissions, setPermissions] = useState<KeyPermissions | null>(null);
   const [skills, setSkills] = useState('');
+  const [compactTools, setCompactTools] = useState(false);
   useEffect(() => {
     if (!token) return;
     setName(token.name);
     const { can_manage, can_call_assistant, can_use_mcp, can_admin } = token;
     setPermissions({ can_manage, can_call_assistant, can_use_mcp, can_admin });
-    setSkills(token.restriction?.skills.join(', ') ?? '');
+    setSkills(token.restriction?.skills?.join(', ') ?? '');
+    setCompactTools(token.restriction?.compact_tools === true);
   }, [token]);
   const problem = permissions ? permissionError(permissions) : undefined;
   return (
@@ -295,7 +316,7 @@ function EditKeyDialog({
         const saved = await endpoints.updateToken(token.id, {
           name: name.trim(),
           ...permissions,
-          restriction: parseSkills(skills),
+          restriction: restrictionOf(skills, compactTools),
         });
         onSaved(saved);
         toast(`Key “${saved.name}” saved`);
@@ -324,6 +345,7 @@ function EditKeyDialog({
             value={skills}
             onChange={(e) => setSkills(e.currentTarget.value)}
           />
+          <CompactToolsField value={compactTools} onChange={setCompactTools} />
         </>
       )}
     </ConfirmDialog>
@@ -360,7 +382,7 @@ function TokenRow({
           ))}
         </span>
       </td>
-      <td data-label="Skills">{t.restriction ? t.restriction.skills.join(', ') || 'None' : 'All'}</td>
+      <td data-label="Skills">{t.restriction?.skills ? t.restriction.skills.join(', ') || 'None' : 'All'}</td>
       <td data-label="Last used">{t.last_used_at ? formatRelative(t.last_used_at) : 'Never'}</td>
       <td data-label="Expires">{t.expires_at ? formatDay(t.expires_at) : 'Never'}</td>
       <td data-label="Status">
