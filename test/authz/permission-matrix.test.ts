@@ -143,6 +143,7 @@ function requestFor(op: Operation, skill: string): { method: string; path: strin
     .replace('{path}', 'SKILL.md')
     .replace('{id}', MISSING_ID)
     .replace('{uid}', 'no-such-request');
+  const queries: Record<string, string> = { 'get /api/v1/search': '?q=matrix' };
   const bodies: Record<string, unknown> = {
     'patch /api/v1/skills/{name}': {},
     'post /api/v1/skills/{name}/rollback': { version: 999 },
@@ -156,7 +157,7 @@ function requestFor(op: Operation, skill: string): { method: string; path: strin
   };
   return {
     method: op.method.toUpperCase(),
-    path,
+    path: path + (queries[key] ?? ''),
     body: bodies[key] ?? (op.method === 'get' ? undefined : {}),
   };
 }
@@ -222,6 +223,8 @@ const TOOL_ARGUMENTS: Record<string, (skill: string) => Record<string, unknown>>
   load_skill: (skill) => ({ skill_name: skill }),
   read_reference_file: (skill) => ({ skill_name: skill, file_name: 'SKILL.md' }),
   search_skills: (skill) => ({ query: skill }),
+  search_tools: (skill) => ({ query: skill }),
+  call_tool: (skill) => ({ name: 'load_skill', arguments: { skill_name: skill } }),
 };
 
 describe('every MCP tool', () => {
