@@ -26,10 +26,14 @@ const Permissions = {
   }),
 };
 const Restriction = z
-  .object({ skills: z.array(z.string().trim().min(1).max(64)).max(100) })
+  .object({
+    skills: z.array(z.string().trim().min(1).max(64)).max(100).optional(),
+    servers: z.array(z.string().trim().min(1).max(20)).max(100).optional(),
+  })
   .nullable()
   .openapi('ApiKeyRestriction', {
-    description: "Null = no restriction; `skills` = only these skills' tools (by name)",
+    description:
+      "Null = no restriction; `skills` = only these skills' tools (by name); `servers` = only these upstream MCP servers' tools (by name). A list left out does not restrict",
   });
 const AssistantIds = z.array(z.uuid()).max(100).openapi({
   description: "The assistants the key may call; empty = all of the owner's assistants",

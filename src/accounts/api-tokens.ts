@@ -24,9 +24,13 @@ export interface KeyPermissions {
   can_admin: boolean;
 }
 export const PERMISSION_NAMES = ['can_manage', 'can_call_assistant', 'can_use_mcp', 'can_admin'] as const;
-/** `skills`: only the tools of these skills (by name). Null on a key = no restriction. */
+/**
+ * `skills`: only the tools of these skills (by name); `servers`: only the tools of these upstream MCP servers (by
+ * name). A list left out does not restrict. Null on a key = no restriction.
+ */
 export interface KeyRestriction {
-  skills: string[];
+  skills?: string[];
+  servers?: string[];
 }
 
 export interface ApiTokenView extends KeyPermissions {
@@ -149,6 +153,14 @@ function assertGrantable(
     if (!wanted || !wanted.every((s) => ownSkills.includes(s)))
       throw forbidden('This key is restricted to some skills: the keys it manages must stay within them');
   }
+  const ownServers = actor.restriction?.servers;
+  if (ownServers && scope.restriction !== undefined) {
+    const wanted = scope.restriction?.servers;
+    if (!wanted || !wanted.every((s) => ownServers.includes(s)))
+      throw forbidden(
+        'This key is restricted to some MCP servers: the keys it manages must stay within them',
+      );
+  }
   const ownAssistants = actor.assistantIds ?? [];
   if (ownAssistants.length > 0 && scope.assistantIds !== undefined) {
     const wanted = scope.assistantIds;
@@ -169,7 +181,11 @@ function assertUsable(p: KeyPermissions): void {
 }
 
 function normaliseRestriction(r: KeyRestriction | null): KeyRestriction | null {
-  return r ? { skills: [...new Set(r.skills)] } : null;
+  if (!r || (!r.skills && !r.servers)) return null;
+  return {
+    ...(r.skills ? { skills: [...new Set(r.skills)] } : {}),
+    ...(r.servers ? { servers: [...new Set(r.servers)] } : {}),
+  };
 }
 
 function keyPrincipal(key: TokenRow, userIsAdmin: boolean): Principal {

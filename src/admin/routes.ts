@@ -4,7 +4,21 @@ import { requireAdmin, requireAuth } from '../http/middleware.js';
 import { bearerSecurity, createRouter, errorResponses, json, jsonBody, z } from '../http/openapi.js';
 import type { SettingsService } from './settings.js';
 
-const Settings = z.object({ commands_enabled: z.boolean() }).openapi('Settings');
+const Settings = z
+  .object({
+    commands_enabled: z.boolean(),
+    upstream_stdio: z.enum(['admins', 'users', 'off']).openapi({
+      description: 'Who may add stdio upstream MCP servers (default admins)',
+    }),
+    upstream_allow_private_networks: z.boolean().openapi({
+      description:
+        "Users' upstream URLs may reach loopback, link-local and private addresses (default false)",
+    }),
+    upstream_allow_http: z
+      .boolean()
+      .openapi({ description: "Users' upstream URLs may use http (default false)" }),
+  })
+  .openapi('Settings');
 
 export function adminRoutes(deps: { settings: SettingsService; auth: Authenticator }) {
   const app = createRouter();

@@ -8,6 +8,12 @@ import type { Principal } from '../shared/principal.js';
 export const SettingsSchema = z.object({
   /** Admin switch for run_shell_command (COMMANDS_ENABLED=false removes the tool entirely). */
   commands_enabled: z.boolean().default(true),
+  /** Who may add stdio upstream MCP servers (programs run on the host, sandboxed): `admins`, `users` or `off`. */
+  upstream_stdio: z.enum(['admins', 'users', 'off']).default('admins'),
+  /** Users' upstream URLs may point to loopback, link-local and private addresses (SSRF guard off for them). */
+  upstream_allow_private_networks: z.boolean().default(false),
+  /** Users' upstream URLs may use plain http (otherwise https only). */
+  upstream_allow_http: z.boolean().default(false),
 });
 export type Settings = z.infer<typeof SettingsSchema>;
 

@@ -75,3 +75,5 @@ export function resolveSecurityLevel(
       throw new AppError(400, 'bad_request', `Unknown sandbox level ${JSON.stringify(requested)}`);
   }
 }
+export { serviceArgv, SERVICE_STATE_DIR, type ServiceSpec } from './service.js';
+export { detectHostLayout, type HostLayout } from './bwrap.js';

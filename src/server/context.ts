@@ -32,6 +32,8 @@ import { completeAudit, recordAudit } from '../audit/service.js';
 import type { Sandbox } from '../sandbox/index.js';
 import { createCommandSandbox } from './command-sandbox.js';
 import { redactUrl } from '../shared/redact.js';
+import { SecretBox } from '../shared/secrets.js';
+import { DEFAULT_TIMINGS, UpstreamsService, UpstreamSupervisor, upstreamTools } from '../upstreams/index.js';
 
 /**
  * The composition root's output: every long-lived service, built once per server instance and handed to the
@@ -59,6 +61,11 @@ export interface AppContext {
   skillViews: SkillViews;
   /** Every tool, per caller: the skill library's tools and, when enabled, run_shell_command. */
   tools: ToolRegistry;
+  /** Upstream MCP servers (the connector): the resource, and this instance's supervisor of their connections. */
+  upstreams: UpstreamsService;
+  upstreamSupervisor: UpstreamSupervisor;
+  /** Seals the secrets kept at rest (upstream env/header values, provider keys). */
+  secretBox: SecretBox;
   /** Degraded-mode notices shown by /ready and logged at start. */
   warnings: string[];
   /** Run in reverse order by `close()`: things built on the context that hold resources. */
@@ -173,6 +180,19 @@ async function buildServices(
       }),
     );
   }
+  const secretBox = new SecretBox(config.SECRET_KEY);
+  const { upstreams, upstreamSupervisor } = await buildUpstreams(
+    config,
+    logger,
+    metrics,
+    db,
+    settings,
+    secretBox,
+    bus,
+  );
+  closers.push(() => upstreamSupervisor.close());
+  tools.register(upstreamTools(upstreams, upstreamSupervisor));
+  void upstreamSupervisor.startAll();
   return {
     version: VERSION,
     config,
@@ -190,6 +210,9 @@ async function buildServices(
     commandLevel,
     skillViews,
     tools,
+    upstreams,
+    upstreamSupervisor,
+    secretBox,
     warnings,
     closers,
     async close() {
@@ -198,6 +221,39 @@ async function buildServices(
       if (!opts.database) await db.close();
     },
   };
+}
+
+/**
+ * The connector: server definitions, and the supervisor that reconciles this instance's connections after every
+ * change, local or (through the bus) from another instance.
+ */
+async function buildUpstreams(
+  config: Config,
+  logger: Logger,
+  metrics: Metrics,
+  db: DatabaseHandle,
+  settings: SettingsService,
+  secretBox: SecretBox,
+  bus: RedisEventBus | null,
+) {
+  const upstreams = new UpstreamsService(db.db, secretBox, settings);
+  const upstreamSupervisor = new UpstreamSupervisor({
+    db: db.db,
+    service: upstreams,
+    settings,
+    logger,
+    metrics,
+    version: VERSION,
+    stateRoot: config.UPSTREAM_STATE_DIR ?? `${config.DATA_DIR}-upstreams`,
+    timings: { ...DEFAULT_TIMINGS, healthIntervalMs: config.UPSTREAM_HEALTH_INTERVAL_SECONDS * 1000 },
+    allowUnsandboxed: config.UPSTREAM_STDIO_UNSANDBOXED,
+    sandboxUid: config.UPSTREAM_SANDBOX_UID,
+  });
+  upstreams.events.on('change', (change) => {
+    if (!change.catalog) void upstreamSupervisor.reconcile(change.serverId);
+  });
+  if (bus) await bridge(upstreams.events, 'change', bus);
+  return { upstreams, upstreamSupervisor };
 }
 
 const SWEEP_INTERVAL_MS = 60 * 60 * 1000;

@@ -29,7 +29,8 @@ export interface Principal {
   assistantIds?: readonly string[];
   /**
    * Limits on what this credential may reach beyond its permissions: with `skills`, only those skills are
-   * listed, loadable and runnable (enforced by the tool layer, `tools/skills/views.ts`). Absent: no limit.
+   * listed, loadable and runnable (enforced by the tool layer, `tools/skills/views.ts`); with `servers`, only
+   * those upstream MCP servers' tools (by server name; `upstreams/provider.ts`). Absent: no limit.
    */
-  restriction?: { skills?: readonly string[] };
+  restriction?: { skills?: readonly string[]; servers?: readonly string[] };
 }

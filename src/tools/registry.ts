@@ -26,7 +26,7 @@ export interface ToolRegistryOptions {
 
 /** What a caller's tool set depends on: their user, credential powers and restriction. */
 const viewKey = (p: Principal) =>
-  `${p.userId}\0${p.scopes.join(',')}\0${p.restriction?.skills?.join('\0') ?? '*'}`;
+  `${p.userId}\0${p.scopes.join(',')}\0${p.restriction?.skills?.join('\0') ?? '*'}\0${p.restriction?.servers?.join('\0') ?? '*'}`;
 
 /**
  * Every tool a caller can use, from every provider, filtered by permission. Edges (MCP today, an OpenAI-style
