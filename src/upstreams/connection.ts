@@ -111,6 +111,11 @@ export class UpstreamConnection {
     try {
       return (await client.callTool({ name, arguments: args }, options)) as CallToolResult;
     } catch (err) {
+      if (isNetworkError(err)) {
+        // The server is not reachable any more: reconnect in the background, and fail this call now.
+        void this.failed(this.generation, `The server cannot be reached: ${describe(err)}`);
+        throw new UpstreamUnavailable(`The MCP server "${this.server.name}" cannot be reached.`);
+      }
       if (!this.sessionLost(err)) throw err;
       // The request never reached a tool: re-initialise once and retry.
       this.deps.logger.info({ server: this.server.name }, 'upstream lost our session; reconnecting');
@@ -272,6 +277,16 @@ function catalogOf(tools: Array<Record<string, unknown> & { name: string }>): Ca
     inputSchema: (t.inputSchema as Record<string, unknown>) ?? { type: 'object' },
     ...(t.annotations ? { annotations: t.annotations as Record<string, unknown> } : {}),
   }));
+}
+
+/** A failure to reach the server at all (refused, reset, DNS), as opposed to an answer from it. */
+function isNetworkError(err: unknown): boolean {
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^(ECONN|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EPIPE|ETIMEDOUT)/.test(code))
+      return true;
+  }
+  return false;
 }
 
 /** An error as a status line: its kind and message, never a stack. */

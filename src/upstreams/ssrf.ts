@@ -105,25 +105,39 @@ export function guardedFetch(policy: UrlPolicy): typeof fetch {
     const headers: Record<string, string> = {};
     request.headers.forEach((v, k) => (headers[k] = v));
     const client = url.protocol === 'https:' ? https : http;
-    return new Promise<Response>((resolve, reject) => {
-      const req = client.request(
-        url,
-        { method: request.method, headers, lookup: pinnedLookup, signal: request.signal },
-        (res) => {
-          const out = new Headers();
-          for (const [k, v] of Object.entries(res.headers))
-            for (const one of [v ?? []].flat()) out.append(k, one);
-          const status = res.statusCode ?? 502;
-          const stream =
-            status === 204 || status === 304 || request.method === 'HEAD'
-              ? null
-              : (Readable.toWeb(res) as ReadableStream<Uint8Array>);
-          if (!stream) res.resume();
-          resolve(new Response(stream, { status, statusText: res.statusMessage, headers: out }));
-        },
-      );
-      req.on('error', reject);
-      req.end(body);
-    });
+    const send = (retry: boolean) =>
+      new Promise<Response>((resolve, reject) => {
+        const req = client.request(
+          url,
+          {
+            method: request.method,
+            headers,
+            lookup: pinnedLookup,
+            signal: request.signal,
+            // The retry goes on a new connection: other pooled sockets may be stale too.
+            ...(retry ? {} : { agent: false }),
+          },
+          (res) => {
+            const out = new Headers();
+            for (const [k, v] of Object.entries(res.headers))
+              for (const one of [v ?? []].flat()) out.append(k, one);
+            const status = res.statusCode ?? 502;
+            const stream =
+              status === 204 || status === 304 || request.method === 'HEAD'
+                ? null
+                : (Readable.toWeb(res) as ReadableStream<Uint8Array>);
+            if (!stream) res.resume();
+            resolve(new Response(stream, { status, statusText: res.statusMessage, headers: out }));
+          },
+        );
+        req.on('error', (err: NodeJS.ErrnoException) => {
+          // A kept-alive socket the server closed meanwhile (it restarted): the request never reached it, so it is
+          // sent again once on a fresh connection (the retry Node's http documentation describes for reusedSocket).
+          if (retry && req.reusedSocket && err.code === 'ECONNRESET') send(false).then(resolve, reject);
+          else reject(err);
+        });
+        req.end(body);
+      });
+    return send(true);
   };
 }
