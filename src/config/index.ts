@@ -80,6 +80,8 @@ const envSchema = z.object({
   COMMANDS_ENABLED: bool.default(true),
   UPSTREAM_HEALTH_INTERVAL_SECONDS: int(1, 3600).default(30),
   UPSTREAM_STDIO_UNSANDBOXED: bool.default(false),
+  UPSTREAM_LEASE_SECONDS: int(2, 600).default(30),
+  INTERNAL_URL: z.string().url().optional(),
   UPSTREAM_STATE_DIR: z.string().min(1).optional(),
   UPSTREAM_SANDBOX_UID: int(1, 4_294_967_294).default(65534),
   BLOB_STORE: z.enum(['db', 's3']).default('db'),

@@ -8,7 +8,7 @@ import { auditRoutes } from '../audit/routes.js';
 import { skillsRoutes } from '../skills/index.js';
 import { mountMcp } from '../mcp/index.js';
 import { adminRoutes } from '../admin/index.js';
-import { upstreamRoutes } from '../upstreams/index.js';
+import { internalUpstreamRoutes, upstreamRoutes } from '../upstreams/index.js';
 import { mountApiDocs, mountConsole } from '../web/console.js';
 import { errorResponse, handleError } from './errors.js';
 import { jsonBodyLimit, requestContext, wellFormedUrl } from './middleware.js';
@@ -95,6 +95,7 @@ export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; cons
   app.route(API_PREFIX, skillsRoutes(deps));
   app.route(API_PREFIX, adminRoutes(deps));
   app.route(API_PREFIX, upstreamRoutes(deps));
+  internalUpstreamRoutes(app, ctx.upstreamSupervisor);
 
   const mcp = mountMcp(app, {
     config,

@@ -33,7 +33,15 @@ import type { Sandbox } from '../sandbox/index.js';
 import { createCommandSandbox } from './command-sandbox.js';
 import { redactUrl } from '../shared/redact.js';
 import { SecretBox } from '../shared/secrets.js';
-import { DEFAULT_TIMINGS, UpstreamsService, UpstreamSupervisor, upstreamTools } from '../upstreams/index.js';
+import { randomUUID } from 'node:crypto';
+import {
+  DEFAULT_TIMINGS,
+  InternalTokens,
+  Leases,
+  UpstreamsService,
+  UpstreamSupervisor,
+  upstreamTools,
+} from '../upstreams/index.js';
 
 /**
  * The composition root's output: every long-lived service, built once per server instance and handed to the
@@ -192,7 +200,6 @@ async function buildServices(
   );
   closers.push(() => upstreamSupervisor.close());
   tools.register(upstreamTools(upstreams, upstreamSupervisor));
-  void upstreamSupervisor.startAll();
   return {
     version: VERSION,
     config,
@@ -248,6 +255,9 @@ async function buildUpstreams(
     timings: { ...DEFAULT_TIMINGS, healthIntervalMs: config.UPSTREAM_HEALTH_INTERVAL_SECONDS * 1000 },
     allowUnsandboxed: config.UPSTREAM_STDIO_UNSANDBOXED,
     sandboxUid: config.UPSTREAM_SANDBOX_UID,
+    leases: new Leases(db.db, randomUUID(), config.UPSTREAM_LEASE_SECONDS * 1000),
+    tokens: new InternalTokens(config.SECRET_KEY),
+    leaseTickMs: (config.UPSTREAM_LEASE_SECONDS * 1000) / 3,
   });
   upstreams.events.on('change', (change) => {
     if (!change.catalog) void upstreamSupervisor.reconcile(change.serverId);

@@ -7,3 +7,5 @@ export { upstreamRoutes } from './routes.js';
 export { upstreamPolicy, type StdioPolicy } from './policy.js';
 export { exposedToolName, exposedNames, EXPOSED_NAME } from './names.js';
 export { checkUrl, isNonPublicAddress, guardedFetch, type UrlPolicy } from './ssrf.js';
+export { Leases, InternalTokens } from './lease.js';
+export { internalUpstreamRoutes } from './routes.js';

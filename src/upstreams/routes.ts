@@ -1,5 +1,7 @@
 import { createRoute } from '@hono/zod-openapi';
+import type { Hono } from 'hono';
 import type { Authenticator } from '../accounts/authenticate.js';
+import type { AppEnv } from '../http/types.js';
 import { requireAuth } from '../http/middleware.js';
 import { bearerSecurity, createRouter, errorResponses, json, jsonBody, z } from '../http/openapi.js';
 import { SERVER_NAME } from './names.js';
@@ -213,4 +215,22 @@ export function upstreamRoutes(deps: {
       c.json({ stderr: await supervisor.stderr(c.get('principal'), c.req.valid('param').id) }, 200),
   );
   return app;
+}
+
+/**
+ * `/internal/upstreams/:id/call`: a tool call forwarded by another instance to the one that runs the server
+ * (its lease owner). Not part of the public API: authenticated by an HMAC token derived from SECRET_KEY, bound
+ * to the server and valid for a minute.
+ */
+export function internalUpstreamRoutes(app: Hono<AppEnv>, supervisor: UpstreamSupervisor): void {
+  app.post('/internal/upstreams/:id/call', async (c) => {
+    const body: unknown = await c.req.json().catch(() => null);
+    const answer = await supervisor.serveForwarded(
+      c.req.param('id'),
+      c.req.header('authorization'),
+      body,
+      c.req.raw.signal,
+    );
+    return c.json(answer.body, answer.status as 200);
+  });
 }

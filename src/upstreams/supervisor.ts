@@ -20,6 +20,9 @@ import type { UpstreamsService } from './service.js';
 import { guardedFetch } from './ssrf.js';
 import { GroupStdioTransport, StderrRing } from './stdio-transport.js';
 import type { CatalogTool, RunnableServer, ServerStatus } from './types.js';
+import type { InternalTokens, Leases } from './lease.js';
+import { ProtocolError, SdkError, SdkErrorCode } from '@modelcontextprotocol/client';
+import { ToolError } from '../tools/index.js';
 
 export interface SupervisorOptions {
   db: Database;
@@ -37,6 +40,12 @@ export interface SupervisorOptions {
   /** Run stdio servers without bubblewrap when it is unusable (UPSTREAM_STDIO_UNSANDBOXED). */
   allowUnsandboxed: boolean;
   sandboxUid: number;
+  /** Who owns which server across instances. */
+  leases: Leases;
+  /** Authenticates calls forwarded between instances. */
+  tokens: InternalTokens;
+  /** How often held leases are renewed and free ones looked for (a third of the lease length). */
+  leaseTickMs: number;
 }
 
 const STDERR_BYTES = 64 * 1024;
@@ -61,14 +70,45 @@ interface Running {
 export class UpstreamSupervisor {
   private readonly running = new Map<string, Running>();
   private readonly pending = new Map<string, Promise<void>>();
+  /** The leases this instance holds: server id → generation (the fence of its writes). */
+  private readonly held = new Map<string, number>();
   private sandbox: Promise<HostLayout | null> | null = null;
   private closed = false;
+  private internalUrl: string | null = null;
+  private ticker: NodeJS.Timeout | null = null;
 
   constructor(private readonly o: SupervisorOptions) {}
 
-  /** Starts every enabled server (at start-up). */
-  async startAll(): Promise<void> {
-    await Promise.all((await this.o.service.allServers()).map((s) => this.reconcile(s.id)));
+  /**
+   * Starts supervising (the server calls it once it listens): every enabled server, then a tick that renews this
+   * instance's leases and takes over servers whose owner stopped renewing.
+   */
+  async begin(internalUrl: string | null): Promise<void> {
+    this.internalUrl = internalUrl;
+    await this.tick();
+    this.ticker = setInterval(() => void this.tick(), this.o.leaseTickMs);
+    this.ticker.unref();
+  }
+
+  private async tick(): Promise<void> {
+    if (this.closed) return;
+    try {
+      for (const [id, generation] of this.held) {
+        if (await this.o.leases.renew(id, generation)) continue;
+        // Lost (we were paused or cut off and another instance took over): stop at once, write nothing.
+        this.held.delete(id);
+        this.o.logger.warn({ server: id }, 'lost the lease of an upstream MCP server; stopping it here');
+        await this.stopLocal(id, null);
+      }
+      const servers = await this.o.service.allServers();
+      await Promise.all(
+        servers
+          .filter((s) => s.enabled && (!this.held.has(s.id) || !this.running.has(s.id)))
+          .map((s) => this.reconcile(s.id)),
+      );
+    } catch (err) {
+      this.o.logger.error({ err: (err as Error).message }, 'upstream lease tick failed');
+    }
   }
 
   /** Brings one server in line with its row: start, stop, or restart when its definition changed. */
@@ -125,8 +165,9 @@ export class UpstreamSupervisor {
     let outcome = 'ok';
     try {
       const running = this.running.get(serverId);
-      if (!running) throw new UpstreamUnavailable('The MCP server is not running.');
-      const result = await running.connection.callTool(tool, args, signal);
+      const result = running
+        ? await running.connection.callTool(tool, args, signal)
+        : await this.forward(serverId, tool, args, signal);
       if (result.isError) outcome = 'tool_error';
       return result;
     } catch (err) {
@@ -138,11 +179,83 @@ export class UpstreamSupervisor {
     }
   }
 
+  /** A call for a server another instance runs (a stdio server's lease owner), over the internal endpoint. */
+  private async forward(
+    serverId: string,
+    tool: string,
+    args: Record<string, unknown>,
+    signal: AbortSignal,
+  ): Promise<CallToolResult> {
+    const owner = await this.o.leases.owner(serverId);
+    if (!owner || owner.instance === this.o.leases.instanceId)
+      throw new UpstreamUnavailable('The MCP server is not running.');
+    let res: Response;
+    try {
+      res = await fetch(`${owner.url}/internal/upstreams/${serverId}/call`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${this.o.tokens.issue(serverId)}`,
+          'content-type': 'application/json',
+        },
+        body: JSON.stringify({ name: tool, arguments: args }),
+        signal,
+      });
+    } catch (err) {
+      if (signal.aborted) throw err;
+      throw new UpstreamUnavailable('The instance running the MCP server cannot be reached.');
+    }
+    const body = (await res.json().catch(() => null)) as ForwardAnswer | null;
+    if (res.ok && body && 'result' in body) return body.result;
+    throw forwardedError(body && 'error' in body ? body.error : { kind: 'unavailable', message: '' });
+  }
+
+  /**
+   * Answers a call forwarded by another instance (`/internal/upstreams/:id/call`): checks the token, runs the
+   * call here, and reports failures by kind.
+   */
+  async serveForwarded(
+    serverId: string,
+    authorization: string | undefined,
+    body: unknown,
+    signal: AbortSignal,
+  ): Promise<{ status: number; body: ForwardAnswer }> {
+    const token = /^Bearer (\S+)$/.exec(authorization ?? '')?.[1];
+    if (!token || !this.o.tokens.verify(token, serverId))
+      return { status: 401, body: { error: { kind: 'unauthorized', message: 'Invalid internal token' } } };
+    const call = body as { name?: unknown; arguments?: unknown } | null;
+    if (typeof call?.name !== 'string' || typeof call.arguments !== 'object' || call.arguments === null)
+      return { status: 400, body: { error: { kind: 'protocol', message: 'Invalid forwarded call' } } };
+    const running = this.running.get(serverId);
+    if (!running)
+      return { status: 503, body: { error: { kind: 'unavailable', message: 'Not running here' } } };
+    try {
+      const result = await this.call(serverId, call.name, call.arguments as Record<string, unknown>, signal);
+      return { status: 200, body: { result } };
+    } catch (err) {
+      const kind: ForwardError['kind'] =
+        err instanceof UpstreamUnavailable
+          ? 'unavailable'
+          : SdkError.isInstance(err) && (err as SdkError).code === SdkErrorCode.RequestTimeout
+            ? 'timeout'
+            : err instanceof ProtocolError
+              ? 'protocol'
+              : 'unavailable';
+      const message = kind === 'protocol' ? (err as Error).message : '';
+      return { status: kind === 'protocol' ? 422 : 503, body: { error: { kind, message } } };
+    }
+  }
+
   /** Stops every server (shutdown): no process is left behind. */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.ticker) clearInterval(this.ticker);
     await Promise.all([...this.pending.values()]);
     await Promise.all([...this.running.keys()].map((id) => this.stopLocal(id)));
+    // Handing the leases back lets another instance take over at once instead of after they expire.
+    await Promise.all(
+      [...this.held].map(([id, generation]) => this.o.leases.release(id, generation).catch(() => undefined)),
+    );
+    this.held.clear();
   }
 
   private async reconcileNow(id: string): Promise<void> {
@@ -151,6 +264,17 @@ export class UpstreamSupervisor {
     const current = this.running.get(id);
     if (!server || !server.enabled) {
       if (current) await this.stopLocal(id, server ? 'stopped' : null);
+      const generation = this.held.get(id);
+      this.held.delete(id);
+      if (server && generation !== undefined) await this.o.leases.release(id, generation);
+      return;
+    }
+    const generation = await this.o.leases.acquire(id, this.internalUrl);
+    if (generation === null) this.held.delete(id);
+    else this.held.set(id, generation);
+    // A stdio server runs on its lease owner only; HTTP/SSE servers are connected from every instance.
+    if (server.transport === 'stdio' && generation === null) {
+      if (current) await this.stopLocal(id, null);
       return;
     }
     if (current && current.connection.server.revision === server.revision) return;
@@ -292,20 +416,24 @@ export class UpstreamSupervisor {
       protocolEra?: string;
     },
   ): Promise<void> {
+    const generation = this.held.get(id);
+    if (generation === undefined) return; // the owner records the status
     await this.o.db
       .update(tables.mcpServerRuntime)
       .set({ ...values, changedAt: new Date(), updatedAt: new Date() })
-      .where(eq(tables.mcpServerRuntime.serverId, id))
+      .where(this.o.leases.held(id, generation))
       .catch((err: unknown) =>
         this.o.logger.error({ err: (err as Error).message, server: id }, 'cannot record upstream status'),
       );
   }
 
   private async writeCatalog(server: RunnableServer, tools: CatalogTool[]): Promise<void> {
+    const generation = this.held.get(server.id);
+    if (generation === undefined) return; // the owner records the catalog and tells every instance
     await this.o.db
       .update(tables.mcpServerRuntime)
       .set({ catalog: tools, updatedAt: new Date() })
-      .where(eq(tables.mcpServerRuntime.serverId, server.id));
+      .where(this.o.leases.held(server.id, generation));
     this.o.service.events.emit('change', {
       serverId: server.id,
       userId: server.shared ? null : server.ownerId,
@@ -333,5 +461,23 @@ export class UpstreamSupervisor {
       serverId: id,
       userId: server?.shared ? null : (server?.ownerId ?? null),
     });
+  }
+}
+
+interface ForwardError {
+  kind: 'unavailable' | 'timeout' | 'protocol' | 'unauthorized';
+  message: string;
+}
+type ForwardAnswer = { result: CallToolResult } | { error: ForwardError };
+
+/** A failure reported by the owning instance, as the same error a local call would have thrown. */
+function forwardedError(e: ForwardError): Error {
+  switch (e.kind) {
+    case 'timeout':
+      return new ToolError('unavailable', 'The MCP server did not answer in time.');
+    case 'protocol':
+      return new ToolError('invalid_input', e.message);
+    default:
+      return new UpstreamUnavailable('The MCP server is not available right now.');
   }
 }
