@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, mkdirSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { eq, sql } from 'drizzle-orm';
 import type { Transport } from '@modelcontextprotocol/client';
@@ -49,6 +49,14 @@ export interface SupervisorOptions {
 }
 
 const STDERR_BYTES = 64 * 1024;
+
+/** The sandbox uid must pass through every dir above the state root; say which one stops it (bwrap would not). */
+function assertSearchable(dir: string): void {
+  for (let d = path.resolve(dir); d !== path.dirname(d); d = path.dirname(d)) {
+    if (!(statSync(d).mode & 0o001))
+      throw new Error(`The sandbox user cannot reach the state dir ${dir}: ${d} is not searchable by others`);
+  }
+}
 
 /** A failure message with the last line the server wrote to stderr (already redacted), which usually says why. */
 function withStderrTail(message: string, stderr: StderrRing): string {
@@ -332,7 +340,10 @@ export class UpstreamSupervisor {
     mkdirSync(this.o.stateRoot, { recursive: true });
     chmodSync(this.o.stateRoot, 0o711);
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-    if (asRoot) chownSync(stateDir, this.o.sandboxUid, this.o.sandboxUid);
+    if (asRoot) {
+      chownSync(stateDir, this.o.sandboxUid, this.o.sandboxUid);
+      assertSearchable(this.o.stateRoot);
+    }
     const argv = serviceArgv(
       {
         command: cfg.command,
