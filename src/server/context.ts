@@ -33,6 +33,7 @@ import type { Sandbox } from '../sandbox/index.js';
 import { createCommandSandbox } from './command-sandbox.js';
 import { redactUrl } from '../shared/redact.js';
 import { SecretBox } from '../shared/secrets.js';
+import type { SecretHolder } from '../shared/secret-rotation.js';
 import { randomUUID } from 'node:crypto';
 import {
   DEFAULT_TIMINGS,
@@ -74,6 +75,8 @@ export interface AppContext {
   upstreamSupervisor: UpstreamSupervisor;
   /** Seals the secrets kept at rest (upstream env/header values, provider keys). */
   secretBox: SecretBox;
+  /** Every room's sealed secrets, for `skillport secrets rotate` (rooms that keep secrets add theirs here). */
+  secretHolders: SecretHolder[];
   /** Degraded-mode notices shown by /ready and logged at start. */
   warnings: string[];
   /** Run in reverse order by `close()`: things built on the context that hold resources. */
@@ -220,6 +223,7 @@ async function buildServices(
     upstreams,
     upstreamSupervisor,
     secretBox,
+    secretHolders: [upstreams.secretHolder],
     warnings,
     closers,
     async close() {

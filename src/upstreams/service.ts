@@ -5,6 +5,7 @@ import { tables, type Database } from '../db/index.js';
 import type { SettingsService } from '../admin/index.js';
 import { badRequest, conflict, forbidden, notFound } from '../shared/errors.js';
 import type { Principal } from '../shared/principal.js';
+import type { SecretHolder } from '../shared/secret-rotation.js';
 import { MASKED_SECRET, type SecretBox } from '../shared/secrets.js';
 import { exposedNames } from './names.js';
 import { upstreamPolicy } from './policy.js';
@@ -334,13 +335,32 @@ export class UpstreamsService {
     };
   }
 
-  /** Every sealed value of every server, for `skillport secrets rotate`. */
-  async *sealedValues(): AsyncGenerator<{ id: string; secrets: ServerRow['secrets'] }> {
-    for (const row of await this.db
-      .select({ id: tables.mcpServers.id, secrets: tables.mcpServers.secrets })
-      .from(tables.mcpServers))
-      yield row;
-  }
+  /** The sealed env and header values of every server, for `skillport secrets rotate`. */
+  readonly secretHolder: SecretHolder = {
+    name: TABLE,
+    reseal: (reseal) =>
+      this.db.transaction(async (tx) => {
+        let changed = 0;
+        const rows = await tx
+          .select({ id: tables.mcpServers.id, secrets: tables.mcpServers.secrets })
+          .from(tables.mcpServers)
+          .for('update');
+        for (const { id, secrets } of rows) {
+          const next: ServerRow['secrets'] = {};
+          for (const field of ['env', 'headers'] as const) {
+            next[field] = Object.fromEntries(
+              Object.entries(secrets[field] ?? {}).map(([k, v]) => {
+                const resealed = reseal(v, { table: TABLE, id, field: `${field}.${k}` });
+                if (resealed !== v) changed++;
+                return [k, resealed];
+              }),
+            );
+          }
+          await tx.update(tables.mcpServers).set({ secrets: next }).where(eq(tables.mcpServers.id, id));
+        }
+        return changed;
+      }),
+  };
 
   private async visible(actor: Principal, id: string) {
     const s = tables.mcpServers;
