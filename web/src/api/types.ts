@@ -49,8 +49,8 @@ export interface ApiToken extends KeyPermissions {
   scopes: TokenScope[];
   /** Empty = all of the owner's assistants. */
   assistant_ids: string[];
-  /** Null = no restriction. */
-  restriction: { skills: string[] } | null;
+  /** Null = no restriction; a list left out does not restrict. */
+  restriction: KeyRestriction | null;
   is_disabled: boolean;
   expires_at: string | null;
   last_used_at: string | null;
@@ -58,9 +58,15 @@ export interface ApiToken extends KeyPermissions {
   revoked_at: string | null;
 }
 
+/** `skills`: only these skills' tools; `servers`: only these upstream MCP servers' tools. */
+export interface KeyRestriction {
+  skills?: string[];
+  servers?: string[];
+}
+
 export interface ApiKeyChanges extends Partial<KeyPermissions> {
   name?: string;
-  restriction?: { skills: string[] } | null;
+  restriction?: KeyRestriction | null;
   is_disabled?: boolean;
 }
 

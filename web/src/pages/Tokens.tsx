@@ -66,6 +66,10 @@ const permissionError = (p: KeyPermissions): string | undefined =>
       ? 'Admin needs Manage.'
       : undefined;
 
+/** A skills restriction plus the key's existing upstream-server restriction, if any. */
+const withServers = (r: { skills: string[] } | null, servers: string[] | undefined) =>
+  servers ? { ...(r ?? {}), servers } : r;
+
 /** "pdf, docx" → a restriction to those skills; empty → no restriction. */
 const parseSkills = (text: string): { skills: string[] } | null => {
   const skills = text
@@ -279,7 +283,7 @@ function EditKeyDialog({
     setName(token.name);
     const { can_manage, can_call_assistant, can_use_mcp, can_admin } = token;
     setPermissions({ can_manage, can_call_assistant, can_use_mcp, can_admin });
-    setSkills(token.restriction?.skills.join(', ') ?? '');
+    setSkills(token.restriction?.skills?.join(', ') ?? '');
   }, [token]);
   const problem = permissions ? permissionError(permissions) : undefined;
   return (
@@ -294,7 +298,8 @@ function EditKeyDialog({
         const saved = await endpoints.updateToken(token.id, {
           name: name.trim(),
           ...permissions,
-          restriction: parseSkills(skills),
+          // The server list (set through the API) stays as it is; this form edits the skills.
+          restriction: withServers(parseSkills(skills), token.restriction?.servers),
         });
         onSaved(saved);
         toast(`Key “${saved.name}” saved`);
@@ -359,7 +364,7 @@ function TokenRow({
           ))}
         </span>
       </td>
-      <td data-label="Skills">{t.restriction ? t.restriction.skills.join(', ') || 'None' : 'All'}</td>
+      <td data-label="Skills">{t.restriction?.skills ? t.restriction.skills.join(', ') || 'None' : 'All'}</td>
       <td data-label="Last used">{t.last_used_at ? formatRelative(t.last_used_at) : 'Never'}</td>
       <td data-label="Expires">{t.expires_at ? formatDay(t.expires_at) : 'Never'}</td>
       <td data-label="Status">
