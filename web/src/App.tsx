@@ -9,6 +9,7 @@ import { AdminPage } from './pages/Admin';
 import { AuditPage } from './pages/Audit';
 import { LoginPage, SignupPage } from './pages/Auth';
 import { ConnectPage } from './pages/Connect';
+import { McpServersPage } from './pages/McpServers';
 import { NewSkillPage } from './pages/NewSkill';
 import { SkillDetailPage } from './pages/SkillDetail';
 import { SkillsPage } from './pages/Skills';
@@ -46,6 +47,7 @@ function protectedRoute(pathname: string): ReactNode {
   const skill = match('/skills/:name', pathname);
   if (skill?.name) return <SkillDetailPage key={skill.name} name={skill.name} />;
   if (pathname === '/tokens') return <TokensPage />;
+  if (pathname === '/mcp-servers') return <McpServersPage />;
   if (pathname === '/connect') return <ConnectPage />;
   if (pathname === '/account') return <AccountPage />;
   if (pathname === '/admin') return <AdminPage />;

@@ -1,6 +1,7 @@
 import { api, apiBlob, clearSession, downloadFile, readRefreshToken, setSession, uploadZip } from './client';
 import type { UploadProgress } from './client';
 import type {
+  McpServer,
   ApiKeyChanges,
   ApiToken,
   AuditEntry,
@@ -83,6 +84,17 @@ export const endpoints = {
   updateToken: (id: string, body: ApiKeyChanges) =>
     api<ApiToken>(`/api-keys/${enc(id)}`, { method: 'PUT', body }),
   revokeToken: (id: string) => api<void>(`/api-keys/${enc(id)}`, { method: 'DELETE' }),
+
+  listMcpServers: () => api<{ items: McpServer[] }>('/mcp-servers'),
+  createMcpServer: (body: Record<string, unknown>) => api<McpServer>('/mcp-servers', { body }),
+  updateMcpServer: (id: string, body: Record<string, unknown>) =>
+    api<McpServer>(`/mcp-servers/${enc(id)}`, { method: 'PUT', body }),
+  deleteMcpServer: (id: string) => api<void>(`/mcp-servers/${enc(id)}`, { method: 'DELETE' }),
+  mcpServerAction: (id: string, action: 'start' | 'stop' | 'restart') =>
+    api<McpServer>(`/mcp-servers/${enc(id)}/${action}`, { method: 'POST' }),
+  hideMcpServer: (id: string, hidden: boolean) =>
+    api<McpServer>(`/mcp-servers/${enc(id)}/hidden`, { method: 'PUT', body: { hidden } }),
+  mcpServerStderr: (id: string) => api<{ stderr: string }>(`/mcp-servers/${enc(id)}/stderr`),
 
   // --- skills
   listSkills: (query: {

@@ -153,3 +153,31 @@ export interface FieldError {
   path: string;
   message: string;
 }
+
+/** An upstream MCP server (`/api/v1/mcp-servers`); secret values come back masked. */
+export interface McpServer {
+  id: string;
+  name: string;
+  description: string;
+  transport: 'stdio' | 'sse' | 'streamable-http';
+  command: string | null;
+  args: string[];
+  cwd: string | null;
+  read_paths: string[];
+  network: 'none' | 'host' | null;
+  env: Record<string, string>;
+  url: string | null;
+  headers: Record<string, string>;
+  enabled: boolean;
+  shared: boolean;
+  is_owner: boolean;
+  hidden: boolean;
+  call_timeout_ms: number;
+  tool_allow: string[] | null;
+  tool_deny: string[];
+  status: 'starting' | 'running' | 'stopped' | 'error';
+  last_error: string | null;
+  status_changed_at: string | null;
+  restart_count: number;
+  tools: Array<{ name: string; exposed_name: string; description: string; allowed: boolean }>;
+}
