@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { Api, registerUser } from '../helpers/api.js';
 import { connectMcp, resultText } from '../helpers/mcp.js';
+import { until } from '../helpers/until.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -21,17 +22,6 @@ const MODULES = realpathSync(path.join(REPO, 'node_modules'));
 const MARKER = `marker-${randomBytes(4).toString('hex')}`;
 const SECRET = `sk-live-${randomBytes(12).toString('hex')}`;
 const HEADER_SECRET = `hdr-${randomBytes(12).toString('hex')}`;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setImmediate(r));
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** Processes whose command line carries this file's marker (fixtures, their grandchildren's parents). */
 function strayProcesses(): string[] {

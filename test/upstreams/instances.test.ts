@@ -9,6 +9,7 @@ import { Api, registerUser } from '../helpers/api.js';
 import { ensureBuilt, ROOT } from '../helpers/build.js';
 import { createTestDatabase, TEST_DB_KIND, type TestDatabase } from '../helpers/db.js';
 import { connectMcp, resultText } from '../helpers/mcp.js';
+import { until } from '../helpers/until.js';
 import { freePort } from '../helpers/pg-cluster.js';
 
 /**
@@ -66,16 +67,6 @@ async function startInstance(env: Record<string, string>): Promise<Instance> {
   const instance = { url, child };
   instances.push(instance);
   return instance;
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /** The fixture's node processes (not bwrap's), with their ancestry. */
