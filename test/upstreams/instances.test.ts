@@ -132,6 +132,12 @@ describe.skipIf(TEST_DB_KIND !== 'postgres')('a stdio upstream across two instan
     }).catch((err: Error) => {
       throw new Error(`${err.message}: ${JSON.stringify(last)}`, { cause: err });
     });
+    // The upstream's tools/list_changed reaches users on both instances (through the owner and Redis).
+    await clients[1]!.callTool({ name: 'solo__add_tool', arguments: { name: 'late' } });
+    for (const client of clients)
+      await until('the new tool on both instances', async () =>
+        (await client.listTools()).tools.some((t) => t.name === 'solo__late'),
+      );
     // Exactly one process, under one of the two instances.
     const procs = fixtureProcesses();
     expect(procs).toHaveLength(1);
