@@ -172,7 +172,7 @@ describe('run_shell_command (strict sandbox)', () => {
 
     // alice registered first in this server: she is the administrator.
     expect((await bob.api.patch('/api/v1/admin/settings', { commands_enabled: false })).status).toBe(403);
-    expect((await alice.api.patch('/api/v1/admin/settings', { commands_enabled: false })).body).toEqual({
+    expect((await alice.api.patch('/api/v1/admin/settings', { commands_enabled: false })).body).toMatchObject({
       commands_enabled: false,
     });
     const globalOff = await run(client, { skill_name: 'tools', command: 'echo hi' });

@@ -124,7 +124,7 @@ describe('several instances with Redis', () => {
     const onA = new Api(a.baseUrl, admin.body.access_token);
     const onB = new Api(b.baseUrl, admin.body.access_token);
     expect(admin.status).toBe(200);
-    expect((await onB.get('/api/v1/admin/settings')).body).toEqual({ commands_enabled: true }); // B caches it
+    expect((await onB.get('/api/v1/admin/settings')).body).toMatchObject({ commands_enabled: true }); // B caches it
     expect((await onA.patch('/api/v1/admin/settings', { commands_enabled: false })).status).toBe(200);
     await waitUntil(async () => (await onB.get('/api/v1/admin/settings')).body.commands_enabled === false);
   });
