@@ -68,6 +68,21 @@ describe('web console: MCP servers (browser)', () => {
     await page.getByRole('button', { name: 'Save' }).click();
   }
 
+  // First, while the admin is the only user (the users list has an axe finding of its own, not this page's).
+  it('lets an admin allow users private networks on the Admin page', async () => {
+    const page = await web.freshPage();
+    await web.logIn(page, 'mcp-admin', admin.password);
+    await page.goto('/admin');
+    await visible(heading(page, 'Admin'));
+    await page.getByRole('switch', { name: "Allow users' servers on private networks" }).click();
+    await expect
+      .poll(async () => (await admin.api.get('/api/v1/admin/settings')).body.upstream_allow_private_networks)
+      .toBe(true);
+    const found = await axeSerious(page);
+    expect(found, JSON.stringify(found)).toEqual([]);
+    await admin.api.patch('/api/v1/admin/settings', { upstream_allow_private_networks: false });
+  });
+
   it("refuses a user's URL to a private address, with the reason", async () => {
     const user = await registerUser(web.api, 'mcp-user');
     const page = await serversPage('mcp-user', user.password);

@@ -147,6 +147,10 @@ export type AuditQuery = {
 
 export interface ServerSettings {
   commands_enabled: boolean;
+  /** Who may add stdio upstream MCP servers. */
+  upstream_stdio: 'admins' | 'users' | 'off';
+  upstream_allow_private_networks: boolean;
+  upstream_allow_http: boolean;
 }
 
 export interface FieldError {

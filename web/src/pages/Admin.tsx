@@ -7,6 +7,7 @@ import { toast } from '../components/Toaster';
 import { Card, EmptyState, ErrorRetry, ListStates, LoadingLines, Switch } from '../components/ui';
 import { useAsync, useDocumentTitle, useRowActions } from '../lib/hooks';
 import { Link } from '../router';
+import { UpstreamSettingsSection } from './AdminUpstreams';
 import { UsersSection } from './AdminUsers';
 
 function SettingsSection() {
@@ -125,6 +126,7 @@ export function AdminPage() {
       />
       <UsersSection />
       <SettingsSection />
+      <UpstreamSettingsSection />
       <SharedSkillsSection />
     </>
   );
