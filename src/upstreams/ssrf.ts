@@ -94,16 +94,14 @@ export async function checkUrl(raw: string, policy: UrlPolicy): Promise<URL> {
  */
 export function guardedFetch(policy: UrlPolicy): typeof fetch {
   return async (input, init) => {
-    const request = new Request(input, init);
+    const request = plainRequest(input, init) ?? (await bufferedRequest(input, init));
     const url = checkUrlForm(request.url, policy);
     const [pinned] = await resolveAllowed(url.hostname, policy);
     const pinnedLookup: LookupFunction = (_host, opts, cb) => {
       if ((opts as { all?: boolean }).all) (cb as never as (e: null, a: unknown[]) => void)(null, [pinned]);
       else cb(null, pinned!.address, pinned!.family);
     };
-    const body = request.body ? Buffer.from(await request.arrayBuffer()) : undefined;
-    const headers: Record<string, string> = {};
-    request.headers.forEach((v, k) => (headers[k] = v));
+    const { body, headers } = request;
     const client = url.protocol === 'https:' ? https : http;
     const send = (retry: boolean) =>
       new Promise<Response>((resolve, reject) => {
@@ -139,5 +137,46 @@ export function guardedFetch(policy: UrlPolicy): typeof fetch {
         req.end(body);
       });
     return send(true);
+  };
+}
+
+/** What `guardedFetch` sends: the request with its body as bytes or text. */
+interface OutgoingRequest {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body: string | Buffer | undefined;
+  signal: AbortSignal | undefined;
+}
+
+/** The SDK's usual call (a URL and a text body): taken as it is, without building a `Request` per call. */
+function plainRequest(input: Parameters<typeof fetch>[0], init?: RequestInit): OutgoingRequest | null {
+  if (!(typeof input === 'string' || input instanceof URL)) return null;
+  if (init?.body != null && typeof init.body !== 'string') return null;
+  const headers: Record<string, string> = {};
+  new Headers(init?.headers).forEach((v, k) => (headers[k] = v));
+  return {
+    url: String(input),
+    method: (init?.method ?? 'GET').toUpperCase(),
+    headers,
+    body: init?.body ?? undefined,
+    signal: init?.signal ?? undefined,
+  };
+}
+
+/** Anything else, through `Request` (body read into memory: MCP messages are small). */
+async function bufferedRequest(
+  input: Parameters<typeof fetch>[0],
+  init?: RequestInit,
+): Promise<OutgoingRequest> {
+  const request = new Request(input, init);
+  const headers: Record<string, string> = {};
+  request.headers.forEach((v, k) => (headers[k] = v));
+  return {
+    url: request.url,
+    method: request.method,
+    headers,
+    body: request.body ? Buffer.from(await request.arrayBuffer()) : undefined,
+    signal: request.signal,
   };
 }
