@@ -172,9 +172,11 @@ describe('run_shell_command (strict sandbox)', () => {
 
     // alice registered first in this server: she is the administrator.
     expect((await bob.api.patch('/api/v1/admin/settings', { commands_enabled: false })).status).toBe(403);
-    expect((await alice.api.patch('/api/v1/admin/settings', { commands_enabled: false })).body).toMatchObject({
-      commands_enabled: false,
-    });
+    expect((await alice.api.patch('/api/v1/admin/settings', { commands_enabled: false })).body).toMatchObject(
+      {
+        commands_enabled: false,
+      },
+    );
     const globalOff = await run(client, { skill_name: 'tools', command: 'echo hi' });
     expect(resultText(globalOff)).toMatch(/switched off on this server/);
     await alice.api.patch('/api/v1/admin/settings', { commands_enabled: true });
