@@ -29,6 +29,7 @@ const Permissions = {
 const Restriction = z
   .object({
     skills: z.array(z.string().trim().min(1).max(64)).max(100).optional(),
+    servers: z.array(z.string().trim().min(1).max(20)).max(100).optional(),
     compact_tools: z.boolean().optional().openapi({
       description:
         'List only the search meta-tools (search_tools, call_tool) and reach every other tool through them',
@@ -37,7 +38,7 @@ const Restriction = z
   .nullable()
   .openapi('ApiKeyRestriction', {
     description:
-      "Null = no restriction; `skills` = only these skills' tools (by name); `compact_tools` = small-context mode",
+      "Null = no restriction; `skills` = only these skills' tools (by name); `servers` = only these upstream MCP servers' tools (by name); `compact_tools` = small-context mode. A list left out does not restrict",
   });
 const AssistantIds = z.array(z.uuid()).max(100).openapi({
   description: "The assistants the key may call; empty = all of the owner's assistants",

@@ -27,12 +27,13 @@ export interface KeyPermissions {
 }
 export const PERMISSION_NAMES = ['can_manage', 'can_call_assistant', 'can_use_mcp', 'can_admin'] as const;
 /**
- * `skills`: only the tools of these skills (by name). `compact_tools`: the key is listed only the search
- * meta-tools and reaches the others through them (the "small context" mode; it grants nothing). Null on a key =
- * no restriction.
+ * `skills`: only the tools of these skills (by name); `servers`: only the tools of these upstream MCP servers (by
+ * name); a list left out does not restrict. `compact_tools`: the key is listed only the search meta-tools and
+ * reaches the others through them (the "small context" mode; it grants nothing). Null on a key = no restriction.
  */
 export interface KeyRestriction {
   skills?: string[];
+  servers?: string[];
   compact_tools?: boolean;
 }
 
@@ -144,6 +145,14 @@ function assertGrantable(
     if (!wanted || !wanted.every((s) => ownSkills.includes(s)))
       throw forbidden('This key is restricted to some skills: the keys it manages must stay within them');
   }
+  const ownServers = actor.restriction?.servers;
+  if (ownServers && scope.restriction !== undefined) {
+    const wanted = scope.restriction?.servers;
+    if (!wanted || !wanted.every((s) => ownServers.includes(s)))
+      throw forbidden(
+        'This key is restricted to some MCP servers: the keys it manages must stay within them',
+      );
+  }
   const ownAssistants = actor.assistantIds ?? [];
   if (ownAssistants.length > 0 && scope.assistantIds !== undefined) {
     const wanted = scope.assistantIds;
@@ -167,6 +176,7 @@ function normaliseRestriction(r: KeyRestriction | null): KeyRestriction | null {
   if (!r) return null;
   const out: KeyRestriction = {
     ...(r.skills ? { skills: [...new Set(r.skills)] } : {}),
+    ...(r.servers ? { servers: [...new Set(r.servers)] } : {}),
     ...(r.compact_tools ? { compact_tools: true } : {}),
   };
   return Object.keys(out).length ? out : null;
@@ -176,6 +186,7 @@ function normaliseRestriction(r: KeyRestriction | null): KeyRestriction | null {
 function principalRestriction(r: KeyRestriction): NonNullable<Principal['restriction']> {
   return {
     ...(r.skills ? { skills: r.skills } : {}),
+    ...(r.servers ? { servers: r.servers } : {}),
     ...(r.compact_tools ? { compactTools: true } : {}),
   };
 }

@@ -24,6 +24,16 @@ const Settings = z
       description:
         'OAuth client ids (Client ID Metadata Document URLs or registered ids) allowed to ask users for access; empty = any client',
     }),
+    upstream_stdio: z.enum(['admins', 'users', 'off']).openapi({
+      description: 'Who may add stdio upstream MCP servers (default admins)',
+    }),
+    upstream_allow_private_networks: z.boolean().openapi({
+      description:
+        "Users' upstream URLs may reach loopback, link-local and private addresses (default false)",
+    }),
+    upstream_allow_http: z
+      .boolean()
+      .openapi({ description: "Users' upstream URLs may use http (default false)" }),
   })
   .openapi('Settings');
 

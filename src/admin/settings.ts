@@ -15,6 +15,12 @@ export const SettingsSchema = z.object({
   oauth_allowed_clients: z.array(z.string()).default([]),
   /** Users may configure model providers of their own (with their own API keys) for their assistants. */
   user_model_providers: z.boolean().default(false),
+  /** Who may add stdio upstream MCP servers (programs run on the host, sandboxed): `admins`, `users` or `off`. */
+  upstream_stdio: z.enum(['admins', 'users', 'off']).default('admins'),
+  /** Users' upstream URLs may point to loopback, link-local and private addresses (SSRF guard off for them). */
+  upstream_allow_private_networks: z.boolean().default(false),
+  /** Users' upstream URLs may use plain http (otherwise https only). */
+  upstream_allow_http: z.boolean().default(false),
 });
 export type Settings = z.infer<typeof SettingsSchema>;
 

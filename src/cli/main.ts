@@ -3,6 +3,8 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { Command, Option } from 'commander';
+import { rotateSecrets } from '../shared/secret-rotation.js';
+import { SecretBox } from '../shared/secrets.js';
 import { config as loadDotenv } from 'dotenv';
 import type { Config } from '../config/index.js';
 import type { AppContext } from '../server/context.js';
@@ -47,6 +49,7 @@ function buildCli(): Command {
   // `skillport --help` documents every command and flag, not only the command names.
   program.addHelpText('after', () => commandReference(program));
   addSkillsCommands(program);
+  addSecretsCommands(program);
   addOperationsCommands(program, VERSION);
   return program;
 }
@@ -214,6 +217,32 @@ function addSkillsCommands(program: Command): void {
         });
         for (const w of written) console.log(`exported   ${w.name} v${w.version} (${w.files} files)`);
         console.log(`${written.length} skills written to ${dir}.`);
+      });
+    });
+}
+
+/** secrets rotate: re-seal every kept secret under the current SECRET_KEY. */
+function addSecretsCommands(program: Command): void {
+  const secrets = program.command('secrets').description('secrets kept at rest (sealed under SECRET_KEY)');
+  secrets
+    .command('rotate')
+    .description(
+      "after changing SECRET_KEY: re-seal every kept secret (upstream MCP servers' env and header values, …) that is still sealed under the old key",
+    )
+    .option(
+      '--old-key <key>',
+      'the previous SECRET_KEY (visible to other local users in the process list: prefer --old-key-stdin)',
+    )
+    .option('--old-key-stdin', 'read the previous SECRET_KEY from standard input')
+    .addOption(dataDirOption())
+    .addOption(databaseOption())
+    .action(async (flags) => {
+      const oldKey: string = flags.oldKeyStdin ? readFileSync(0, 'utf8').trim() : (flags.oldKey ?? '');
+      if (oldKey.length < 32)
+        throw new Error('Give the previous SECRET_KEY with --old-key or --old-key-stdin');
+      await withContext(flags, async (ctx) => {
+        const report = await rotateSecrets(ctx.secretHolders, new SecretBox(oldKey), ctx.secrets);
+        for (const r of report) console.log(`${r.name}: ${r.resealed} secrets re-sealed`);
       });
     });
 }

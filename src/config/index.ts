@@ -80,6 +80,12 @@ const envSchema = z.object({
   COMMAND_CONCURRENCY_PER_USER: int(1, 64).default(2),
   COMMAND_CONCURRENCY_GLOBAL: int(1, 1024).default(8),
   COMMANDS_ENABLED: bool.default(true),
+  UPSTREAM_HEALTH_INTERVAL_SECONDS: int(1, 3600).default(30),
+  UPSTREAM_STDIO_UNSANDBOXED: bool.default(false),
+  UPSTREAM_LEASE_SECONDS: int(2, 600).default(30),
+  INTERNAL_URL: z.string().url().optional(),
+  UPSTREAM_STATE_DIR: z.string().min(1).optional(),
+  UPSTREAM_SANDBOX_UID: int(1, 4_294_967_294).default(65534),
   BLOB_STORE: z.enum(['db', 's3']).default('db'),
   S3_ENDPOINT: z
     .string()

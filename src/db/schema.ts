@@ -99,10 +99,15 @@ export const apiTokens = pgTable(
       .notNull()
       .default(sql`'{}'::uuid[]`),
     /**
-     * Null = no restriction; `{ skills: [...] }` = only these skills' tools; `compact_tools: true` = listed only
+     * Null = no restriction; `{ skills: [...] }` = only these skills' tools; `{ servers: [...] }` = only these
+     * upstream servers' tools; `compact_tools: true` = listed only
      * the search meta-tools (see accounts/api-tokens.ts).
      */
-    restriction: jsonb('restriction').$type<{ skills?: string[]; compact_tools?: boolean }>(),
+    restriction: jsonb('restriction').$type<{
+      skills?: string[];
+      servers?: string[];
+      compact_tools?: boolean;
+    }>(),
     /** Set while the key is disabled (reversible, unlike `revoked_at`). */
     disabledAt: timestamp('disabled_at', { withTimezone: true }),
     expiresAt: timestamp('expires_at', { withTimezone: true }),
@@ -252,7 +257,7 @@ export const settings = pgTable('settings', {
 /**
  * A model provider: an OpenAI-compatible endpoint or Anthropic's API. `owner_id` null = configured by an admin
  * for everybody; otherwise a user's own (when admins allow it). `api_key` is sealed with `SecretBox` at
- * (`model_providers`, id, `api_key`); `skillport secrets rotate` re-seals it (see `providers/secrets.ts`).
+ * (`model_providers`, id, `api_key`); `skillport secrets rotate` re-seals it (`ProvidersService.secretHolder`).
  */
 export const modelProviders = pgTable(
   'model_providers',
@@ -464,6 +469,83 @@ export const searchJobs = pgTable(
   ],
 );
 
+// ── upstreams (issue 12, the MCP connector): upstream MCP servers, users' hidden shared servers, runtime state ──
+
+/**
+ * An upstream MCP server, owned by a user (`shared` = an admin offers it to everyone). `config` holds the
+ * transport's non-secret settings; `secrets` the env/header values, each sealed with SecretBox (never plaintext).
+ */
+export const mcpServers = pgTable(
+  'mcp_servers',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    ownerId: uuid('owner_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** A slug `[a-z0-9-]{1,20}`: the prefix of its exposed tool names. */
+    name: text('name').notNull(),
+    description: text('description').notNull().default(''),
+    transport: text('transport').$type<'stdio' | 'sse' | 'streamable-http'>().notNull(),
+    config: jsonb('config').$type<Record<string, unknown>>().notNull(),
+    /** `{env: {NAME: sealed}, headers: {Name: sealed}}`. */
+    secrets: jsonb('secrets')
+      .$type<{ env?: Record<string, string>; headers?: Record<string, string> }>()
+      .notNull()
+      .default({}),
+    enabled: boolean('enabled').notNull().default(true),
+    shared: boolean('shared').notNull().default(false),
+    callTimeoutMs: integer('call_timeout_ms').notNull(),
+    /** `{allow: string[] | null, deny: string[], descriptions: {tool: text}}`. */
+    tools: jsonb('tools')
+      .$type<{ allow: string[] | null; deny: string[]; descriptions: Record<string, string> }>()
+      .notNull(),
+    ...timestamps,
+  },
+  (t) => [
+    uniqueIndex('mcp_servers_owner_name_key').on(t.ownerId, t.name),
+    index('mcp_servers_shared_idx')
+      .on(t.name)
+      .where(sql`${t.shared}`),
+  ],
+);
+
+/** Shared upstream servers a user chose not to see. */
+export const hiddenMcpServers = pgTable(
+  'hidden_mcp_servers',
+  {
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    serverId: uuid('server_id')
+      .notNull()
+      .references(() => mcpServers.id, { onDelete: 'cascade' }),
+    ...timestamps,
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.serverId] })],
+);
+
+/**
+ * What the supervisor knows of a server: its status (written only by the lease owner, fenced by `generation`),
+ * the tool catalog of its last connection (so every instance lists its tools), and the lease that names the
+ * instance that runs it.
+ */
+export const mcpServerRuntime = pgTable('mcp_server_runtime', {
+  serverId: uuid('server_id')
+    .primaryKey()
+    .references(() => mcpServers.id, { onDelete: 'cascade' }),
+  status: text('status').$type<'starting' | 'running' | 'stopped' | 'error'>().notNull().default('stopped'),
+  lastError: text('last_error'),
+  changedAt: timestamp('changed_at', { withTimezone: true }).notNull().defaultNow(),
+  restartCount: integer('restart_count').notNull().default(0),
+  protocolEra: text('protocol_era'),
+  catalog: jsonb('catalog').$type<unknown[]>().notNull().default([]),
+  ownerInstance: text('owner_instance'),
+  ownerUrl: text('owner_url'),
+  leaseExpiresAt: timestamp('lease_expires_at', { withTimezone: true }),
+  generation: bigint('generation', { mode: 'number' }).notNull().default(0),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
 export const schema = {
   users,
   refreshTokens,
@@ -483,6 +565,9 @@ export const schema = {
   pendingToolTurns,
   searchDocuments,
   searchJobs,
+  mcpServers,
+  hiddenMcpServers,
+  mcpServerRuntime,
 };
 
 // ── oauth (issue 15): the OAuth 2.1 authorization server's storage and the user's connected applications ──

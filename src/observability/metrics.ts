@@ -35,6 +35,20 @@ export class Metrics {
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120],
     registers: [this.registry],
   });
+  /** Upstream MCP servers (by server id, never argument values): calls forwarded and their latency. */
+  readonly upstreamCalls = new Counter({
+    name: 'skillport_upstream_tool_calls_total',
+    help: 'Tool calls forwarded to upstream MCP servers by server id and outcome',
+    labelNames: ['server', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly upstreamDuration = new Histogram({
+    name: 'skillport_upstream_tool_call_duration_seconds',
+    help: 'Latency of tool calls forwarded to upstream MCP servers by server id',
+    labelNames: ['server'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120],
+    registers: [this.registry],
+  });
 
   readonly credentialUses = new Counter({
     name: 'skillport_credential_uses_total',

@@ -5,6 +5,7 @@ import type { SettingsService } from '../admin/index.js';
 import { badRequest, conflict, forbidden, notFound } from '../shared/errors.js';
 import type { Principal } from '../shared/principal.js';
 import { MASKED_SECRET, type SecretBox } from '../shared/secrets.js';
+import type { SecretHolder } from '../shared/secret-rotation.js';
 import { assertCallableUrl } from '../shared/url-guard.js';
 import {
   embeddingModel,
@@ -78,6 +79,26 @@ export class ProvidersService {
     private readonly settings: SettingsService,
     private readonly env: { apiKey?: string; baseUrl: string },
   ) {}
+
+  /** The sealed API keys of every provider, for `skillport secrets rotate`. */
+  readonly secretHolder: SecretHolder = {
+    name: 'model_providers',
+    reseal: (reseal) =>
+      this.db.transaction(async (tx) => {
+        const p = tables.modelProviders;
+        const rows = await tx.select({ id: p.id, apiKey: p.apiKey }).from(p).for('update');
+        let changed = 0;
+        for (const { id, apiKey } of rows) {
+          if (!apiKey) continue;
+          const resealed = reseal(apiKey, sealedAt(id));
+          if (resealed === apiKey) continue;
+          await tx.update(p).set({ apiKey: resealed }).where(eq(p.id, id));
+          changed++;
+        }
+        this.rows.clear();
+        return changed;
+      }),
+  };
 
   private envView(): ProviderView | null {
     if (!this.env.apiKey) return null;

@@ -74,3 +74,5 @@ export function resolveSecurityLevel(
       throw new InvalidInputError('bad_request', `Unknown sandbox level ${JSON.stringify(requested)}`);
   }
 }
+export { serviceArgv, SERVICE_STATE_DIR, type ServiceSpec } from './service.js';
+export { detectHostLayout, type HostLayout } from './bwrap.js';

@@ -35,6 +35,16 @@ import { ProvidersService } from '../providers/index.js';
 import { AssistantsService, ChatSessions } from '../assistants/index.js';
 import { openSearch, skillsSource, type SearchRoom } from '../search/index.js';
 import { embedderFrom, searchSkills } from './search.js';
+import type { SecretHolder } from '../shared/secret-rotation.js';
+import { randomUUID } from 'node:crypto';
+import {
+  DEFAULT_TIMINGS,
+  InternalTokens,
+  Leases,
+  UpstreamsService,
+  UpstreamSupervisor,
+  upstreamTools,
+} from '../upstreams/index.js';
 
 /**
  * The composition root's output: every long-lived service, built once per server instance and handed to the
@@ -62,7 +72,7 @@ export interface AppContext {
   skillViews: SkillViews;
   /** Every tool, per caller: the skill library's tools and, when enabled, run_shell_command. */
   tools: ToolRegistry;
-  /** Seals the secrets kept at rest (providers' API keys). */
+  /** Seals the secrets kept at rest (upstream env/header values, provider keys, OAuth records). */
   secrets: SecretBox;
   /** Model providers (admins', users' own, the environment's OPENAI_API_KEY). */
   providers: ProvidersService;
@@ -72,6 +82,11 @@ export interface AppContext {
   sessions: ChatSessions;
   /** Hybrid search over skills and tools, its indexer and job queue. */
   search: SearchRoom;
+  /** Upstream MCP servers (the connector): the resource, and this instance's supervisor of their connections. */
+  upstreams: UpstreamsService;
+  upstreamSupervisor: UpstreamSupervisor;
+  /** Every room's sealed secrets, for `skillport secrets rotate` (rooms that keep secrets add theirs here). */
+  secretHolders: SecretHolder[];
   /** Degraded-mode notices shown by /ready and logged at start. */
   warnings: string[];
   /** OAuth 2.1 for /mcp: the authorization server and the users' connected applications. */
@@ -231,6 +246,17 @@ async function buildServices(
   apiTokens.checkAssistantIds = (actor, ids) => assistants.assertBindable(actor, ids);
   // The AI SDK writes its warnings with console.*, which would corrupt a stdio MCP stream: route them to pino.
   globalThis.AI_SDK_LOG_WARNINGS = (options) => logger.warn({ ai_sdk: options }, 'model provider warning');
+  const { upstreams, upstreamSupervisor } = await buildUpstreams(
+    config,
+    logger,
+    metrics,
+    db,
+    settings,
+    secrets,
+    bus,
+  );
+  closers.push(() => upstreamSupervisor.close());
+  tools.register(upstreamTools(upstreams, upstreamSupervisor));
   // Last, so that the other tools keep their order; the only tools a compact-mode credential is listed.
   tools.register(searchMetaTools(search, tools), { compact: true });
   return {
@@ -257,6 +283,9 @@ async function buildServices(
     assistants,
     sessions,
     search,
+    upstreams,
+    upstreamSupervisor,
+    secretHolders: [upstreams.secretHolder, providers.secretHolder],
     warnings,
     closers,
     ...(opts.sseRelay ? { sseRelay: opts.sseRelay } : {}),
@@ -266,6 +295,42 @@ async function buildServices(
       if (!opts.database) await db.close();
     },
   };
+}
+
+/**
+ * The connector: server definitions, and the supervisor that reconciles this instance's connections after every
+ * change, local or (through the bus) from another instance.
+ */
+async function buildUpstreams(
+  config: Config,
+  logger: Logger,
+  metrics: Metrics,
+  db: DatabaseHandle,
+  settings: SettingsService,
+  secretBox: SecretBox,
+  bus: RedisEventBus | null,
+) {
+  const upstreams = new UpstreamsService(db.db, secretBox, settings);
+  const upstreamSupervisor = new UpstreamSupervisor({
+    db: db.db,
+    service: upstreams,
+    settings,
+    logger,
+    metrics,
+    version: VERSION,
+    stateRoot: config.UPSTREAM_STATE_DIR ?? `${config.DATA_DIR}-upstreams`,
+    timings: { ...DEFAULT_TIMINGS, healthIntervalMs: config.UPSTREAM_HEALTH_INTERVAL_SECONDS * 1000 },
+    allowUnsandboxed: config.UPSTREAM_STDIO_UNSANDBOXED,
+    sandboxUid: config.UPSTREAM_SANDBOX_UID,
+    leases: new Leases(db.db, randomUUID(), config.UPSTREAM_LEASE_SECONDS * 1000),
+    tokens: new InternalTokens(config.SECRET_KEY),
+    leaseTickMs: (config.UPSTREAM_LEASE_SECONDS * 1000) / 3,
+  });
+  upstreams.events.on('change', (change) => {
+    if (!change.catalog) void upstreamSupervisor.reconcile(change.serverId);
+  });
+  if (bus) await bridge(upstreams.events, 'change', bus);
+  return { upstreams, upstreamSupervisor };
 }
 
 const SWEEP_INTERVAL_MS = 60 * 60 * 1000;

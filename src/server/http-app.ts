@@ -28,6 +28,7 @@ import { assistantsRoutes } from '../assistants/routes.js';
 import { sessionRoutes } from '../assistants/session-routes.js';
 import { openAiRoutes, PendingToolTurns } from '../openai/index.js';
 import { searchRoutes } from '../search/routes.js';
+import { internalUpstreamRoutes, upstreamRoutes } from '../upstreams/routes.js';
 
 const API_PREFIX = '/api/v1';
 
@@ -131,6 +132,8 @@ export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; cons
       callableTools: async (principal) => (await ctx.tools.toolsFor(principal)).tools.map((t) => t.name),
     }),
   );
+  app.route(API_PREFIX, upstreamRoutes(deps));
+  internalUpstreamRoutes(app, ctx.upstreamSupervisor);
 
   const mcp = mountMcp(app, {
     config,

@@ -58,6 +58,9 @@ export async function startServer(config: Config, opts: ContextOptions = {}): Pr
   const host = config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
   for (const warning of ctx.warnings) ctx.logger.warn(warning);
+  // Upstream MCP servers start once this instance can answer calls forwarded to it (INTERNAL_URL: its address
+  // as other instances reach it; the listening URL by default).
+  void ctx.upstreamSupervisor.begin(config.INTERNAL_URL ?? url);
   ctx.logger.info(
     { url, database: ctx.db.kind, console: consoleMounted, ms: Math.round(performance.now() - started) },
     'skillport listening',

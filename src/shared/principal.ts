@@ -28,9 +28,10 @@ export interface Principal {
   assistantIds?: readonly string[];
   /**
    * Limits on what this credential may reach beyond its permissions: with `skills`, only those skills are
-   * listed, loadable and runnable (enforced by the tool layer, `tools/skills/views.ts`). Absent: no limit.
+   * listed, loadable and runnable (enforced by the tool layer, `tools/skills/views.ts`); with `servers`, only
+   * those upstream MCP servers' tools (by server name; `upstreams/provider.ts`). Absent: no limit.
    * With `compactTools`, the credential is listed only the meta-tools (search_tools, call_tool) and reaches
    * every other tool it may use through them (`ToolRegistry`): the "small context" mode.
    */
-  restriction?: { skills?: readonly string[]; compactTools?: boolean };
+  restriction?: { skills?: readonly string[]; servers?: readonly string[]; compactTools?: boolean };
 }

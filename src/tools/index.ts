@@ -13,7 +13,7 @@ export {
 export { ToolError, INTERNAL_ERROR_MESSAGE, type ToolErrorCode } from './errors.js';
 export { principalMay } from './permissions.js';
 export { ToolRegistry, type ToolSet } from './registry.js';
-export { openAiFunction, withCachedJsonSchema, type OpenAiFunctionSpec } from './schema.js';
+export { givenJsonSchema, openAiFunction, withCachedJsonSchema, type OpenAiFunctionSpec } from './schema.js';
 export {
   SkillFileNotFound,
   SkillNotFound,

@@ -26,7 +26,7 @@ export interface ToolRegistryOptions {
 
 /** What a caller's tool set depends on: their user, credential powers and restriction. */
 const viewKey = (p: Principal) =>
-  `${p.userId}\0${p.scopes.join(',')}\0${p.restriction?.skills?.join('\0') ?? '*'}\0${p.restriction?.compactTools ? 'c' : ''}`;
+  `${p.userId}\0${p.scopes.join(',')}\0${p.restriction?.skills?.join('\0') ?? '*'}\0${p.restriction?.servers?.join('\0') ?? '*'}\0${p.restriction?.compactTools ? 'c' : ''}`;
 
 /** The same caller with every tool listed: what the meta-tools search and call in compact mode. */
 export const fullView = (p: Principal): Principal =>

@@ -38,6 +38,25 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+/** Schemas that stand for a JSON Schema given by someone else (an upstream MCP server's tool). */
+const givenJsonSchemas = new WeakMap<z.ZodType, Record<string, unknown>>();
+
+/**
+ * Arguments described by a JSON Schema we did not write (an upstream MCP server's tool): accepts any object (the
+ * upstream validates its own arguments) and lists exactly the given schema on every edge, unconverted.
+ */
+export function givenJsonSchema(json: Record<string, unknown>): z.ZodObject {
+  const schema = z.looseObject({});
+  const frozen = deepFreeze(structuredClone(json));
+  const standard = schema['~standard'] as unknown as Record<string, unknown>;
+  (schema as { '~standard': unknown })['~standard'] = {
+    ...standard,
+    jsonSchema: { input: () => frozen, output: () => frozen },
+  };
+  givenJsonSchemas.set(schema, frozen);
+  return schema;
+}
+
 /** A tool as the OpenAI chat-completions API describes one. */
 export interface OpenAiFunctionSpec {
   type: 'function';
@@ -51,7 +70,8 @@ export function openAiFunction(tool: Tool): OpenAiFunctionSpec {
   let spec = openAiSpecs.get(tool);
   if (!spec) {
     // The arguments a model must send are the schema's input side; `$schema` means nothing to the API.
-    const { $schema: _dialect, ...parameters } = z.toJSONSchema(tool.inputSchema, { io: 'input' });
+    const { $schema: _dialect, ...parameters } =
+      givenJsonSchemas.get(tool.inputSchema) ?? z.toJSONSchema(tool.inputSchema, { io: 'input' });
     spec = { type: 'function', function: { name: tool.name, description: tool.description, parameters } };
     openAiSpecs.set(tool, spec);
   }

@@ -13,7 +13,7 @@ export type ToolResult = CallToolResult;
  * What a caller must hold to see and call a tool. `principalMay` (`tools/permissions.ts`) is the one place that
  * maps a principal's credentials to these.
  */
-export type ToolPermission = 'skills.read' | 'skills.run';
+export type ToolPermission = 'skills.read' | 'skills.run' | 'upstreams.call';
 
 /** Everything a call knows about its circumstances; built by the edge that received the call. */
 export interface ToolContext {

@@ -11,6 +11,7 @@ import { AuditPage } from './pages/Audit';
 import { AuthorizePage } from './pages/Authorize';
 import { LoginPage, SignupPage } from './pages/Auth';
 import { ConnectPage } from './pages/Connect';
+import { McpServersPage } from './pages/McpServers';
 import { NewSkillPage } from './pages/NewSkill';
 import { PlaygroundPage } from './pages/Playground';
 import { SkillDetailPage } from './pages/SkillDetail';
@@ -49,6 +50,7 @@ function protectedRoute(pathname: string): ReactNode {
   const skill = match('/skills/:name', pathname);
   if (skill?.name) return <SkillDetailPage key={skill.name} name={skill.name} />;
   if (pathname === '/tokens') return <TokensPage />;
+  if (pathname === '/mcp-servers') return <McpServersPage />;
   if (pathname === '/connect') return <ConnectPage />;
   if (pathname === '/account') return <AccountPage />;
   if (pathname === '/admin') return <AdminPage />;

@@ -9,6 +9,7 @@ import { oauthPolicy } from '../../oauth/policy.js';
 import { assistantsPolicy } from '../../assistants/policy.js';
 import { providersPolicy } from '../../providers/policy.js';
 import { searchPolicy } from '../../search/policy.js';
+import { mcpServersPolicy } from '../../upstreams/policy.js';
 
 /**
  * Every resource's policy, by resource name: actions are `<resource>.<rule>` (`skills.share`, `users.list`).
@@ -27,4 +28,5 @@ export const POLICIES = {
   assistants: assistantsPolicy,
   providers: providersPolicy,
   search: searchPolicy,
+  'mcp-servers': mcpServersPolicy,
 };

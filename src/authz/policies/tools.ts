@@ -14,5 +14,7 @@ export const toolsPolicy = definePolicy({
     use: anyone,
     'skills.read': mcpOrAssistants,
     'skills.run': mcpOrAssistants,
+    /** Upstream MCP servers' tools (an assistant's loop then applies its own selection of servers and tools). */
+    'upstreams.call': mcpOrAssistants,
   },
 });

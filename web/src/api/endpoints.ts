@@ -6,6 +6,7 @@ import type {
   AssistantUsage,
   ChatSession,
   ModelProvider,
+  McpServer,
   ApiKeyChanges,
   ApiToken,
   AuditEntry,
@@ -123,6 +124,18 @@ export const endpoints = {
   search: (q: string, limit = 10) => api<SearchResults>('/search', { query: { q, limit } }),
   searchStatus: () => api<SearchStatus>('/admin/search'),
   reindexSearch: () => api<{ queued: true }>('/admin/search/reindex', { method: 'POST' }),
+
+  // --- upstream MCP servers
+  listMcpServers: () => api<{ items: McpServer[] }>('/mcp-servers'),
+  createMcpServer: (body: Record<string, unknown>) => api<McpServer>('/mcp-servers', { body }),
+  updateMcpServer: (id: string, body: Record<string, unknown>) =>
+    api<McpServer>(`/mcp-servers/${enc(id)}`, { method: 'PUT', body }),
+  deleteMcpServer: (id: string) => api<void>(`/mcp-servers/${enc(id)}`, { method: 'DELETE' }),
+  mcpServerAction: (id: string, action: 'start' | 'stop' | 'restart') =>
+    api<McpServer>(`/mcp-servers/${enc(id)}/${action}`, { method: 'POST' }),
+  hideMcpServer: (id: string, hidden: boolean) =>
+    api<McpServer>(`/mcp-servers/${enc(id)}/hidden`, { method: 'PUT', body: { hidden } }),
+  mcpServerStderr: (id: string) => api<{ stderr: string }>(`/mcp-servers/${enc(id)}/stderr`),
 
   // --- skills
   listSkills: (query: {

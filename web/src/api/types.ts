@@ -49,8 +49,8 @@ export interface ApiToken extends KeyPermissions {
   scopes: TokenScope[];
   /** Empty = all of the owner's assistants. */
   assistant_ids: string[];
-  /** Null = no restriction. */
-  restriction: { skills?: string[]; compact_tools?: boolean } | null;
+  /** Null = no restriction; a list left out does not restrict. */
+  restriction: KeyRestriction | null;
   is_disabled: boolean;
   expires_at: string | null;
   last_used_at: string | null;
@@ -58,9 +58,19 @@ export interface ApiToken extends KeyPermissions {
   revoked_at: string | null;
 }
 
+/**
+ * `skills`: only these skills' tools; `servers`: only these upstream MCP servers' tools; `compact_tools`: listed
+ * only the search meta-tools (small-context mode).
+ */
+export interface KeyRestriction {
+  skills?: string[];
+  servers?: string[];
+  compact_tools?: boolean;
+}
+
 export interface ApiKeyChanges extends Partial<KeyPermissions> {
   name?: string;
-  restriction?: { skills?: string[]; compact_tools?: boolean } | null;
+  restriction?: KeyRestriction | null;
   is_disabled?: boolean;
 }
 
@@ -141,6 +151,10 @@ export type AuditQuery = {
 
 export interface ServerSettings {
   commands_enabled: boolean;
+  /** Who may add stdio upstream MCP servers. */
+  upstream_stdio: 'admins' | 'users' | 'off';
+  upstream_allow_private_networks: boolean;
+  upstream_allow_http: boolean;
   oauth_dynamic_registration: boolean;
   oauth_allowed_clients: string[];
   user_model_providers: boolean;
@@ -256,4 +270,32 @@ export interface SearchStatus {
     run_after: string;
     updated_at: string;
   }>;
+}
+
+/** An upstream MCP server (`/api/v1/mcp-servers`); secret values come back masked. */
+export interface McpServer {
+  id: string;
+  name: string;
+  description: string;
+  transport: 'stdio' | 'sse' | 'streamable-http';
+  command: string | null;
+  args: string[];
+  cwd: string | null;
+  read_paths: string[];
+  network: 'none' | 'host' | null;
+  env: Record<string, string>;
+  url: string | null;
+  headers: Record<string, string>;
+  enabled: boolean;
+  shared: boolean;
+  is_owner: boolean;
+  hidden: boolean;
+  call_timeout_ms: number;
+  tool_allow: string[] | null;
+  tool_deny: string[];
+  status: 'starting' | 'running' | 'stopped' | 'error';
+  last_error: string | null;
+  status_changed_at: string | null;
+  restart_count: number;
+  tools: Array<{ name: string; exposed_name: string; description: string; allowed: boolean }>;
 }

@@ -22,6 +22,7 @@ const NAV: NavItem[] = [
   { to: '/skills/new', label: 'Upload', active: (p) => p === '/skills/new' },
   { to: '/assistants', label: 'Assistants', active: (p) => p.startsWith('/assistants') },
   { to: '/tokens', label: 'API tokens', active: (p) => p.startsWith('/tokens') },
+  { to: '/mcp-servers', label: 'MCP servers', active: (p) => p.startsWith('/mcp-servers') },
   { to: '/connect', label: 'Connect a client', active: (p) => p.startsWith('/connect') },
   { to: '/audit', label: 'Activity', active: (p) => p.startsWith('/audit') },
   { to: '/admin', label: 'Admin', active: (p) => p.startsWith('/admin'), admin: true },

@@ -17,6 +17,7 @@ import {
 import { useAsync, useDocumentTitle, useRowActions } from '../lib/hooks';
 import { Link } from '../router';
 import { OAuthSettingsSection } from './AdminOAuth';
+import { UpstreamSettingsSection } from './AdminUpstreams';
 import { UsersSection } from './AdminUsers';
 
 function SettingsSection() {
@@ -203,6 +204,7 @@ export function AdminPage() {
       <SettingsSection />
       <OAuthSettingsSection />
       <SearchSection />
+      <UpstreamSettingsSection />
       <SharedSkillsSection />
     </>
   );

@@ -67,6 +67,10 @@ const permissionError = (p: KeyPermissions): string | undefined =>
       ? 'Admin needs Manage.'
       : undefined;
 
+/** A restriction plus the key's existing upstream-server restriction, if any (set through the API). */
+const withServers = <R extends object>(r: R | null, servers: string[] | undefined) =>
+  servers ? { ...(r ?? {}), servers } : r;
+
 /** "pdf, docx" → a restriction to those skills, and small-context mode; neither → no restriction. */
 const restrictionOf = (
   text: string,
@@ -316,7 +320,8 @@ function EditKeyDialog({
         const saved = await endpoints.updateToken(token.id, {
           name: name.trim(),
           ...permissions,
-          restriction: restrictionOf(skills, compactTools),
+          // The server list (set through the API) stays as it is; this form edits the skills and the mode.
+          restriction: withServers(restrictionOf(skills, compactTools), token.restriction?.servers),
         });
         onSaved(saved);
         toast(`Key “${saved.name}” saved`);
