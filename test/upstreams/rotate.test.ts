@@ -19,6 +19,7 @@ import { createTestDatabase, TEST_DB_KIND, type TestDatabase } from '../helpers/
 const OLD_KEY = randomBytes(32).toString('hex');
 const NEW_KEY = randomBytes(32).toString('hex');
 const TOKEN = `tok-${randomBytes(12).toString('hex')}`;
+const PROVIDER_KEY = `sk-${randomBytes(12).toString('hex')}`;
 let db: TestDatabase;
 const dataDir = mkdtempSync(path.join(tmpdir(), 'skillport-rotate-'));
 
@@ -34,6 +35,8 @@ const context = (key: string, database?: TestDatabase) =>
   );
 
 let serverId: string;
+let providerId: string;
+let ownerId: string;
 beforeAll(async () => {
   db = await createTestDatabase();
   const ctx: AppContext = await context(OLD_KEY, db);
@@ -58,6 +61,19 @@ beforeAll(async () => {
     null,
   );
   serverId = created.id;
+  ownerId = user.id;
+  const provider = await ctx.providers.create(
+    admin,
+    {
+      name: 'rot',
+      kind: 'openai-compatible',
+      base_url: 'https://llm.example.com/v1',
+      api_key: PROVIDER_KEY,
+      global: true,
+    },
+    null,
+  );
+  providerId = provider.id;
   await ctx.close();
 });
 afterAll(async () => {
@@ -68,6 +84,7 @@ afterAll(async () => {
 it('re-seals every kept secret under the new key (the secret opens again, unchanged)', async () => {
   const before = await context(NEW_KEY, db);
   await expect(before.upstreams.runnable(serverId)).rejects.toThrow(/another SECRET_KEY/);
+  await expect(before.providers.connectionFor(ownerId, providerId)).rejects.toThrow(/another SECRET_KEY/);
   await before.close();
 
   if (TEST_DB_KIND === 'postgres') {
@@ -80,19 +97,24 @@ it('re-seals every kept secret under the new key (the secret opens again, unchan
     });
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout).toContain('mcp_servers: 1 secrets re-sealed');
+    expect(res.stdout).toContain('model_providers: 1 secrets re-sealed');
     expect(res.stdout + res.stderr).not.toContain(TOKEN);
+    expect(res.stdout + res.stderr).not.toContain(PROVIDER_KEY);
   } else {
     const ctx = await context(NEW_KEY, db);
     expect(await rotateSecrets(ctx.secretHolders, new SecretBox(OLD_KEY), ctx.secrets)).toEqual([
       { name: 'mcp_servers', resealed: 1 },
+      { name: 'model_providers', resealed: 1 },
     ]);
     await ctx.close();
   }
   const after = await context(NEW_KEY, db);
   expect((await after.upstreams.runnable(serverId))?.headers).toEqual({ Authorization: TOKEN });
+  expect((await after.providers.connectionFor(ownerId, providerId)).apiKey).toBe(PROVIDER_KEY);
   // A second run has nothing left to do.
   expect(await rotateSecrets(after.secretHolders, new SecretBox(OLD_KEY), after.secrets)).toEqual([
     { name: 'mcp_servers', resealed: 0 },
+    { name: 'model_providers', resealed: 0 },
   ]);
   await after.close();
 }, 120_000);
