@@ -1,3 +1,4 @@
+import { restoreConsoleWarn } from './runtime-notice.js';
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Database } from '../db/index.js';
 import type { SecretBox } from '../shared/secrets.js';
@@ -6,6 +7,8 @@ import { oauthKeys } from './keys.js';
 import { clientAllowed } from './policy.js';
 import { MCP_SCOPE, mcpResource } from './resource.js';
 import { guardedFetch } from './ssrf.js';
+
+restoreConsoleWarn();
 
 export const OAUTH_PREFIX = '/oauth';
 export const ACCESS_TOKEN_TTL_SECONDS = 3600;
