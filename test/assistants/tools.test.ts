@@ -80,6 +80,8 @@ describe('the server-side tool loop', () => {
             'read_reference_file',
             'run_shell_command',
             'search_skills',
+            // The search meta-tool over what the assistant may reach (its skills and, with a connector, its tools).
+            'search_tools',
           ]);
         },
       },
