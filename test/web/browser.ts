@@ -179,7 +179,9 @@ export async function shoot(page: Page, name: string, { fullPage = true } = {}):
   await page.setViewportSize(DESKTOP);
 }
 
-export const heading = (page: Page, name: string | RegExp) => page.getByRole('heading', { level: 1, name });
+/** The page's own title (a rendered SKILL.md preview further down may hold an h1 of the same name). */
+export const heading = (page: Page, name: string | RegExp) =>
+  page.getByRole('heading', { level: 1, name }).first();
 export const visible = (l: Locator) => l.waitFor({ state: 'visible', timeout: UI_TIMEOUT });
 export const hidden = (l: Locator) => l.waitFor({ state: 'hidden', timeout: UI_TIMEOUT });
 

@@ -132,7 +132,9 @@ describe('web console (browser)', () => {
     await visible(page.getByRole('link', { name: skill }));
     await page.getByRole('searchbox', { name: 'Search skills' }).fill('demo');
     await page.waitForURL(/[?&]q=demo/);
-    await visible(page.getByRole('link', { name: skill }));
+    // Found twice: in the best matches (hybrid search) and in the filtered list below them.
+    await visible(page.getByRole('region', { name: 'Best matches' }).getByRole('link', { name: skill }));
+    await visible(page.getByRole('link', { name: skill }).last());
     await shoot(page, 'skills-list');
     await page.getByRole('searchbox', { name: 'Search skills' }).fill('zzzz-nothing-matches');
     await visible(page.getByText('No skills match'));
