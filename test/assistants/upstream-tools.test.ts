@@ -133,8 +133,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.close();
   await llm?.close();
-  upstream?.closeAllConnections();
-  await new Promise((r) => upstream?.close(r));
+  if (upstream) {
+    upstream.closeAllConnections();
+    await new Promise((r) => upstream.close(r));
+  }
 });
 
 // Each test checks the scripted model's assertions itself; one test's failure must not fail the next.
