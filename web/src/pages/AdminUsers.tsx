@@ -200,7 +200,8 @@ function UserRowActions({
           variant="ghost"
           busy={busy === `${u.id}:is_admin`}
           onClick={() => onSet({ is_admin: false })}
-          aria-label={`Remove administrator role from ${u.username}`}
+          // The visible text starts the accessible name (WCAG 2.5.3, label in name).
+          aria-label={`Remove admin: ${u.username}`}
         >
           Remove admin
         </Button>
@@ -209,7 +210,7 @@ function UserRowActions({
           size="sm"
           variant="ghost"
           onClick={() => onAsk('promote')}
-          aria-label={`Make ${u.username} an administrator`}
+          aria-label={`Make admin: ${u.username}`}
         >
           Make admin
         </Button>
