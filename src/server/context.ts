@@ -34,7 +34,7 @@ import type { SseRelay } from '../mcp/index.js';
 import { ProvidersService } from '../providers/index.js';
 import { AssistantsService, ChatSessions } from '../assistants/index.js';
 import { openSearch, skillsSource, type SearchRoom } from '../search/index.js';
-import { embedderFrom, searchSkills } from './search.js';
+import { embedderFrom, searchSkills, upstreamToolsSource } from './search.js';
 import type { SecretHolder } from '../shared/secret-rotation.js';
 import { randomUUID } from 'node:crypto';
 import {
@@ -211,8 +211,24 @@ async function buildServices(
   closers.push(async () => skillViews.close());
   const tools = new ToolRegistry({ metrics });
   closers.push(() => tools.close());
+  const secrets = new SecretBox(config.SECRET_KEY);
+  const { upstreams, upstreamSupervisor } = await buildUpstreams(
+    config,
+    logger,
+    metrics,
+    db,
+    settings,
+    secrets,
+    bus,
+  );
+  closers.push(() => upstreamSupervisor.close());
   const embedder = embedderFrom(config, warnings);
-  const search = await openSearch({ db, sources: [skillsSource(skills)], embedder, logger });
+  const search = await openSearch({
+    db,
+    sources: [skillsSource(skills), upstreamToolsSource(upstreams)],
+    embedder,
+    logger,
+  });
   closers.push(() => search.close());
   tools.register(skillLibraryTools(skillViews, searchSkills(search)));
   let commandLevel: AppContext['commandLevel'] = 'off';
@@ -232,7 +248,6 @@ async function buildServices(
       }),
     );
   }
-  const secrets = new SecretBox(config.SECRET_KEY);
   const providers = new ProvidersService(db.db, secrets, settings, {
     apiKey: config.OPENAI_API_KEY,
     baseUrl: config.OPENAI_BASE_URL,
@@ -246,16 +261,6 @@ async function buildServices(
   apiTokens.checkAssistantIds = (actor, ids) => assistants.assertBindable(actor, ids);
   // The AI SDK writes its warnings with console.*, which would corrupt a stdio MCP stream: route them to pino.
   globalThis.AI_SDK_LOG_WARNINGS = (options) => logger.warn({ ai_sdk: options }, 'model provider warning');
-  const { upstreams, upstreamSupervisor } = await buildUpstreams(
-    config,
-    logger,
-    metrics,
-    db,
-    settings,
-    secrets,
-    bus,
-  );
-  closers.push(() => upstreamSupervisor.close());
   tools.register(upstreamTools(upstreams, upstreamSupervisor));
   // Last, so that the other tools keep their order; the only tools a compact-mode credential is listed.
   tools.register(searchMetaTools(search, tools), { compact: true });

@@ -69,6 +69,44 @@ export function upstreamTools(service: UpstreamsService, supervisor: UpstreamSup
   };
 }
 
+/** An upstream tool as search indexes it: owned by its server's owner, or by nobody (everybody's) when shared. */
+export interface IndexableTool {
+  ownerId: string | null;
+  name: string;
+  description: string;
+  inputSchema: Record<string, unknown>;
+}
+
+/**
+ * Every enabled server's tools under their exposed names, rules and description overrides applied, for search.
+ * Who may call which is not decided here: search keeps each caller to their own tool list.
+ */
+export async function indexableUpstreamTools(service: UpstreamsService): Promise<IndexableTool[]> {
+  const out: IndexableTool[] = [];
+  /** One document per owner and name: of two shared servers of one name, the first (as `tools()` lists them). */
+  const taken = new Set<string>();
+  for (const server of await service.enabledCatalogs()) {
+    const names = exposedNames(
+      server.name,
+      server.catalog.map((t) => t.name),
+    );
+    for (const source of server.catalog) {
+      const exposed = names.get(source.name);
+      const ownerId = server.shared ? null : server.ownerId;
+      const key = `${ownerId ?? '*'}/${exposed}`;
+      if (!exposed || taken.has(key) || !toolAllowed(server.tools, source.name)) continue;
+      taken.add(key);
+      out.push({
+        ownerId,
+        name: exposed,
+        description: server.tools.descriptions[source.name] ?? source.description ?? '',
+        inputSchema: source.inputSchema,
+      });
+    }
+  }
+  return out;
+}
+
 function toTool(
   supervisor: UpstreamSupervisor,
   serverId: string,

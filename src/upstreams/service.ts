@@ -295,6 +295,34 @@ export class UpstreamsService {
     }));
   }
 
+  /** Every enabled server with its catalog, whoever sees it (what search indexes; callers filter by tool list). */
+  async enabledCatalogs(): Promise<
+    Array<{
+      id: string;
+      name: string;
+      shared: boolean;
+      ownerId: string;
+      tools: ToolRules;
+      catalog: CatalogTool[];
+    }>
+  > {
+    const s = tables.mcpServers;
+    const rows = await this.db
+      .select({ server: s, catalog: tables.mcpServerRuntime.catalog })
+      .from(s)
+      .leftJoin(tables.mcpServerRuntime, eq(tables.mcpServerRuntime.serverId, s.id))
+      .where(eq(s.enabled, true))
+      .orderBy(asc(s.name), asc(s.id));
+    return rows.map(({ server, catalog }) => ({
+      id: server.id,
+      name: server.name,
+      shared: server.shared,
+      ownerId: server.ownerId,
+      tools: server.tools,
+      catalog: (catalog ?? []) as CatalogTool[],
+    }));
+  }
+
   /** Every server's id with whether it is enabled (the supervisor's reconcile list). */
   async allServers(): Promise<Array<{ id: string; enabled: boolean }>> {
     return this.db
