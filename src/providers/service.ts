@@ -1,4 +1,5 @@
 import { and, asc, eq, isNull, or } from 'drizzle-orm';
+import type { LanguageModel } from 'ai';
 import { tables, type Database } from '../db/index.js';
 import { recordAudit } from '../audit/index.js';
 import type { SettingsService } from '../admin/index.js';
@@ -20,6 +21,8 @@ import { providerMayReachPrivate, providerUsableBy } from './policy.js';
 
 /** Another instance's change to a provider is seen within this time on the chat path. */
 const CONNECTION_CACHE_MS = 5_000;
+/** Bounds the chat models kept for one provider row. */
+const MODELS_PER_PROVIDER = 100;
 
 /** The provider OPENAI_API_KEY configures: no row, no console step; assistants name it with a null provider id. */
 export const ENV_PROVIDER_ID = 'env';
@@ -72,6 +75,8 @@ const toView = (r: Row, actor: Principal): ProviderView => ({
 export class ProvidersService {
   /** Provider rows by id for the chat path (`connectionFor`); dropped on every change made here. */
   private readonly rows = new TtlCache<string, Row | null>(CONNECTION_CACHE_MS);
+  /** Chat models built from a cached row (or the environment's settings), by model name (`languageModel`). */
+  private readonly models = new WeakMap<object, Map<string, LanguageModel>>();
 
   constructor(
     private readonly db: Database,
@@ -265,12 +270,18 @@ export class ProvidersService {
    * `bad_request` naming `provider_id` when it is missing or not usable for that owner.
    */
   async connectionFor(ownerId: string, providerId: string | null): Promise<ProviderConnection> {
+    const row = await this.usableRow(ownerId, providerId);
+    return row ? this.connectionOf(row) : this.envConnection();
+  }
+
+  /** The provider row an assistant owned by `ownerId` uses, or null for the environment's (see `connectionFor`). */
+  private async usableRow(ownerId: string, providerId: string | null): Promise<Row | null> {
     if (providerId === null || providerId === ENV_PROVIDER_ID) {
       if (!this.env.apiKey)
         throw badRequest('No default model provider is configured (OPENAI_API_KEY); choose a provider', {
           fields: [{ path: 'provider_id', message: 'no default provider' }],
         });
-      return this.envConnection();
+      return null;
     }
     const row = await this.rows.get(providerId, async () => {
       const [found] = await this.db
@@ -283,7 +294,7 @@ export class ProvidersService {
       throw badRequest('Unknown model provider', {
         fields: [{ path: 'provider_id', message: 'not found' }],
       });
-    return this.connectionOf(row);
+    return row;
   }
 
   /** For other rooms (search): an embeddings model of a provider, as its owner may use it. */
@@ -291,8 +302,22 @@ export class ProvidersService {
     return embeddingModel(await this.connectionFor(ownerId, providerId), model);
   }
 
-  async languageModel(ownerId: string, providerId: string | null, model: string) {
-    return languageModel(await this.connectionFor(ownerId, providerId), model);
+  /**
+   * The AI SDK model for a chat turn. Instances are kept per cached provider row (and model name): building one
+   * constructs the SDK's response schemas, which then compile on first use, about a third of a millisecond per
+   * request. A changed or expired row is a new object, so its model is built anew with the new key and address.
+   */
+  async languageModel(ownerId: string, providerId: string | null, model: string): Promise<LanguageModel> {
+    const row = await this.usableRow(ownerId, providerId);
+    const source: object = row ?? this.env;
+    let byName = this.models.get(source);
+    if (!byName || byName.size >= MODELS_PER_PROVIDER) this.models.set(source, (byName = new Map()));
+    let built = byName.get(model);
+    if (!built) {
+      built = languageModel(row ? this.connectionOf(row) : this.envConnection(), model);
+      byName.set(model, built);
+    }
+    return built;
   }
 
   /** Whether users may configure their own providers (the admin setting). */
