@@ -182,6 +182,10 @@ export class OAuthConnections {
    * too, the event is audited, and every instance forgets its tokens.
    */
   async grantRevoked(grantId: string, reason: string, ip: string | null): Promise<void> {
+    // Before anything is awaited: the library emits this while it answers the request that revoked the grant
+    // (a refresh token's reuse, say), and the next request on this instance must not find the grant's tokens
+    // in the cache. Other instances hear it through `credentials-changed` once the connection row is gone.
+    for (const [key, entry] of this.cache) if (entry.grantId === grantId) this.cache.delete(key);
     const row = await this.db.transaction(async (tx) => {
       const [deleted] = await tx
         .delete(tables.oauthConnections)
