@@ -3,7 +3,8 @@ import { BlockList, isIP } from 'node:net';
 import { badRequest } from './errors.js';
 
 /**
- * The SSRF guard for URLs users give the server to call (model providers' base URLs): only http(s), and only
+ * The SSRF guard for URLs users give the server to call (model providers' base URLs; `isPublicAddress` is also
+ * the address rule of upstream MCP servers' URLs and OAuth clients' metadata documents): only http(s), and only
  * hosts whose every address is public. Loopback, private, link-local (cloud metadata), CGNAT, multicast and
  * reserved ranges are refused. Admins may configure local endpoints (`allowPrivate`).
  *
@@ -22,8 +23,11 @@ for (const [net, bits] of [
   ['169.254.0.0', 16],
   ['172.16.0.0', 12],
   ['192.0.0.0', 24],
+  ['192.0.2.0', 24],
   ['192.168.0.0', 16],
   ['198.18.0.0', 15],
+  ['198.51.100.0', 24],
+  ['203.0.113.0', 24],
   ['224.0.0.0', 4],
   ['240.0.0.0', 4],
 ] as const)
@@ -31,6 +35,8 @@ for (const [net, bits] of [
 for (const [net, bits] of [
   ['::', 127],
   ['64:ff9b::', 96],
+  ['100::', 64],
+  ['2001:db8::', 32],
   ['fc00::', 7],
   ['fe80::', 10],
   ['ff00::', 8],

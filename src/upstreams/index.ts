@@ -5,5 +5,5 @@ export { DEFAULT_TIMINGS, type ConnectionTimings } from './connection.js';
 export { upstreamTools, indexableUpstreamTools, type IndexableTool } from './provider.js';
 export type { StdioPolicy } from './policy.js';
 export { exposedToolName, exposedNames, EXPOSED_NAME } from './names.js';
-export { checkUrl, isNonPublicAddress, guardedFetch, type UrlPolicy } from './ssrf.js';
+export { checkUrl, guardedFetch, type UrlPolicy } from './ssrf.js';
 export { Leases, InternalTokens } from './lease.js';

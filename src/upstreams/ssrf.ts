@@ -1,7 +1,8 @@
 import { lookup } from 'node:dns/promises';
 import http from 'node:http';
 import https from 'node:https';
-import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
+import { isPublicAddress } from '../shared/url-guard.js';
 import { Readable } from 'node:stream';
 import { badRequest } from '../shared/errors.js';
 
@@ -11,37 +12,6 @@ export interface UrlPolicy {
   allowPrivate: boolean;
   /** Plain `http:` allowed (an admin's choice); otherwise only `https:`. */
   allowHttp: boolean;
-}
-
-const blocked = new BlockList();
-for (const [net, bits] of [
-  ['0.0.0.0', 8],
-  ['10.0.0.0', 8],
-  ['100.64.0.0', 10],
-  ['127.0.0.0', 8],
-  ['169.254.0.0', 16],
-  ['172.16.0.0', 12],
-  ['192.0.0.0', 24],
-  ['192.168.0.0', 16],
-  ['198.18.0.0', 15],
-  ['224.0.0.0', 4],
-  ['240.0.0.0', 4],
-] as const)
-  blocked.addSubnet(net, bits, 'ipv4');
-for (const [net, bits] of [
-  ['::', 128],
-  ['::1', 128],
-  ['fc00::', 7],
-  ['fe80::', 10],
-  ['ff00::', 8],
-] as const)
-  blocked.addSubnet(net, bits, 'ipv6');
-
-/** Whether `address` is one a user's URL may not reach by default (IPv4-mapped IPv6 checked as IPv4). */
-export function isNonPublicAddress(address: string): boolean {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
-  if (mapped) return blocked.check(mapped, 'ipv4');
-  return blocked.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4');
 }
 
 /** Checks a URL's form against the policy (scheme, no credentials); the address is checked at connect time. */
@@ -73,7 +43,7 @@ export async function resolveAllowed(
   } catch {
     throw badRequest(`The server's host name ${JSON.stringify(host)} does not resolve`);
   }
-  if (!policy.allowPrivate && addresses.some((a) => isNonPublicAddress(a.address))) {
+  if (!policy.allowPrivate && addresses.some((a) => !isPublicAddress(a.address))) {
     throw badRequest(
       'The server URL points to a loopback, link-local or private address; an administrator must allow private networks',
     );

@@ -1,8 +1,9 @@
 /** The guard in front of client metadata document fetches: private targets are refused before any packet. */
 import { describe, expect, it } from 'vitest';
-import { guardedFetch, isPrivateAddress } from '../../src/oauth/ssrf.js';
+import { guardedFetch } from '../../src/oauth/ssrf.js';
+import { isPublicAddress } from '../../src/shared/url-guard.js';
 
-describe('isPrivateAddress', () => {
+describe('the address rule of metadata URLs (isPublicAddress)', () => {
   it.each([
     '127.0.0.1',
     '10.1.2.3',
@@ -19,10 +20,10 @@ describe('isPrivateAddress', () => {
     '::ffff:127.0.0.1',
     '::ffff:10.0.0.1',
     'not-an-address',
-  ])('refuses %s', (address) => expect(isPrivateAddress(address)).toBe(true));
+  ])('refuses %s', (address) => expect(isPublicAddress(address)).toBe(false));
 
   it.each(['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8'])('allows %s', (address) =>
-    expect(isPrivateAddress(address)).toBe(false),
+    expect(isPublicAddress(address)).toBe(true),
   );
 });
 

@@ -1,10 +1,6 @@
+import { isPublicAddress } from '../../src/shared/url-guard.js';
 import { describe, expect, it } from 'vitest';
-import {
-  EXPOSED_NAME,
-  exposedNames,
-  exposedToolName,
-  isNonPublicAddress,
-} from '../../src/upstreams/index.js';
+import { EXPOSED_NAME, exposedNames, exposedToolName } from '../../src/upstreams/index.js';
 
 describe('exposed tool names', () => {
   it('keeps valid short names readable and unchanged', () => {
@@ -52,8 +48,8 @@ describe('SSRF address checks', () => {
       'fd00::1',
       '::ffff:127.0.0.1',
     ])
-      expect(isNonPublicAddress(a), a).toBe(true);
+      expect(isPublicAddress(a), a).toBe(false);
     for (const a of ['93.184.216.34', '1.1.1.1', '2606:4700:4700::1111'])
-      expect(isNonPublicAddress(a), a).toBe(false);
+      expect(isPublicAddress(a), a).toBe(true);
   });
 });
