@@ -15,7 +15,7 @@ import { Api, createApiToken, registerUser } from '../helpers/api.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { connectMcp, resultText } from '../helpers/mcp.js';
-import { until } from '../helpers/wait.js';
+import { until } from '../helpers/until.js';
 import { contents, expectIntact, uploadVersion, type Uploaded } from './fixtures.js';
 
 let source: TestServer;

@@ -16,3 +16,7 @@ export async function until<T>(
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+/** `until` for a yes/no condition, with the short default deadline of events crossing instances (2 s). */
+export const waitUntil = (condition: () => Promise<boolean>, timeoutMs = 2_000): Promise<void> =>
+  until('the condition', async () => (await condition()) || undefined, timeoutMs).then(() => undefined);

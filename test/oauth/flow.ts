@@ -139,12 +139,3 @@ export function mcpInitialize(url: string, token: string, init: RequestInit = {}
     }),
   });
 }
-
-/** Polls `condition` until it holds, failing after `timeoutMs` (events cross instances asynchronously). */
-export async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 2_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

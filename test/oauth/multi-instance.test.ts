@@ -3,20 +3,13 @@
  * issues, the other honours, and a disconnection or a disabled user on one is refused by the other at once —
  * sooner than the 5-second credential cache could expire, so it is the event that does it.
  */
+import { waitUntil } from '../helpers/until.js';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Api, registerUser } from '../helpers/api.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import {
-  authorize,
-  exchangeCode,
-  mcpInitialize,
-  pkcePair,
-  registerClient,
-  tokenRequest,
-  waitUntil,
-} from './flow.js';
+import { authorize, exchangeCode, mcpInitialize, pkcePair, registerClient, tokenRequest } from './flow.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PUBLIC_URL = 'http://skillport.test';

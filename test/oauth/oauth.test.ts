@@ -3,6 +3,7 @@
  * refresh rotation, and every refusal the specification asks for (wrong resource, PKCE, redirect URI, code
  * replay, refresh token reuse, private metadata URLs, expired and revoked tokens).
  */
+import { waitUntil } from '../helpers/until.js';
 import { request as httpRequest } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
@@ -19,7 +20,6 @@ import {
   REDIRECT_URI,
   registerClient,
   tokenRequest,
-  waitUntil,
 } from './flow.js';
 
 let server: TestServer;

@@ -1,3 +1,4 @@
+import { waitUntil } from '../helpers/until.js';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api, createApiToken, registerUser } from '../helpers/api.js';
@@ -164,12 +165,3 @@ describe('several instances with Redis', () => {
     await client.close();
   });
 });
-
-/** Polls a condition that another instance makes true through Redis (bounded; no fixed sleeps). */
-async function waitUntil(condition: () => Promise<boolean>, timeoutMs = 2_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}

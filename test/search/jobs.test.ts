@@ -11,7 +11,7 @@ import { sql } from 'drizzle-orm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase, tables, type DatabaseHandle } from '../../src/db/index.js';
 import { JobQueue, type JobRow } from '../../src/search/index.js';
-import { until } from '../helpers/wait.js';
+import { until } from '../helpers/until.js';
 import { createTestDatabase, TEST_DB_KIND, type TestDatabase } from '../helpers/db.js';
 
 const cleanups: Array<() => Promise<void>> = [];

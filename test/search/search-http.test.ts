@@ -11,7 +11,7 @@ import { TEST_DB_KIND } from '../helpers/db.js';
 import { startEmbeddingsServer, type EmbeddingsServer } from '../helpers/embeddings.js';
 import { connectMcp, resultText } from '../helpers/mcp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
-import { until } from '../helpers/wait.js';
+import { until } from '../helpers/until.js';
 import { skillZip } from '../helpers/zips.js';
 
 const EMBEDDINGS_KEY = 'sk-embeddings-test-secret-0123456789';
