@@ -7,12 +7,12 @@
  * `run_shell_command` runs in the sandbox: run this file under `flock /tmp/skillport-sandbox.lock`.
  */
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
 import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
 import type OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { Api, registerUser } from '../helpers/api.js';
+import { startMcpUpstream, type McpUpstream } from '../helpers/mcp-upstream.js';
 import type { ScriptedLlm } from '../helpers/scripted-llm.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { until } from '../helpers/until.js';
@@ -47,8 +47,7 @@ let alice: Awaited<ReturnType<typeof registerUser>>;
 let bob: Awaited<ReturnType<typeof registerUser>>;
 let aliceClient: OpenAI;
 let bobClient: OpenAI;
-let upstream: Server;
-let upstreamUrl: string;
+let upstream: McpUpstream;
 let providerId: string;
 
 /** The text of the tool messages in a request the model received, in order. */
@@ -79,26 +78,7 @@ async function startUpstream(): Promise<void> {
     );
     return s;
   });
-  upstream = createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const headers = new Headers();
-    for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers.set(k, v);
-    const response = await handler.fetch(
-      new Request(`http://127.0.0.1${req.url}`, {
-        method: req.method,
-        headers,
-        body:
-          req.method === 'GET' || req.method === 'HEAD' ? undefined : new Uint8Array(Buffer.concat(chunks)),
-      }),
-    );
-    res.writeHead(response.status, Object.fromEntries(response.headers));
-    const reader = response.body?.getReader();
-    for (let r = await reader?.read(); r && !r.done; r = await reader!.read()) res.write(r.value);
-    res.end();
-  });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  upstreamUrl = `http://127.0.0.1:${(upstream.address() as { port: number }).port}/mcp`;
+  upstream = await startMcpUpstream(handler);
 }
 
 beforeAll(async () => {
@@ -118,7 +98,7 @@ beforeAll(async () => {
   const created = await alice.api.post('/api/v1/mcp-servers', {
     transport: 'streamable-http',
     name: 'vault',
-    url: upstreamUrl,
+    url: upstream.url,
   });
   expect(created.status, created.text).toBe(201);
   expect(created.body.shared).toBe(false);
@@ -133,10 +113,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await t?.close();
   await llm?.close();
-  if (upstream) {
-    upstream.closeAllConnections();
-    await new Promise((r) => upstream.close(r));
-  }
+  await upstream?.close();
 });
 
 // Each test checks the scripted model's assertions itself; one test's failure must not fail the next.

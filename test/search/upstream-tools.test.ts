@@ -4,20 +4,19 @@
  * `<server>__<tool>` by `/api/v1/search` and the `search_tools` meta-tool for its owner only, for everybody once
  * shared, re-indexed when its definition changes (a description override), and gone once it is deleted.
  */
-import { createServer, type Server } from 'node:http';
 import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { Api, registerUser } from '../helpers/api.js';
 import { connectMcp, resultText } from '../helpers/mcp.js';
+import { startMcpUpstream, type McpUpstream } from '../helpers/mcp-upstream.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { until } from '../helpers/until.js';
 
 let t: TestServer;
 let alice: Api;
 let bob: Api;
-let upstream: Server | undefined;
-let upstreamUrl: string;
+let upstream: McpUpstream | undefined;
 let serverId: string;
 
 /** A real MCP server (official SDK, Streamable HTTP, stateless) on 127.0.0.1 with two tools. */
@@ -37,27 +36,7 @@ async function startUpstream(): Promise<void> {
     }));
     return s;
   });
-  const server = createServer(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
-    const headers = new Headers();
-    for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers.set(k, v);
-    const response = await handler.fetch(
-      new Request(`http://127.0.0.1${req.url}`, {
-        method: req.method,
-        headers,
-        body:
-          req.method === 'GET' || req.method === 'HEAD' ? undefined : new Uint8Array(Buffer.concat(chunks)),
-      }),
-    );
-    res.writeHead(response.status, Object.fromEntries(response.headers));
-    const reader = response.body?.getReader();
-    for (let r = await reader?.read(); r && !r.done; r = await reader!.read()) res.write(r.value);
-    res.end();
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  upstream = server;
-  upstreamUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}/mcp`;
+  upstream = await startMcpUpstream(handler);
 }
 
 /** The tool names a search by `api` finds for `q`. */
@@ -79,7 +58,7 @@ beforeAll(async () => {
   const created = await alice.post('/api/v1/mcp-servers', {
     transport: 'streamable-http',
     name: 'meteo',
-    url: upstreamUrl,
+    url: upstream!.url,
   });
   expect(created.status, created.text).toBe(201);
   expect(created.body.shared).toBe(false);
@@ -91,10 +70,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await t?.close();
-  if (upstream) {
-    upstream.closeAllConnections();
-    await new Promise((r) => upstream!.close(r));
-  }
+  await upstream?.close();
 });
 
 describe('upstream tools in search', () => {

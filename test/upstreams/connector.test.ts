@@ -2,7 +2,6 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
@@ -11,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { Api, registerUser } from '../helpers/api.js';
 import { connectMcp, resultText } from '../helpers/mcp.js';
+import { startMcpUpstream, type McpUpstream } from '../helpers/mcp-upstream.js';
 import { until } from '../helpers/until.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -35,7 +35,7 @@ let admin: Api;
 let adminToken: string;
 let userB: Api;
 let bToken: string;
-let http: Server;
+let http: McpUpstream;
 let httpUrl: string;
 
 const stdioServer = (name: string, extra: Record<string, unknown> = {}) => ({
@@ -86,36 +86,13 @@ beforeAll(async () => {
     );
     return s;
   });
-  http = createServer(async (req, res) => {
-    const body = await new Promise<Buffer>((r) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c)).on('end', () => r(Buffer.concat(chunks)));
-    });
-    const headers = new Headers();
-    for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers.set(k, v);
-    if (headers.get('x-upstream-key') !== HEADER_SECRET) {
-      res.writeHead(401).end('bad key');
-      return;
-    }
-    const response = await handler.fetch(
-      new Request(`http://127.0.0.1${req.url}`, {
-        method: req.method,
-        headers,
-        body: req.method === 'GET' || req.method === 'HEAD' ? undefined : new Uint8Array(body),
-      }),
-    );
-    res.writeHead(response.status, Object.fromEntries(response.headers));
-    const reader = response.body?.getReader();
-    for (let r = await reader?.read(); r && !r.done; r = await reader!.read()) res.write(r.value);
-    res.end();
-  });
-  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
-  httpUrl = `http://127.0.0.1:${(http.address() as { port: number }).port}/mcp`;
+  http = await startMcpUpstream(handler, { requireHeader: { name: 'x-upstream-key', value: HEADER_SECRET } });
+  httpUrl = http.url;
 }, 60_000);
 
 afterAll(async () => {
   await srv?.close();
-  http?.close();
+  await http?.close();
   rmSync(stateDir, { recursive: true, force: true });
   // Stopping Skillport leaves no upstream process behind.
   expect(strayProcesses()).toEqual([]);

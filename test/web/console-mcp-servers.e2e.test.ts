@@ -5,13 +5,13 @@
  *
  * Needs /usr/bin/chromium (scripts/install-system-deps.sh) or CHROMIUM_PATH.
  */
-import { createServer, type Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { registerUser } from '../helpers/api.js';
+import { startMcpUpstream, type McpUpstream } from '../helpers/mcp-upstream.js';
 import { axeSerious, heading, visible, useConsoleBrowser } from './browser.js';
 
 const SECRET = `hdr-${randomBytes(8).toString('hex')}`;
@@ -19,8 +19,7 @@ const SECRET = `hdr-${randomBytes(8).toString('hex')}`;
 describe('web console: MCP servers (browser)', () => {
   const web = useConsoleBrowser({ COMMANDS_ENABLED: 'false', UPSTREAM_HEALTH_INTERVAL_SECONDS: '60' });
   let admin: Awaited<ReturnType<typeof registerUser>>;
-  let upstream: Server;
-  let upstreamUrl: string;
+  let upstream: McpUpstream;
 
   beforeAll(async () => {
     admin = await registerUser(web.api, 'mcp-admin'); // the first account is the administrator
@@ -32,23 +31,7 @@ describe('web console: MCP servers (browser)', () => {
         }));
       return s;
     });
-    upstream = createServer(async (req, res) => {
-      const chunks: Buffer[] = [];
-      for await (const c of req) chunks.push(c as Buffer);
-      const headers = new Headers();
-      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers.set(k, v);
-      const answer = await handler.fetch(
-        new Request(`http://127.0.0.1${req.url}`, {
-          method: req.method,
-          headers,
-          body: req.method === 'POST' ? new Uint8Array(Buffer.concat(chunks)) : undefined,
-        }),
-      );
-      res.writeHead(answer.status, Object.fromEntries(answer.headers));
-      res.end(Buffer.from(await answer.arrayBuffer()));
-    });
-    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-    upstreamUrl = `http://127.0.0.1:${(upstream.address() as { port: number }).port}/mcp`;
+    upstream = await startMcpUpstream(handler);
   });
   afterAll(() => upstream?.close());
 
@@ -93,7 +76,7 @@ describe('web console: MCP servers (browser)', () => {
 
   it('adds a server with a secret header, shows it running with its tools, toggles a tool, masks the secret', async () => {
     const page = await serversPage('mcp-admin', admin.password);
-    await addServer(page, 'ui', upstreamUrl, `x-key=${SECRET}`);
+    await addServer(page, 'ui', upstream.url, `x-key=${SECRET}`);
     await visible(page.getByText('running'));
     const write = page.getByRole('switch', { name: 'ui__write' });
     await visible(write);
