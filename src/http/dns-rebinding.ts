@@ -12,9 +12,10 @@ const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1', '[::1]']);
 
 /**
  * DNS-rebinding protection: the Host header must name this server (ALLOWED_HOSTS, PUBLIC_URL, or localhost
- * when bound to loopback), and a browser Origin, when present, must be one we know.
+ * when bound to loopback), and a browser Origin, when present, must be one we know. Returns the check, for the
+ * answers served without Hono (the `/mcp` fast path); `dnsRebindingGuard` is its middleware form.
  */
-export function dnsRebindingGuard(config: Config): MiddlewareHandler<AppEnv> {
+export function hostAndOriginAllowed(config: Config): (request: Request) => boolean {
   const publicHost = config.PUBLIC_URL ? new URL(config.PUBLIC_URL).hostname : null;
   let hosts: string[] | null = null;
   if (config.ALLOWED_HOSTS.length) hosts = [...config.ALLOWED_HOSTS];
@@ -31,11 +32,16 @@ export function dnsRebindingGuard(config: Config): MiddlewareHandler<AppEnv> {
       }
     }),
   ];
+  return (request) =>
+    !(hosts && hostHeaderValidationResponse(request, hosts)) &&
+    !(request.headers.get('origin') && originValidationResponse(request, origins));
+}
+
+/** 403 `forbidden_origin` unless `hostAndOriginAllowed`. */
+export function dnsRebindingGuard(config: Config): MiddlewareHandler<AppEnv> {
+  const allowed = hostAndOriginAllowed(config);
   return async (c, next) => {
-    const rejected =
-      (hosts ? hostHeaderValidationResponse(c.req.raw, hosts) : undefined) ??
-      (c.req.header('origin') ? originValidationResponse(c.req.raw, origins) : undefined);
-    if (rejected) return errorResponse(c, 403, 'forbidden_origin', 'Host or Origin not allowed');
+    if (!allowed(c.req.raw)) return errorResponse(c, 403, 'forbidden_origin', 'Host or Origin not allowed');
     await next();
   };
 }

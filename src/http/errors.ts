@@ -14,7 +14,8 @@ interface ErrorEnvelope {
   timestamp: string;
 }
 
-function errorBody(code: string, message: string, details?: unknown): ErrorEnvelope {
+/** The REST error envelope. */
+export function errorBody(code: string, message: string, details?: unknown): ErrorEnvelope {
   return {
     success: false,
     error: details === undefined ? { code, message } : { code, message, details },

@@ -3,8 +3,9 @@
  * guard, the permission guard every route declares), the error envelope and its mappers (HTTP, OpenAI), and the
  * OpenAPI route helpers. It mounts no room's routes: the composition root does (`server/http-app.ts`).
  */
-export { dnsRebindingGuard } from './dns-rebinding.js';
-export { domainErrorResponse, errorResponse, handleError, validationHook } from './errors.js';
+export { accessLog, requestIdFrom, type AccessLog, type ToolCallDetail } from './access-log.js';
+export { dnsRebindingGuard, hostAndOriginAllowed } from './dns-rebinding.js';
+export { domainErrorResponse, errorBody, errorResponse, handleError, validationHook } from './errors.js';
 export {
   declaredPermission,
   jsonBodyLimit,
@@ -13,6 +14,7 @@ export {
   requirePermission,
   wellFormedUrl,
 } from './middleware.js';
+export { addSecurityHeaders, securityHeaders } from './security-headers.js';
 export { toOpenAiError, type OpenAiError, type OpenAiErrorBody } from './openai-errors.js';
 export {
   bearerSecurity,

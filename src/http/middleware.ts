@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import type { Logger, Metrics } from '../observability/index.js';
+import type { Logger } from '../observability/index.js';
+import { requestIdFrom, type AccessLog } from './access-log.js';
 import type { Authenticator } from '../accounts/index.js';
 import { authorize, scopeFor, type Action } from '../authz/index.js';
 import { errorResponse } from './errors.js';
@@ -10,42 +11,36 @@ import type { AppEnv } from './types.js';
 
 /**
  * Request id, per-request logger, client IP, access log line and HTTP metrics. The access line is the one `info`
- * line of a request: it names the acting user and carries what a route added with `c.set('logDetail', …)`.
+ * line of a request: it names the acting user and carries the tool call a route reported with
+ * `c.set('logDetail', …)`.
  */
 export function requestContext(
   logger: Logger,
-  metrics: Metrics,
+  access: AccessLog,
   trustProxy: boolean,
 ): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const started = performance.now();
-    const incoming = c.req.header('x-request-id');
-    const requestId = incoming && /^[\w-]{1,64}$/.test(incoming) ? incoming : randomUUID();
-    const log = logger.child({ req_id: requestId });
+    const requestId = requestIdFrom(c.req.header('x-request-id'), randomUUID);
     c.set('requestId', requestId);
-    c.set('log', log);
+    c.set('log', logger.child({ req_id: requestId }));
     c.set('clientIp', clientIp(c, trustProxy));
     c.header('X-Request-Id', requestId);
     await next();
-    const route = c.req.routePath || 'unmatched';
-    const seconds = (performance.now() - started) / 1000;
-    const status = c.res.status;
-    metrics.httpRequests.inc({ method: c.req.method, route, status: String(status) });
-    metrics.httpDuration.observe({ method: c.req.method, route }, seconds);
-    const principal = c.get('principal');
-    if (principal) metrics.credentialUses.inc({ via: principal.via });
-    log.info(
-      {
+    const finish = () =>
+      access({
+        requestId,
         method: c.req.method,
         path: c.req.path,
-        route,
-        status,
-        ms: Math.round(seconds * 1000),
-        ...(principal ? { user: principal.userId } : {}),
-        ...c.get('logDetail'),
-      },
-      'request',
-    );
+        route: c.req.routePath || 'unmatched',
+        status: c.res.status,
+        started,
+        principal: c.get('principal'),
+        detail: c.get('logDetail'),
+      });
+    const answered = c.get('answered');
+    if (answered) void answered.then(finish);
+    else finish();
   };
 }
 

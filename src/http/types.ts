@@ -1,6 +1,7 @@
 import type { HttpBindings } from '@hono/node-server';
 import type { Logger } from '../observability/index.js';
 import type { Principal } from '../shared/principal.js';
+import type { ToolCallDetail } from './access-log.js';
 
 /** Per-request values set by middleware; routes read them with `c.get(...)`. */
 export interface AppEnv {
@@ -11,7 +12,9 @@ export interface AppEnv {
     log: Logger;
     clientIp: string | null;
     principal: Principal;
-    /** Extra fields for the request's access-log line (e.g. the MCP tool call it carried). */
-    logDetail: Record<string, unknown>;
+    /** The MCP tool call a request carried, for its access-log line. */
+    logDetail: ToolCallDetail;
+    /** Settles once a streamed answer is complete; the access line waits for it (the call it carries). */
+    answered: Promise<void>;
   };
 }

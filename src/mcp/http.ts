@@ -1,14 +1,28 @@
 import { createMcpHandler, type McpServer, type McpHttpHandler } from '@modelcontextprotocol/server';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
+import { randomUUID } from 'node:crypto';
+import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context, Hono } from 'hono';
 import type { Authenticator, ApiTokens } from '../accounts/index.js';
+import { may, scopeFor } from '../authz/index.js';
 import type { Config } from '../config/index.js';
-import { dnsRebindingGuard, errorResponse, requirePermission, type AppEnv } from '../http/index.js';
+import {
+  addSecurityHeaders,
+  dnsRebindingGuard,
+  errorBody,
+  errorResponse,
+  hostAndOriginAllowed,
+  requestIdFrom,
+  requirePermission,
+  type AccessLog,
+  type AppEnv,
+  type ToolCallDetail,
+} from '../http/index.js';
 import type { Logger } from '../observability/index.js';
 import type { Principal } from '../shared/principal.js';
 import type { SkillViewChange, SkillViews, ToolContext, ToolRegistry, ToolsChange } from '../tools/index.js';
-import { mcpResourceOf } from '../oauth/index.js';
+import { mcpResource, mcpResourceOf, publicBase } from '../oauth/index.js';
 import { buildMcpServer, extensionCache, refreshTools } from './server.js';
 
 export interface McpHttpDeps {
@@ -16,6 +30,8 @@ export interface McpHttpDeps {
   auth: Authenticator;
   apiTokens: ApiTokens;
   logger: Logger;
+  /** The access-log line and HTTP metrics of the requests the fast path serves. */
+  access: AccessLog;
   version: string;
   /** Every caller's tools. */
   tools: ToolRegistry;
@@ -43,6 +59,20 @@ export interface SseRelay {
 
 /** The v1 SDK's cap on one `POST /messages` body (its `MAXIMUM_MESSAGE_SIZE`, 4 MB), kept for relayed ones. */
 const MAX_SSE_MESSAGE_BYTES = 4 * 1024 * 1024;
+/** The largest `POST /mcp` body the fast path reads itself (the SDK handler's own default cap, 4 MiB). */
+const MAX_DIRECT_BODY_BYTES = 4 * 1024 * 1024;
+
+/** The MCP endpoints, mounted on the app, and the fast path in front of it. */
+export interface McpHttp {
+  /**
+   * Serves a plain authenticated `POST /mcp` (a JSON body with a Content-Length, no Origin header: not a browser)
+   * without the app's routing and middleware, with the same checks, headers, access-log line and metrics.
+   * Returns null, synchronously or once the credential is checked, for any request it does not take: the app
+   * serves those (errors, challenges, CORS, GET/DELETE, browsers), with the body still unread.
+   */
+  direct(request: Request, env: HttpBindings): Promise<Response | null> | null;
+  close(): Promise<void>;
+}
 
 /** What the HTTP edge hands the per-request server factory, through the SDK's `authInfo.extra`. */
 interface Caller {
@@ -83,7 +113,7 @@ interface SseSession {
  * legacy `/sse` + `/messages` pair. The caller is authenticated on every request and the server instance is
  * built for that user alone: nothing in an instance can reach another user's library.
  */
-export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promise<void> } {
+export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): McpHttp {
   const guard = dnsRebindingGuard(deps.config);
   // OAuth access tokens must be bound to this MCP endpoint; challenges point clients at its resource metadata.
   const resourceOf = mcpResourceOf(deps.config.PUBLIC_URL);
@@ -122,28 +152,131 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
     return h;
   };
 
-  app.all('/mcp', guard, authed, async (c) => {
-    const principal = c.get('principal');
-    const response = await handlerFor(principal.userId).fetch(c.req.raw, {
+  /**
+   * Serves one `/mcp` request of an authenticated caller (either entry: the app's route or `direct`). `ended`
+   * settles once the answer is complete: at once for a JSON answer, when the stream closes for an SSE one (a 2025
+   * call answered as a stream carries its tool call in it, so its access line can only be written then).
+   */
+  const serveMcp = async (
+    request: Request,
+    caller: Caller,
+    authorization: string,
+    resource: string,
+    parsedBody?: unknown,
+  ): Promise<{ response: Response; ended: Promise<void> }> => {
+    const { principal } = caller;
+    const response = await handlerFor(principal.userId).fetch(request, {
       authInfo: {
         token: 'redacted', // the handler never needs the credential itself
         clientId: principal.tokenId ?? principal.userId,
         scopes: [...principal.scopes],
-        extra: {
-          principal,
-          requestId: c.get('requestId'),
-          log: c.get('log'),
-          report: ({ tool, ms, outcome }) => c.set('logDetail', { tool, tool_ms: ms, outcome }),
-        } satisfies Caller,
+        extra: caller as unknown as Record<string, unknown>,
       },
+      ...(parsedBody === undefined ? {} : { parsedBody }),
     });
     // Headers first: reading `body` turns @hono/node-server's lightweight response into a full one.
     if (!response.headers.get('content-type')?.startsWith('text/event-stream') || !response.body)
-      return response;
+      return { response, ended: Promise.resolve() };
     // A streamed answer (a subscriptions/listen stream, or a call upgraded to SSE) outlives this request's
     // credential check: track it so that revoking its token or disabling its user ends it, as for /sse.
-    return trackStream(response, principal.userId, c.req.header('authorization')!, resourceOf(c).resource);
+    return trackStream(response, principal.userId, authorization, resource);
+  };
+
+  app.all('/mcp', guard, authed, async (c) => {
+    const { response, ended } = await serveMcp(
+      c.req.raw,
+      {
+        principal: c.get('principal'),
+        requestId: c.get('requestId'),
+        log: c.get('log'),
+        report: ({ tool, ms, outcome }) => c.set('logDetail', { tool, tool_ms: ms, outcome }),
+      },
+      c.req.header('authorization')!,
+      resourceOf(c).resource,
+    );
+    c.set('answered', ended);
+    return response;
   });
+
+  const hostAllowed = hostAndOriginAllowed(deps.config);
+  const scope = scopeFor('tools.use');
+  const direct: McpHttp['direct'] = (request, { incoming }) => {
+    const headers = incoming.headers;
+    const length = Number(headers['content-length']);
+    if (
+      incoming.method !== 'POST' ||
+      incoming.url !== '/mcp' ||
+      headers.origin !== undefined ||
+      !(length <= MAX_DIRECT_BODY_BYTES) ||
+      !headers['content-type']?.toLowerCase().startsWith('application/json') ||
+      !headers.authorization
+    )
+      return null;
+    return serveDirect(request, incoming, headers.authorization);
+  };
+
+  const serveDirect = async (
+    request: Request,
+    incoming: HttpBindings['incoming'],
+    authorization: string,
+  ): Promise<Response | null> => {
+    const started = performance.now();
+    if (!hostAllowed(request)) return null;
+    const resource = mcpResource(publicBase(deps.config.PUBLIC_URL, request.url));
+    const resolved = await deps.auth.resolve(authorization, scope, resource);
+    if (!('principal' in resolved) || !may(resolved.principal, 'tools.use')) return null;
+    const principal = resolved.principal;
+    const requestId = requestIdFrom(request.headers.get('x-request-id'), randomUUID);
+    const log = deps.logger.child({ req_id: requestId });
+    let detail: ToolCallDetail | undefined;
+    const caller: Caller = {
+      principal,
+      requestId,
+      log,
+      report: ({ tool, ms, outcome }) => (detail = { tool, tool_ms: ms, outcome }),
+    };
+    let answer: { response: Response; ended: Promise<void> };
+    try {
+      const body = await readBody(incoming);
+      const parsed = parseJson(body);
+      // A body that is not JSON goes to the handler as it came, for the protocol's own parse error.
+      answer =
+        parsed === undefined
+          ? await serveMcp(
+              new Request(request.url, {
+                method: 'POST',
+                headers: request.headers,
+                body: new Uint8Array(body),
+              }),
+              caller,
+              authorization,
+              resource,
+            )
+          : await serveMcp(request, caller, authorization, resource, parsed);
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'mcp request failed');
+      answer = {
+        response: Response.json(errorBody('internal_error', 'Internal server error'), { status: 500 }),
+        ended: Promise.resolve(),
+      };
+    }
+    const { response, ended } = answer;
+    addSecurityHeaders(response.headers);
+    response.headers.set('X-Request-Id', requestId);
+    void ended.then(() =>
+      deps.access({
+        requestId,
+        method: 'POST',
+        path: '/mcp',
+        route: '/mcp',
+        status: response.status,
+        started,
+        principal,
+        detail,
+      }),
+    );
+    return response;
+  };
 
   /** Open `/mcp` SSE responses, each with the credentials it was opened with. */
   const streams = new Set<TrackedStream>();
@@ -152,9 +285,15 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
     userId: string,
     authorization: string,
     resource: string,
-  ): Response => {
+  ): { response: Response; ended: Promise<void> } => {
     const reader = response.body!.getReader();
     let entry: TrackedStream;
+    let markEnded!: () => void;
+    const ended = new Promise<void>((resolve) => (markEnded = resolve));
+    const finish = () => {
+      streams.delete(entry);
+      markEnded();
+    };
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
         entry = {
@@ -162,7 +301,7 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
           authorization,
           resource,
           close: async () => {
-            streams.delete(entry);
+            finish();
             // Cancelling the SDK's side tears the subscription down there; closing ours ends the response.
             await reader.cancel('credentials no longer valid').catch(() => undefined);
             try {
@@ -178,20 +317,20 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
         try {
           const { done, value } = await reader.read();
           if (done) {
-            streams.delete(entry);
+            finish();
             controller.close();
           } else controller.enqueue(value);
         } catch (err) {
-          streams.delete(entry);
+          finish();
           controller.error(err);
         }
       },
       cancel(reason) {
-        streams.delete(entry);
+        finish();
         return reader.cancel(reason);
       },
     });
-    return new Response(body, { status: response.status, headers: response.headers });
+    return { response: new Response(body, { status: response.status, headers: response.headers }), ended };
   };
 
   // ---- legacy HTTP+SSE (2024-11-05 transport) ----
@@ -322,6 +461,7 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): { close(): Promi
   deps.tools.events.on('change', onToolsChange);
 
   return {
+    direct,
     async close() {
       clearInterval(timer);
       deps.apiTokens.events.off('credentials-changed', onCredentials);
@@ -370,4 +510,20 @@ async function readLimited(request: Request, limit: number): Promise<string | nu
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** A request body, whole (its length was checked against the cap before). */
+async function readBody(incoming: HttpBindings['incoming']): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of incoming) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** The JSON value of `body`, or undefined when it is empty or not JSON. */
+function parseJson(body: Buffer): unknown {
+  try {
+    return body.length ? (JSON.parse(body.toString('utf8')) as unknown) : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,3 +1,3 @@
 export { OAuthConnections, type ConnectionView } from './connections.js';
 export { OAuthServer } from './server.js';
-export { mcpResourceOf } from './resource.js';
+export { mcpResource, mcpResourceOf, publicBase } from './resource.js';

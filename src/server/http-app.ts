@@ -1,18 +1,20 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { cors } from 'hono/cors';
-import { secureHeaders } from 'hono/secure-headers';
 import { accountsRoutes } from '../accounts/routes.js';
 import { adminRoutes } from '../admin/routes.js';
 import { auditRoutes } from '../audit/routes.js';
 import { may, scopeFor } from '../authz/index.js';
+import type { HttpBindings } from '@hono/node-server';
 import {
+  accessLog,
   bearerSecurity,
   documentSystemRoutes,
   errorResponse,
   handleError,
   jsonBodyLimit,
   requestContext,
+  securityHeaders,
   serveOpenApiDocument,
   wellFormedUrl,
   type AppEnv,
@@ -36,30 +38,20 @@ const API_PREFIX = '/api/v1';
  * Builds the HTTP application (the composition root mounts every room's routes, so `http/` needs none of them):
  * cross-cutting middleware, then each room's routes, then the console.
  */
-export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; consoleMounted: boolean } {
+export function createHttpApp(ctx: AppContext): {
+  app: OpenAPIHono<AppEnv>;
+  /** The server's request handler: the `/mcp` fast path (`McpHttp.direct`), else the app. */
+  serve: (request: Request, env: HttpBindings) => Response | Promise<Response>;
+  consoleMounted: boolean;
+} {
   const { config, logger, metrics } = ctx;
   const app = new OpenAPIHono<AppEnv>();
   app.onError(handleError);
   app.notFound((c) => errorResponse(c, 404, 'not_found', `No route for ${c.req.method} ${c.req.path}`));
 
-  app.use('*', requestContext(logger, metrics, config.TRUST_PROXY));
-  app.use(
-    '*',
-    secureHeaders({
-      contentSecurityPolicy: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'"],
-        styleSrc: ["'self'", "'unsafe-inline'"],
-        imgSrc: ["'self'", 'data:'],
-        connectSrc: ["'self'"],
-        frameAncestors: ["'none'"],
-        objectSrc: ["'none'"],
-        baseUri: ["'self'"],
-      },
-      crossOriginResourcePolicy: 'same-origin',
-      xFrameOptions: 'DENY',
-    }),
-  );
+  const access = accessLog(logger, metrics);
+  app.use('*', requestContext(logger, access, config.TRUST_PROXY));
+  app.use('*', securityHeaders);
   if (config.CORS_ORIGINS.length) {
     app.use(
       '*',
@@ -140,6 +132,7 @@ export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; cons
     auth: ctx.authenticator,
     apiTokens: ctx.apiTokens,
     logger,
+    access,
     version: ctx.version,
     tools: ctx.tools,
     skillViews: ctx.skillViews,
@@ -167,7 +160,11 @@ export function createHttpApp(ctx: AppContext): { app: OpenAPIHono<AppEnv>; cons
   app.all('/.well-known/*', noRoute);
   app.all('/api/*', noRoute);
   const consoleMounted = mountConsole(app);
-  return { app, consoleMounted };
+  const serve = (request: Request, env: HttpBindings) => {
+    const direct = mcp.direct(request, env);
+    return direct ? direct.then((answer) => answer ?? app.fetch(request, env)) : app.fetch(request, env);
+  };
+  return { app, serve, consoleMounted };
 }
 
 async function metricsAllowed(ctx: AppContext, header: string | undefined): Promise<boolean> {

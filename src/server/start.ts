@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { createAdaptorServer, type ServerType } from '@hono/node-server';
+import { createAdaptorServer, type HttpBindings, type ServerType } from '@hono/node-server';
 import type { Config } from '../config/index.js';
 import { createHttpApp } from './http-app.js';
 import { createContext, type AppContext, type ContextOptions } from './context.js';
@@ -49,11 +49,11 @@ export async function startServer(config: Config, opts: ContextOptions = {}): Pr
     await closeServer(server);
     throw err;
   }
-  const { app, consoleMounted } = createHttpApp(ctx);
+  const { serve, consoleMounted } = createHttpApp(ctx);
   if (!consoleMounted) {
     ctx.warnings.push('Web console not built (run `npm run build`); serving the API and MCP only');
   }
-  handle = (req, env) => app.fetch(req, env as never);
+  handle = (req, env) => serve(req, env as HttpBindings);
   const { port } = server.address() as AddressInfo;
   const host = config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;

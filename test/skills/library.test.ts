@@ -92,6 +92,9 @@ describe('upload', () => {
     const md = await alice.get('/api/v1/skills/pdf-tools/versions/1/files/SKILL.md');
     expect(md.headers.get('content-type')).toMatch(/^text\/markdown/);
     expect(md.text).toContain('name: pdf-tools');
+    // A file's bytes are user content: its own policy (no scripts, a sandbox) wins over the app's.
+    for (const res of [bin, md])
+      expect(res.headers.get('content-security-policy')).toBe("default-src 'none'; sandbox");
   });
 
   it('accepts multipart form data and a zip with SKILL.md at the root', async () => {
