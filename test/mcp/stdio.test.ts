@@ -195,6 +195,43 @@ describe.each(['auto', 'modern'] as const)('skillport stdio (%s era)', (era) => 
   });
 });
 
+describe('load_skill_metadata on a large library', () => {
+  let client: Client;
+  beforeAll(async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'skillport-stdio-many-'));
+    dirs.push(dir);
+    for (let i = 0; i < 250; i++) {
+      const name = `skill-${String(i).padStart(3, '0')}`;
+      writeSkill(dir, name, name, `Does task number ${i}.`);
+    }
+    ({ client } = await spawnClient(dir, 'auto'));
+  }, 60_000);
+  afterAll(() => client?.close());
+
+  it('answers 100 skills at a time, each page saying how to get the next, until all 250 were listed', async () => {
+    const listed: string[] = [];
+    const cursors: Array<string | undefined> = [undefined];
+    for (const cursor of cursors) {
+      const text = await callText(client, 'load_skill_metadata', cursor ? { cursor } : {});
+      expect(text.split('\n')[0]).toMatch(/^Available skills \(250\), \d+–\d+ shown\./);
+      listed.push(...[...text.matchAll(/^- (skill-\d{3}): Does task number \d+\.$/gm)].map((m) => m[1]!));
+      const next = /cursor "(\d+)"/.exec(text)?.[1];
+      if (next) cursors.push(next);
+      else expect(text).not.toContain('more:');
+    }
+    expect(cursors).toEqual([undefined, '100', '200']);
+    expect(listed).toEqual(Array.from({ length: 250 }, (_, i) => `skill-${String(i).padStart(3, '0')}`));
+  });
+
+  it('refuses a cursor no page starts at, telling the model how to start again', async () => {
+    for (const cursor of ['150', '300'])
+      expect(await callError(client, 'load_skill_metadata', { cursor })).toContain(
+        'call load_skill_metadata without a cursor',
+      );
+    expect(await callError(client, 'load_skill_metadata', { cursor: 'abc' })).toMatch(/cursor/i);
+  });
+});
+
 describe('skillport stdio arguments', () => {
   it('requires --skills-dir and documents it in --help', async () => {
     const { execFile } = await import('node:child_process');

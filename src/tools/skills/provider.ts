@@ -53,7 +53,17 @@ function normalisePath(p: string): string | null {
   return cleaned;
 }
 
-const NO_ARGUMENTS = withCachedJsonSchema(z.object({}));
+/** Skills per load_skill_metadata answer: more would crowd a model's context; search_skills finds the rest. */
+export const METADATA_PAGE_SIZE = 100;
+const METADATA_ARGUMENTS = withCachedJsonSchema(
+  z.object({
+    cursor: z
+      .string()
+      .regex(/^\d{1,9}$/, 'A cursor is the number a previous answer gave')
+      .optional()
+      .describe('Where to continue, as given by the previous answer (for more than 100 skills)'),
+  }),
+);
 const LOAD_SKILL_ARGUMENTS = withCachedJsonSchema(
   z.object({
     skill_name: z.string().min(1).max(128).describe('The skill name from load_skill_metadata'),
@@ -75,16 +85,36 @@ const SEARCH_ARGUMENTS = withCachedJsonSchema(
 const READ_ONLY = { readOnlyHint: true, openWorldHint: false };
 
 type Catalog = Awaited<ReturnType<SkillLibrary['catalog']>>;
-function listing(catalog: Catalog): string {
-  if (!catalog.length) return 'No skills are available yet. Upload skills in the Skillport console.';
-  const lines = catalog.map((s) => `- ${s.name}: ${s.description.replace(/\s+/g, ' ').trim()}`);
-  return `Available skills (${catalog.length}). Call load_skill(skill_name) before using one:\n${lines.join('\n')}`;
+const line = (s: Catalog[number]) => `- ${s.name}: ${s.description.replace(/\s+/g, ' ').trim()}`;
+/** load_skill_metadata's answers, one per page of METADATA_PAGE_SIZE skills (a single page: the whole list). */
+function listingPages(catalog: Catalog): string[] {
+  if (!catalog.length) return ['No skills are available yet. Upload skills in the Skillport console.'];
+  const total = catalog.length;
+  if (total <= METADATA_PAGE_SIZE)
+    return [
+      `Available skills (${total}). Call load_skill(skill_name) before using one:\n${catalog.map(line).join('\n')}`,
+    ];
+  const pages: string[] = [];
+  for (let from = 0; from < total; from += METADATA_PAGE_SIZE) {
+    const to = Math.min(from + METADATA_PAGE_SIZE, total);
+    const next =
+      to < total
+        ? `\n\n${total - to} more: call load_skill_metadata with cursor "${to}" for the next ` +
+          `${Math.min(METADATA_PAGE_SIZE, total - to)}, or search_skills to find a skill by topic.`
+        : '';
+    pages.push(
+      `Available skills (${total}), ${from + 1}–${to} shown. Call load_skill(skill_name) before using one:\n` +
+        catalog.slice(from, to).map(line).join('\n') +
+        next,
+    );
+  }
+  return pages;
 }
 /**
- * load_skill_metadata's text, rendered once per catalog: a library hands out the same array until a change or
- * its cache's TTL replaces it, so a warm call costs the same for 5,000 skills as for 10 (bar sending the text).
+ * load_skill_metadata's pages, rendered once per catalog: a library hands out the same array until a change or
+ * its cache's TTL replaces it, so a warm call costs the same for 5,000 skills as for 100.
  */
-const renderCatalog = (catalog: Catalog): string => memo(listing, catalog);
+const renderedPages = (catalog: Catalog): string[] => memo(listingPages, catalog);
 /** Ranked skill search for one caller (its visibility and restriction applied), best first. */
 export type SkillSearch = (
   principal: Principal,
@@ -105,13 +135,22 @@ export function skillLibraryTools(views: SkillViews, search?: SkillSearch): Tool
       name: 'load_skill_metadata',
       title: 'List available skills',
       description:
-        'Lists every skill you can use, one line each: "- <name>: <description>". Call this first, pick the ' +
-        'skill whose description matches the task, then call load_skill with its name to get its instructions.',
-      inputSchema: NO_ARGUMENTS,
+        'Lists the skills you can use, one line each: "- <name>: <description>" (100 at a time; the answer ' +
+        'says how to get the next ones). Call this first, pick the skill whose description matches the task, ' +
+        'then call load_skill with its name to get its instructions.',
+      inputSchema: METADATA_ARGUMENTS,
       annotations: READ_ONLY,
       permission: 'skills.read',
-      async call(_args, ctx) {
-        return textResult(renderCatalog(await libraryOf(ctx).catalog()));
+      async call({ cursor }, ctx) {
+        const pages = renderedPages(await libraryOf(ctx).catalog());
+        const page = Number(cursor ?? 0) / METADATA_PAGE_SIZE;
+        const text = pages[page];
+        if (text === undefined)
+          throw new ToolError(
+            'invalid_input',
+            `No page starts at cursor "${cursor}"; call load_skill_metadata without a cursor to start again.`,
+          );
+        return textResult(text);
       },
     }),
     defineTool({
