@@ -5,12 +5,11 @@ import type { SecretBox } from '../shared/secrets.js';
 import { DatabaseAdapter } from './adapter.js';
 import { oauthKeys } from './keys.js';
 import { clientAllowed } from './policy.js';
-import { MCP_SCOPE, mcpResource } from './resource.js';
+import { interactionPath, MCP_SCOPE, mcpResource, OAUTH_PREFIX } from './resource.js';
 import { guardedFetch } from './ssrf.js';
 
 restoreConsoleWarn();
 
-export const OAUTH_PREFIX = '/oauth';
 export const ACCESS_TOKEN_TTL_SECONDS = 3600;
 const REFRESH_TOKEN_TTL_SECONDS = 30 * 24 * 3600;
 /** The time a user has between the client's redirect and approving (login included). */
@@ -36,8 +35,6 @@ const errorPage = (error: string, description: string) =>
   `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Authorization failed</title></head>` +
   `<body><h1>Authorization failed</h1><p><code>${escapeHtml(error)}</code>: ${escapeHtml(description)}</p>` +
   `<p>Go back to the application and try again, or ask its vendor.</p></body></html>`;
-
-export const interactionPath = (uid: string) => `${OAUTH_PREFIX}/interaction/${uid}`;
 
 /**
  * The authorization server for one public origin (`base` = issuer): oidc-provider, configured for what the MCP

@@ -3,6 +3,10 @@ import type { Context } from 'hono';
 /** The one scope an OAuth client may ask for: MCP use (`Principal.scopes` = `['mcp']`). */
 export const MCP_SCOPE = 'mcp';
 export const PROTECTED_RESOURCE_PATH = '/.well-known/oauth-protected-resource';
+/** Where the authorization server's endpoints live. */
+export const OAUTH_PREFIX = '/oauth';
+/** Where a pending authorization's consent starts (the library's interaction URL). */
+export const interactionPath = (uid: string) => `${OAUTH_PREFIX}/interaction/${uid}`;
 
 /**
  * This server's public origin: PUBLIC_URL when set (behind a proxy it must be), else the request's own. The

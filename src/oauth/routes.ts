@@ -15,8 +15,12 @@ import {
 } from '../http/index.js';
 import type { OAuthConnections } from './connections.js';
 import { clientAllowed } from './policy.js';
-import { OAUTH_PREFIX } from './provider.js';
-import { PROTECTED_RESOURCE_PATH, protectedResourceMetadata, publicBase } from './resource.js';
+import {
+  OAUTH_PREFIX,
+  PROTECTED_RESOURCE_PATH,
+  protectedResourceMetadata,
+  publicBase,
+} from './resource.js';
 import type { OAuthServer } from './server.js';
 
 interface OAuthMountDeps {
@@ -41,7 +45,7 @@ export function mountOAuth(app: Hono<AppEnv>, { oauth, publicUrl }: OAuthMountDe
   app.get(`${PROTECTED_RESOURCE_PATH}/sse`, resourceMetadata);
 
   const toProvider = async (c: Context<AppEnv>, path?: string) => {
-    const provider = oauth.providerFor(baseOf(c, publicUrl));
+    const provider = await oauth.providerFor(baseOf(c, publicUrl));
     if (path) c.env.incoming.url = path;
     await provider.callback()(c.env.incoming, c.env.outgoing);
     return RESPONSE_ALREADY_SENT;

@@ -12,8 +12,8 @@ import { DatabaseAdapter, sweepExpiredRecords } from './adapter.js';
 import type { OAuthConnections } from './connections.js';
 import { authorize } from '../authz/index.js';
 import { clientAllowed } from './policy.js';
-import { buildProvider, interactionPath, type ProviderDeps } from './provider.js';
-import { MCP_SCOPE, mcpResource } from './resource.js';
+import type { ProviderDeps } from './provider.js';
+import { interactionPath, MCP_SCOPE, mcpResource } from './resource.js';
 
 /**
  * Distinct public origins kept without PUBLIC_URL (each its own issuer). Beyond that the least recently used is
@@ -102,13 +102,20 @@ export class OAuthServer {
     return allowed ? { ok: true } : { ok: false, status: 429, retryAfter };
   }
 
-  providerFor(base: string): Provider {
+  /**
+   * The authorization server of one public origin, built on first use. oidc-provider (and Koa under it) is loaded
+   * then too: a server that never sees an OAuth request does not spend its start-up loading them.
+   */
+  async providerFor(base: string): Promise<Provider> {
     let provider = this.providers.get(base);
     if (provider) {
       this.providers.delete(base); // re-inserted below: Map order is the LRU order
       this.providers.set(base, provider);
       return provider;
     }
+    const { buildProvider } = await import('./provider.js');
+    provider = this.providers.get(base); // built meanwhile by a concurrent first request
+    if (provider) return provider;
     if (this.providers.size >= MAX_ISSUERS) this.providers.delete(this.providers.keys().next().value!);
     provider = buildProvider(base, {
       ...this.deps,
@@ -183,7 +190,7 @@ export class OAuthServer {
     node: { incoming: IncomingMessage; outgoing: ServerResponse },
     ip: string | null,
   ): Promise<void> {
-    const provider = this.providerFor(base);
+    const provider = await this.providerFor(base);
     const interaction = await provider.interactionDetails(node.incoming, node.outgoing).catch(() => null);
     if (!interaction || interaction.uid !== uid) {
       throw badRequest('Finish the authorization in the browser that started it');
@@ -225,7 +232,7 @@ export class OAuthServer {
   /** The pending authorization `uid`, if the actor may answer it and its client is allowed. */
   private async pending(actor: Principal, base: string, uid: string) {
     authorize(actor, 'oauth.approve');
-    const provider = this.providerFor(base);
+    const provider = await this.providerFor(base);
     const interaction = await provider.Interaction.find(uid);
     if (!interaction) throw notFound('This authorization request has expired or does not exist');
     const clientId = String((interaction.params as Record<string, unknown>).client_id);
