@@ -6,6 +6,7 @@ import { startTestServer, type TestServer } from '../helpers/server.js';
 import type { ScriptedLlm } from '../helpers/scripted-llm.js';
 import { skillZip } from '../helpers/zips.js';
 import { assistantKey, createAssistant, createProvider, openAiClient, startLlm } from './fixtures.js';
+import { until } from '../helpers/until.js';
 
 // A pdf-like skill: instructions, a reference file and scripts, run for real in the sandbox.
 const PDF_FILES = [
@@ -349,13 +350,6 @@ describe('client disconnect', () => {
       return [];
     }
   };
-  const waitFor = async (what: string, check: () => boolean, ms = 15_000) => {
-    const deadline = Date.now() + ms;
-    while (!check()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  };
 
   it('closing the stream mid-tool stops the tool: no process is left', async () => {
     llm.script(
@@ -377,10 +371,10 @@ describe('client disconnect', () => {
     const reading = (async () => {
       for await (const _ of stream) void _;
     })().catch((e) => e);
-    await waitFor('the tool process to start', () => sleepers('47').length > 0);
+    await until('the tool process to start', async () => sleepers('47').length > 0);
     abort.abort();
     await reading;
-    await waitFor('the tool process to end', () => sleepers('47').length === 0);
+    await until('the tool process to end', async () => sleepers('47').length === 0);
     expect(llm.remaining).toBe(1); // the loop did not go on to ask the model again
     llm.clear();
   });
@@ -396,9 +390,9 @@ describe('client disconnect', () => {
     const reading = (async () => {
       for await (const _ of stream) void _;
     })().catch((e) => e);
-    await waitFor('the provider request', () => llm.requests.length > before);
+    await until('the provider request', async () => llm.requests.length > before);
     abort.abort();
     await reading;
-    await waitFor('the provider request to be aborted', () => llm.requests[before]!.aborted);
+    await until('the provider request to be aborted', async () => llm.requests[before]!.aborted);
   });
 });

@@ -8,6 +8,7 @@ import { createTestDatabase } from '../helpers/db.js';
 import { connectMcp, resultText } from '../helpers/mcp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { expectIntact, uploadVersion, type Uploaded } from './fixtures.js';
+import { until } from '../helpers/until.js';
 
 let source: TestServer;
 let out: string;
@@ -20,14 +21,6 @@ afterAll(async () => {
   await source.close();
   rmSync(out, { recursive: true, force: true });
 });
-
-async function until(condition: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 it('a backup taken under uploads and MCP calls holds every version acknowledged before it began, intact', async () => {
   const session = (await registerUser(new Api(source.baseUrl), 'loaduser')).api;
@@ -52,7 +45,7 @@ it('a backup taken under uploads and MCP calls holds every version acknowledged 
     }
   };
   const load = Promise.all([uploader(0), uploader(1), uploader(2), mcpCaller()]);
-  await until(() => acked.length >= 6 && mcpCalls >= 3, 'load to start');
+  await until('load to start', async () => acked.length >= 6 && mcpCalls >= 3, 60_000);
 
   const before = [...acked];
   const { file, manifest } = await createBackup({
@@ -62,7 +55,7 @@ it('a backup taken under uploads and MCP calls holds every version acknowledged 
     version: 'test',
   });
   const countAtEnd = acked.length;
-  await until(() => acked.length >= countAtEnd + 3, 'uploads after the backup');
+  await until('uploads after the backup', async () => acked.length >= countAtEnd + 3, 60_000);
   stop = true;
   await load;
   expect(manifest.counts.skill_versions).toBeGreaterThanOrEqual(before.length);

@@ -53,9 +53,17 @@ describe('help', () => {
     const res = await run(['--help']);
     expect(res.code).toBe(0);
     for (const text of [
-      'serve',
-      'migrate',
-      'admin create',
+      'skillport serve',
+      'skillport migrate',
+      'skillport stdio',
+      'skillport admin create',
+      'skillport skills import',
+      'skillport skills export',
+      'skillport secrets rotate',
+      'skillport backup',
+      'skillport restore',
+      'skillport blobs migrate',
+      'skillport blobs gc',
       '--port <port>',
       '--host <host>',
       '--data-dir <dir>',
@@ -63,6 +71,13 @@ describe('help', () => {
       '--email <email>',
       '--username <username>',
       '--password-stdin',
+      '--skills-dir <dir>',
+      '--out <dir>',
+      '--keep-days <days>',
+      '--check',
+      '--force',
+      '--to <store>',
+      '--grace-minutes <minutes>',
       '--version',
     ]) {
       expect(res.stdout, text).toContain(text);

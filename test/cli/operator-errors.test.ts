@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt } from '../helpers/build.js';
 import { killServers, runCli, serveCli, type CliResult } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/server.js';
+import { until } from '../helpers/until.js';
 
 /**
  * What an operator meets when the set-up is wrong: one line naming the setting (credentials redacted), a
@@ -112,15 +113,15 @@ describe('the start', () => {
     });
     void server.catch(() => undefined); // awaited below; a failure before that must not go unhandled
     try {
-      let first: Response | undefined;
-      await until(async () => {
-        first = await fetch(`http://127.0.0.1:${port}/api/v1/info`).catch(() => undefined);
-        return first !== undefined;
-      });
+      const first = await until(
+        'the first answer',
+        () => fetch(`http://127.0.0.1:${port}/api/v1/info`),
+        60_000,
+      );
       // The embedded database takes seconds to create: the first answer comes while it opens.
-      expect(first!.status).toBe(503);
-      expect((await first!.json()).error.code).toBe('starting');
-      expect(first!.headers.get('retry-after')).toBe('1');
+      expect(first.status).toBe(503);
+      expect((await first.json()).error.code).toBe('starting');
+      expect(first.headers.get('retry-after')).toBe('1');
       const running = await server;
       expect((await fetch(`${running.url}/api/v1/info`)).status).toBe(200);
       expect(await running.stop()).toBe(0);
@@ -129,14 +130,6 @@ describe('the start', () => {
     }
   }, 120_000);
 });
-
-async function until(condition: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('the data dir', () => {
   it('that is a file is named as such', async () => {

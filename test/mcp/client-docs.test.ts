@@ -110,11 +110,17 @@ describe('docs/mcp-clients.md', () => {
     expect(desktop.env[variable]).toBe(`Bearer ${PLACEHOLDER_TOKEN}`);
   });
 
-  it('the stdio snippet runs `skillport stdio --skills-dir`', () => {
-    const stdio = snippets.find((s) => s.command === 'npx');
-    expect(stdio).toEqual({
-      command: 'npx',
-      args: ['skillport', 'stdio', '--skills-dir', '/path/to/skills'],
-    });
+  it('the stdio snippets run the installed `skillport stdio --skills-dir`, as the README says', () => {
+    // test/ops/package.test.ts runs the README's form from the installed package, outside the checkout.
+    const readme = [...readFileSync('README.md', 'utf8').matchAll(/```json\n([\s\S]*?)```/g)]
+      .map((m) => JSON.parse(m[1]!))
+      .find((s) => s.mcpServers?.skills?.args?.[0] === 'stdio').mcpServers.skills;
+    const asInReadme = {
+      command: readme.command,
+      args: readme.args.map((a: string) => (a === '/home/me/skills' ? '/path/to/skills' : a)),
+    };
+    expect(asInReadme).toEqual({ command: 'skillport', args: ['stdio', '--skills-dir', '/path/to/skills'] });
+    const stdio = snippets.filter((s) => s.command === 'skillport' || s.mcpServers?.skills);
+    expect(stdio).toEqual([asInReadme, { mcpServers: { skills: asInReadme } }]);
   });
 });

@@ -14,6 +14,7 @@ import { Api, createApiToken, registerUser } from '../helpers/api.js';
 import { connectMcp, resultText } from '../helpers/mcp.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { skillZip } from '../helpers/zips.js';
+import { until } from '../helpers/until.js';
 
 let t: TestServer;
 let alice: Awaited<ReturnType<typeof registerUser>>;
@@ -26,16 +27,6 @@ const run = async (args: Record<string, unknown>) =>
   (await client.callTool({ name: 'run_shell_command', arguments: args })) as any;
 const commandRuns = async () =>
   (await alice.api.get('/api/v1/audit?limit=100')).body.items.filter((e: any) => e.action === 'command.run');
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 let tmp: string;
 beforeAll(async () => {
@@ -132,7 +123,7 @@ describe('run_shell_command and the audit log', () => {
       // The same call with the audit log back: it runs, and the watcher sees its working copy. Watch events
       // arrive in order, so a working copy of the refused call would have been seen before this one.
       expect(resultText(await run({ skill_name: 'tools', command: 'echo ran' }))).toContain('ran');
-      await until('the working copy of the second call', () => (created.size ? true : undefined));
+      await until('the working copy of the second call', async () => created.size > 0);
       expect(created.size).toBe(1);
       const runs = await commandRuns();
       expect(runs.some((e: any) => e.details.command === 'echo should-not-run')).toBe(false);

@@ -11,6 +11,7 @@ import { TEST_DB_KIND } from '../helpers/db.js';
 import { connectMcp, resultText, type McpTransportKind } from '../helpers/mcp.js';
 import { freePort, startPgCluster, type PgCluster } from '../helpers/pg-cluster.js';
 import { skillZip } from '../helpers/zips.js';
+import { until } from '../helpers/until.js';
 
 /**
  * Three real `skillport serve` processes on one PostgreSQL (a throwaway cluster, so it can be restarted) and the
@@ -84,15 +85,6 @@ function haproxyConfig(lbPort: number): string {
   return cfg;
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 beforeAll(async () => {
   if (TEST_DB_KIND !== 'postgres') return;
   ensureBuilt();
@@ -114,7 +106,7 @@ beforeAll(async () => {
   writeFileSync(cfgFile, haproxyConfig(lbPort));
   haproxy = spawn('haproxy', ['-db', '-f', cfgFile], { stdio: 'ignore' });
   lbUrl = `http://127.0.0.1:${lbPort}`;
-  await waitFor('haproxy', async () => (await fetch(`${lbUrl}/ready`)).ok);
+  await until('haproxy', async () => (await fetch(`${lbUrl}/ready`)).ok, 30_000);
 }, 180_000);
 
 afterAll(async () => {

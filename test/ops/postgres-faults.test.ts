@@ -8,6 +8,7 @@ import { ensureBuilt } from '../helpers/build.js';
 import { killServers, serveCli, type Served } from '../helpers/cli.js';
 import { TEST_DB_KIND } from '../helpers/db.js';
 import { startPgCluster, type PgCluster } from '../helpers/pg-cluster.js';
+import { until } from '../helpers/until.js';
 
 /**
  * PostgreSQL crashes, restarts and freezes under write load, against a cluster of this test's own and a real
@@ -60,14 +61,6 @@ async function timed(call: () => Promise<Response>): Promise<Outcome & { body?: 
     ms: performance.now() - started,
     body,
   };
-}
-
-async function until(what: string, condition: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe.skipIf(TEST_DB_KIND !== 'postgres')('PostgreSQL faults under write load', () => {

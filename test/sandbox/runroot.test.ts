@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { claimRunRoot, sweepStaleRunRoots } from '../../src/sandbox/index.js';
 import { TEST_UIDS, liveProcessesOf, tempDir } from './helpers.js';
+import { until } from '../helpers/until.js';
 
 const UID = TEST_UIDS.runRoot;
 /** In this test run's commands only: processes of the same uid left by any other run are not counted. */
@@ -15,16 +16,6 @@ const exists = (p: string) =>
     () => true,
     () => false,
   );
-
-async function until<T>(what: string, fn: () => Promise<T | null | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Every owner started, so that none outlives the test even when an assertion fails midway. */
 const owners: ChildProcess[] = [];

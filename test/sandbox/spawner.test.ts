@@ -11,19 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SpawnHelper } from '../../src/sandbox/spawner.js';
 import { AppError } from '../../src/shared/errors.js';
 import { TEST_UIDS, isRunning, liveProcessesOf, makeSandbox, type TestSandbox } from './helpers.js';
+import { until } from '../helpers/until.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const TSX = pathToFileURL(path.join(ROOT, 'node_modules/tsx/dist/loader.mjs')).href;
 const UID = TEST_UIDS.spawner;
-
-/** Waits until `check` holds, failing after `ms`. */
-async function until(check: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** Pids of this process' children that are spawn helpers. */
 async function helpersOf(ppid: number): Promise<number[]> {
@@ -110,8 +102,8 @@ describe('spawn helper', () => {
     expect(await isRunning(pids.helper)).toBe(true);
     expect(await isRunning(pids.sleep)).toBe(true);
     parent.kill('SIGKILL');
-    await until(async () => !(await isRunning(pids.helper)), 5000, 'the helper to exit');
-    await until(async () => !(await isRunning(pids.sleep)), 5000, 'its child to be killed');
+    await until('the helper to exit', async () => !(await isRunning(pids.helper)), 5000);
+    await until('its child to be killed', async () => !(await isRunning(pids.sleep)), 5000);
   });
 });
 
@@ -130,7 +122,7 @@ describe('a sandbox whose spawn helper dies', () => {
     const [helper] = await helpersOf(process.pid);
     expect(helper).toBeGreaterThan(1);
     const running = sb.run('sleep 30');
-    await until(async () => (await liveProcessesOf(UID)).some((p) => p.cmd === 'sleep 30'), 10_000, 'sleep');
+    await until('sleep', async () => (await liveProcessesOf(UID)).some((p) => p.cmd === 'sleep 30'), 10_000);
     process.kill(helper!, 'SIGKILL');
     const err = await running.then(
       () => null,
@@ -138,7 +130,7 @@ describe('a sandbox whose spawn helper dies', () => {
     );
     expect(err).toBeInstanceOf(AppError);
     expect((err as AppError).code).toBe('sandbox_unavailable');
-    await until(async () => (await liveProcessesOf(UID)).length === 0, 5000, 'the run to be gone');
+    await until('the run to be gone', async () => (await liveProcessesOf(UID)).length === 0, 5000);
     expect((await sb.run('python3 -c "print(2)"')).stdout).toBe('2\n');
     const now = await helpersOf(process.pid);
     expect(now).toHaveLength(1);

@@ -46,8 +46,8 @@ describe('concurrent uploads at the limits', () => {
     );
     expect(latencies.length).toBeGreaterThan(100);
     expect(p99).toBeLessThan(250);
-    // Two uploads at a time hold at most 2 × (100 MiB unpacked + one 20 MiB file being joined); see
-    // README "Upload limits" for the bound.
+    // Two uploads at a time hold at most 2 × (100 MiB unpacked + one 20 MiB file being joined); the bound and
+    // its measurements are in bench/README.md, "Uploads under load and the dedup side channel".
     expect(growth).toBeLessThan(2 * 120 + 200);
   });
 });

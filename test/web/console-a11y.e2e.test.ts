@@ -111,6 +111,13 @@ describe('web console: accessibility and layout (browser)', () => {
         const found = await axeSerious(page);
         if (found.length) findings[path] = found;
       }
+      // the search's best matches with results on screen
+      await page.goto('/skills?q=reports');
+      await visible(
+        page.getByRole('region', { name: 'Best matches' }).getByRole('link', { name: 'report-builder' }),
+      );
+      const search = await axeSerious(page);
+      if (search.length) findings['/skills?q=reports (best matches)'] = search;
       // a source file and a dialog too
       await page.goto('/skills/report-builder');
       await page.getByRole('button', { name: /build\.py/ }).click();

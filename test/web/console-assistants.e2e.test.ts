@@ -7,7 +7,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerUser } from '../helpers/api.js';
 import { ScriptedLlm } from '../helpers/scripted-llm.js';
 import { skillZip } from '../helpers/zips.js';
-import { heading, visible, useConsoleBrowser } from './browser.js';
+import type { Page } from 'playwright-core';
+import { DESKTOP, PHONE, axeSerious, heading, visible, useConsoleBrowser } from './browser.js';
+
+/** axe's serious and critical findings on the page as it stands, at the desktop and the phone width. */
+async function axeAtBothWidths(page: Page) {
+  const desktop = await axeSerious(page);
+  await page.setViewportSize(PHONE);
+  const phone = await axeSerious(page);
+  await page.setViewportSize(DESKTOP);
+  return { desktop, phone };
+}
+const CLEAN = { desktop: [], phone: [] };
 
 describe('web console: assistants and the chat playground (browser)', () => {
   const web = useConsoleBrowser({ COMMANDS_ENABLED: 'false' });
@@ -48,6 +59,8 @@ describe('web console: assistants and the chat playground (browser)', () => {
     expect(listed).toEqual([
       expect.objectContaining({ name: 'chef', model: 'scripted-1', system_prompt: 'You cook.' }),
     ]);
+    // a provider and an assistant on screen
+    await expect(axeAtBothWidths(page)).resolves.toEqual(CLEAN);
 
     llm.script(
       { tool_calls: [{ name: 'load_skill_metadata', arguments: {} }] },
@@ -62,6 +75,8 @@ describe('web console: assistants and the chat playground (browser)', () => {
     await expect(step.locator('summary').textContent()).resolves.toMatch(/^load_skill_metadata · \d+ ms$/);
     await step.locator('summary').click();
     await visible(step.getByText(/- recipes: Cooking recipes/));
+    // the playground with a streamed answer and an opened tool step
+    await expect(axeAtBothWidths(page)).resolves.toEqual(CLEAN);
     expect(llm.requests.at(-1)!.body.messages[0]).toEqual({ role: 'system', content: 'You cook.' });
   });
 
@@ -86,6 +101,8 @@ describe('web console: assistants and the chat playground (browser)', () => {
     const row = page.getByRole('listitem').filter({ hasText: created.body.id });
     await visible(row);
     await expect(row.textContent()).resolves.toContain('chef · 0 messages');
+    // a session listed
+    await expect(axeAtBothWidths(page)).resolves.toEqual(CLEAN);
     await row.getByRole('button', { name: 'Delete' }).click();
     await visible(page.getByText('No sessions.', { exact: false }));
     expect((await admin.api.get(`/api/v1/sessions/${created.body.id}`)).status).toBe(404);

@@ -51,7 +51,6 @@ describe('web console: MCP servers (browser)', () => {
     await page.getByRole('button', { name: 'Save' }).click();
   }
 
-  // First, while the admin is the only user (the users list has an axe finding of its own, not this page's).
   it('lets an admin allow users private networks on the Admin page', async () => {
     const page = await web.freshPage();
     await web.logIn(page, 'mcp-admin', admin.password);
