@@ -1,5 +1,4 @@
-import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
-import { embedMany } from 'ai';
+import type { EmbeddingModel, embedMany as EmbedMany } from 'ai';
 import { normalise } from './vectors.js';
 
 /**
@@ -43,15 +42,24 @@ const BATCH = 64;
 
 /** An OpenAI-compatible `/v1/embeddings` endpoint through the AI SDK (OpenAI, Ollama, vLLM, TEI, LM Studio). */
 export function openAiCompatibleEmbedder(settings: EmbeddingsSettings): Embedder {
-  const provider = createOpenAICompatible({
-    name: 'embeddings',
-    baseURL: settings.baseUrl.replace(/\/+$/, ''),
-    ...(settings.apiKey ? { apiKey: settings.apiKey } : {}),
-  });
-  const model = provider.embeddingModel(settings.model);
+  // The AI SDK is loaded with the first batch, not at start-up (most servers embed nothing for minutes).
+  let sdk: Promise<{ model: EmbeddingModel; embedMany: typeof EmbedMany }> | null = null;
+  const loadSdk = async () => {
+    const [{ createOpenAICompatible }, { embedMany }] = await Promise.all([
+      import('@ai-sdk/openai-compatible'),
+      import('ai'),
+    ]);
+    const provider = createOpenAICompatible({
+      name: 'embeddings',
+      baseURL: settings.baseUrl.replace(/\/+$/, ''),
+      ...(settings.apiKey ? { apiKey: settings.apiKey } : {}),
+    });
+    return { model: provider.embeddingModel(settings.model), embedMany };
+  };
   return {
     model: settings.model,
     async embed(texts, signal) {
+      const { model, embedMany } = await (sdk ??= loadSdk());
       const out: Float32Array[] = [];
       for (let i = 0; i < texts.length; i += BATCH) {
         // Retries are the job queue's (with backoff, across restarts), not the SDK's.
