@@ -89,6 +89,7 @@ export async function prepareTurn(
   let toolRan = false;
   const input: TurnInput = {
     model,
+    stream: request.stream === true,
     system: assistant.systemPrompt,
     messages: [...((session?.history ?? []) as ModelMessage[]), ...newMessages],
     serverTools,
