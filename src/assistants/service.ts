@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, or, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, or } from 'drizzle-orm';
 import { tables, type Database } from '../db/index.js';
 import { recordAudit } from '../audit/index.js';
 import { badRequest, conflict, forbidden, notFound } from '../shared/errors.js';
@@ -6,6 +6,7 @@ import type { Principal } from '../shared/principal.js';
 import type { ProvidersService } from '../providers/index.js';
 import { TtlCache } from '../shared/ttl-cache.js';
 import { may } from '../authz/index.js';
+import { UsageCounter } from './usage.js';
 
 /** Another instance's change to an assistant is seen within this time on the chat path. */
 const CALL_CACHE_MS = 5_000;
@@ -104,11 +105,16 @@ const isUniqueViolation = (err: unknown) =>
 export class AssistantsService {
   /** Assistant rows by name for the chat path (`forCall`); dropped on every change made here. */
   private readonly bySlug = new TtlCache<string, AssistantRow | null>(CALL_CACHE_MS);
+  private readonly usageCounter: UsageCounter;
 
   constructor(
     private readonly db: Database,
     private readonly providers: ProvidersService,
-  ) {}
+    /** Told when a usage write failed (the counts are kept and written with the next one). */
+    onUsageError: (err: unknown) => void = () => undefined,
+  ) {
+    this.usageCounter = new UsageCounter(db, onUsageError);
+  }
 
   /** The caller's own assistants and the shared ones. */
   async list(actor: Principal): Promise<AssistantView[]> {
@@ -225,38 +231,21 @@ export class AssistantsService {
       });
   }
 
-  /** Adds one request's tokens to the assistant's usage for the credential that made it. */
-  async recordUsage(
-    caller: Principal,
-    assistantId: string,
-    usage: { prompt: number; completion: number },
-  ): Promise<void> {
-    const u = tables.assistantUsage;
-    await this.db
-      .insert(u)
-      .values({
-        assistantId,
-        credential: caller.tokenId ?? 'session',
-        userId: caller.userId,
-        requests: 1,
-        promptTokens: usage.prompt,
-        completionTokens: usage.completion,
-      })
-      .onConflictDoUpdate({
-        target: [u.assistantId, u.credential],
-        set: {
-          requests: sql`${u.requests} + 1`,
-          promptTokens: sql`${u.promptTokens} + ${usage.prompt}`,
-          completionTokens: sql`${u.completionTokens} + ${usage.completion}`,
-          updatedAt: new Date(),
-        },
-      });
+  /** Adds one request's tokens to the assistant's usage for the credential that made it (written within a second). */
+  recordUsage(caller: Principal, assistantId: string, usage: { prompt: number; completion: number }): void {
+    this.usageCounter.add(assistantId, caller.tokenId ?? 'session', caller.userId, usage);
+  }
+
+  /** Writes the usage counted so far (at shutdown). */
+  flushUsage(): Promise<void> {
+    return this.usageCounter.flush();
   }
 
   /** Usage of an assistant the caller manages, per credential. */
   async usage(actor: Principal, id: string): Promise<UsageView[]> {
     const a = await this.visibleRow(actor, id);
     if (!may(actor, 'assistants.manage', a)) throw notFound('Assistant not found');
+    await this.usageCounter.flush(); // this instance's latest turns included
     const u = tables.assistantUsage;
     const rows = await this.db.select().from(u).where(eq(u.assistantId, id)).orderBy(asc(u.credential));
     return rows.map((r) => ({

@@ -35,7 +35,8 @@ export interface PreparedTurn {
   complete(calls: Array<{ id: string }>, responseMessages: () => Promise<ModelMessage[]>): Promise<void>;
   /** Frees the session after a failed or cancelled turn (its history stays as it was). */
   abandon(): Promise<void>;
-  recordUsage(usage: { prompt: number; completion: number }, outcome: string): Promise<void>;
+  /** Counts the turn in metrics and the assistant's usage (written in the background). */
+  recordUsage(usage: { prompt: number; completion: number }, outcome: string): void;
 }
 
 /**
@@ -89,6 +90,7 @@ export async function prepareTurn(
   let toolRan = false;
   const input: TurnInput = {
     model,
+    stream: request.stream === true,
     system: assistant.systemPrompt,
     messages: [...((session?.history ?? []) as ModelMessage[]), ...newMessages],
     serverTools,
@@ -117,11 +119,11 @@ export async function prepareTurn(
     abandon: async () => {
       await session?.release();
     },
-    recordUsage: async (usage, outcome) => {
+    recordUsage: (usage, outcome) => {
       deps.metrics.assistantTurns.inc({ assistant: assistant.slug, outcome });
       deps.metrics.assistantTokens.inc({ assistant: assistant.slug, kind: 'prompt' }, usage.prompt);
       deps.metrics.assistantTokens.inc({ assistant: assistant.slug, kind: 'completion' }, usage.completion);
-      await deps.assistants.recordUsage(caller, assistant.id, usage);
+      deps.assistants.recordUsage(caller, assistant.id, usage);
     },
   };
 }

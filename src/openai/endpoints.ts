@@ -158,8 +158,7 @@ async function completeAnswer(
         calls.push({ id: e.id, type: 'function', function: { name: e.name, arguments: e.arguments } });
       else if (e.type === 'finish') {
         await turn.complete(calls, e.responseMessages);
-        // Counted after the answer leaves: the client need not wait for the write.
-        void turn.recordUsage(e.usage, 'ok').catch((err) => logFailure(c, err));
+        turn.recordUsage(e.usage, 'ok');
         const message = {
           role: 'assistant',
           content: content || (calls.length ? null : ''),
@@ -179,7 +178,7 @@ async function completeAnswer(
     throw new Error('the turn ended without finishing');
   } catch (err) {
     await turn.abandon().catch(() => undefined);
-    await turn.recordUsage({ prompt: 0, completion: 0 }, 'error').catch(() => undefined);
+    turn.recordUsage({ prompt: 0, completion: 0 }, 'error');
     logFailure(c, err);
     return answerError(c, asOpenAiError(err), turn.toolRan());
   }
@@ -227,7 +226,7 @@ function streamAnswer(
               write(sseData(wire.chunk({}, e.finishReason)));
               if (wire.includeUsage) write(sseData(wire.emptyChunk({ usage: usageOf(e.usage as Usage) })));
               write('data: [DONE]\n\n');
-              await turn.recordUsage(e.usage, 'ok');
+              turn.recordUsage(e.usage, 'ok');
             }
           }
         } catch (err) {
@@ -236,9 +235,7 @@ function streamAnswer(
             write(sseData(errorBody(asOpenAiError(err))));
           }
           await turn.abandon().catch(() => undefined);
-          await turn
-            .recordUsage({ prompt: 0, completion: 0 }, disconnected.signal.aborted ? 'cancelled' : 'error')
-            .catch(() => undefined);
+          turn.recordUsage({ prompt: 0, completion: 0 }, disconnected.signal.aborted ? 'cancelled' : 'error');
         } finally {
           clearInterval(keepalive);
           try {

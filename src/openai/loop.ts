@@ -1,9 +1,12 @@
 import {
+  generateText,
   jsonSchema,
   stepCountIs,
   streamText,
   tool,
+  type FinishReason,
   type LanguageModel,
+  type LanguageModelUsage,
   type ModelMessage,
   type ToolSet,
 } from 'ai';
@@ -20,6 +23,8 @@ export interface ClientToolSpec {
 
 export interface TurnInput {
   model: LanguageModel;
+  /** Streams the model's answer (streamText) or takes each step whole (generateText: no per-chunk work). */
+  stream: boolean;
   system: string;
   messages: ModelMessage[];
   /** The assistant's tools, run here through the registry. */
@@ -63,9 +68,10 @@ class TurnStopped extends Error {
 }
 
 /**
- * One chat turn: the AI SDK runs the model and the tool loop (`stopWhen` = the assistant's step limit); server
- * tools execute through the registry (permissions, text checks, metrics and logs as on every edge), client
- * tools have no `execute`, so a call to one ends the loop and is handed back. Yields what the edge writes out.
+ * One chat turn: the AI SDK runs the model and the tool loop (`stopWhen` = the assistant's step limit), streamed
+ * or not (both give the same parts, `LoopPart`, read by the one loop below); server tools execute through the
+ * registry (permissions, text checks, metrics and logs as on every edge), client tools have no `execute`, so a
+ * call to one ends the loop and is handed back. Yields what the edge writes out.
  * Tool failures the model can act on come back to it as error text; the client's abort and a refused
  * `beforeTool` end the turn.
  */
@@ -111,7 +117,7 @@ export async function* runTurn(input: TurnInput): AsyncGenerator<TurnEvent> {
       inputSchema: jsonSchema((client.parameters ?? { type: 'object', properties: {} }) as JsonSchema),
     });
   }
-  const result = streamText({
+  const options = {
     model: input.model,
     system: input.system || undefined,
     messages: input.messages,
@@ -121,71 +127,138 @@ export async function* runTurn(input: TurnInput): AsyncGenerator<TurnEvent> {
     // The client decides about retries (it is told not to once a tool ran): no hidden repeats here.
     maxRetries: 0,
     abortSignal: signal,
-    // Failures arrive as `error` parts and are answered by the edge; the default handler would console.error.
-    onError: () => undefined,
     ...input.settings,
-  });
+  };
   // Whether the last step called server tools only: then the step limit cut the loop (see finishReasonOf).
   let lastStepHadServerCalls = false;
   let lastStepHadClientCalls = false;
+  try {
+    for await (const part of input.stream ? streamedParts(options) : generatedParts(options)) {
+      switch (part.type) {
+        case 'text':
+          if (part.text) yield { type: 'text', text: part.text };
+          break;
+        case 'start-step':
+          lastStepHadServerCalls = false;
+          lastStepHadClientCalls = false;
+          break;
+        case 'tool-call':
+          if (clientNames.has(part.toolName)) {
+            lastStepHadClientCalls = true;
+            yield {
+              type: 'client-tool-call',
+              id: part.toolCallId,
+              name: part.toolName,
+              arguments: JSON.stringify(part.input ?? {}),
+            };
+          } else {
+            lastStepHadServerCalls = true;
+            yield { type: 'tool-start', id: part.toolCallId, name: part.toolName, arguments: part.input };
+          }
+          break;
+        case 'tool-result':
+        case 'tool-error': {
+          const outcome = outcomes.get(part.toolCallId);
+          const text = part.type === 'tool-result' ? String(part.output) : 'Error: the tool failed';
+          yield {
+            type: 'tool-end',
+            id: part.toolCallId,
+            name: part.toolName,
+            result: text,
+            isError: part.type === 'tool-error' || (outcome?.isError ?? false),
+            ms: outcome?.ms ?? 0,
+          };
+          break;
+        }
+        case 'finish':
+          yield {
+            type: 'finish',
+            finishReason: finishReasonOf(
+              part.finishReason,
+              lastStepHadServerCalls && !lastStepHadClientCalls,
+            ),
+            usage: { prompt: part.usage.inputTokens ?? 0, completion: part.usage.outputTokens ?? 0 },
+            responseMessages: part.responseMessages,
+          };
+          break;
+      }
+    }
+  } catch (err) {
+    // A refused `beforeTool` ends the turn with its own error; an aborted turn with the abort's reason.
+    throw stopped ? (stopped as TurnStopped).reason : signal.aborted ? (signal.reason ?? err) : err;
+  }
+  if (stopped) throw (stopped as TurnStopped).reason;
+}
+
+type CallOptions = Parameters<typeof streamText>[0] & Parameters<typeof generateText>[0];
+
+/** What the loop reads from either driver, in the order the model and the tools produced it. */
+type LoopPart =
+  | { type: 'start-step' }
+  | { type: 'text'; text: string }
+  | { type: 'tool-call'; toolCallId: string; toolName: string; input: unknown }
+  | { type: 'tool-result'; toolCallId: string; toolName: string; output: unknown }
+  | { type: 'tool-error'; toolCallId: string; toolName: string }
+  | {
+      type: 'finish';
+      finishReason: FinishReason;
+      usage: LanguageModelUsage;
+      responseMessages: () => Promise<ModelMessage[]>;
+    };
+
+/** The loop as it streams: parts as they come; a failure or an abort throws. */
+async function* streamedParts(options: CallOptions): AsyncGenerator<LoopPart> {
+  // Failures arrive as `error` parts and are thrown here; the default handler would console.error.
+  const result = streamText({ ...options, onError: () => undefined });
   for await (const part of result.fullStream) {
     switch (part.type) {
       case 'text-delta':
-        if (part.text) yield { type: 'text', text: part.text };
+        yield { type: 'text', text: part.text };
         break;
       case 'start-step':
-        lastStepHadServerCalls = false;
-        lastStepHadClientCalls = false;
-        break;
       case 'tool-call':
-        if (clientNames.has(part.toolName)) {
-          lastStepHadClientCalls = true;
-          yield {
-            type: 'client-tool-call',
-            id: part.toolCallId,
-            name: part.toolName,
-            arguments: JSON.stringify(part.input ?? {}),
-          };
-        } else {
-          lastStepHadServerCalls = true;
-          yield { type: 'tool-start', id: part.toolCallId, name: part.toolName, arguments: part.input };
-        }
-        break;
       case 'tool-result':
-      case 'tool-error': {
-        const outcome = outcomes.get(part.toolCallId);
-        const text = part.type === 'tool-result' ? String(part.output) : 'Error: the tool failed';
-        yield {
-          type: 'tool-end',
-          id: part.toolCallId,
-          name: part.toolName,
-          result: text,
-          isError: part.type === 'tool-error' || (outcome?.isError ?? false),
-          ms: outcome?.ms ?? 0,
-        };
+      case 'tool-error':
+        yield part;
         break;
-      }
       case 'error':
         throw part.error;
       case 'abort':
-        if (stopped) throw (stopped as TurnStopped).reason;
-        throw signal.reason ?? new Error('aborted');
-      case 'finish': {
-        const usage = {
-          prompt: part.totalUsage.inputTokens ?? 0,
-          completion: part.totalUsage.outputTokens ?? 0,
-        };
+        throw new Error('aborted'); // runTurn answers with the abort's reason
+      case 'finish':
         yield {
           type: 'finish',
-          finishReason: finishReasonOf(part.finishReason, lastStepHadServerCalls && !lastStepHadClientCalls),
-          usage,
+          finishReason: part.finishReason,
+          usage: part.totalUsage,
           responseMessages: async () => (await result.response).messages,
         };
         break;
-      }
     }
   }
-  if (stopped) throw (stopped as TurnStopped).reason;
+}
+
+/** The loop run to its end, then its steps' parts in order (what a non-streaming answer needs). */
+async function* generatedParts(options: CallOptions): AsyncGenerator<LoopPart> {
+  const result = await generateText(options);
+  for (const step of result.steps) {
+    yield { type: 'start-step' };
+    for (const part of step.content) {
+      if (
+        part.type === 'text' ||
+        part.type === 'tool-call' ||
+        part.type === 'tool-result' ||
+        part.type === 'tool-error'
+      )
+        yield part;
+    }
+  }
+  const messages = result.response.messages;
+  yield {
+    type: 'finish',
+    finishReason: result.finishReason,
+    usage: result.totalUsage,
+    responseMessages: async () => messages,
+  };
 }
 
 /**

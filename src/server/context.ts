@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { s3Settings, type Config } from '../config/index.js';
 import { openDatabase, type DatabaseHandle } from '../db/index.js';
-import { createLogger, type Logger, Metrics } from '../observability/index.js';
+import { createLogger, loggableError, type Logger, Metrics } from '../observability/index.js';
 import { AccessTokens, ApiTokens, Authenticator, AccountsService } from '../accounts/index.js';
 import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from '../shared/rate-limit.js';
 import { bridge, RedisEventBus } from '../shared/event-bus.js';
@@ -252,7 +252,10 @@ async function buildServices(
     apiKey: config.OPENAI_API_KEY,
     baseUrl: config.OPENAI_BASE_URL,
   });
-  const assistants = new AssistantsService(db.db, providers);
+  const assistants = new AssistantsService(db.db, providers, (err) =>
+    logger.warn({ err: loggableError(err) }, 'writing assistant usage failed'),
+  );
+  closers.push(() => assistants.flushUsage());
   const sessions = new ChatSessions(
     db.db,
     config.CHAT_SESSION_TTL_HOURS * 3600 * 1000,
