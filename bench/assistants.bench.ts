@@ -10,7 +10,8 @@
  * 3. tool-loop step overhead: a turn where the model calls `load_skill_metadata` once and then answers (two model
  *    calls) through Skillport, against two direct model calls; the difference is one server step.
  *
- * Environment: BENCH_REQUESTS (per measurement and round, default 300), BENCH_ROUNDS (default 3).
+ * Environment: BENCH_REQUESTS (per measurement and round, default 300), BENCH_ROUNDS (default 3), BENCH_CHUNK_GAP_MS
+ * (ms between the streamed answer's pieces, default 5).
  */
 import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -24,6 +25,7 @@ import { percentile } from './lib.js';
 
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 300);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const CHUNK_GAP_MS = Number(process.env.BENCH_CHUNK_GAP_MS ?? 5);
 const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
 
 /** One POST; resolves with the ms to the first content chunk (streaming) and to the end. */
@@ -134,7 +136,13 @@ async function main() {
       .token;
     const auth = { authorization: `Bearer ${key}` };
     const messages = [{ role: 'user', content: 'Say something short.' }];
-    llm.fallback = { content: 'A short answer of about forty characters.', chunkSize: 8 };
+    // Pieces a few ms apart, as a model producing tokens: the first one's arrival is then what TTFT measures, not
+    // the time to process the whole answer (written at once, the two are the same).
+    llm.fallback = {
+      content: 'A short answer of about forty characters.',
+      chunkSize: 8,
+      chunkGapMs: CHUNK_GAP_MS,
+    };
     const direct = (stream: boolean) => () =>
       post(
         `${llm.url}/chat/completions`,

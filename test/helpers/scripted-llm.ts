@@ -11,6 +11,8 @@ export interface ScriptedTurn {
   delayMs?: number;
   /** Stream the content in pieces of this many characters (default 4). */
   chunkSize?: number;
+  /** Wait this long between streamed content pieces (ms), as a model producing tokens over time does. */
+  chunkGapMs?: number;
   usage?: { prompt: number; completion: number };
   /** Check the request before answering (assertion errors fail the test through `errors`). */
   expect?: (body: any) => void;
@@ -118,8 +120,17 @@ const callsOf = (turn: ScriptedTurn) =>
   }));
 const usageOf = (turn: ScriptedTurn) => turn.usage ?? { prompt: 10, completion: 5 };
 const pieces = (text: string, size: number) => text.match(new RegExp(`[\\s\\S]{1,${size}}`, 'g')) ?? [];
+/** The pieces of a turn's text, the next one only after `chunkGapMs` (none before the first). */
+async function* paced(turn: ScriptedTurn, text: string): AsyncGenerator<string> {
+  let first = true;
+  for (const piece of pieces(text, turn.chunkSize ?? 4)) {
+    if (!first && turn.chunkGapMs) await new Promise((r) => setTimeout(r, turn.chunkGapMs));
+    first = false;
+    yield piece;
+  }
+}
 
-function openAi(res: ServerResponse, turn: ScriptedTurn, body: any): void {
+async function openAi(res: ServerResponse, turn: ScriptedTurn, body: any): Promise<void> {
   const calls = callsOf(turn);
   const u = usageOf(turn);
   const usage = {
@@ -156,8 +167,10 @@ function openAi(res: ServerResponse, turn: ScriptedTurn, body: any): void {
   const send = (choices: unknown[], extra: object = {}) =>
     res.write(`data: ${JSON.stringify({ ...base, object: 'chat.completion.chunk', choices, ...extra })}\n\n`);
   send([{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }]);
-  for (const piece of pieces(turn.content ?? '', turn.chunkSize ?? 4))
+  for await (const piece of paced(turn, turn.content ?? '')) {
+    if (res.destroyed) return; // the client went away between two pieces
     send([{ index: 0, delta: { content: piece }, finish_reason: null }]);
+  }
   calls.forEach((c, index) =>
     send([
       {
@@ -176,7 +189,7 @@ function openAi(res: ServerResponse, turn: ScriptedTurn, body: any): void {
   res.end('data: [DONE]\n\n');
 }
 
-function anthropic(res: ServerResponse, turn: ScriptedTurn, body: any): void {
+async function anthropic(res: ServerResponse, turn: ScriptedTurn, body: any): Promise<void> {
   const calls = callsOf(turn);
   const u = usageOf(turn);
   const content: any[] = [
@@ -211,11 +224,13 @@ function anthropic(res: ServerResponse, turn: ScriptedTurn, body: any): void {
       usage: { input_tokens: u.prompt, output_tokens: 0 },
     },
   });
-  content.forEach((block, index) => {
+  for (const [index, block] of content.entries()) {
     if (block.type === 'text') {
       send('content_block_start', { index, content_block: { type: 'text', text: '' } });
-      for (const piece of pieces(block.text as string, turn.chunkSize ?? 4))
+      for await (const piece of paced(turn, block.text as string)) {
+        if (res.destroyed) return; // the client went away between two pieces
         send('content_block_delta', { index, delta: { type: 'text_delta', text: piece } });
+      }
     } else {
       send('content_block_start', {
         index,
@@ -227,7 +242,7 @@ function anthropic(res: ServerResponse, turn: ScriptedTurn, body: any): void {
       });
     }
     send('content_block_stop', { index });
-  });
+  }
   send('message_delta', {
     delta: { stop_reason: stop, stop_sequence: null },
     usage: { output_tokens: u.completion },
