@@ -1,4 +1,4 @@
-import { APICallError } from 'ai';
+import { APICallError } from '@ai-sdk/provider';
 import { Hono, type Context } from 'hono';
 import type { Authenticator } from '../accounts/index.js';
 import type { AppEnv } from '../http/index.js';

@@ -1,4 +1,4 @@
-import { APICallError } from 'ai';
+import { APICallError } from '@ai-sdk/provider';
 import { toOpenAiError as domainToOpenAi } from '../http/index.js';
 
 /** An error in OpenAI's shape, as the `openai` SDKs and other OpenAI clients read it. */

@@ -1,19 +1,13 @@
-import {
-  generateText,
-  jsonSchema,
-  stepCountIs,
-  streamText,
-  tool,
-  type FinishReason,
-  type LanguageModel,
-  type LanguageModelUsage,
-  type ModelMessage,
-  type ToolSet,
-} from 'ai';
+import type * as Ai from 'ai';
+import type { FinishReason, LanguageModel, LanguageModelUsage, ModelMessage, ToolSet } from 'ai';
 import { asToolResultText } from './tool-output.js';
 import { openAiFunction, ToolError, type Tool, type ToolContext, type ToolRegistry } from '../tools/index.js';
 
-type JsonSchema = Parameters<typeof jsonSchema>[0] & object;
+type JsonSchema = Parameters<typeof Ai.jsonSchema>[0] & object;
+
+/** The AI SDK, loaded with the first turn rather than at start-up (it is a large import most starts never use). */
+let sdk: Promise<typeof Ai> | null = null;
+const aiSdk = () => (sdk ??= import('ai'));
 
 export interface ClientToolSpec {
   name: string;
@@ -76,6 +70,7 @@ class TurnStopped extends Error {
  * `beforeTool` end the turn.
  */
 export async function* runTurn(input: TurnInput): AsyncGenerator<TurnEvent> {
+  const { generateText, jsonSchema, stepCountIs, streamText, tool } = await aiSdk();
   const stop = new AbortController();
   const signal = AbortSignal.any([input.signal, stop.signal]);
   let stopped: TurnStopped | null = null;
@@ -133,7 +128,8 @@ export async function* runTurn(input: TurnInput): AsyncGenerator<TurnEvent> {
   let lastStepHadServerCalls = false;
   let lastStepHadClientCalls = false;
   try {
-    for await (const part of input.stream ? streamedParts(options) : generatedParts(options)) {
+    const parts = input.stream ? streamedParts(streamText, options) : generatedParts(generateText, options);
+    for await (const part of parts) {
       switch (part.type) {
         case 'text':
           if (part.text) yield { type: 'text', text: part.text };
@@ -190,7 +186,7 @@ export async function* runTurn(input: TurnInput): AsyncGenerator<TurnEvent> {
   if (stopped) throw (stopped as TurnStopped).reason;
 }
 
-type CallOptions = Parameters<typeof streamText>[0] & Parameters<typeof generateText>[0];
+type CallOptions = Parameters<typeof Ai.streamText>[0] & Parameters<typeof Ai.generateText>[0];
 
 /** What the loop reads from either driver, in the order the model and the tools produced it. */
 type LoopPart =
@@ -207,7 +203,10 @@ type LoopPart =
     };
 
 /** The loop as it streams: parts as they come; a failure or an abort throws. */
-async function* streamedParts(options: CallOptions): AsyncGenerator<LoopPart> {
+async function* streamedParts(
+  streamText: typeof Ai.streamText,
+  options: CallOptions,
+): AsyncGenerator<LoopPart> {
   // Failures arrive as `error` parts and are thrown here; the default handler would console.error.
   const result = streamText({ ...options, onError: () => undefined });
   for await (const part of result.fullStream) {
@@ -238,7 +237,10 @@ async function* streamedParts(options: CallOptions): AsyncGenerator<LoopPart> {
 }
 
 /** The loop run to its end, then its steps' parts in order (what a non-streaming answer needs). */
-async function* generatedParts(options: CallOptions): AsyncGenerator<LoopPart> {
+async function* generatedParts(
+  generateText: typeof Ai.generateText,
+  options: CallOptions,
+): AsyncGenerator<LoopPart> {
   const result = await generateText(options);
   for (const step of result.steps) {
     yield { type: 'start-step' };

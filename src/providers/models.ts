@@ -1,5 +1,3 @@
-import { createAnthropic } from '@ai-sdk/anthropic';
-import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import type { EmbeddingModel, LanguageModel } from 'ai';
 import { guardedFetch } from '../shared/url-guard.js';
 
@@ -18,13 +16,16 @@ export interface ProviderConnection {
 
 /**
  * AI SDK provider instances for a connection. Always instances, never model-id strings: a string model goes to
- * the Vercel AI Gateway (`@ai-sdk/gateway` is a dependency of `ai`).
+ * the Vercel AI Gateway (`@ai-sdk/gateway` is a dependency of `ai`). The provider packages are loaded with the
+ * first model built, not at start-up.
  */
-function sdkProvider(c: ProviderConnection) {
+async function sdkProvider(c: ProviderConnection) {
   const fetch = guardedFetch(c.allowPrivate);
   if (c.kind === 'anthropic') {
+    const { createAnthropic } = await import('@ai-sdk/anthropic');
     return createAnthropic({ baseURL: c.baseUrl, apiKey: c.apiKey ?? '', fetch });
   }
+  const { createOpenAICompatible } = await import('@ai-sdk/openai-compatible');
   return createOpenAICompatible({
     name: c.name,
     baseURL: c.baseUrl,
@@ -34,13 +35,14 @@ function sdkProvider(c: ProviderConnection) {
   });
 }
 
-export function languageModel(c: ProviderConnection, model: string): LanguageModel {
-  return sdkProvider(c).languageModel(model);
+export async function languageModel(c: ProviderConnection, model: string): Promise<LanguageModel> {
+  return (await sdkProvider(c)).languageModel(model);
 }
 
 /** An embeddings model of an OpenAI-compatible provider (Anthropic has no embeddings API). */
-export function embeddingModel(c: ProviderConnection, model: string): EmbeddingModel {
+export async function embeddingModel(c: ProviderConnection, model: string): Promise<EmbeddingModel> {
   if (c.kind === 'anthropic') throw new Error('Anthropic providers offer no embeddings model');
+  const { createOpenAICompatible } = await import('@ai-sdk/openai-compatible');
   return createOpenAICompatible({
     name: c.name,
     baseURL: c.baseUrl,

@@ -76,7 +76,7 @@ export class ProvidersService {
   /** Provider rows by id for the chat path (`connectionFor`); dropped on every change made here. */
   private readonly rows = new TtlCache<string, Row | null>(CONNECTION_CACHE_MS);
   /** Chat models built from a cached row (or the environment's settings), by model name (`languageModel`). */
-  private readonly models = new WeakMap<object, Map<string, LanguageModel>>();
+  private readonly models = new WeakMap<object, Map<string, Promise<LanguageModel>>>();
 
   constructor(
     private readonly db: Database,
@@ -314,6 +314,7 @@ export class ProvidersService {
     if (!byName || byName.size >= MODELS_PER_PROVIDER) this.models.set(source, (byName = new Map()));
     let built = byName.get(model);
     if (!built) {
+      // The promise is kept, so that concurrent first turns share one build.
       built = languageModel(row ? this.connectionOf(row) : this.envConnection(), model);
       byName.set(model, built);
     }
