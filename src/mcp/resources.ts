@@ -1,7 +1,7 @@
 import type { Skill, SkillReadResult, SkillSource } from '@modelcontextprotocol/server/ext/skills';
 import { AppError } from '../shared/errors.js';
 import { findUnsafeText } from '../shared/text.js';
-import { isText, isTextType } from '../skills/index.js';
+import { isText, isTextType } from '../skills/package/index.js';
 import {
   SKILL_URI_SCHEME,
   ToolError,

@@ -3,7 +3,7 @@ import { serveStdio, type StdioServerHandle } from '@modelcontextprotocol/server
 import pino from 'pino';
 import { createLogger, type Logger } from '../observability/index.js';
 import type { Principal } from '../shared/principal.js';
-import type { ArchiveLimits } from '../skills/index.js';
+import type { ArchiveLimits } from '../skills/package/index.js';
 import {
   FolderSkillLibrary,
   skillLibraryTools,

@@ -14,7 +14,7 @@ import {
   parseSkillMd,
   readSkillFolder,
   type ArchiveLimits,
-} from '../../skills/index.js';
+} from '../../skills/package/index.js';
 import {
   SkillFileNotFound,
   SkillNotFound,

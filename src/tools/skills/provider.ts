@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isText, isTextType } from '../../skills/index.js';
+import { isText, isTextType } from '../../skills/package/index.js';
 import { ToolError } from '../errors.js';
 import { withCachedJsonSchema } from '../schema.js';
 import { defineTool, textResult, type Tool, type ToolContext, type ToolProvider } from '../tool.js';
