@@ -43,7 +43,7 @@ async function withDatabase<T>(
   });
   try {
     const settings = s3Settings(env);
-    const s3 = settings ? new S3BlobStore(db.db, settings) : null;
+    const s3 = settings ? await S3BlobStore.open(db.db, settings) : null;
     await s3?.check();
     const result = await fn(db, s3);
     await s3?.settled();

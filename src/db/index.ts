@@ -2,20 +2,13 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import { vector } from '@electric-sql/pglite-pgvector';
-import { sql, type ExtractTablesWithRelations } from 'drizzle-orm';
-import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
-import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
-import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
-import pg from 'pg';
 import { schema } from './schema.js';
 import { lockDataDir } from './dir-lock.js';
-import { ResilientPool } from './postgres.js';
-import { redactUrl } from '../shared/redact.js';
+import { MIGRATIONS_DIR, ping, type Database, type DatabaseHandle, type OpenOptions } from './handle.js';
 import { describeFsError } from '../shared/fs-errors.js';
 
 export * as tables from './schema.js';
@@ -27,24 +20,8 @@ export {
   violatedConstraint,
 } from './errors.js';
 export { afterTimeId, cursorTime, timeIdCursor, type TimeIdCursor } from './keyset.js';
+export type { Database, DatabaseHandle, Executor, OpenOptions, Transaction } from './handle.js';
 
-type Schema = typeof schema;
-/** The query interface every service receives; identical for PGlite and PostgreSQL. */
-export type Database = PgDatabase<PgQueryResultHKT, Schema>;
-export type Transaction = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelations<Schema>>;
-/** Anything that can run a query: the database or an open transaction. */
-export type Executor = Database | Transaction;
-
-export interface DatabaseHandle {
-  db: Database;
-  kind: 'pglite' | 'postgres';
-  ping(): Promise<boolean>;
-  /** Applies pending migrations from /migrations. */
-  migrate(): Promise<void>;
-  close(): Promise<void>;
-}
-
-const MIGRATIONS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../migrations');
 const BYTEA_OID = 17;
 /**
  * bytea parameters go to PGlite as bytes, in the protocol's binary format: a serializer that returns the
@@ -58,28 +35,10 @@ const BYTEA_AS_BINARY = {
   parsers: { [BYTEA_OID]: (v: string) => Buffer.from(v.slice(2), 'hex') },
 };
 
-/** Arbitrary constant: serialises migrations when several instances start at once. */
-const MIGRATION_LOCK_KEY = 7_346_201;
-/** /ready must answer within 2 s even when the database hangs. */
-const PING_TIMEOUT_MS = 1_500;
-
-export interface OpenOptions {
-  /** PostgreSQL URL; without it the embedded PGlite database is used. */
-  url?: string;
-  /** Data folder for PGlite; omitted means in memory (tests). */
-  embeddedDir?: string;
-  poolSize?: number;
-  /** Apply pending migrations before returning (default true). */
-  migrate?: boolean;
-  /** PostgreSQL: the database went away (requests get 503 until it answers again). */
-  onConnectionError?: (err: Error) => void;
-  /** PostgreSQL: the database answers again after having gone away. */
-  onRecovered?: () => void;
-}
-
 export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
+  // The PostgreSQL driver is loaded only when DATABASE_URL is set (the embedded database needs none of it).
   const handle = opts.url
-    ? openPostgres(opts.url, opts.poolSize ?? 10, opts)
+    ? (await import('./postgres.js')).openPostgres(opts.url, opts.poolSize ?? 10, opts)
     : await openPglite(opts.embeddedDir);
   if (opts.migrate !== false) {
     try {
@@ -166,60 +125,5 @@ function createDir(dir: string): string {
     return dir;
   } catch (err) {
     throw new Error(`Cannot use the embedded database folder: ${describeFsError(err, dir)}`, { cause: err });
-  }
-}
-
-function openPostgres(url: string, poolSize: number, opts: OpenOptions): DatabaseHandle {
-  const resilient = new ResilientPool({
-    url,
-    max: poolSize,
-    onConnectionError: opts.onConnectionError,
-    onRecovered: opts.onRecovered,
-  });
-  const db = drizzlePg(resilient.pool, { schema }) as unknown as Database;
-  return {
-    db,
-    kind: 'postgres',
-    ping: () => (resilient.unavailable ? Promise.resolve(false) : ping(db)),
-    migrate: () => migratePostgres(url),
-    close: () => resilient.close(),
-  };
-}
-
-/** A health check that answers in bounded time (for /ready and the metrics), whatever the database does. */
-async function ping(db: Database): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), PING_TIMEOUT_MS);
-  });
-  const answered = db.execute(sql`select 1`).then(
-    () => true,
-    () => false,
-  );
-  try {
-    return await Promise.race([answered, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Migrations run on a dedicated session holding an advisory lock, so instances starting together take turns. */
-async function migratePostgres(url: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
-  client.on('error', () => undefined); // a failure mid-migration surfaces from the query that was running
-  try {
-    await client.connect();
-  } catch (err) {
-    // The first contact with DATABASE_URL: say which setting is wrong, without its password.
-    throw new Error(
-      `Cannot connect to PostgreSQL at DATABASE_URL (${redactUrl(url)}): ${(err as Error).message || String(err)}`,
-      { cause: err },
-    );
-  }
-  try {
-    await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
-    await migratePg(drizzlePg(client), { migrationsFolder: MIGRATIONS_DIR });
-  } finally {
-    await client.end(); // ending the session releases the lock
   }
 }

@@ -1,4 +1,16 @@
+import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres';
+import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
+import {
+  MIGRATION_LOCK_KEY,
+  MIGRATIONS_DIR,
+  ping,
+  type Database,
+  type DatabaseHandle,
+  type OpenOptions,
+} from './handle.js';
+import { schema } from './schema.js';
+import { redactUrl } from '../shared/redact.js';
 import { DatabaseUnavailableError, isConnectionLoss } from './errors.js';
 
 /**
@@ -140,4 +152,43 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The PostgreSQL database at `url`: a resilient pool, migrations under an advisory lock. */
+export function openPostgres(url: string, poolSize: number, opts: OpenOptions): DatabaseHandle {
+  const resilient = new ResilientPool({
+    url,
+    max: poolSize,
+    onConnectionError: opts.onConnectionError,
+    onRecovered: opts.onRecovered,
+  });
+  const db = drizzlePg(resilient.pool, { schema }) as unknown as Database;
+  return {
+    db,
+    kind: 'postgres',
+    ping: () => (resilient.unavailable ? Promise.resolve(false) : ping(db)),
+    migrate: () => migratePostgres(url),
+    close: () => resilient.close(),
+  };
+}
+
+/** Migrations run on a dedicated session holding an advisory lock, so instances starting together take turns. */
+async function migratePostgres(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
+  client.on('error', () => undefined); // a failure mid-migration surfaces from the query that was running
+  try {
+    await client.connect();
+  } catch (err) {
+    // The first contact with DATABASE_URL: say which setting is wrong, without its password.
+    throw new Error(
+      `Cannot connect to PostgreSQL at DATABASE_URL (${redactUrl(url)}): ${(err as Error).message || String(err)}`,
+      { cause: err },
+    );
+  }
+  try {
+    await client.query('select pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    await migratePg(drizzlePg(client), { migrationsFolder: MIGRATIONS_DIR });
+  } finally {
+    await client.end(); // ending the session releases the lock
+  }
 }

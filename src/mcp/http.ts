@@ -1,5 +1,5 @@
 import { createMcpHandler, type McpServer, type McpHttpHandler } from '@modelcontextprotocol/server';
-import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
+import type { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { randomUUID } from 'node:crypto';
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
@@ -347,6 +347,8 @@ export function mountMcp(app: Hono<AppEnv>, deps: McpHttpDeps): McpHttp {
         `At most ${MAX_SSE_SESSIONS_PER_USER} SSE sessions per user`,
       );
     }
+    // The 2024-11-05 transport comes from the v1 SDK, loaded with the first legacy session rather than at start-up.
+    const { SSEServerTransport } = await import('@modelcontextprotocol/sdk/server/sse.js');
     const transport = new SSEServerTransport('/messages', c.env.outgoing);
     const server = await serverFor({ principal, log: c.get('log') });
     const session: SseSession = {

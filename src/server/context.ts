@@ -357,7 +357,7 @@ async function blobStoreFrom(
       { error: err instanceof Error ? err.message : String(err) },
       'object storage clean-up failed',
     );
-  const store = new S3BlobStore(db.db, settings, failed);
+  const store = await S3BlobStore.open(db.db, settings, failed);
   await store.check();
   const timer = setInterval(() => void store.sweep(SWEEP_INTERVAL_MS).catch(failed), SWEEP_INTERVAL_MS);
   timer.unref();

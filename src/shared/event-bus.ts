@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 
 /**
  * Carries events between server instances. Rooms keep emitting on their own EventEmitters; the composition root
@@ -81,6 +81,8 @@ export class RedisEventBus implements EventBus {
     prefix: string,
     onError: (err: Error) => void = () => undefined,
   ): Promise<RedisEventBus> {
+    // Loaded here: an instance without REDIS_URL never needs the client.
+    const { Redis } = await import('ioredis');
     const options = { lazyConnect: true, maxRetriesPerRequest: 2, connectTimeout: 5_000 };
     const pub = new Redis(url, options);
     const sub = new Redis(url, options);

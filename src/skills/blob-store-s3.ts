@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { and, eq, gt, inArray, sql } from 'drizzle-orm';
-import { Client } from 'minio';
+import type { Client } from 'minio';
 import { tables, type Database, type Executor, type Transaction } from '../db/index.js';
 import { InternalError } from '../shared/errors.js';
 import {
@@ -68,18 +68,22 @@ export class BlobIntegrityError extends InternalError {
 }
 
 export class S3BlobStore implements BlobStore {
-  readonly client: Client;
   private readonly pending = new Set<Promise<void>>();
   /** Reads rows whose bytes are still in the database (a store half-way through `blobs migrate`). */
   private readonly database = new DatabaseBlobStore();
 
-  constructor(
-    private readonly db: Database,
-    readonly settings: S3Settings,
-    private readonly onError: (err: unknown) => void = () => undefined,
-  ) {
+  /**
+   * A store on the bucket of `settings`. The S3 client library is loaded here: a server without object storage
+   * never loads it (it is the largest import of the start-up otherwise).
+   */
+  static async open(
+    db: Database,
+    settings: S3Settings,
+    onError: (err: unknown) => void = () => undefined,
+  ): Promise<S3BlobStore> {
+    const { Client } = await import('minio');
     const url = new URL(settings.endpoint);
-    this.client = new Client({
+    const client = new Client({
       endPoint: url.hostname,
       port: url.port ? Number(url.port) : undefined,
       useSSL: url.protocol === 'https:',
@@ -88,7 +92,15 @@ export class S3BlobStore implements BlobStore {
       region: settings.region,
       pathStyle: true,
     });
+    return new S3BlobStore(db, settings, client, onError);
   }
+
+  private constructor(
+    private readonly db: Database,
+    readonly settings: S3Settings,
+    readonly client: Client,
+    private readonly onError: (err: unknown) => void,
+  ) {}
 
   key(digest: string): string {
     return `${this.settings.prefix}sha256/${digest}`;

@@ -156,7 +156,10 @@ describe('moving blobs between the database and the bucket', () => {
       const versions: Uploaded[] = [];
       for (let i = 0; i < 12; i++) versions.push(await uploadVersion(bob, `mig-${i}`, 100 + i));
       const database = dbServer.server.ctx.db.db;
-      const bucket = new S3BlobStore(database, s3Settings(parseEnv({ ...s3.env, S3_PREFIX: 'mig/' }))!);
+      const bucket = await S3BlobStore.open(
+        database,
+        s3Settings(parseEnv({ ...s3.env, S3_PREFIX: 'mig/' }))!,
+      );
       const remote = sql`select count(*)::int as n from blobs where size > 0 and octet_length(data) = 0`;
       const inline = sql`select count(*)::int as n from blobs where size > 0 and octet_length(data) = size`;
       const total = Number((await rows(dbServer, inline))[0].n);
@@ -239,7 +242,7 @@ describe('backups with blobs in the bucket', () => {
       const intoBucket = await createTestDatabase();
       try {
         const env = { ...s3.env, S3_PREFIX: 'restored/' };
-        const bucket = new S3BlobStore(intoBucket.handle.db, s3Settings(parseEnv(env))!);
+        const bucket = await S3BlobStore.open(intoBucket.handle.db, s3Settings(parseEnv(env))!);
         await restoreBackup({ file, database: intoBucket.handle, s3: bucket });
         const remote = await intoBucket.handle.db.execute(
           sql`select count(*)::int as n from blobs where size > 0 and octet_length(data) = 0`,
