@@ -59,7 +59,7 @@ const METADATA_ARGUMENTS = withCachedJsonSchema(
   z.object({
     cursor: z
       .string()
-      .regex(/^\d{1,9}$/, 'A cursor is the number a previous answer gave')
+      .max(20)
       .optional()
       .describe('Where to continue, as given by the previous answer (for more than 100 skills)'),
   }),
@@ -115,6 +115,11 @@ function listingPages(catalog: Catalog): string[] {
  * its cache's TTL replaces it, so a warm call costs the same for 5,000 skills as for 100.
  */
 const renderedPages = (catalog: Catalog): string[] => memo(listingPages, catalog);
+/** The page a cursor names: the first without one, none (-1) for anything but a number an answer gave. */
+const pageNamed = (cursor: string | undefined): number => {
+  if (cursor === undefined) return 0;
+  return /^\d{1,9}$/.test(cursor) ? Number(cursor) / METADATA_PAGE_SIZE : -1;
+};
 /** Ranked skill search for one caller (its visibility and restriction applied), best first. */
 export type SkillSearch = (
   principal: Principal,
@@ -143,8 +148,7 @@ export function skillLibraryTools(views: SkillViews, search?: SkillSearch): Tool
       permission: 'skills.read',
       async call({ cursor }, ctx) {
         const pages = renderedPages(await libraryOf(ctx).catalog());
-        const page = Number(cursor ?? 0) / METADATA_PAGE_SIZE;
-        const text = pages[page];
+        const text = pages[pageNamed(cursor)];
         if (text === undefined)
           throw new ToolError(
             'invalid_input',
