@@ -15,12 +15,7 @@ import {
 } from '../http/index.js';
 import type { OAuthConnections } from './connections.js';
 import { clientAllowed } from './policy.js';
-import {
-  OAUTH_PREFIX,
-  PROTECTED_RESOURCE_PATH,
-  protectedResourceMetadata,
-  publicBase,
-} from './resource.js';
+import { OAUTH_PREFIX, PROTECTED_RESOURCE_PATH, protectedResourceMetadata, publicBase } from './resource.js';
 import type { OAuthServer } from './server.js';
 
 interface OAuthMountDeps {
