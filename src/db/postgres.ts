@@ -163,12 +163,14 @@ export function openPostgres(url: string, poolSize: number, opts: OpenOptions): 
     onRecovered: opts.onRecovered,
   });
   const db = drizzlePg(resilient.pool, { schema }) as unknown as Database;
+  let closing: Promise<void> | null = null;
   return {
     db,
     kind: 'postgres',
     ping: () => (resilient.unavailable ? Promise.resolve(false) : ping(db)),
     migrate: () => migratePostgres(url),
-    close: () => resilient.close(),
+    // Idempotent: a second close (an owner and a clean-up path both closing) waits for the first.
+    close: () => (closing ??= resilient.close()),
   };
 }
 
