@@ -20,8 +20,9 @@ import {
 } from '../components/ui';
 import { useAction, useAsync, useDocumentTitle, useRowActions } from '../lib/hooks';
 
-/** How often the list refreshes its live status. */
+/** How often the list refreshes its live status: often while a server is starting, else every 5 s. */
 const POLL_MS = 5_000;
+const POLL_STARTING_MS = 1_000;
 const MASK = '••••••••';
 const STATUS_TONE = { running: 'success', starting: 'accent', stopped: 'neutral', error: 'danger' } as const;
 
@@ -52,11 +53,12 @@ export function McpServersPage() {
   useDocumentTitle('MCP servers');
   const list = useAsync(() => endpoints.listMcpServers(), []);
   const [editing, setEditing] = useState<McpServer | 'new' | null>(null);
-  useEffect(() => {
-    const t = setInterval(list.reload, POLL_MS);
-    return () => clearInterval(t);
-  }, [list.reload]);
   const servers = list.data?.items ?? [];
+  const starting = servers.some((s) => s.status === 'starting');
+  useEffect(() => {
+    const t = setInterval(list.reload, starting ? POLL_STARTING_MS : POLL_MS);
+    return () => clearInterval(t);
+  }, [list.reload, starting]);
   return (
     <>
       <PageHeader
