@@ -1,6 +1,4 @@
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
-import { isPublicAddress } from '../shared/url-guard.js';
+import { addressesOf, isPublicAddress } from '../shared/url-guard.js';
 
 /**
  * The outbound fetch of Client ID Metadata Documents: refuses, before any packet is sent, a URL whose host is
@@ -9,8 +7,7 @@ import { isPublicAddress } from '../shared/url-guard.js';
  */
 export const guardedFetch: typeof fetch = async (input, init) => {
   const url = new URL(input instanceof Request ? input.url : String(input));
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  const addresses = isIP(host) ? [host] : (await lookup(host, { all: true })).map((a) => a.address);
+  const addresses = (await addressesOf(url.hostname)).map((a) => a.address);
   if (addresses.length === 0 || !addresses.every(isPublicAddress)) {
     throw new Error(`Refusing to fetch ${url.origin}: it is a private address`);
   }

@@ -59,6 +59,16 @@ function hexToV4(hex: string): string {
   return [hi >> 8, hi & 255, lo >> 8, lo & 255].join('.');
 }
 
+/**
+ * Every address `host` (a URL's hostname: a name, an IPv4 address or a bracketed IPv6 one) stands for: itself when
+ * it is an address, else what DNS answers. Rejects when the name does not resolve.
+ */
+export async function addressesOf(host: string): Promise<Array<{ address: string; family: number }>> {
+  const bare = host.replace(/^\[|\]$/g, '');
+  const family = isIP(bare);
+  return family ? [{ address: bare, family }] : lookup(bare, { all: true });
+}
+
 /** Checks a user-given URL; throws `bad_request` naming `field` when it may not be called. */
 export async function assertCallableUrl(raw: string, field: string, allowPrivate: boolean): Promise<URL> {
   const refuse = (why: string) => badRequest(`${field} ${why}`, { fields: [{ path: field, message: why }] });
@@ -71,13 +81,10 @@ export async function assertCallableUrl(raw: string, field: string, allowPrivate
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw refuse('must be an http(s) URL');
   if (url.username || url.password) throw refuse('must not carry credentials');
   if (allowPrivate) return url;
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  const addresses = isIP(host)
-    ? [host]
-    : await lookup(host, { all: true }).then(
-        (found) => found.map((a) => a.address),
-        () => [] as string[],
-      );
+  const addresses = await addressesOf(url.hostname).then(
+    (found) => found.map((a) => a.address),
+    () => [] as string[],
+  );
   if (addresses.length === 0) throw refuse('has a host name that does not resolve');
   if (!addresses.every(isPublicAddress)) throw refuse('points to a private or local address');
   return url;

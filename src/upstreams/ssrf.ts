@@ -1,8 +1,7 @@
-import { lookup } from 'node:dns/promises';
 import http from 'node:http';
 import https from 'node:https';
-import { isIP, type LookupFunction } from 'node:net';
-import { isPublicAddress } from '../shared/url-guard.js';
+import type { LookupFunction } from 'node:net';
+import { addressesOf, isPublicAddress } from '../shared/url-guard.js';
 import { Readable } from 'node:stream';
 import { badRequest } from '../shared/errors.js';
 
@@ -36,10 +35,9 @@ export async function resolveAllowed(
   host: string,
   policy: UrlPolicy,
 ): Promise<Array<{ address: string; family: number }>> {
-  const bare = host.replace(/^\[|\]$/g, '');
   let addresses: Array<{ address: string; family: number }>;
   try {
-    addresses = isIP(bare) ? [{ address: bare, family: isIP(bare) }] : await lookup(bare, { all: true });
+    addresses = await addressesOf(host);
   } catch {
     throw badRequest(`The server's host name ${JSON.stringify(host)} does not resolve`);
   }
