@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { and, asc, eq, notExists, or, sql } from 'drizzle-orm';
+import { and, asc, eq, notExists, or, sql, type SQL } from 'drizzle-orm';
 import { recordAudit } from '../audit/index.js';
 import { tables, type Database } from '../db/index.js';
 import type { SettingsService } from '../admin/index.js';
@@ -98,6 +98,16 @@ type RuntimeRow = typeof tables.mcpServerRuntime.$inferSelect;
  * guard on URLs, and secrets sealed at rest (bound to row and field). Emits `change` after every commit so the
  * supervisor reconciles and the tool provider drops the affected users' tool lists (bridged to other instances).
  */
+/** An enabled server as the tool provider and search see it: who owns it, its tool rules and catalog. */
+export interface ServerCatalog {
+  id: string;
+  name: string;
+  shared: boolean;
+  ownerId: string;
+  tools: ToolRules;
+  catalog: CatalogTool[];
+}
+
 export class UpstreamsService {
   readonly events = new EventEmitter<{ change: [ServerChange] }>();
 
@@ -251,67 +261,38 @@ export class UpstreamsService {
   }
 
   /** What the tool provider needs for one user: every enabled server they see and have not hidden. */
-  async usableBy(userId: string): Promise<
-    Array<{
-      id: string;
-      name: string;
-      shared: boolean;
-      ownerId: string;
-      tools: ToolRules;
-      catalog: CatalogTool[];
-    }>
-  > {
+  usableBy(userId: string): Promise<ServerCatalog[]> {
     const s = tables.mcpServers;
     const h = tables.hiddenMcpServers;
-    const rows = await this.db
-      .select({ server: s, catalog: tables.mcpServerRuntime.catalog })
-      .from(s)
-      .leftJoin(tables.mcpServerRuntime, eq(tables.mcpServerRuntime.serverId, s.id))
-      .where(
+    return this.catalogs(
+      or(
+        eq(s.ownerId, userId),
         and(
-          eq(s.enabled, true),
-          or(
-            eq(s.ownerId, userId),
-            and(
-              eq(s.shared, true),
-              notExists(
-                this.db
-                  .select({ one: sql`1` })
-                  .from(h)
-                  .where(and(eq(h.userId, userId), eq(h.serverId, s.id))),
-              ),
-            ),
+          eq(s.shared, true),
+          notExists(
+            this.db
+              .select({ one: sql`1` })
+              .from(h)
+              .where(and(eq(h.userId, userId), eq(h.serverId, s.id))),
           ),
         ),
-      )
-      .orderBy(asc(s.name), asc(s.id));
-    return rows.map(({ server, catalog }) => ({
-      id: server.id,
-      name: server.name,
-      shared: server.shared,
-      ownerId: server.ownerId,
-      tools: server.tools,
-      catalog: (catalog ?? []) as CatalogTool[],
-    }));
+      ),
+    );
   }
 
   /** Every enabled server with its catalog, whoever sees it (what search indexes; callers filter by tool list). */
-  async enabledCatalogs(): Promise<
-    Array<{
-      id: string;
-      name: string;
-      shared: boolean;
-      ownerId: string;
-      tools: ToolRules;
-      catalog: CatalogTool[];
-    }>
-  > {
+  enabledCatalogs(): Promise<ServerCatalog[]> {
+    return this.catalogs();
+  }
+
+  /** The enabled servers matching `visible`, by name, each with its tool catalog. */
+  private async catalogs(visible?: SQL): Promise<ServerCatalog[]> {
     const s = tables.mcpServers;
     const rows = await this.db
       .select({ server: s, catalog: tables.mcpServerRuntime.catalog })
       .from(s)
       .leftJoin(tables.mcpServerRuntime, eq(tables.mcpServerRuntime.serverId, s.id))
-      .where(eq(s.enabled, true))
+      .where(and(eq(s.enabled, true), visible))
       .orderBy(asc(s.name), asc(s.id));
     return rows.map(({ server, catalog }) => ({
       id: server.id,
