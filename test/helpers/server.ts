@@ -70,3 +70,32 @@ export async function startTestServer(
     },
   };
 }
+
+/**
+ * Two instances of one deployment, in this process: one database, one Redis (TEST_REDIS_URL, default
+ * 127.0.0.1:6379) under a key prefix of this run's own, one SECRET_KEY (console sessions work on both).
+ */
+export async function startTwoInstances(env: Record<string, string> = {}): Promise<{
+  a: TestServer;
+  b: TestServer;
+  close(): Promise<void>;
+}> {
+  const db = await createTestDatabase();
+  const deployment = {
+    REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
+    REDIS_PREFIX: `skillport-test-${randomBytes(4).toString('hex')}:`,
+    SECRET_KEY: randomBytes(32).toString('hex'),
+    ...env,
+  };
+  const a = await startTestServer(deployment, { sharedDatabase: db });
+  const b = await startTestServer(deployment, { sharedDatabase: db });
+  return {
+    a,
+    b,
+    async close() {
+      await a.close();
+      await b.close();
+      await db.dispose();
+    },
+  };
+}

@@ -4,36 +4,22 @@
  * sooner than the 5-second credential cache could expire, so it is the event that does it.
  */
 import { waitUntil } from '../helpers/until.js';
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Api, registerUser } from '../helpers/api.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { startTwoInstances, type TestServer } from '../helpers/server.js';
 import { authorize, exchangeCode, mcpInitialize, pkcePair, registerClient, tokenRequest } from './flow.js';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PUBLIC_URL = 'http://skillport.test';
-let db: TestDatabase;
 let a: TestServer;
 let b: TestServer;
 
+let deployment: Awaited<ReturnType<typeof startTwoInstances>>;
+
 beforeAll(async () => {
-  db = await createTestDatabase();
-  const env = {
-    REDIS_URL,
-    REDIS_PREFIX: `skillport-test-${randomBytes(4).toString('hex')}:`,
-    SECRET_KEY: randomBytes(32).toString('hex'),
-    PUBLIC_URL,
-    COMMANDS_ENABLED: 'false',
-  };
-  a = await startTestServer(env, { sharedDatabase: db });
-  b = await startTestServer(env, { sharedDatabase: db });
+  deployment = await startTwoInstances({ PUBLIC_URL, COMMANDS_ENABLED: 'false' });
+  ({ a, b } = deployment);
 });
-afterAll(async () => {
-  await a?.close();
-  await b?.close();
-  await db?.dispose();
-});
+afterAll(() => deployment?.close());
 
 const mcpStatus = async (server: TestServer, token: string) =>
   (await mcpInitialize(`${server.baseUrl}/mcp`, token)).status;

@@ -1,39 +1,28 @@
 import { waitUntil } from '../helpers/until.js';
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api, createApiToken, registerUser } from '../helpers/api.js';
-import { createTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { connectMcp } from '../helpers/mcp.js';
-import { startTestServer, type TestServer } from '../helpers/server.js';
+import { startTwoInstances, type TestServer } from '../helpers/server.js';
 import { skillZip } from '../helpers/zips.js';
 
 /**
  * Two instances of one deployment: one database, one Redis (127.0.0.1:6379), a Redis key prefix of this run's
  * own. What one instance changes, the other must honour at once.
  */
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-let db: TestDatabase;
 let a: TestServer;
 let b: TestServer;
 
+let deployment: Awaited<ReturnType<typeof startTwoInstances>>;
+
 beforeAll(async () => {
-  db = await createTestDatabase();
-  const env = {
-    REDIS_URL,
-    REDIS_PREFIX: `skillport-test-${randomBytes(4).toString('hex')}:`,
-    SECRET_KEY: randomBytes(32).toString('hex'), // one deployment: console sessions work on every instance
+  deployment = await startTwoInstances({
     AUTH_RATE_LIMIT_PER_ACCOUNT: '3',
     TRUST_PROXY: 'true', // X-Forwarded-For gives test clients addresses of their own
     COMMANDS_ENABLED: 'false',
-  };
-  a = await startTestServer(env, { sharedDatabase: db });
-  b = await startTestServer(env, { sharedDatabase: db });
+  });
+  ({ a, b } = deployment);
 });
-afterAll(async () => {
-  await a?.close();
-  await b?.close();
-  await db?.dispose();
-});
+afterAll(() => deployment?.close());
 
 describe('several instances with Redis', () => {
   it('a token revoked on one instance is refused by the other at once', async () => {
