@@ -115,8 +115,9 @@ export class ToolRegistry {
       throw new ToolError('internal', INTERNAL_ERROR_MESSAGE);
     } finally {
       const seconds = (performance.now() - started) / 1000;
-      this.metrics?.toolCalls.inc({ tool: tool.name, outcome });
-      this.metrics?.toolDuration.observe({ tool: tool.name }, seconds);
+      const label = tool.metricLabel ?? tool.name;
+      this.metrics?.toolCalls.inc({ tool: label, outcome });
+      this.metrics?.toolDuration.observe({ tool: label }, seconds);
       const report: ToolCallReport = { user, tool: tool.name, ms: Math.round(seconds * 1000), outcome };
       if (ctx.report) {
         ctx.report(report);

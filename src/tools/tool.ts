@@ -51,6 +51,11 @@ export interface Tool<S extends z.ZodObject = z.ZodObject> {
   annotations: ToolAnnotations;
   permission: ToolPermission;
   /**
+   * The `tool` label of the call metrics, when not `name`: tools named from outside (an upstream server's list)
+   * share one label so the metric's series stay bounded; their per-server detail has metrics of its own.
+   */
+  metricLabel?: string;
+  /**
    * Runs the tool with arguments already validated against `inputSchema`. Throws `ToolError` for a failure the
    * model can act on; anything else is an internal error and is not described to the caller.
    */

@@ -121,6 +121,7 @@ function toTool(
     inputSchema: givenJsonSchema(source.inputSchema),
     annotations: source.annotations ?? {},
     permission: 'upstreams.call',
+    metricLabel: 'upstream',
     async call(args, ctx) {
       try {
         return await supervisor.call(serverId, source.name, args as Record<string, unknown>, ctx.signal);

@@ -318,6 +318,9 @@ describe('HTTP upstream, SSRF guard, sharing and isolation', () => {
     const metrics = await admin.get('/metrics');
     expect(metrics.status).toBe(200);
     expect(metrics.text).toContain('skillport_upstream_tool_calls_total');
+    // Upstream tools' names come from outside: their calls share one label instead of a series per name.
+    expect(metrics.text).toMatch(/^skillport_mcp_tool_calls_total\{tool="upstream",outcome="ok"\} [1-9]/m);
+    expect(metrics.text).not.toMatch(/skillport_mcp_tool_calls_total\{tool="web__/);
     for (const secret of [SECRET, HEADER_SECRET]) {
       expect(metrics.text).not.toContain(secret);
       expect(srv.logs.filter((l) => l.includes(secret))).toEqual([]);
