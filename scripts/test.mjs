@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-// The whole test suite: formatting, lint, type-check, the OpenAPI lint, then every vitest test twice — on the
-// embedded PGlite database (measuring line coverage against the thresholds in vitest.config.ts) and on the
-// machine's PostgreSQL (each test file creates and drops its own database). Ends with one line
-// "N passed, N failed, N skipped" that CI reads. Extra arguments are passed to vitest (e.g. a file filter); a
-// filtered run measures no coverage, since its thresholds are for the whole suite.
+// The whole test suite: formatting, lint, type-check, the OpenAPI lint, the freshness of the console's generated
+// API types, then every vitest test twice — on the embedded PGlite database (measuring line coverage against the
+// thresholds in vitest.config.ts) and on the machine's PostgreSQL (each test file creates and drops its own
+// database). Ends with one line "N passed, N failed, N skipped" that CI reads. Extra arguments are passed to
+// vitest (e.g. a file filter); a filtered run measures no coverage, since its thresholds are for the whole suite.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -92,6 +92,8 @@ if (!extra.length) {
   check('typecheck', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']);
   check('typecheck web', 'npx', ['tsc', '-p', 'web/tsconfig.json', '--noEmit']);
   check('openapi lint', 'npx', ['tsx', 'scripts/check-openapi.ts']);
+  // The console's API types are generated from the served document and committed: fail while they are stale.
+  check('api types', 'npx', ['tsx', 'scripts/generate-api-types.ts', '--check']);
   check('build', 'npm', ['run', 'build']);
 }
 vitest('pglite', { coverage: !extra.length });
