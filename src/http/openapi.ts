@@ -47,10 +47,33 @@ function withDocumentedAccess(route: RouteConfig): RouteConfig {
 export const PERMISSION_EXTENSION = 'x-permission';
 const INSUFFICIENT_SCOPE = '`insufficient_scope`: an API token without the `api` scope';
 
+/** One offending field of an invalid request (`details.fields`), so a client can show the message beside it. */
+const FieldErrorSchema = z
+  .object({
+    path: z.string().openapi({ description: 'The field, dotted (`restriction.skills`), or `(body)`' }),
+    in: z
+      .string()
+      .optional()
+      .openapi({ description: 'Where the field is (`body`, `path`, `query`), when known' }),
+    message: z.string(),
+  })
+  .openapi('FieldError');
+
+/** Always an object; the members below are the ones a client can act on, the rest depend on the error's code. */
+const ErrorDetailsSchema = z
+  .object({
+    fields: z.array(FieldErrorSchema).optional().openapi({ description: 'The offending fields (400)' }),
+    retry_after: z
+      .number()
+      .optional()
+      .openapi({ description: 'Seconds to wait before retrying (429, 503; also sent as `Retry-After`)' }),
+  })
+  .catchall(z.unknown());
+
 export const ErrorSchema = z
   .object({
     success: z.literal(false),
-    error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
+    error: z.object({ code: z.string(), message: z.string(), details: ErrorDetailsSchema.optional() }),
     timestamp: z.string(),
   })
   .openapi('Error');

@@ -877,9 +877,23 @@ export interface components {
       error: {
         code: string;
         message: string;
-        details?: unknown;
+        details?: {
+          /** @description The offending fields (400) */
+          fields?: components['schemas']['FieldError'][];
+          /** @description Seconds to wait before retrying (429, 503; also sent as `Retry-After`) */
+          retry_after?: number;
+        } & {
+          [key: string]: unknown;
+        };
       };
       timestamp: string;
+    };
+    FieldError: {
+      /** @description The field, dotted (`restriction.skills`), or `(body)` */
+      path: string;
+      /** @description Where the field is (`body`, `path`, `query`), when known */
+      in?: string;
+      message: string;
     };
     ApiKey: {
       /** Format: uuid */
