@@ -1,5 +1,5 @@
 import { humanizeFieldMessage } from '../lib/fields';
-import type { AuthResponse, FieldError, User } from './types';
+import type { AuthResponse, ErrorDetails, ErrorEnvelope, User } from './types';
 
 /**
  * The console's one door to the REST API.
@@ -20,7 +20,7 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
-    readonly details?: unknown,
+    readonly details?: ErrorDetails,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -29,9 +29,10 @@ export class ApiError extends Error {
   /** Field-level validation messages keyed by `details.fields[].path`. */
   get fields(): Record<string, string> {
     const out: Record<string, string> = {};
-    const d = this.details as { fields?: unknown } | undefined;
-    if (d && Array.isArray(d.fields)) {
-      for (const f of d.fields as FieldError[]) {
+    // Checked all the same: the answer may come from something in front of the server.
+    const list = this.details?.fields;
+    if (Array.isArray(list)) {
+      for (const f of list) {
         if (f && typeof f.path === 'string' && typeof f.message === 'string' && !(f.path in out)) {
           out[f.path] = humanizeFieldMessage(f.path, f.message);
         }
@@ -45,7 +46,7 @@ export class ApiError extends Error {
 export function errorMessage(err: unknown): string {
   if (err instanceof ApiError) {
     if (err.code === 'rate_limited') {
-      const retry = (err.details as { retry_after?: number } | undefined)?.retry_after;
+      const retry = err.details?.retry_after;
       return retry ? `${err.message} Try again in ${retry} s.` : err.message;
     }
     return err.message || `Request failed (${err.status}).`;
@@ -196,7 +197,7 @@ async function toApiError(res: Response): Promise<ApiError> {
   } catch {
     /* not JSON */
   }
-  const e = (payload as { error?: { code?: string; message?: string; details?: unknown } } | null)?.error;
+  const e = (payload as Partial<ErrorEnvelope> | null)?.error;
   const fallback =
     res.status === 413
       ? 'The file is too large for this server.'
@@ -323,7 +324,7 @@ function xhrUpload<T>(
 }
 
 function xhrError(status: number, json: unknown): ApiError {
-  const e = (json as { error?: { code?: string; message?: string; details?: unknown } } | null)?.error;
+  const e = (json as Partial<ErrorEnvelope> | null)?.error;
   const fallback =
     status === 413 ? 'The file is too large for this server.' : `The upload failed (${status}).`;
   return new ApiError(status, e?.code ?? `http_${status}`, e?.message || fallback, e?.details);

@@ -1,301 +1,67 @@
-// Shapes of the public REST API (/api/v1). Kept deliberately close to the wire format (snake_case).
+// The console's names for the shapes of the public REST API (/api/v1), in its wire format (snake_case). Each is an
+// alias into schema.gen.ts, which is generated from the OpenAPI document the server serves (`npm run api-types`),
+// so it cannot drift from what the server answers: a shape that is wrong here is fixed in the server's schema.
+// Only the console's own types are written out.
+import type { components, operations } from './schema.gen';
 
-export interface User {
-  id: string;
-  email: string;
-  username: string;
-  is_admin: boolean;
-  disabled: boolean;
-  created_at: string;
-  updated_at: string;
-}
+type Schemas = components['schemas'];
+type Operation = keyof operations;
 
-export interface AuthResponse {
-  user: User;
-  access_token: string;
-  refresh_token: string;
-  token_type: 'Bearer';
-  expires_in: number;
-}
+type JsonContent<T> = T extends { content: { 'application/json': infer Json } } ? Json : never;
 
-export interface ServerInfo {
-  version: string;
-  public_url: string | null;
-  mcp_url: string | null;
-  sse_url: string | null;
-  signup: 'open' | 'closed';
-}
+/** The JSON body of an operation's success answer (200, 201 or 202), by its operationId. */
+export type Ok<Op extends Operation> = JsonContent<
+  operations[Op]['responses'][Extract<keyof operations[Op]['responses'], 200 | 201 | 202>]
+>;
 
-export interface Page<T> {
-  items: T[];
-  next_cursor: string | null;
-}
+/** The JSON request body of an operation, by its operationId. */
+export type Body<Op extends Operation> = JsonContent<NonNullable<operations[Op]['requestBody']>>;
 
-export type TokenScope = 'mcp' | 'api';
+/** The query parameters of an operation, by its operationId. */
+export type Query<Op extends Operation> = NonNullable<operations[Op]['parameters']['query']>;
 
-/** What an API key may do (see README, "API keys"). */
-export interface KeyPermissions {
-  can_manage: boolean;
-  can_call_assistant: boolean;
-  can_use_mcp: boolean;
-  can_admin: boolean;
-}
+export type User = Schemas['User'];
+export type AuthResponse = Schemas['AuthResult'];
+export type ServerInfo = Schemas['ServerInfo'];
+/** The envelope of every error answer. */
+export type ErrorEnvelope = Schemas['Error'];
+/** An error's details: `fields` on a 400, `retry_after` on a 429 or 503, other members by the error's code. */
+export type ErrorDetails = NonNullable<ErrorEnvelope['error']['details']>;
 
-export interface ApiToken extends KeyPermissions {
-  id: string;
-  name: string;
-  prefix: string;
-  /** The permissions in the older /tokens shape. */
-  scopes: TokenScope[];
-  /** Empty = all of the owner's assistants. */
-  assistant_ids: string[];
-  /** Null = no restriction; a list left out does not restrict. */
-  restriction: KeyRestriction | null;
-  is_disabled: boolean;
-  expires_at: string | null;
-  last_used_at: string | null;
-  created_at: string;
-  revoked_at: string | null;
-}
+export type ApiToken = Schemas['ApiKey'];
+export type CreatedApiToken = Schemas['NewApiKey'];
+export type ApiKeyChanges = Body<'putApiKeysById'>;
+/** What an API key may do (see README, "API keys"): the four permission flags of a key, edited together. */
+export type KeyPermissions = Pick<
+  ApiToken,
+  'can_manage' | 'can_call_assistant' | 'can_use_mcp' | 'can_admin'
+>;
 
-/**
- * `skills`: only these skills' tools; `servers`: only these upstream MCP servers' tools; `compact_tools`: listed
- * only the search meta-tools (small-context mode).
- */
-export interface KeyRestriction {
-  skills?: string[];
-  servers?: string[];
-  compact_tools?: boolean;
-}
+export type Skill = Schemas['Skill'];
+export type SkillVersion = Schemas['SkillVersion'];
+export type UploadResult = Schemas['UploadResult'];
+export type SkillFile = Schemas['SkillFile'];
 
-export interface ApiKeyChanges extends Partial<KeyPermissions> {
-  name?: string;
-  restriction?: KeyRestriction | null;
-  is_disabled?: boolean;
-}
+export type AuditEntry = Schemas['AuditEvent'];
+/** The audit log's filters (its paging parameters are the list's own). */
+export type AuditQuery = Omit<Query<'getAudit'>, 'cursor' | 'limit'>;
 
-export interface CreatedApiToken extends ApiToken {
-  token: string;
-}
+export type ServerSettings = Schemas['Settings'];
 
-export interface Skill {
-  id: string;
-  name: string;
-  description: string;
-  origin: 'own' | 'shared';
-  enabled: boolean;
-  hidden: boolean;
-  shared: boolean;
-  current_version: number;
-  version_label: string | null;
-  warnings: string[];
-  file_count: number;
-  size_bytes: number;
-  license: string | null;
-  compatibility: string | null;
-  metadata: Record<string, unknown>;
-  run_commands_enabled: boolean;
-  created_at: string;
-  updated_at: string;
-}
-
-export interface SkillVersion {
-  number: number;
-  label: string | null;
-  created_at: string;
-  file_count: number;
-  size_bytes: number;
-  is_current: boolean;
-  warnings: string[];
-}
-
-export interface UploadResult {
-  skill: Skill;
-  version: SkillVersion;
-  warnings: string[];
-}
-
-export interface SkillFile {
-  path: string;
-  size: number;
-  executable: boolean;
-  sha256: string;
-  content_type: string;
-}
-
-export interface AuditEntry {
-  id: number;
-  actor_id: string | null;
-  /** Null for an unknown actor or a deleted account. */
-  actor: { id: string; username: string; email: string } | null;
-  action: string;
-  /** `user:<id>`, `skill:<id>`, `token:<id>`, `settings`… */
-  target: string | null;
-  /** The target's username or name; null when it is gone. */
-  target_label: string | null;
-  result: string;
-  ip: string | null;
-  created_at: string;
-  details: unknown;
-}
-
-export type AuditQuery = {
-  actor_id?: string;
-  /** An exact action, or a dotted prefix (`auth` matches `auth.login`). */
-  action?: string;
-  result?: 'success' | 'failure' | 'started';
-  target?: string;
-  since?: string;
-  until?: string;
-};
-
-export interface ServerSettings {
-  commands_enabled: boolean;
-  /** Who may add stdio upstream MCP servers. */
-  upstream_stdio: 'admins' | 'users' | 'off';
-  upstream_allow_private_networks: boolean;
-  upstream_allow_http: boolean;
-  oauth_dynamic_registration: boolean;
-  oauth_allowed_clients: string[];
-  user_model_providers: boolean;
-}
-
-export interface ModelProvider {
-  id: string;
-  name: string;
-  kind: 'openai-compatible' | 'anthropic';
-  base_url: string;
-  api_key: string | null;
-  models: string[];
-  scope: 'global' | 'own' | 'environment';
-}
-
-export interface Assistant {
-  id: string;
-  name: string;
-  description: string;
-  provider_id: string | null;
-  model: string;
-  system_prompt: string;
-  temperature: number | null;
-  max_tokens: number | null;
-  max_steps: number;
-  skills: 'all' | string[];
-  run_scripts: boolean;
-  upstream_tools: string[];
-  shared: boolean;
-  owned: boolean;
-}
-
-export type AssistantInput = Omit<Assistant, 'id' | 'owned'>;
-
-export interface ChatSession {
-  id: string;
-  assistant_id: string;
-  title: string;
-  message_count: number;
-  busy: boolean;
-  updated_at: string;
-  expires_at: string;
-}
-
-export interface AssistantUsage {
-  credential: string;
-  requests: number;
-  prompt_tokens: number;
-  completion_tokens: number;
-}
-
-export interface FieldError {
-  path: string;
-  message: string;
-}
+export type ModelProvider = Schemas['ModelProvider'];
+export type Assistant = Schemas['Assistant'];
+/** An assistant's writable fields, every one optional (the form edits them one by one). */
+export type AssistantInput = Body<'patchAssistantsById'>;
+export type ChatSession = Schemas['ChatSession'];
+export type AssistantUsage = Schemas['AssistantUsage'];
 
 /** A pending OAuth authorization, as the consent page shows it. */
-export interface OAuthAuthorizationRequest {
-  client: {
-    id: string;
-    name: string | null;
-    uri: string | null;
-    logo_uri: string | null;
-    registration: 'metadata_document' | 'dynamic';
-  };
-  redirect_uri: string;
-  resource: string;
-  scopes: string[];
-}
-
+export type OAuthAuthorizationRequest = Schemas['OAuthAuthorizationRequest'];
 /** An MCP client the user authorized through OAuth. */
-export interface OAuthConnection {
-  id: string;
-  client_id: string;
-  client_name: string | null;
-  resource: string;
-  scopes: string[];
-  restriction: { skills: string[] } | null;
-  created_at: string;
-  last_used_at: string | null;
-}
+export type OAuthConnection = Schemas['OAuthConnection'];
 
-/** One result of `/search`: a skill (use it by name) or a tool (call it by name). */
-export interface SearchHit {
-  kind: 'skill' | 'tool';
-  name: string;
-  description: string;
-  /** Found by its words, by meaning (embeddings), or both. */
-  match: 'text' | 'semantic' | 'both';
-  score: number;
-}
-
-export interface SearchResults {
-  /** `full_text` when no embeddings provider is configured (or it failed for this query). */
-  mode: 'hybrid' | 'full_text';
-  results: SearchHit[];
-}
-
-export interface SearchStatus {
-  mode: 'hybrid' | 'full_text';
-  embedding_model: string | null;
-  vector_path: 'pgvector' | 'portable' | 'none';
-  documents: number;
-  embedded: number;
-  jobs: Array<{
-    id: number;
-    kind: string;
-    status: 'pending' | 'running' | 'done' | 'failed';
-    attempts: number;
-    done: number;
-    total: number | null;
-    last_error: string | null;
-    run_after: string;
-    updated_at: string;
-  }>;
-}
+export type SearchResults = Schemas['SearchResults'];
+export type SearchStatus = Schemas['SearchStatus'];
 
 /** An upstream MCP server (`/api/v1/mcp-servers`); secret values come back masked. */
-export interface McpServer {
-  id: string;
-  name: string;
-  description: string;
-  transport: 'stdio' | 'sse' | 'streamable-http';
-  command: string | null;
-  args: string[];
-  cwd: string | null;
-  read_paths: string[];
-  network: 'none' | 'host' | null;
-  env: Record<string, string>;
-  url: string | null;
-  headers: Record<string, string>;
-  enabled: boolean;
-  shared: boolean;
-  is_owner: boolean;
-  hidden: boolean;
-  call_timeout_ms: number;
-  tool_allow: string[] | null;
-  tool_deny: string[];
-  status: 'starting' | 'running' | 'stopped' | 'error';
-  last_error: string | null;
-  status_changed_at: string | null;
-  restart_count: number;
-  tools: Array<{ name: string; exposed_name: string; description: string; allowed: boolean }>;
-}
+export type McpServer = Schemas['McpServer'];

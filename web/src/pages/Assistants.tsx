@@ -23,7 +23,12 @@ import { Link } from '../router';
 
 /** Model providers: admins add them for everybody; users their own when the admin setting allows it. */
 function ProvidersSection({ providers, reload }: { providers: ModelProvider[]; reload: () => void }) {
-  const [form, setForm] = useState({ name: '', kind: 'openai-compatible', base_url: '', api_key: '' });
+  const [form, setForm] = useState({
+    name: '',
+    kind: 'openai-compatible' as ModelProvider['kind'],
+    base_url: '',
+    api_key: '',
+  });
   const [error, setError] = useState<string | null>(null);
   const [checks, setChecks] = useState<Record<string, string>>({});
   const add = async (e: FormEvent) => {
@@ -85,7 +90,7 @@ function ProvidersSection({ providers, reload }: { providers: ModelProvider[]; r
         <SelectField
           label="Kind"
           value={form.kind}
-          onChange={(e) => setForm({ ...form, kind: e.target.value })}
+          onChange={(e) => setForm({ ...form, kind: e.target.value as ModelProvider['kind'] })}
         >
           <option value="openai-compatible">OpenAI-compatible</option>
           <option value="anthropic">Anthropic</option>
@@ -118,7 +123,7 @@ function ProvidersSection({ providers, reload }: { providers: ModelProvider[]; r
   );
 }
 
-const emptyAssistant: Partial<AssistantInput> = {
+const emptyAssistant: AssistantInput = {
   name: '',
   description: '',
   provider_id: null,
@@ -149,9 +154,7 @@ function AssistantForm({
   const defaultProvider = providers.some((p) => p.scope === 'environment')
     ? null
     : (providers[0]?.id ?? null);
-  const [a, setA] = useState<Partial<AssistantInput>>(
-    initial ?? { ...emptyAssistant, provider_id: defaultProvider },
-  );
+  const [a, setA] = useState<AssistantInput>(initial ?? { ...emptyAssistant, provider_id: defaultProvider });
   const [error, setError] = useState<string | null>(null);
   const chosen = a.skills === 'all' ? null : (a.skills ?? []);
   const save = async (e: FormEvent) => {

@@ -246,12 +246,18 @@ function ServerForm({
     e.preventDefault();
     void save.run(async () => {
       const common = { name, description, shared, call_timeout_ms: Math.round(Number(timeout) * 1000) };
-      const fields =
-        transport === 'stdio'
-          ? { command, args: lines(args), read_paths: lines(readPaths), env: parsePairs(secrets) }
-          : { url, headers: parsePairs(secrets) };
-      if (server) await endpoints.updateMcpServer(server.id, { ...common, ...fields });
-      else await endpoints.createMcpServer({ transport, ...common, ...fields });
+      const stdio = { command, args: lines(args), read_paths: lines(readPaths), env: parsePairs(secrets) };
+      const remote = { url, headers: parsePairs(secrets) };
+      if (server) {
+        await endpoints.updateMcpServer(server.id, {
+          ...common,
+          ...(transport === 'stdio' ? stdio : remote),
+        });
+      } else {
+        await endpoints.createMcpServer(
+          transport === 'stdio' ? { transport, ...common, ...stdio } : { transport, ...common, ...remote },
+        );
+      }
       toast(`Server “${name}” saved`);
       onSaved();
     });
