@@ -53,7 +53,9 @@ const ApiKey = z
     scopes: z.array(z.enum(TOKEN_SCOPES)).openapi({
       description: 'The permissions in the old /tokens shape (api = can_manage, mcp = can_use_mcp)',
     }),
-    assistant_ids: z.array(z.uuid()),
+    assistant_ids: z
+      .array(z.uuid())
+      .openapi({ description: "The assistants the key may call; empty = all of the owner's assistants" }),
     restriction: Restriction,
     is_disabled: z.boolean(),
     expires_at: z.string().nullable(),

@@ -911,6 +911,7 @@ export interface components {
       can_admin: boolean;
       /** @description The permissions in the old /tokens shape (api = can_manage, mcp = can_use_mcp) */
       scopes: ('mcp' | 'api')[];
+      /** @description The assistants the key may call; empty = all of the owner's assistants */
       assistant_ids: string[];
       restriction: components['schemas']['ApiKeyRestriction'];
       is_disabled: boolean;
