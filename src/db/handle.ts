@@ -35,6 +35,12 @@ export interface OpenOptions {
   poolSize?: number;
   /** Apply pending migrations before returning (default true). */
   migrate?: boolean;
+  /**
+   * PGlite: load the pgvector extension (default true). Only search by embeddings uses it, and loading it costs
+   * ≈0.1–0.2 s of every start (issue 11), so the server asks for it only when embeddings are configured. A data
+   * dir that has the extension opens without it: its cache table is then left alone (search/pgvector.ts).
+   */
+  vectors?: boolean;
   /** PostgreSQL: the database went away (requests get 503 until it answers again). */
   onConnectionError?: (err: Error) => void;
   /** PostgreSQL: the database answers again after having gone away. */

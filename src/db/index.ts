@@ -3,7 +3,6 @@ import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { vector } from '@electric-sql/pglite-pgvector';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { schema } from './schema.js';
@@ -39,7 +38,7 @@ export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
   // The PostgreSQL driver is loaded only when DATABASE_URL is set (the embedded database needs none of it).
   const handle = opts.url
     ? (await import('./postgres.js')).openPostgres(opts.url, opts.poolSize ?? 10, opts)
-    : await openPglite(opts.embeddedDir);
+    : await openPglite(opts.embeddedDir, opts.vectors !== false);
   if (opts.migrate !== false) {
     try {
       await handle.migrate();
@@ -51,7 +50,7 @@ export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
   return handle;
 }
 
-async function openPglite(dir: string | undefined): Promise<DatabaseHandle> {
+async function openPglite(dir: string | undefined, vectors: boolean): Promise<DatabaseHandle> {
   // The lock comes first: a second process must be refused before it reads (and later overwrites) the files.
   const lock = dir ? lockDataDir(createDir(dir)) : null;
   let client: PGlite;
@@ -61,7 +60,7 @@ async function openPglite(dir: string | undefined): Promise<DatabaseHandle> {
     client = await PGlite.create({
       ...(dir ? { dataDir: dir } : {}),
       ...BYTEA_AS_BINARY,
-      extensions: { vector },
+      ...(vectors ? { extensions: { vector: (await import('@electric-sql/pglite-pgvector')).vector } } : {}),
     });
   } catch (err) {
     lock?.release();
