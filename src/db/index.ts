@@ -7,7 +7,14 @@ import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { schema } from './schema.js';
 import { lockDataDir } from './dir-lock.js';
-import { MIGRATIONS_DIR, ping, type Database, type DatabaseHandle, type OpenOptions } from './handle.js';
+import {
+  MIGRATIONS_DIR,
+  migrationsCurrent,
+  ping,
+  type Database,
+  type DatabaseHandle,
+  type OpenOptions,
+} from './handle.js';
 import { describeFsError } from '../shared/fs-errors.js';
 
 export * as tables from './schema.js';
@@ -41,6 +48,9 @@ export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
     : await openPglite(opts.embeddedDir, opts.vectors !== false);
   if (opts.migrate !== false) {
     try {
+      // On PGlite, one query tells that nothing is to be done (PostgreSQL's path takes its lock first, and its
+      // first contact names DATABASE_URL when it fails).
+      if (handle.kind === 'pglite' && (await migrationsCurrent(handle.db))) return handle;
       await handle.migrate();
     } catch (err) {
       await handle.close();
