@@ -11,7 +11,9 @@
  *      then its RSS);
  *    - the server on a fresh data dir: creates and migrates the database; RSS once /ready answers;
  *    - the server on that existing data dir: time from spawn until /ready answers (polled every 5 ms), RSS.
- *    Ratios are to the bare PGlite open of the same round.
+ *    Ratios are to the bare PGlite open of the same round. With BENCH_BIN_BEFORE=<another build's
+ *    bin/skillport.js> (e.g. the commit before a change, built in a scratch copy), that build's server is started
+ *    on the same existing data dir in every round too, for a before/after in one run.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -30,6 +32,7 @@ const BIN = path.join(ROOT, 'bin/skillport.js');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const UPLOADS = Number(process.env.BENCH_UPLOADS ?? 5);
 const STARTS = Number(process.env.BENCH_STARTS ?? 3);
+const BEFORE = process.env.BENCH_BIN_BEFORE;
 const MiB = 2 ** 20;
 
 const since = (t: bigint) => Number(process.hrtime.bigint() - t) / 1e6;
@@ -73,10 +76,10 @@ interface Server {
   readyMs: number;
 }
 
-async function startServer(dataDir: string): Promise<Server> {
+async function startServer(dataDir: string, bin = BIN): Promise<Server> {
   const port = await freePort();
   const t = process.hrtime.bigint();
-  const child = spawn(process.execPath, [BIN, 'serve'], {
+  const child = spawn(process.execPath, [bin, 'serve'], {
     env: {
       PATH: process.env.PATH ?? '',
       PORT: String(port),
@@ -175,6 +178,8 @@ async function startups(): Promise<void> {
   const freshRss: number[] = [];
   const existing: number[] = [];
   const existingRss: number[] = [];
+  const before: number[] = [];
+  const beforeRss: number[] = [];
   let uploaded = false;
   for (let i = 0; i < STARTS; i++) {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'skillport-bench-pglite-'));
@@ -193,6 +198,12 @@ async function startups(): Promise<void> {
       uploaded = true;
     }
     await stopServer(again);
+    if (BEFORE) {
+      const old = await startServer(dataDir, BEFORE);
+      before.push(old.readyMs);
+      beforeRss.push(rssMiB(old.child.pid!));
+      await stopServer(old);
+    }
     rmSync(dataDir, { recursive: true, force: true });
   }
   const b = median(bare);
@@ -206,6 +217,7 @@ async function startups(): Promise<void> {
   row('bare PGlite: open existing dir', b, br);
   row('server: fresh data dir (create+migrate)', median(fresh), median(freshRss));
   row('server: existing data dir', median(existing), median(existingRss));
+  if (BEFORE) row('before: server, existing data dir', median(before), median(beforeRss));
 }
 
 async function main() {

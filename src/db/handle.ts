@@ -1,4 +1,5 @@
 /** The database handle every room receives, its types, and what both drivers share (migrations folder, health check). */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql, type ExtractTablesWithRelations } from 'drizzle-orm';
@@ -35,10 +36,37 @@ export interface OpenOptions {
   poolSize?: number;
   /** Apply pending migrations before returning (default true). */
   migrate?: boolean;
+  /**
+   * PGlite: load the pgvector extension (default true). Only search by embeddings uses it, and loading it costs
+   * ≈0.1–0.2 s of every start (issue 11), so the server asks for it only when embeddings are configured. A data
+   * dir that has the extension opens without it: its cache table is then left alone (search/pgvector.ts).
+   */
+  vectors?: boolean;
   /** PostgreSQL: the database went away (requests get 503 until it answers again). */
   onConnectionError?: (err: Error) => void;
   /** PostgreSQL: the database answers again after having gone away. */
   onRecovered?: () => void;
+}
+
+/**
+ * True when the database's newest applied migration is at least the newest in migrations/meta/_journal.json: then
+ * drizzle's migrator would apply nothing (it applies the journal's entries newer than the newest applied one), so
+ * a start need not read and hash every migration file and run its five statements (issue 11). False when in
+ * doubt (no migrations table yet): the migrator decides.
+ */
+export async function migrationsCurrent(db: Database): Promise<boolean> {
+  const journal = JSON.parse(readFileSync(path.join(MIGRATIONS_DIR, 'meta/_journal.json'), 'utf8')) as {
+    entries: Array<{ when: number }>;
+  };
+  const newest = Math.max(...journal.entries.map((e) => e.when));
+  try {
+    const result = await db.execute(sql`select max(created_at) as applied from drizzle.__drizzle_migrations`);
+    const rows = (result as { rows?: unknown[] }).rows ?? (result as unknown as unknown[]);
+    const applied = (rows[0] as { applied: string | number | null } | undefined)?.applied;
+    return applied != null && Number(applied) >= newest;
+  } catch {
+    return false;
+  }
 }
 
 /** A health check that answers in bounded time (for /ready and the metrics), whatever the database does. */

@@ -3,12 +3,18 @@ import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { vector } from '@electric-sql/pglite-pgvector';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { schema } from './schema.js';
 import { lockDataDir } from './dir-lock.js';
-import { MIGRATIONS_DIR, ping, type Database, type DatabaseHandle, type OpenOptions } from './handle.js';
+import {
+  MIGRATIONS_DIR,
+  migrationsCurrent,
+  ping,
+  type Database,
+  type DatabaseHandle,
+  type OpenOptions,
+} from './handle.js';
 import { describeFsError } from '../shared/fs-errors.js';
 
 export * as tables from './schema.js';
@@ -39,9 +45,12 @@ export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
   // The PostgreSQL driver is loaded only when DATABASE_URL is set (the embedded database needs none of it).
   const handle = opts.url
     ? (await import('./postgres.js')).openPostgres(opts.url, opts.poolSize ?? 10, opts)
-    : await openPglite(opts.embeddedDir);
+    : await openPglite(opts.embeddedDir, opts.vectors !== false, opts.migrate !== false);
   if (opts.migrate !== false) {
     try {
+      // On PGlite, one query tells that nothing is to be done (PostgreSQL's path takes its lock first, and its
+      // first contact names DATABASE_URL when it fails).
+      if (handle.kind === 'pglite' && (await migrationsCurrent(handle.db))) return handle;
       await handle.migrate();
     } catch (err) {
       await handle.close();
@@ -51,17 +60,21 @@ export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
   return handle;
 }
 
-async function openPglite(dir: string | undefined): Promise<DatabaseHandle> {
+async function openPglite(
+  dir: string | undefined,
+  vectors: boolean,
+  migrate: boolean,
+): Promise<DatabaseHandle> {
   // The lock comes first: a second process must be refused before it reads (and later overwrites) the files.
   const lock = dir ? lockDataDir(createDir(dir)) : null;
   let client: PGlite;
   try {
-    if (dir && !existsSync(path.join(dir, 'PG_VERSION'))) await initialiseInChild(dir);
+    if (dir && !existsSync(path.join(dir, 'PG_VERSION'))) await initialiseInChild(dir, migrate);
     // pgvector is loaded (not created) here: search creates the extension when it starts (search/pgvector.ts).
     client = await PGlite.create({
       ...(dir ? { dataDir: dir } : {}),
       ...BYTEA_AS_BINARY,
-      extensions: { vector },
+      ...(vectors ? { extensions: { vector: (await import('@electric-sql/pglite-pgvector')).vector } } : {}),
     });
   } catch (err) {
     lock?.release();
@@ -84,21 +97,31 @@ async function openPglite(dir: string | undefined): Promise<DatabaseHandle> {
 }
 
 /**
- * Creates a fresh embedded database (initdb) in a child process. PGlite runs initdb in two WebAssembly instances
- * whose memories a process never gives back: a server that created its data dir stayed at 830–847 MiB RSS until
- * restarted, against ≈350 MiB after a restart (issue 11). The child takes that memory with it when it exits; this
- * process then opens the ready dir like any existing one. The child gets an empty environment (no secrets).
+ * Creates a fresh embedded database (initdb) in a child process, and applies the migrations there too. PGlite runs
+ * initdb in two WebAssembly instances whose memories a process never gives back: a server that created its data
+ * dir stayed at 830–847 MiB RSS until restarted, against ≈350 MiB after a restart (issue 11); running every
+ * migration grows the database's memory as well (+30 MiB over a restarted server, which the issue's +60 MiB
+ * target did not leave room for). The child takes that memory with it when it exits; this process then opens the
+ * ready dir like any existing one, and its migration check finds nothing to do. The child gets an empty
+ * environment (no secrets).
  */
-async function initialiseInChild(dir: string): Promise<void> {
-  const pglite = createRequire(import.meta.url).resolve('@electric-sql/pglite');
+async function initialiseInChild(dir: string, migrate: boolean): Promise<void> {
+  const modulePath = createRequire(import.meta.url).resolve;
   const script = [
-    `const { PGlite } = require(${JSON.stringify(pglite)});`,
+    `const { PGlite } = require(${JSON.stringify(modulePath('@electric-sql/pglite'))});`,
     'PGlite.create({ dataDir: process.argv[1] })',
-    '  .then((db) => db.close())',
+    '  .then(async (db) => {',
+    '    if (process.argv[2]) {',
+    `      const { drizzle } = require(${JSON.stringify(modulePath('drizzle-orm/pglite'))});`,
+    `      const { migrate } = require(${JSON.stringify(modulePath('drizzle-orm/pglite/migrator'))});`,
+    '      await migrate(drizzle(db), { migrationsFolder: process.argv[2] });',
+    '    }',
+    '    await db.close();',
+    '  })',
     '  .catch((err) => { console.error((err && err.message) || String(err)); process.exit(1); });',
   ].join('\n');
   await new Promise<void>((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', script, dir], {
+    const child = spawn(process.execPath, ['-e', script, dir, ...(migrate ? [MIGRATIONS_DIR] : [])], {
       env: {},
       stdio: ['ignore', 'ignore', 'pipe'],
     });

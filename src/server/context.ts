@@ -33,7 +33,7 @@ import { OAuthConnections, OAuthServer } from '../oauth/index.js';
 import type { SseRelay } from '../mcp/index.js';
 import { ProvidersService } from '../providers/index.js';
 import { AssistantsService, ChatSessions } from '../assistants/index.js';
-import { openSearch, skillsSource, type SearchRoom } from '../search/index.js';
+import { embeddingsSettings, openSearch, skillsSource, type SearchRoom } from '../search/index.js';
 import { embedderFrom, searchSkills, upstreamToolsSource } from './search.js';
 import type { SecretHolder } from '../shared/secret-rotation.js';
 import { randomUUID } from 'node:crypto';
@@ -130,6 +130,8 @@ export async function createContext(config: Config, opts: ContextOptions = {}): 
         url: config.DATABASE_URL,
         embeddedDir: config.embeddedDbDir,
         poolSize: config.DATABASE_POOL_SIZE,
+        // Only search by embeddings needs pgvector (see openSearch below).
+        vectors: embeddingsSettings(config) !== null,
         onConnectionError: (err) =>
           logger.error({ err: err.message }, 'database unavailable; answering 503 until it is back'),
         onRecovered: () => logger.info('database available again'),

@@ -1,13 +1,6 @@
-import {
-  Client,
-  SdkError,
-  SdkHttpError,
-  SseError,
-  SSEClientTransport,
-  StreamableHTTPClientTransport,
-  type Transport,
-} from '@modelcontextprotocol/client';
-import type { CallToolResult } from '@modelcontextprotocol/server';
+import type { Client, Transport } from '@modelcontextprotocol/client';
+import { SdkError, SdkHttpError, type CallToolResult } from '@modelcontextprotocol/server';
+import { clientSdk, loadClientSdk } from './client-sdk.js';
 import type { Logger } from '../observability/index.js';
 import type { CatalogTool, RunnableServer, ServerStatus } from './types.js';
 
@@ -147,6 +140,7 @@ export class UpstreamConnection {
   }
 
   private async open(generation: number): Promise<void> {
+    const { Client, SseError } = await loadClientSdk();
     const client = new Client(
       { name: 'skillport', version: this.deps.version },
       {
@@ -241,9 +235,7 @@ export class UpstreamConnection {
     const sessionId = (this.transport as { sessionId?: string } | null)?.sessionId;
     return (
       (err instanceof SdkHttpError && err.status === 404 && !!sessionId) ||
-      (err instanceof Error &&
-        /\(HTTP 404\)/.test(err.message) &&
-        this.transport instanceof SSEClientTransport)
+      (err instanceof Error && /\(HTTP 404\)/.test(err.message) && this.server.transport === 'sse')
     );
   }
 
@@ -260,8 +252,9 @@ export class UpstreamConnection {
   }
 }
 
-/** The HTTP transports, over the SSRF-guarded fetch. */
+/** The HTTP transports, over the SSRF-guarded fetch (made by `open()`, once the SDK is loaded). */
 export function httpTransport(server: RunnableServer, fetch: typeof globalThis.fetch): Transport {
+  const { SSEClientTransport, StreamableHTTPClientTransport } = clientSdk();
   const url = new URL(server.http!.url);
   const requestInit = { headers: server.headers };
   return server.transport === 'sse'

@@ -1,4 +1,5 @@
-import { SdkError, SdkErrorCode, ProtocolError } from '@modelcontextprotocol/client';
+// Branded classes: they match the client SDK's errors, which is loaded only with a connection (client-sdk.ts).
+import { SdkError, SdkErrorCode, ProtocolError } from '@modelcontextprotocol/server';
 import type { Principal } from '../shared/principal.js';
 import {
   givenJsonSchema,

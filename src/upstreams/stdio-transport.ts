@@ -1,5 +1,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { ReadBuffer, serializeMessage, type Transport } from '@modelcontextprotocol/client';
+import type { Transport } from '@modelcontextprotocol/client';
+// The protocol core's framing, from the server SDK that is loaded anyway (client-sdk.ts).
+import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/server';
 
 type Message = Parameters<Transport['send']>[0];
 

@@ -20,7 +20,8 @@ import { guardedFetch } from './ssrf.js';
 import { GroupStdioTransport, StderrRing } from './stdio-transport.js';
 import type { CatalogTool, RunnableServer, ServerStatus } from './types.js';
 import type { InternalTokens, Leases } from './lease.js';
-import { ProtocolError, SdkError, SdkErrorCode } from '@modelcontextprotocol/client';
+// Branded classes: they match the client SDK's errors, which is loaded only with a connection (client-sdk.ts).
+import { ProtocolError, SdkError, SdkErrorCode } from '@modelcontextprotocol/server';
 import { ToolError } from '../tools/index.js';
 
 export interface SupervisorOptions {
