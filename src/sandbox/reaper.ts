@@ -7,8 +7,8 @@ import { accessSync, constants } from 'node:fs';
  * 0. Dies with the server (PR_SET_PDEATHSIG): a server killed with SIGKILL does not leave its runs going (strict
  *    runs die with it through bwrap's --die-with-parent; whitelist leftovers are swept at the next start, see
  *    runroot.ts). *
- * 1. Cgroup (optional): writes its own pid into the `cgroup.procs` file of each of the run's cgroups, before it
- *    starts or forks anything, so nothing of the command runs outside them. It runs as root here (before the uid
+ * 1. Cgroup (optional): joins each of the run's cgroups (writes `0`, itself, into its join file: `tasks` on v1,
+ *    see CgroupRun.joinFiles) before it starts or forks anything, so nothing of the command runs outside them. It runs as root here (before the uid
  *    drop), so it can; the server no longer moves it and waits (a round trip of 2–27 ms per run). A failure is
  *    reported on fd 3 (`nocgroup`) and the run goes on with its rlimits, as before.
  * 2. Closes every inherited file descriptor above 3 (strict: 4), with close_range(2) or one by one from
@@ -35,7 +35,7 @@ const LAUNCHER_SCRIPT = [
   // the server did not die before that.
   'if ($nr > 0) { syscall($nr, 1, 9, 0, 0, 0); exit 125 if getppid() != $ppid; }',
   'my $nocg = 0;',
-  'for my $f (@cgroups) { my $h; $nocg = 1 unless open($h, ">", $f) && print($h "$$\\n") && close($h); }',
+  'for my $f (@cgroups) { my $h; $nocg = 1 unless open($h, ">", $f) && print($h "0\\n") && close($h); }',
   // close_range($keep + 1, ~0U, 0): the same syscall number (436) on every Linux architecture.
   'if (syscall(436, $keep + 1, 0xFFFFFFFF, 0) != 0) {',
   '  opendir(my $d, "/proc/self/fd") or exit 125;',
@@ -104,8 +104,8 @@ export function launcherAvailable(): boolean {
  *   runner's channel as well).
  */
 export function launcherArgv(opts: {
-  /** The `cgroup.procs` files the launcher joins before anything else (none: no cgroup). */
-  cgroupProcs: readonly string[];
+  /** The cgroup files the launcher joins through before anything else (none: no cgroup; see CgroupRun). */
+  cgroupJoinFiles: readonly string[];
   reap: boolean;
   keepFds: 3 | 5;
   /** The process that spawns the launcher (it dies with that one): the spawn helper, or this process. */
@@ -120,8 +120,8 @@ export function launcherArgv(opts: {
     String(opts.parentPid ?? process.pid),
     opts.reap ? '1' : '0',
     String(opts.keepFds),
-    String(opts.cgroupProcs.length),
-    ...opts.cgroupProcs,
+    String(opts.cgroupJoinFiles.length),
+    ...opts.cgroupJoinFiles,
     ...opts.command,
   ];
 }

@@ -638,7 +638,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
     }
     const argv = prep.launcher
       ? launcherArgv({
-          cgroupProcs: cg?.procsFiles ?? [],
+          cgroupJoinFiles: cg?.joinFiles ?? [],
           parentPid: run.parentPid,
           reap: prep.launcher,
           keepFds: level === 'strict' ? 5 : 3,
