@@ -26,7 +26,7 @@ import { CappedCapture, SCAN_BUDGET } from './output.js';
 import { SpawnHelper, type ProcessExit, type SpawnedProcess } from './spawner.js';
 import { isInside } from './paths.js';
 import { killGroup, killMatching, procHidesOtherUids, waitForExit } from './procs.js';
-import { launcherArgv, launcherAvailable, parseReaperLine } from './reaper.js';
+import { launcherArgv, launcherAvailable, nativeSyscalls, parseReaperLine, type Rlimit } from './reaper.js';
 import { measureSharedTemp, sweepSharedTemp } from './shared-temp.js';
 import {
   RUNNER_FD,
@@ -496,7 +496,11 @@ export function createSandbox(config: SandboxConfig): Sandbox {
     prep: Prepared,
     setKill: (k: () => void) => void,
   ): Promise<RunResult> {
-    const { dir, manifest } = await prepareWorkdir(prep.workRoot, planned, { uid: slot.uid, gid: slot.gid });
+    const { dir, manifest } = await prepareWorkdir(prep.workRoot, planned, {
+      uid: slot.uid,
+      gid: slot.gid,
+      tmpDir: level !== 'strict',
+    });
     let cg: CgroupRun | null = null;
     try {
       const [helper, runCg] = await Promise.all([spawnHelper(), runCgroup(prep)]);
@@ -579,21 +583,27 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       level === 'whitelist' && !slot.dedicatedUid && hasPidsCgroup
         ? limits.maxProcesses * config.globalConcurrency
         : limits.maxProcesses;
-    const rlimits = [
-      `--as=${(limits.maxMemoryMb + ADDRESS_SPACE_HEADROOM_MB) * MiB}`,
-      `--data=${limits.maxMemoryMb * MiB}`,
-      `--cpu=${cpuSeconds}:${cpuSeconds + 1}`,
-      `--fsize=${limits.maxFileBytes}`,
-      `--nproc=${nproc}`,
-      `--nofile=${limits.maxOpenFiles}`,
-      '--core=0',
+    const as = (limits.maxMemoryMb + ADDRESS_SPACE_HEADROOM_MB) * MiB;
+    const rlimits: Rlimit[] = [
+      { name: 'as', soft: as, hard: as },
+      { name: 'data', soft: limits.maxMemoryMb * MiB, hard: limits.maxMemoryMb * MiB },
+      { name: 'cpu', soft: cpuSeconds, hard: cpuSeconds + 1 },
+      { name: 'fsize', soft: limits.maxFileBytes, hard: limits.maxFileBytes },
+      { name: 'nproc', soft: nproc, hard: nproc },
+      { name: 'nofile', soft: limits.maxOpenFiles, hard: limits.maxOpenFiles },
+      { name: 'core', soft: 0, hard: 0 },
     ];
-    const privDrop =
-      slot.uid !== null && slot.gid !== null
+    // Where the syscall numbers are known, the launcher's child drops the privileges and the runner (strict) or
+    // the launcher's child (whitelist) sets the rlimits; elsewhere setpriv and prlimit do, as programs of the chain.
+    const native = nativeSyscalls() !== null;
+    const drop = slot.uid !== null && slot.gid !== null ? { uid: slot.uid, gid: slot.gid } : null;
+    const privDrop = native
+      ? []
+      : drop
         ? [
             SETPRIV,
-            `--reuid=${slot.uid}`,
-            `--regid=${slot.gid}`,
+            `--reuid=${drop.uid}`,
+            `--regid=${drop.gid}`,
             '--clear-groups',
             '--no-new-privs',
             '--inh-caps=-all',
@@ -601,11 +611,13 @@ export function createSandbox(config: SandboxConfig): Sandbox {
             '--',
           ]
         : [SETPRIV, '--no-new-privs', '--'];
+    const prlimit = native ? [] : [PRLIMIT, ...rlimits.map((r) => `--${r.name}=${r.soft}:${r.hard}`), '--'];
 
-    // The launcher (reaper.ts) is the first program: cgroup gate, closing inherited fds, subreaper. perl is
+    // The launcher (reaper.ts) is the first program: cgroup, closing inherited fds, subreaper, confinement. perl is
     // required for strict/whitelist (checked in prepare()).
     let inner: string[];
     let env: Record<string, string>;
+    let confine: Parameters<typeof launcherArgv>[0]['confine'] = null;
     if (level === 'strict') {
       const bw = buildBwrapArgs({
         inputDir: dir,
@@ -621,17 +633,14 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       });
       // --info-fd: bwrap tells us the host pid of the sandbox's pid 1 (see listenToBwrap).
       inner = [...privDrop, BWRAP, '--info-fd', prep.launcher ? '4' : '3', ...bw];
-      inner.push(
-        '--',
-        PRLIMIT,
-        ...rlimits,
-        '--',
-        ...runnerArgv(plainCommandArgv(command) ?? ['/bin/sh', '-c', command]),
-      );
+      const runner = plainCommandArgv(command) ?? ['/bin/sh', '-c', command];
+      inner.push('--', ...prlimit, ...runnerArgv(runner, native ? rlimits : []));
       env = { PATH: SANDBOX_PATH, LANG: 'C.UTF-8' };
+      if (native) confine = { ...(drop ?? { uid: null, gid: null }), rlimits: [] };
     } else if (level === 'whitelist') {
-      inner = [...privDrop, PRLIMIT, ...rlimits, '--', run.program!, ...run.programArgs];
+      inner = [...privDrop, ...prlimit, run.program!, ...run.programArgs];
       env = sandboxEnv(dir);
+      if (native) confine = { ...(drop ?? { uid: null, gid: null }), rlimits };
     } else {
       inner = ['/bin/sh', '-c', command];
       env = sandboxEnv(dir);
@@ -640,8 +649,8 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       ? launcherArgv({
           cgroupJoinFiles: cg?.joinFiles ?? [],
           parentPid: run.parentPid,
-          reap: prep.launcher,
           keepFds: level === 'strict' ? 5 : 3,
+          confine,
           command: inner,
         })
       : inner;

@@ -2,39 +2,69 @@ import { readFile, readlink, statfs } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
 import { SANDBOX_INPUT, SANDBOX_WORKDIR } from './bwrap.js';
 import { delay } from './procs.js';
-import { prctlSyscallNumber } from './reaper.js';
+import { nativeSyscalls, prctlSyscallNumber, rlimitArgs, type Rlimit } from './reaper.js';
 import { collectChanges, type CollectOptions, type CollectResult, type Manifest } from './workdir.js';
 
 /** How long the sandbox's processes get to be reaped after the runner's kill(-1) before we give up reading. */
 const SETTLE_TIMEOUT_MS = 2000;
 
 /**
- * The runner: the first program inside the strict sandbox (after prlimit), in Perl like the launcher.
+ * The runner: the first program inside the strict sandbox, in Perl like the launcher.
  *
  * The work dir is a size-capped tmpfs inside the sandbox's mount namespace (see buildBwrapArgs), so the kernel
  * refuses the byte past the limit; it also vanishes with the namespace. The runner therefore:
  * 1. makes itself non-dumpable (prctl PR_SET_DUMPABLE 0), so that the script, although the same uid, can neither
  *    ptrace it nor open its descriptors through /proc;
- * 2. copies the prepared files (bound read-only) into the tmpfs, if there are any: `nospace` on fd 5 when they do
- *    not fit;
- * 3. runs the command in a child, without fd 5: its argv as given (`/bin/sh -c LINE` when the line needs a shell,
+ * 2. sets the run's rlimits on itself (prlimit64), which the command inherits: here, inside the user namespace,
+ *    RLIMIT_NPROC counts this run's processes only (where nativeSyscalls() is null, prlimit(1) does it before);
+ * 3. creates /work/.tmp (TMPDIR; /tmp links to it) and copies the prepared files (bound read-only) into the tmpfs,
+ *    keeping their modes and times: `nospace` on fd 5 when they do not fit. In Perl, not cp: one program less;
+ * 4. runs the command in a child, without fd 5: its argv as given (`/bin/sh -c LINE` when the line needs a shell,
  *    else the words themselves, see plainCommandArgv: one interpreter less per run);
- * 4. when it ends, SIGKILLs every other process of the sandbox (kill(-1) inside the pid namespace), writes
+ * 5. when it ends, SIGKILLs every other process of the sandbox (kill(-1) inside the pid namespace), writes
  *    `exit <status>` on fd 5 (signals as 128+N, like a shell), and waits on fd 5;
- * 5. meanwhile the server reads the changed files through /proc/<sandbox pid 1>/root/work, then writes a byte (or
+ * 6. meanwhile the server reads the changed files through /proc/<sandbox pid 1>/root/work, then writes a byte (or
  *    closes fd 5) and the runner exits with the command's status.
  * If the script kills the runner, the sandbox ends without results: it can only spoil its own run.
  */
 const RUNNER_SCRIPT = [
-  'my ($nr, $in, $work, @cmd) = @ARGV;',
+  // Numbers, not strings: syscall() passes a string argument as a pointer (to a variable's buffer).
+  'my ($nr, $prlimit, $nrl) = map { $_ + 0 } splice(@ARGV, 0, 3);',
+  'my @rl = map { $_ + 0 } splice(@ARGV, 0, 3 * $nrl);',
+  'my ($in, $work, @cmd) = @ARGV;',
   'syscall($nr, 4, 0, 0, 0, 0) if $nr > 0;', // prctl(PR_SET_DUMPABLE, 0)
+  'while (my ($r, $s, $h) = splice(@rl, 0, 3)) {',
+  '  my $v = pack("QQ", $s, $h);',
+  '  if (syscall($prlimit, 0, $r, $v, 0) != 0) { print STDERR "sandbox: prlimit: $!\\n"; exit 125; }',
+  '}',
   'open(my $ctl, "+<&=", 5) or exit 125;',
   'select((select($ctl), $| = 1)[0]);',
-  // Nothing to copy (a command without files): no cp process.
-  'opendir(my $d, $in) or exit 125;',
-  'my $any = grep { $_ ne "." && $_ ne ".." } readdir($d);',
-  'closedir($d);',
-  'if ($any && system("/bin/cp", "-a", "--", "$in/.", "$work/") != 0) { print $ctl "nospace\\n"; exit 125; }',
+  // Only dirs and regular files were prepared, and nothing else runs yet in the sandbox to change them.
+  'sub copy {',
+  '  my ($from, $to) = @_;',
+  '  opendir(my $d, $from) or return 0;',
+  '  my @names = grep { $_ ne "." && $_ ne ".." } readdir($d);',
+  '  closedir($d);',
+  '  for my $name (@names) {',
+  '    my ($f, $t) = ("$from/$name", "$to/$name");',
+  '    my @st = lstat($f) or return 0;',
+  '    if (-d _) { mkdir($t, 0700) && copy($f, $t) or return 0; }',
+  '    else {',
+  '      open(my $i, "<", $f) && open(my $o, ">", $t) or return 0;',
+  '      my ($buf, $n);',
+  '      while ($n = sysread($i, $buf, 65536)) { (syswrite($o, $buf) // -1) == $n or return 0; }',
+  '      defined($n) && close($o) or return 0;',
+  '    }',
+  '    chmod($st[2] & 07777, $t) && utime($st[8], $st[9], $t) or return 0;',
+  '  }',
+  '  return 1;',
+  '}',
+  // Like `cp -a in/. work/`: the work dir also takes the mode (0700) and times of the prepared dir.
+  'my @root = stat($in);',
+  'unless (@root && mkdir("$work/.tmp", 0700) && copy($in, $work) && chmod($root[2] & 07777, $work) && utime($root[8], $root[9], $work)) {',
+  '  print $ctl "nospace\\n";',
+  '  exit 125;',
+  '}',
   'my $pid = fork();',
   'exit 125 unless defined $pid;',
   'if ($pid == 0) { close($ctl); exec { $cmd[0] } @cmd; print STDERR "$cmd[0]: $!\\n"; exit 127; }',
@@ -49,14 +79,18 @@ const RUNNER_SCRIPT = [
 
 /**
  * The runner's argv (inside the sandbox: /usr is bound read-only, so /usr/bin/perl is the host's). `command` is the
- * argv the runner execs (a bare program name is looked up on the sandbox's PATH).
+ * argv the runner execs (a bare program name is looked up on the sandbox's PATH). `rlimits` need nativeSyscalls().
  */
-export function runnerArgv(command: readonly string[]): string[] {
+export function runnerArgv(command: readonly string[], rlimits: readonly Rlimit[]): string[] {
+  const sys = nativeSyscalls();
+  if (rlimits.length > 0 && !sys) throw new Error(`the sandbox runner cannot set rlimits on ${process.arch}`);
   return [
     '/usr/bin/perl',
     '-e',
     RUNNER_SCRIPT,
     String(prctlSyscallNumber()),
+    String(sys?.prlimit64 ?? 0),
+    ...rlimitArgs(rlimits),
     SANDBOX_INPUT,
     SANDBOX_WORKDIR,
     ...command,
