@@ -34,6 +34,7 @@ import { accessSync, constants } from 'node:fs';
  *    (nativeSyscalls() is null) the command line carries setpriv and prlimit instead.
  */
 const LAUNCHER_SCRIPT = [
+  'delete $ENV{PERL_SKIP_LOCALE_INIT};',
   '$SIG{PIPE} = "IGNORE";',
   'sub fail { print STDERR "sandbox: $_[0]: $!\\n"; exit 126; }',
   'my ($sys, $ppid, $keep, $ncg) = splice(@ARGV, 0, 4);',
@@ -94,6 +95,12 @@ const LAUNCHER_SCRIPT = [
 ].join('\n');
 
 const PERL = '/usr/bin/perl';
+
+/**
+ * Added to the environment of the launcher and the runner, which delete it before anything else: perl then skips
+ * loading the locale of LANG (C.UTF-8: 13 files, 0.2–0.8 ms of each perl's start), which neither script uses.
+ */
+export const PERL_STARTUP_ENV = { PERL_SKIP_LOCALE_INIT: '1' } as const;
 
 /** prctl(2) syscall number for this architecture (0: unknown, the reaper then only forwards the status). */
 export function prctlSyscallNumber(arch: string = process.arch): number {

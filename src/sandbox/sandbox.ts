@@ -26,7 +26,14 @@ import { CappedCapture, SCAN_BUDGET } from './output.js';
 import { SpawnHelper, type ProcessExit, type SpawnedProcess } from './spawner.js';
 import { isInside } from './paths.js';
 import { killGroup, killMatching, procHidesOtherUids, waitForExit } from './procs.js';
-import { launcherArgv, launcherAvailable, nativeSyscalls, parseReaperLine, type Rlimit } from './reaper.js';
+import {
+  PERL_STARTUP_ENV,
+  launcherArgv,
+  launcherAvailable,
+  nativeSyscalls,
+  parseReaperLine,
+  type Rlimit,
+} from './reaper.js';
 import { measureSharedTemp, sweepSharedTemp } from './shared-temp.js';
 import {
   RUNNER_FD,
@@ -502,6 +509,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       tmpDir: level !== 'strict',
     });
     let cg: CgroupRun | null = null;
+    let ended = false;
     try {
       const [helper, runCg] = await Promise.all([spawnHelper(), runCgroup(prep)]);
       cg = runCg;
@@ -525,6 +533,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       }
       const strictCollected = await collectStrictRun(run, manifest, hits);
       await endRun(run, exit, timedOut, cg);
+      ended = true;
       return await results({
         run,
         exit,
@@ -538,8 +547,9 @@ export function createSandbox(config: SandboxConfig): Sandbox {
         strictCollected,
       });
     } finally {
+      // endRun() made sure no process of the run is left; on any other way out, the cgroup's kill does.
+      if (cg && !ended) await cg.killAll(2000).catch(() => undefined);
       if (cg) {
-        await cg.killAll(2000).catch(() => undefined);
         await cg
           .remove()
           .catch((err: Error) => warn('sandbox: could not remove a run cgroup', { error: err.message }));
@@ -622,7 +632,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       const bw = buildBwrapArgs({
         inputDir: dir,
         etcDir: prep.etcDir,
-        env: sandboxEnv(SANDBOX_WORKDIR),
+        env: { ...sandboxEnv(SANDBOX_WORKDIR), ...PERL_STARTUP_ENV },
         layout: prep.layout,
         workdirBytes: limits.maxWorkdirBytes,
         shmBytes: limits.maxFileBytes,
@@ -645,6 +655,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       inner = ['/bin/sh', '-c', command];
       env = sandboxEnv(dir);
     }
+    if (prep.launcher) env = { ...env, ...PERL_STARTUP_ENV };
     const argv = prep.launcher
       ? launcherArgv({
           cgroupJoinFiles: cg?.joinFiles ?? [],
@@ -910,7 +921,8 @@ export function createSandbox(config: SandboxConfig): Sandbox {
   async function endRun(run: Launched, exit: Exit, timedOut: boolean, cg: CgroupRun | null): Promise<void> {
     const { useReaper, pgid } = run;
     if (level === 'strict') {
-      await within(run.infoClosed, PIPE_GRACE_MS); // bwrap's --info-fd JSON
+      // bwrap's --info-fd JSON names the sandbox's pid 1; without it, wait for bwrap to end before judging.
+      if (run.nsInitPid === 0) await within(run.infoClosed, PIPE_GRACE_MS);
       if (run.nsInitPid === 0 && !timedOut && !closed && exit.code !== 0) {
         // bwrap never created the sandbox (no user namespaces, bad mounts…): not the script's failure.
         throw new UnavailableError(

@@ -28,6 +28,7 @@ const SETTLE_TIMEOUT_MS = 2000;
  * If the script kills the runner, the sandbox ends without results: it can only spoil its own run.
  */
 const RUNNER_SCRIPT = [
+  'delete $ENV{PERL_SKIP_LOCALE_INIT};', // see PERL_STARTUP_ENV
   // Numbers, not strings: syscall() passes a string argument as a pointer (to a variable's buffer).
   'my ($nr, $prlimit, $nrl) = map { $_ + 0 } splice(@ARGV, 0, 3);',
   'my @rl = map { $_ + 0 } splice(@ARGV, 0, 3 * $nrl);',
