@@ -503,16 +503,22 @@ export function createSandbox(config: SandboxConfig): Sandbox {
     prep: Prepared,
     setKill: (k: () => void) => void,
   ): Promise<RunResult> {
-    const { dir, manifest } = await prepareWorkdir(prep.workRoot, planned, {
-      uid: slot.uid,
-      gid: slot.gid,
-      tmpDir: level !== 'strict',
-    });
     let cg: CgroupRun | null = null;
+    let dir: string | null = null;
     let ended = false;
     try {
-      const [helper, runCg] = await Promise.all([spawnHelper(), runCgroup(prep)]);
-      cg = runCg;
+      // Independent of each other: prepared together.
+      const [work, runCg, spawner] = await Promise.allSettled([
+        prepareWorkdir(prep.workRoot, planned, { uid: slot.uid, gid: slot.gid, tmpDir: level !== 'strict' }),
+        runCgroup(prep),
+        spawnHelper(),
+      ]);
+      cg = runCg.status === 'fulfilled' ? runCg.value : null;
+      if (work.status === 'rejected') throw work.reason;
+      dir = work.value.dir;
+      const manifest = work.value.manifest;
+      if (spawner.status === 'rejected') throw spawner.reason;
+      const helper = spawner.value;
       const { argv, env } = commandLine({
         command,
         program,
@@ -554,9 +560,12 @@ export function createSandbox(config: SandboxConfig): Sandbox {
           .remove()
           .catch((err: Error) => warn('sandbox: could not remove a run cgroup', { error: err.message }));
       }
-      await removeWorkdir(dir).catch((err: Error) =>
-        warn('sandbox: could not remove a work dir', { dir, error: err.message }),
-      );
+      if (dir) {
+        const runDir = dir;
+        await removeWorkdir(runDir).catch((err: Error) =>
+          warn('sandbox: could not remove a work dir', { dir: runDir, error: err.message }),
+        );
+      }
     }
   }
 
