@@ -9,7 +9,7 @@ import { collectChanges, type CollectOptions, type CollectResult, type Manifest 
 const SETTLE_TIMEOUT_MS = 2000;
 
 /**
- * The runner: the first program inside the strict sandbox, in Perl like the launcher.
+ * The runner: the only program bwrap starts inside the strict sandbox, its pid 1, in Perl like the launcher.
  *
  * The work dir is a size-capped tmpfs inside the sandbox's mount namespace (see buildBwrapArgs), so the kernel
  * refuses the byte past the limit; it also vanishes with the namespace. The runner therefore:
@@ -20,12 +20,13 @@ const SETTLE_TIMEOUT_MS = 2000;
  * 3. creates /work/.tmp (TMPDIR; /tmp links to it) and copies the prepared files (bound read-only) into the tmpfs,
  *    keeping their modes and times: `nospace` on fd 5 when they do not fit. In Perl, not cp: one program less;
  * 4. runs the command in a child, without fd 5: its argv as given (`/bin/sh -c LINE` when the line needs a shell,
- *    else the words themselves, see plainCommandArgv: one interpreter less per run);
- * 5. when it ends, SIGKILLs every other process of the sandbox (kill(-1) inside the pid namespace), writes
- *    `exit <status>` on fd 5 (signals as 128+N, like a shell), and waits on fd 5;
- * 6. meanwhile the server reads the changed files through /proc/<sandbox pid 1>/root/work, then writes a byte (or
- *    closes fd 5) and the runner exits with the command's status.
- * If the script kills the runner, the sandbox ends without results: it can only spoil its own run.
+ *    else the words themselves, see plainCommandArgv: one interpreter less per run), and reaps the orphans the
+ *    script leaves (as pid 1, it inherits them) until the command itself ends;
+ * 5. then SIGKILLs every other process of the sandbox (kill(-1) inside the pid namespace), reaps those already
+ *    dead, writes `exit <status>` on fd 5 (signals as 128+N, like a shell), and waits on fd 5;
+ * 6. meanwhile the server reads the changed files through /proc/<runner>/root/work, then writes a byte (or closes
+ *    fd 5) and the runner exits with the command's status; the pid namespace, and with it the sandbox, ends.
+ * The script cannot kill the runner (pid 1, see buildBwrapArgs), nor ptrace it or use its channel.
  */
 const RUNNER_SCRIPT = [
   'delete $ENV{PERL_SKIP_LOCALE_INIT};', // see PERL_STARTUP_ENV
@@ -69,10 +70,11 @@ const RUNNER_SCRIPT = [
   'my $pid = fork();',
   'exit 125 unless defined $pid;',
   'if ($pid == 0) { close($ctl); exec { $cmd[0] } @cmd; print STDERR "$cmd[0]: $!\\n"; exit 127; }',
-  'waitpid($pid, 0);',
-  'my $s = $?;',
+  'my $s = 0;',
+  'while ((my $w = waitpid(-1, 0)) > 0) { if ($w == $pid) { $s = $?; last; } }',
   'my $code = ($s & 127) ? 128 + ($s & 127) : ($s >> 8);',
   'kill(9, -1);',
+  '1 while waitpid(-1, 1) > 0;', // WNOHANG: the server counts a zombie as dead anyway
   'print $ctl "exit $code\\n";',
   'my $go; sysread($ctl, $go, 1);',
   'exit $code;',
@@ -132,7 +134,7 @@ export function listenToRunner(
   return state;
 }
 
-/** The run's work dir as the server sees it: through the sandbox pid 1's root. */
+/** The run's work dir as the server sees it: through the root of the runner (the sandbox's pid 1). */
 export function hostViewOfWorkdir(nsInitPid: number): string {
   return `/proc/${nsInitPid}/root${SANDBOX_WORKDIR}`;
 }
@@ -156,17 +158,17 @@ async function isZombie(pid: number): Promise<boolean> {
 }
 
 /**
- * True once the only process left in the sandbox (besides bwrap's pid 1) is the runner, with no children: every
- * process of a pid namespace descends from its pid 1, and the runner (non-dumpable, blocked on fd 5) forks no more,
- * so nothing can change the work dir while the server reads it. Zombies waiting for pid 1 to reap them are dead.
+ * True once the runner (the sandbox's pid 1) is the only process left in the sandbox: every process of a pid
+ * namespace descends from its pid 1 (orphans are reparented to it), so when none of the runner's children is alive,
+ * nothing else is; and the runner (non-dumpable, blocked on fd 5) forks no more, so nothing can change the work dir
+ * while the server reads it. Zombies are dead.
  */
-export async function onlyRunnerLeft(nsInitPid: number, timeoutMs: number): Promise<boolean> {
+export async function onlyRunnerLeft(runnerPid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const kids = await childrenOf(nsInitPid);
-    const live: number[] = [];
-    for (const k of kids) if (k < 0 || !(await isZombie(k))) live.push(k);
-    if (live.length === 1 && live[0]! > 0 && (await childrenOf(live[0]!)).length === 0) return true;
+    let live = false;
+    for (const k of await childrenOf(runnerPid)) if (k < 0 || !(await isZombie(k))) live = true;
+    if (!live) return true;
     if (Date.now() > deadline) return false;
     await delay(5);
   }
