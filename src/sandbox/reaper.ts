@@ -18,8 +18,8 @@ import { accessSync, constants } from 'node:fs';
  *    fd 5 (strict) is the channel of the runner inside the sandbox (strict-runner.ts).
  * 3. Reaper: becomes a child-subreaper (prctl PR_SET_CHILD_SUBREAPER), forks the command into its own process group
  *    and reaps every process of the run. Without it, orphans end up as zombies of the host's init: background
- *    processes of whitelist runs (`sleep 1000 &`), and in strict mode bwrap's pid 1, which outlives the outer bwrap
- *    by a few milliseconds. Zombies count against RLIMIT_NPROC of the sandbox uid, and many containers have no
+ *    processes of whitelist runs (`sleep 1000 &`), and in strict mode the sandbox's pid 1 (the runner), which can
+ *    outlive the outer bwrap by a few milliseconds. Zombies count against RLIMIT_NPROC of the sandbox uid, and many containers have no
  *    reaping init (node as pid 1 never reaps them), so they would pile up run by run. The reaper runs as root: the
  *    script cannot kill it.
  *    Status on fd 3: `pid <pid>` when the command started, `exit <code> <signal>` when it ended. The reaper exits

@@ -941,7 +941,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       }
     }
     // The reaper exits by itself, with 0, once no process of the run is left: the usual case. In strict mode that
-    // includes bwrap's pid 1, which the kernel tears down (with every process of the namespace) right after bwrap.
+    // includes the sandbox's pid 1 (the runner, released above), and with it every process of the namespace.
     const clean = useReaper
       ? (await within(run.processExited, level === 'strict' ? 3000 : REAPER_QUICK_EXIT_MS))?.code === 0
       : false;
