@@ -29,6 +29,7 @@ import { killGroup, killMatching, procHidesOtherUids, waitForExit } from './proc
 import {
   PERL_STARTUP_ENV,
   launcherArgv,
+  launcherParams,
   launcherAvailable,
   nativeSyscalls,
   parseReaperLine,
@@ -519,7 +520,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       const manifest = work.value.manifest;
       if (spawner.status === 'rejected') throw spawner.reason;
       const helper = spawner.value;
-      const { argv, env } = commandLine({
+      const { argv, env, params } = commandLine({
         command,
         program,
         programArgs,
@@ -528,9 +529,8 @@ export function createSandbox(config: SandboxConfig): Sandbox {
         prep,
         dir,
         cg,
-        parentPid: helper.pid,
       });
-      const run = await launch(helper, argv, env, dir, slot, prep, cg);
+      const run = await launch(helper, params ?? { argv, env }, dir, slot, prep, cg);
       setKill(run.kill);
       const hits = new Set<LimitHit>();
       const { exit, durationMs, timedOut } = await watchLimits(run, timeoutMs, dir, slot, hits);
@@ -580,7 +580,10 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       });
   }
 
-  /** The argv and environment that start the command at this level: launcher, privilege drop, bwrap, rlimits. */
+  /**
+   * What starts the command at this level (privilege drop, bwrap, rlimits) and its environment; with the
+   * launcher, as the parameters to write to it (launcherParams).
+   */
   function commandLine(run: {
     command: string;
     program: string | null;
@@ -590,9 +593,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
     prep: Prepared;
     dir: string;
     cg: CgroupRun | null;
-    /** The process that spawns the launcher (the spawn helper): the launcher dies with it. */
-    parentPid: number;
-  }): { argv: string[]; env: Record<string, string> } {
+  }): { argv: string[]; env: Record<string, string>; params: Buffer | null } {
     const { command, slot, prep, dir, cg } = run;
     const hasPidsCgroup = cg !== null && prep.cgroups!.controllers.includes('pids');
     const cpuSeconds = Math.max(1, Math.ceil(((run.timeoutMs / 1000) * limits.maxCpuPercent) / 100));
@@ -632,11 +633,11 @@ export function createSandbox(config: SandboxConfig): Sandbox {
         : [SETPRIV, '--no-new-privs', '--'];
     const prlimit = native ? [] : [PRLIMIT, ...rlimits.map((r) => `--${r.name}=${r.soft}:${r.hard}`), '--'];
 
-    // The launcher (reaper.ts) is the first program: cgroup, closing inherited fds, subreaper, confinement. perl is
-    // required for strict/whitelist (checked in prepare()).
+    // The launcher (reaper.ts) runs it: cgroup, subreaper, confinement. perl is required for strict/whitelist
+    // (checked in prepare()).
     let inner: string[];
     let env: Record<string, string>;
-    let confine: Parameters<typeof launcherArgv>[0]['confine'] = null;
+    let confine: Parameters<typeof launcherParams>[0]['confine'] = null;
     if (level === 'strict') {
       const bw = buildBwrapArgs({
         inputDir: dir,
@@ -664,17 +665,60 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       inner = ['/bin/sh', '-c', command];
       env = sandboxEnv(dir);
     }
-    if (prep.launcher) env = { ...env, ...PERL_STARTUP_ENV };
-    const argv = prep.launcher
-      ? launcherArgv({
-          cgroupJoinFiles: cg?.joinFiles ?? [],
-          parentPid: run.parentPid,
-          keepFds: level === 'strict' ? 5 : 3,
-          confine,
-          command: inner,
-        })
-      : inner;
-    return { argv, env };
+    const params = prep.launcher
+      ? launcherParams({ cwd: dir, env, cgroupJoinFiles: cg?.joinFiles ?? [], confine, command: inner })
+      : null;
+    return { argv: inner, env, params };
+  }
+
+  /** The argv of this sandbox's launchers (the same for every run), and the stdio every run is spawned with. */
+  const launcherSpawn = (helper: SpawnHelper, prep: Prepared) => ({
+    argv: launcherArgv({
+      parentPid: helper.pid,
+      keepFds: level === 'strict' ? 5 : 3,
+      confines: level !== 'disabled' && nativeSyscalls() !== null,
+    }),
+    stdio: runStdio(prep.launcher),
+  });
+  const runStdio = (useReaper: boolean): Array<'pipe' | 'ignore'> => [
+    'ignore',
+    'pipe',
+    'pipe',
+    useReaper || level === 'strict' ? 'pipe' : 'ignore',
+    useReaper && level === 'strict' ? 'pipe' : 'ignore',
+    level === 'strict' ? 'pipe' : 'ignore', // RUNNER_FD
+  ];
+  // Output past what the capture keeps and scans is drained and dropped by the helper itself.
+  const relayed = Math.max(limits.maxOutputBytes, SCAN_BUDGET) + 64 * 1024;
+
+  /**
+   * A launcher started ahead of the next run, waiting for its parameters: perl's start (2–3 ms) is then off the
+   * run's path. One spare at a time, of the current spawn helper; a run that finds none starts its own.
+   */
+  let spare: { helper: SpawnHelper; proc: Promise<SpawnedProcess>; gone: boolean } | null = null;
+  const startLauncher = (helper: SpawnHelper, prep: Prepared) => {
+    const { argv, stdio } = launcherSpawn(helper, prep);
+    // The launcher chdirs to its run's dir and sets the run's environment itself.
+    return helper.spawn({
+      file: argv[0]!,
+      args: argv.slice(1),
+      cwd: prep.workRoot,
+      env: { ...PERL_STARTUP_ENV },
+      forwardLimits: { 1: relayed, 2: relayed },
+      stdio,
+    });
+  };
+  async function takeLauncher(helper: SpawnHelper, prep: Prepared): Promise<SpawnedProcess> {
+    const s = spare?.helper === helper && !spare.gone ? spare : null;
+    spare = null;
+    const mine = s ? await s.proc : null;
+    const proc = mine && mine.pid > 0 && !s!.gone ? mine : await startLauncher(helper, prep);
+    if (!closed) {
+      const next = { helper, proc: startLauncher(helper, prep), gone: false };
+      void next.proc.then((p) => p.exited).then(() => (next.gone = true));
+      spare = next;
+    }
+    return proc;
   }
 
   /**
@@ -683,8 +727,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
    */
   async function launch(
     helper: SpawnHelper,
-    argv: string[],
-    env: Record<string, string>,
+    what: Buffer | { argv: string[]; env: Record<string, string> },
     dir: string,
     slot: Slot,
     prep: Prepared,
@@ -693,24 +736,22 @@ export function createSandbox(config: SandboxConfig): Sandbox {
     const useReaper = prep.launcher;
     if (closed) throw new UnavailableError('sandbox_closed', 'The sandbox is shutting down');
     const startedAt = Date.now();
-    // Output past what the capture keeps and scans is drained and dropped by the helper itself.
-    const relayed = Math.max(limits.maxOutputBytes, SCAN_BUDGET) + 64 * 1024;
-    const child = await helper.spawn({
-      file: argv[0]!,
-      args: argv.slice(1),
-      cwd: dir,
-      env,
-      forwardLimits: { 1: relayed, 2: relayed },
-      // The helper spawns detached: own process group (and session), pgid = pid.
-      stdio: [
-        'ignore',
-        'pipe',
-        'pipe',
-        useReaper || level === 'strict' ? 'pipe' : 'ignore',
-        useReaper && level === 'strict' ? 'pipe' : 'ignore',
-        level === 'strict' ? 'pipe' : 'ignore', // RUNNER_FD
-      ],
-    });
+    // The helper spawns detached: own process group (and session), pgid = pid. With the launcher: a spare one,
+    // told what to run.
+    let child: SpawnedProcess;
+    if (Buffer.isBuffer(what)) {
+      child = await takeLauncher(helper, prep);
+      child.stdio[3]?.write(what);
+    } else {
+      child = await helper.spawn({
+        file: what.argv[0]!,
+        args: what.argv.slice(1),
+        cwd: dir,
+        env: what.env,
+        forwardLimits: { 1: relayed, 2: relayed },
+        stdio: runStdio(useReaper),
+      });
+    }
     const pgid = child.pid;
     let resolveMain: (e: Exit) => void = () => undefined;
     const mainExited = new Promise<Exit>((r) => (resolveMain = r));
