@@ -508,7 +508,6 @@ export function createSandbox(config: SandboxConfig): Sandbox {
     let dir: string | null = null;
     let ended = false;
     try {
-      // Independent of each other: prepared together.
       const [work, runCg, spawner] = await Promise.allSettled([
         prepareWorkdir(prep.workRoot, planned, { uid: slot.uid, gid: slot.gid, tmpDir: level !== 'strict' }),
         runCgroup(prep),
@@ -708,12 +707,14 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       stdio,
     });
   };
-  async function takeLauncher(helper: SpawnHelper, prep: Prepared): Promise<SpawnedProcess> {
+  /** Gives the run to the spare launcher (or to a new one), then starts the next spare: after, not before. */
+  async function launchWith(helper: SpawnHelper, prep: Prepared, params: Buffer): Promise<SpawnedProcess> {
     const s = spare?.helper === helper && !spare.gone ? spare : null;
     spare = null;
     const mine = s ? await s.proc : null;
     const proc = mine && mine.pid > 0 && !s!.gone ? mine : await startLauncher(helper, prep);
-    if (!closed) {
+    proc.stdio[3]?.write(params);
+    if (!closed && spare === null) {
       const next = { helper, proc: startLauncher(helper, prep), gone: false };
       void next.proc.then((p) => p.exited).then(() => (next.gone = true));
       spare = next;
@@ -740,8 +741,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
     // told what to run.
     let child: SpawnedProcess;
     if (Buffer.isBuffer(what)) {
-      child = await takeLauncher(helper, prep);
-      child.stdio[3]?.write(what);
+      child = await launchWith(helper, prep, what);
     } else {
       child = await helper.spawn({
         file: what.argv[0]!,
