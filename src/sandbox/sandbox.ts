@@ -508,6 +508,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
     let dir: string | null = null;
     let ended = false;
     try {
+      // Independent of each other: prepared together.
       const [work, runCg, spawner] = await Promise.allSettled([
         prepareWorkdir(prep.workRoot, planned, { uid: slot.uid, gid: slot.gid, tmpDir: level !== 'strict' }),
         runCgroup(prep),
