@@ -27,10 +27,14 @@ export interface CgroupRun {
   /** Moves a process (before it runs anything untrusted) into the run's cgroups. */
   enter(pid: number): Promise<void>;
   /**
-   * The `cgroup.procs` file of each of the run's cgroups: the sandbox's launcher writes its own pid there before it
-   * starts anything (reaper.ts), so the server never waits on a round trip per run.
+   * The file of each of the run's cgroups that the sandbox's launcher writes `0` ("the caller") into before it
+   * starts anything (reaper.ts), so the server never waits on a round trip per run. v1: `tasks`, which moves the
+   * calling thread only and so need not take the kernel's global threadgroup lock, whose write side waits for an
+   * RCU grace period (through `cgroup.procs` that was 10–15 ms per run here, kernel 6.18; through `tasks` 0.1 ms).
+   * The launcher is single-threaded: its one thread is the whole process. v2: `cgroup.procs` (`cgroup.threads`
+   * cannot move a process between domain cgroups).
    */
-  readonly procsFiles: readonly string[];
+  readonly joinFiles: readonly string[];
   /** Limits the kernel reports as hit: 'memory' (OOM kill / limit reached) and 'processes' (pids.max). */
   hits(): Promise<LimitHit[]>;
   /**
@@ -237,12 +241,11 @@ class V1Manager implements CgroupManager {
       throw err;
     }
     const all = [...dirs.values()];
-    const procsFiles = all.map((d) => path.join(d, 'cgroup.procs'));
     return {
       enter: async (pid) => {
-        for (const f of procsFiles) await writeFile(f, String(pid));
+        for (const d of all) await writeFile(path.join(d, 'cgroup.procs'), String(pid));
       },
-      procsFiles,
+      joinFiles: all.map((d) => path.join(d, 'tasks')),
       hits: async () => {
         const hits: LimitHit[] = [];
         const mem = dirs.get('memory');
@@ -305,7 +308,7 @@ class V2Manager implements CgroupManager {
     const procsFile = path.join(dir, 'cgroup.procs');
     return {
       enter: (pid) => writeFile(procsFile, String(pid)),
-      procsFiles: [procsFile],
+      joinFiles: [procsFile],
       hits: async () => {
         const hits: LimitHit[] = [];
         if (this.controllers.includes('memory')) {

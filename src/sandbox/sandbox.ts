@@ -26,7 +26,15 @@ import { CappedCapture, SCAN_BUDGET } from './output.js';
 import { SpawnHelper, type ProcessExit, type SpawnedProcess } from './spawner.js';
 import { isInside } from './paths.js';
 import { killGroup, killMatching, procHidesOtherUids, waitForExit } from './procs.js';
-import { launcherArgv, launcherAvailable, parseReaperLine } from './reaper.js';
+import {
+  PERL_STARTUP_ENV,
+  launcherArgv,
+  launcherParams,
+  launcherAvailable,
+  nativeSyscalls,
+  parseReaperLine,
+  type Rlimit,
+} from './reaper.js';
 import { measureSharedTemp, sweepSharedTemp } from './shared-temp.js';
 import {
   RUNNER_FD,
@@ -496,12 +504,23 @@ export function createSandbox(config: SandboxConfig): Sandbox {
     prep: Prepared,
     setKill: (k: () => void) => void,
   ): Promise<RunResult> {
-    const { dir, manifest } = await prepareWorkdir(prep.workRoot, planned, { uid: slot.uid, gid: slot.gid });
     let cg: CgroupRun | null = null;
+    let dir: string | null = null;
+    let ended = false;
     try {
-      const [helper, runCg] = await Promise.all([spawnHelper(), runCgroup(prep)]);
-      cg = runCg;
-      const { argv, env } = commandLine({
+      // Independent of each other: prepared together.
+      const [work, runCg, spawner] = await Promise.allSettled([
+        prepareWorkdir(prep.workRoot, planned, { uid: slot.uid, gid: slot.gid, tmpDir: level !== 'strict' }),
+        runCgroup(prep),
+        spawnHelper(),
+      ]);
+      cg = runCg.status === 'fulfilled' ? runCg.value : null;
+      if (work.status === 'rejected') throw work.reason;
+      dir = work.value.dir;
+      const manifest = work.value.manifest;
+      if (spawner.status === 'rejected') throw spawner.reason;
+      const helper = spawner.value;
+      const { argv, env, params } = commandLine({
         command,
         program,
         programArgs,
@@ -510,9 +529,8 @@ export function createSandbox(config: SandboxConfig): Sandbox {
         prep,
         dir,
         cg,
-        parentPid: helper.pid,
       });
-      const run = await launch(helper, argv, env, dir, slot, prep, cg);
+      const run = await launch(helper, params ?? { argv, env }, dir, slot, prep, cg);
       setKill(run.kill);
       const hits = new Set<LimitHit>();
       const { exit, durationMs, timedOut } = await watchLimits(run, timeoutMs, dir, slot, hits);
@@ -521,6 +539,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       }
       const strictCollected = await collectStrictRun(run, manifest, hits);
       await endRun(run, exit, timedOut, cg);
+      ended = true;
       return await results({
         run,
         exit,
@@ -534,15 +553,19 @@ export function createSandbox(config: SandboxConfig): Sandbox {
         strictCollected,
       });
     } finally {
+      // endRun() made sure no process of the run is left; on any other way out, the cgroup's kill does.
+      if (cg && !ended) await cg.killAll(2000).catch(() => undefined);
       if (cg) {
-        await cg.killAll(2000).catch(() => undefined);
         await cg
           .remove()
           .catch((err: Error) => warn('sandbox: could not remove a run cgroup', { error: err.message }));
       }
-      await removeWorkdir(dir).catch((err: Error) =>
-        warn('sandbox: could not remove a work dir', { dir, error: err.message }),
-      );
+      if (dir) {
+        const runDir = dir;
+        await removeWorkdir(runDir).catch((err: Error) =>
+          warn('sandbox: could not remove a work dir', { dir: runDir, error: err.message }),
+        );
+      }
     }
   }
 
@@ -557,7 +580,10 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       });
   }
 
-  /** The argv and environment that start the command at this level: launcher, privilege drop, bwrap, rlimits. */
+  /**
+   * What starts the command at this level (privilege drop, bwrap, rlimits) and its environment; with the
+   * launcher, as the parameters to write to it (launcherParams).
+   */
   function commandLine(run: {
     command: string;
     program: string | null;
@@ -567,9 +593,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
     prep: Prepared;
     dir: string;
     cg: CgroupRun | null;
-    /** The process that spawns the launcher (the spawn helper): the launcher dies with it. */
-    parentPid: number;
-  }): { argv: string[]; env: Record<string, string> } {
+  }): { argv: string[]; env: Record<string, string>; params: Buffer | null } {
     const { command, slot, prep, dir, cg } = run;
     const hasPidsCgroup = cg !== null && prep.cgroups!.controllers.includes('pids');
     const cpuSeconds = Math.max(1, Math.ceil(((run.timeoutMs / 1000) * limits.maxCpuPercent) / 100));
@@ -579,21 +603,27 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       level === 'whitelist' && !slot.dedicatedUid && hasPidsCgroup
         ? limits.maxProcesses * config.globalConcurrency
         : limits.maxProcesses;
-    const rlimits = [
-      `--as=${(limits.maxMemoryMb + ADDRESS_SPACE_HEADROOM_MB) * MiB}`,
-      `--data=${limits.maxMemoryMb * MiB}`,
-      `--cpu=${cpuSeconds}:${cpuSeconds + 1}`,
-      `--fsize=${limits.maxFileBytes}`,
-      `--nproc=${nproc}`,
-      `--nofile=${limits.maxOpenFiles}`,
-      '--core=0',
+    const as = (limits.maxMemoryMb + ADDRESS_SPACE_HEADROOM_MB) * MiB;
+    const rlimits: Rlimit[] = [
+      { name: 'as', soft: as, hard: as },
+      { name: 'data', soft: limits.maxMemoryMb * MiB, hard: limits.maxMemoryMb * MiB },
+      { name: 'cpu', soft: cpuSeconds, hard: cpuSeconds + 1 },
+      { name: 'fsize', soft: limits.maxFileBytes, hard: limits.maxFileBytes },
+      { name: 'nproc', soft: nproc, hard: nproc },
+      { name: 'nofile', soft: limits.maxOpenFiles, hard: limits.maxOpenFiles },
+      { name: 'core', soft: 0, hard: 0 },
     ];
-    const privDrop =
-      slot.uid !== null && slot.gid !== null
+    // Where the syscall numbers are known, the launcher's child drops the privileges and the runner (strict) or
+    // the launcher's child (whitelist) sets the rlimits; elsewhere setpriv and prlimit do, as programs of the chain.
+    const native = nativeSyscalls() !== null;
+    const drop = slot.uid !== null && slot.gid !== null ? { uid: slot.uid, gid: slot.gid } : null;
+    const privDrop = native
+      ? []
+      : drop
         ? [
             SETPRIV,
-            `--reuid=${slot.uid}`,
-            `--regid=${slot.gid}`,
+            `--reuid=${drop.uid}`,
+            `--regid=${drop.gid}`,
             '--clear-groups',
             '--no-new-privs',
             '--inh-caps=-all',
@@ -601,16 +631,18 @@ export function createSandbox(config: SandboxConfig): Sandbox {
             '--',
           ]
         : [SETPRIV, '--no-new-privs', '--'];
+    const prlimit = native ? [] : [PRLIMIT, ...rlimits.map((r) => `--${r.name}=${r.soft}:${r.hard}`), '--'];
 
-    // The launcher (reaper.ts) is the first program: cgroup gate, closing inherited fds, subreaper. perl is
-    // required for strict/whitelist (checked in prepare()).
+    // The launcher (reaper.ts) runs it: cgroup, subreaper, confinement. perl is required for strict/whitelist
+    // (checked in prepare()).
     let inner: string[];
     let env: Record<string, string>;
+    let confine: Parameters<typeof launcherParams>[0]['confine'] = null;
     if (level === 'strict') {
       const bw = buildBwrapArgs({
         inputDir: dir,
         etcDir: prep.etcDir,
-        env: sandboxEnv(SANDBOX_WORKDIR),
+        env: { ...sandboxEnv(SANDBOX_WORKDIR), ...PERL_STARTUP_ENV },
         layout: prep.layout,
         workdirBytes: limits.maxWorkdirBytes,
         shmBytes: limits.maxFileBytes,
@@ -621,31 +653,74 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       });
       // --info-fd: bwrap tells us the host pid of the sandbox's pid 1 (see listenToBwrap).
       inner = [...privDrop, BWRAP, '--info-fd', prep.launcher ? '4' : '3', ...bw];
-      inner.push(
-        '--',
-        PRLIMIT,
-        ...rlimits,
-        '--',
-        ...runnerArgv(plainCommandArgv(command) ?? ['/bin/sh', '-c', command]),
-      );
+      const runner = plainCommandArgv(command) ?? ['/bin/sh', '-c', command];
+      inner.push('--', ...prlimit, ...runnerArgv(runner, native ? rlimits : []));
       env = { PATH: SANDBOX_PATH, LANG: 'C.UTF-8' };
+      if (native) confine = { ...(drop ?? { uid: null, gid: null }), rlimits: [] };
     } else if (level === 'whitelist') {
-      inner = [...privDrop, PRLIMIT, ...rlimits, '--', run.program!, ...run.programArgs];
+      inner = [...privDrop, ...prlimit, run.program!, ...run.programArgs];
       env = sandboxEnv(dir);
+      if (native) confine = { ...(drop ?? { uid: null, gid: null }), rlimits };
     } else {
       inner = ['/bin/sh', '-c', command];
       env = sandboxEnv(dir);
     }
-    const argv = prep.launcher
-      ? launcherArgv({
-          cgroupProcs: cg?.procsFiles ?? [],
-          parentPid: run.parentPid,
-          reap: prep.launcher,
-          keepFds: level === 'strict' ? 5 : 3,
-          command: inner,
-        })
-      : inner;
-    return { argv, env };
+    const params = prep.launcher
+      ? launcherParams({ cwd: dir, env, cgroupJoinFiles: cg?.joinFiles ?? [], confine, command: inner })
+      : null;
+    return { argv: inner, env, params };
+  }
+
+  /** The argv of this sandbox's launchers (the same for every run), and the stdio every run is spawned with. */
+  const launcherSpawn = (helper: SpawnHelper, prep: Prepared) => ({
+    argv: launcherArgv({
+      parentPid: helper.pid,
+      keepFds: level === 'strict' ? 5 : 3,
+      confines: level !== 'disabled' && nativeSyscalls() !== null,
+    }),
+    stdio: runStdio(prep.launcher),
+  });
+  const runStdio = (useReaper: boolean): Array<'pipe' | 'ignore'> => [
+    'ignore',
+    'pipe',
+    'pipe',
+    useReaper || level === 'strict' ? 'pipe' : 'ignore',
+    useReaper && level === 'strict' ? 'pipe' : 'ignore',
+    level === 'strict' ? 'pipe' : 'ignore', // RUNNER_FD
+  ];
+  // Output past what the capture keeps and scans is drained and dropped by the helper itself.
+  const relayed = Math.max(limits.maxOutputBytes, SCAN_BUDGET) + 64 * 1024;
+
+  /**
+   * A launcher started ahead of the next run, waiting for its parameters: perl's start (2–3 ms) is then off the
+   * run's path. One spare at a time, of the current spawn helper; a run that finds none starts its own.
+   */
+  let spare: { helper: SpawnHelper; proc: Promise<SpawnedProcess>; gone: boolean } | null = null;
+  const startLauncher = (helper: SpawnHelper, prep: Prepared) => {
+    const { argv, stdio } = launcherSpawn(helper, prep);
+    // The launcher chdirs to its run's dir and sets the run's environment itself.
+    return helper.spawn({
+      file: argv[0]!,
+      args: argv.slice(1),
+      cwd: prep.workRoot,
+      env: { ...PERL_STARTUP_ENV },
+      forwardLimits: { 1: relayed, 2: relayed },
+      stdio,
+    });
+  };
+  /** Gives the run to the spare launcher (or to a new one), then starts the next spare: after, not before. */
+  async function launchWith(helper: SpawnHelper, prep: Prepared, params: Buffer): Promise<SpawnedProcess> {
+    const s = spare?.helper === helper && !spare.gone ? spare : null;
+    spare = null;
+    const mine = s ? await s.proc : null;
+    const proc = mine && mine.pid > 0 && !s!.gone ? mine : await startLauncher(helper, prep);
+    proc.stdio[3]?.write(params);
+    if (!closed && spare === null) {
+      const next = { helper, proc: startLauncher(helper, prep), gone: false };
+      void next.proc.then((p) => p.exited).then(() => (next.gone = true));
+      spare = next;
+    }
+    return proc;
   }
 
   /**
@@ -654,8 +729,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
    */
   async function launch(
     helper: SpawnHelper,
-    argv: string[],
-    env: Record<string, string>,
+    what: Buffer | { argv: string[]; env: Record<string, string> },
     dir: string,
     slot: Slot,
     prep: Prepared,
@@ -664,24 +738,21 @@ export function createSandbox(config: SandboxConfig): Sandbox {
     const useReaper = prep.launcher;
     if (closed) throw new UnavailableError('sandbox_closed', 'The sandbox is shutting down');
     const startedAt = Date.now();
-    // Output past what the capture keeps and scans is drained and dropped by the helper itself.
-    const relayed = Math.max(limits.maxOutputBytes, SCAN_BUDGET) + 64 * 1024;
-    const child = await helper.spawn({
-      file: argv[0]!,
-      args: argv.slice(1),
-      cwd: dir,
-      env,
-      forwardLimits: { 1: relayed, 2: relayed },
-      // The helper spawns detached: own process group (and session), pgid = pid.
-      stdio: [
-        'ignore',
-        'pipe',
-        'pipe',
-        useReaper || level === 'strict' ? 'pipe' : 'ignore',
-        useReaper && level === 'strict' ? 'pipe' : 'ignore',
-        level === 'strict' ? 'pipe' : 'ignore', // RUNNER_FD
-      ],
-    });
+    // The helper spawns detached: own process group (and session), pgid = pid. With the launcher: a spare one,
+    // told what to run.
+    let child: SpawnedProcess;
+    if (Buffer.isBuffer(what)) {
+      child = await launchWith(helper, prep, what);
+    } else {
+      child = await helper.spawn({
+        file: what.argv[0]!,
+        args: what.argv.slice(1),
+        cwd: dir,
+        env: what.env,
+        forwardLimits: { 1: relayed, 2: relayed },
+        stdio: runStdio(useReaper),
+      });
+    }
     const pgid = child.pid;
     let resolveMain: (e: Exit) => void = () => undefined;
     const mainExited = new Promise<Exit>((r) => (resolveMain = r));
@@ -901,7 +972,8 @@ export function createSandbox(config: SandboxConfig): Sandbox {
   async function endRun(run: Launched, exit: Exit, timedOut: boolean, cg: CgroupRun | null): Promise<void> {
     const { useReaper, pgid } = run;
     if (level === 'strict') {
-      await within(run.infoClosed, PIPE_GRACE_MS); // bwrap's --info-fd JSON
+      // bwrap's --info-fd JSON names the sandbox's pid 1; without it, wait for bwrap to end before judging.
+      if (run.nsInitPid === 0) await within(run.infoClosed, PIPE_GRACE_MS);
       if (run.nsInitPid === 0 && !timedOut && !closed && exit.code !== 0) {
         // bwrap never created the sandbox (no user namespaces, bad mounts…): not the script's failure.
         throw new UnavailableError(
@@ -911,7 +983,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       }
     }
     // The reaper exits by itself, with 0, once no process of the run is left: the usual case. In strict mode that
-    // includes bwrap's pid 1, which the kernel tears down (with every process of the namespace) right after bwrap.
+    // includes the sandbox's pid 1 (the runner, released above), and with it every process of the namespace.
     const clean = useReaper
       ? (await within(run.processExited, level === 'strict' ? 3000 : REAPER_QUICK_EXIT_MS))?.code === 0
       : false;

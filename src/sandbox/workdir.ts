@@ -50,6 +50,8 @@ export interface Manifest {
 export interface PrepareOptions {
   uid: number | null;
   gid: number | null;
+  /** Create TMP_DIR_NAME (TMPDIR) in it; a strict run's runner creates its own inside the sandbox instead. */
+  tmpDir: boolean;
 }
 
 /**
@@ -103,9 +105,11 @@ export async function prepareWorkdir(
       manifest.files.set(f.path, { size: f.data.length, sha256: sha256Hex(f.data) });
       manifest.totalBytes += f.data.length;
     }
-    const tmp = path.join(dir, TMP_DIR_NAME);
-    await mkdir(tmp, { mode: 0o700 });
-    await chown(tmp);
+    if (opts.tmpDir) {
+      const tmp = path.join(dir, TMP_DIR_NAME);
+      await mkdir(tmp, { mode: 0o700 });
+      await chown(tmp);
+    }
     await chown(dir);
     return { dir, manifest };
   } catch (err) {

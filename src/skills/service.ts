@@ -79,6 +79,8 @@ export interface VersionContents {
 export class SkillsService {
   /** Emits `change` with a SkillChange whenever what a user can see may have changed. */
   readonly events = new EventEmitter();
+  /** The files of the versions last run (see workingCopy). */
+  private readonly recentVersions = new VersionFilesCache(32 * 1024 * 1024);
 
   constructor(
     private readonly db: Database,
@@ -395,7 +397,7 @@ export class SkillsService {
     version: number | 'latest',
   ): Promise<VersionContents> {
     const { skill, version: v } = await this.resolveVersion(actor, name, version);
-    return this.contentsOf(skill, v);
+    return (await this.contentsOf(skill, v)).contents;
   }
 
   /**
@@ -403,24 +405,37 @@ export class SkillsService {
    * asks for its per-user library (shared by the user's credentials; `restrictLibrary` narrows it per key).
    */
   async workingCopy(userId: string, name: string): Promise<VersionContents> {
+    // The skill's row decides, on every call, whether the user may run it and which version; a version's files
+    // never change, so those of the versions last run are kept (three queries less per run).
     const skill = await this.resolve(this.db, userId, name, { enabledOnly: true });
-    return this.contentsOf(skill, await this.versionById(this.db, skill.currentVersionId!));
+    const recent = this.recentVersions.get(skill.currentVersionId!);
+    if (recent) return { skill, ...recent };
+    const read = await this.contentsOf(skill, await this.versionById(this.db, skill.currentVersionId!));
+    this.recentVersions.set(read.contents, read.complete);
+    return read.contents;
   }
 
-  private async contentsOf(skill: SkillRow, v: VersionRow): Promise<VersionContents> {
+  /** A version's files; `complete` is false when a blob could not be read (its file is then empty). */
+  private async contentsOf(
+    skill: SkillRow,
+    v: VersionRow,
+  ): Promise<{ contents: VersionContents; complete: boolean }> {
     const manifest = await this.manifest(this.db, v.id);
     const blobs = await this.blobs.getMany(
       this.db,
       manifest.map((m) => m.sha256),
     );
     return {
-      skill,
-      version: v,
-      files: manifest.map((m) => ({
-        path: m.path,
-        data: blobs.get(m.sha256) ?? Buffer.alloc(0),
-        executable: m.executable,
-      })),
+      contents: {
+        skill,
+        version: v,
+        files: manifest.map((m) => ({
+          path: m.path,
+          data: blobs.get(m.sha256) ?? Buffer.alloc(0),
+          executable: m.executable,
+        })),
+      },
+      complete: manifest.every((m) => blobs.has(m.sha256)),
     };
   }
 
@@ -879,4 +894,38 @@ function parsePackage(pkg: SkillFiles): ParsedSkill {
   if (!skillMd)
     throw unprocessable('invalid_archive', 'SKILL.md not found at the skill root', { entry: SKILL_MD });
   return parseSkillMd(decodeUtf8Strict(skillMd.data), pkg.rootFolder);
+}
+
+/**
+ * The files of recently run versions, by version id, least recently used first out within `maxBytes`. A version
+ * with a missing file (a blob that could not be read) is not kept, so that it is read again next time.
+ */
+class VersionFilesCache {
+  private readonly entries = new Map<
+    string,
+    { version: VersionRow; files: VersionContents['files']; bytes: number }
+  >();
+  private bytes = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  get(versionId: string): Pick<VersionContents, 'version' | 'files'> | null {
+    const e = this.entries.get(versionId);
+    if (!e) return null;
+    this.entries.delete(versionId);
+    this.entries.set(versionId, e);
+    return { version: e.version, files: e.files };
+  }
+
+  set(c: VersionContents, complete: boolean): void {
+    const bytes = c.files.reduce((n, f) => n + f.data.length + f.path.length, 0);
+    if (!complete || bytes > this.maxBytes / 4 || this.entries.has(c.version.id)) return;
+    this.entries.set(c.version.id, { version: c.version, files: c.files, bytes });
+    this.bytes += bytes;
+    for (const [id, e] of this.entries) {
+      if (this.bytes <= this.maxBytes) break;
+      this.entries.delete(id);
+      this.bytes -= e.bytes;
+    }
+  }
 }

@@ -109,6 +109,23 @@ describe('run_shell_command (strict sandbox)', () => {
     expect(resultText(again)).toContain('report.py');
   });
 
+  it('runs the current version: a new version, and a rollback, from the very next call', async () => {
+    const zip = (marker: string) =>
+      skillZip('versioned', 'Changes between versions', [{ path: 'marker.txt', data: marker }]);
+    expect((await alice.api.post('/api/v1/skills', await zip('FIRST-MARKER'))).status).toBe(201);
+    const cat = async () =>
+      resultText(await run(client, { skill_name: 'versioned', command: 'cat marker.txt' }));
+    expect(await cat()).toContain('FIRST-MARKER');
+    expect(
+      (await alice.api.post('/api/v1/skills/versioned/versions', await zip('SECOND-MARKER'))).status,
+    ).toBe(201);
+    expect(await cat()).toContain('SECOND-MARKER');
+    expect((await alice.api.post('/api/v1/skills/versioned/rollback', { version: 1 })).status).toBe(200);
+    expect(await cat()).toContain('FIRST-MARKER');
+    expect((await alice.api.patch('/api/v1/skills/versioned', { enabled: false })).status).toBe(200);
+    expect((await run(client, { skill_name: 'versioned', command: 'cat marker.txt' })).isError).toBe(true);
+  });
+
   it('sets isError for a failing command and for a timeout', async () => {
     const failing = await run(client, { skill_name: 'tools', command: 'exit 3' });
     expect(failing.isError).toBe(true);

@@ -162,3 +162,29 @@ while n < 100:
 print(n)
 os.close(w)
 `;
+
+/** Prints the run's rlimits as JSON: `{ "as": [soft, hard], … }`. */
+export const RLIMITS_PY = `import json, resource
+names = ["as", "data", "cpu", "fsize", "nproc", "nofile", "core"]
+print(json.dumps({n: resource.getrlimit(getattr(resource, "RLIMIT_" + n.upper())) for n in names}))
+`;
+
+/**
+ * The rlimits every run of `config` must have (RLIMIT_NPROC: a strict run's, or a whitelist run's without a pids
+ * cgroup), as RLIMITS_PY prints them.
+ */
+export function expectedRlimits(config: SandboxConfig): Record<string, [number, number]> {
+  const l = config.limits;
+  const MiB = 1024 * 1024;
+  const cpu = Math.max(1, Math.ceil(((l.timeoutMs / 1000) * l.maxCpuPercent) / 100));
+  const both = (n: number): [number, number] => [n, n];
+  return {
+    as: both((l.maxMemoryMb + 1024) * MiB),
+    data: both(l.maxMemoryMb * MiB),
+    cpu: [cpu, cpu + 1],
+    fsize: both(l.maxFileBytes),
+    nproc: both(l.maxProcesses),
+    nofile: both(l.maxOpenFiles),
+    core: both(0),
+  };
+}

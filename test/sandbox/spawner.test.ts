@@ -137,3 +137,39 @@ describe('a sandbox whose spawn helper dies', () => {
     expect(now[0]).not.toBe(helper);
   });
 });
+
+describe('the spare launcher', () => {
+  /** Launchers (perl, children of a spawn helper of this process) waiting for a run. */
+  async function spareLaunchers(): Promise<number[]> {
+    const helpers = await helpersOf(process.pid);
+    const found: number[] = [];
+    for (const name of await readdir('/proc')) {
+      if (!/^\d+$/.test(name)) continue;
+      const stat = await readFile(`/proc/${name}/stat`, 'latin1').catch(() => '');
+      if (!helpers.includes(Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]))) continue;
+      const cmd = await readFile(`/proc/${name}/cmdline`, 'utf8').catch(() => '');
+      if (cmd.startsWith('/usr/bin/perl\0-e\0delete $ENV{PERL_SKIP_LOCALE_INIT}')) found.push(Number(name));
+    }
+    return found;
+  }
+
+  it('is started ahead of the next run, which it then runs; close() ends the one left', async () => {
+    const sb = await makeSandbox('strict', UID);
+    let spare: number | undefined;
+    try {
+      expect((await sb.run('python3 -c "print(1)"')).stdout).toBe('1\n');
+      [spare] = await until('a spare launcher', async () => {
+        const found = await spareLaunchers();
+        return found.length === 1 ? found : null;
+      });
+      // The next run is launched by it: a spare nobody took would still be waiting...
+      expect((await sb.run('true')).exitCode).toBe(0);
+      expect(await isRunning(spare!)).toBe(false);
+      // ...and a new one waits for the run after.
+      await until('the next spare launcher', async () => (await spareLaunchers()).length === 1);
+    } finally {
+      await sb.dispose();
+    }
+    expect(await spareLaunchers()).toEqual([]);
+  });
+});

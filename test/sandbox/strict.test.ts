@@ -1,9 +1,12 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeBubblewrap } from '../../src/sandbox/index.js';
+import { until } from '../helpers/until.js';
 import {
+  RLIMITS_PY,
   TEST_UIDS,
+  expectedRlimits,
   file,
   liveProcessesOf,
   makeSandbox,
@@ -106,6 +109,41 @@ describe('strict sandbox: running scripts', () => {
 });
 
 describe('strict sandbox: isolation', () => {
+  it('bubblewrap and all below it run as the run uid with no groups, no capabilities, no_new_privs (host view)', async () => {
+    const stop = new AbortController();
+    const run = sb.run('sleep 60', [], { signal: stop.signal });
+    try {
+      // The launcher (root, the reaper) forks; its child drops everything, then execs bwrap → runner → command.
+      const procs = await until('the sandbox processes', async () => {
+        const live = await liveProcessesOf(UID);
+        return live.some((p) => p.cmd === 'sleep 60') ? live : null;
+      });
+      expect(procs.map((p) => p.cmd.split(' ')[0])).toEqual(
+        expect.arrayContaining(['/usr/bin/bwrap', '/usr/bin/perl', 'sleep']),
+      );
+      const none = '0000000000000000';
+      for (const p of procs) {
+        const status = await readFile(`/proc/${p.pid}/status`, 'utf8');
+        const field = (name: string) => new RegExp(`^${name}:[\\t ]*(.*)$`, 'm').exec(status)?.[1]?.trim();
+        expect([field('Uid'), field('Gid')]).toEqual([
+          `${UID}\t${UID}\t${UID}\t${UID}`,
+          `${UID}\t${UID}\t${UID}\t${UID}`,
+        ]);
+        expect(field('Groups')).toBe('');
+        for (const cap of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb']) expect(field(cap)).toBe(none);
+        expect(field('NoNewPrivs')).toBe('1');
+      }
+    } finally {
+      stop.abort();
+    }
+    await run;
+  });
+
+  it('runs with every rlimit of the configuration (RLIMIT_NPROC counted inside the run)', async () => {
+    const r = await sb.run('python3 limits.py', [file('limits.py', RLIMITS_PY)]);
+    expect(JSON.parse(r.stdout)).toEqual(expectedRlimits(sb.config));
+  });
+
   it("cannot read another run's dir, a host file or the parent of its work dir", async () => {
     const sibling = path.join(sb.workRoot, 'run-otheruser');
     await mkdir(sibling, { recursive: true });
@@ -135,7 +173,10 @@ print(sorted(os.listdir("..")) == sorted(os.listdir("/")), "home" in os.listdir(
     const probe = `
 import os
 print(os.path.exists(${JSON.stringify(dataDir)}), os.path.exists(${JSON.stringify(path.join(dataDir, 'skillport.db'))}))
-print(sorted(k.split("=")[0] for k in open("/proc/1/environ").read().split("\\0") if k))
+try:
+    print(sorted(k.split("=")[0] for k in open("/proc/1/environ").read().split("\\0") if k))
+except Exception as e:
+    print(type(e).__name__)
 print(sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))
 print(os.path.exists("/etc/shadow"), sorted(os.listdir("/etc")))
 print(open("/etc/passwd").read().splitlines()[1])
@@ -145,11 +186,11 @@ print(open("/etc/passwd").read().splitlines()[1])
     expect(r.stderr).toBe('');
     const lines = r.stdout.split('\n');
     expect(lines[0]).toBe('False False');
-    // pid 1 of the sandbox is bubblewrap, started with our fixed environment only.
-    expect(lines[1]).toBe("['LANG', 'PATH']");
-    // bwrap's init (1), the runner (2; 3 was its `cp`), python (4; a plain command line runs without sh): no host
-    // process is visible.
-    expect(lines[2]).toBe('[1, 2, 4]');
+    // pid 1 of the sandbox is the runner: non-dumpable, so not even its environment can be read.
+    expect(lines[1]).toBe('PermissionError');
+    // The runner (1; it copies the files itself) and python (2; a plain command line runs without sh): no host
+    // process, no other process is visible.
+    expect(lines[2]).toBe('[1, 2]');
     expect(lines[3]).toBe(
       "False ['alternatives', 'group', 'hosts', 'ld.so.cache', 'localtime', 'nsswitch.conf', 'passwd']",
     );

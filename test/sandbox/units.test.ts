@@ -12,7 +12,7 @@ import { CappedCapture, utf8Boundary } from '../../src/sandbox/output.js';
 import { normalizeRelativePath } from '../../src/sandbox/paths.js';
 import { plainCommandArgv } from '../../src/sandbox/command.js';
 import { procHidesOtherUids } from '../../src/sandbox/procs.js';
-import { parseReaperLine, prctlSyscallNumber } from '../../src/sandbox/reaper.js';
+import { nativeSyscalls, parseReaperLine, prctlSyscallNumber } from '../../src/sandbox/reaper.js';
 import { TEST_UIDS, file, makeSandbox, tempDir, type TestSandbox } from './helpers.js';
 
 const allowedPrograms = ['python', 'python3', 'node', 'bash', 'sh'];
@@ -172,6 +172,19 @@ describe('reaper protocol', () => {
     expect(parseReaperLine('garbage')).toBeNull();
     expect(prctlSyscallNumber('x64')).toBe(157);
     expect(prctlSyscallNumber('arm64')).toBe(167);
+  });
+  it('knows the confinement syscalls where it drops privileges itself, and only there', () => {
+    expect(nativeSyscalls('x64')).toEqual({
+      prctl: 157,
+      setgroups: 116,
+      setresgid: 119,
+      setresuid: 117,
+      capset: 126,
+      prlimit64: 302,
+    });
+    expect(nativeSyscalls('arm64')?.setresuid).toBe(147);
+    // Elsewhere setpriv and prlimit run in the chain instead.
+    expect(nativeSyscalls('s390x')).toBeNull();
   });
 });
 

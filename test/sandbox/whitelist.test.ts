@@ -3,7 +3,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/shared/errors.js';
 import {
+  RLIMITS_PY,
   TEST_UIDS,
+  expectedRlimits,
   file,
   isRunning,
   liveProcessesOf,
@@ -107,16 +109,29 @@ describe('whitelist: running skill scripts without a shell', () => {
     }
   });
 
-  it('runs as the unprivileged uid with no capabilities and no_new_privs', async () => {
+  it('runs as the unprivileged uid (real, effective, saved) with no groups, no capabilities and no_new_privs', async () => {
     const r = await sb.run('python3 who.py', [
       file(
         'who.py',
-        'import os\nst = open("/proc/self/status").read()\nprint(os.getuid(), os.getgid(), os.getgroups())\nprint([l for l in st.splitlines() if l.startswith(("CapEff", "CapBnd", "NoNewPrivs"))])\n',
+        'import os\nst = open("/proc/self/status").read()\nprint(os.getresuid(), os.getresgid(), os.getgroups())\nprint([l for l in st.splitlines() if l.startswith(("Cap", "NoNewPrivs"))])\n',
       ),
     ]);
+    const none = '0000000000000000';
     expect(r.stdout).toBe(
-      `${UID} ${UID} []\n['CapEff:\\t0000000000000000', 'CapBnd:\\t0000000000000000', 'NoNewPrivs:\\t1']\n`,
+      `(${UID}, ${UID}, ${UID}) (${UID}, ${UID}, ${UID}) []\n` +
+        `['CapInh:\\t${none}', 'CapPrm:\\t${none}', 'CapEff:\\t${none}', 'CapBnd:\\t${none}', 'CapAmb:\\t${none}', 'NoNewPrivs:\\t1']\n`,
     );
+  });
+
+  it('runs with every rlimit of the configuration', async () => {
+    // Without a pids cgroup: RLIMIT_NPROC is then the run's own process limit (see cgroup.test.ts for the other).
+    const plain = await makeSandbox('whitelist', UID, { cgroups: 'off' });
+    try {
+      const r = await plain.run('python3 limits.py', [file('limits.py', RLIMITS_PY)]);
+      expect(JSON.parse(r.stdout)).toEqual(expectedRlimits(plain.config));
+    } finally {
+      await plain.dispose();
+    }
   });
 });
 
