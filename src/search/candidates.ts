@@ -1,3 +1,5 @@
+import { LRUCache } from 'lru-cache';
+
 /** One of a caller's embedded documents: enough to find its vector in the cache and to break ties. */
 export interface CandidateId {
   id: string;
@@ -17,17 +19,18 @@ const TTL_MS = 5_000;
  * words meanwhile). Only ever filled from the caller's own, filtered query.
  */
 export class CandidateCache {
-  private readonly entries = new Map<string, { at: number; ids: Promise<CandidateId[]> }>();
+  private readonly entries: LRUCache<string, Promise<CandidateId[]>>;
 
-  constructor(private readonly maxEntries = 2_000) {}
+  constructor(maxEntries = 2_000) {
+    this.entries = new LRUCache({ max: maxEntries, ttl: TTL_MS });
+  }
 
   get(key: string, load: () => Promise<CandidateId[]>): Promise<CandidateId[]> {
     const hit = this.entries.get(key);
-    if (hit && Date.now() - hit.at < TTL_MS) return hit.ids;
+    if (hit) return hit;
     const ids = load();
-    ids.catch(() => this.entries.get(key)?.ids === ids && this.entries.delete(key));
-    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
-    this.entries.set(key, { at: Date.now(), ids });
+    ids.catch(() => this.entries.get(key) === ids && this.entries.delete(key));
+    this.entries.set(key, ids);
     return ids;
   }
 

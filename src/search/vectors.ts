@@ -1,3 +1,5 @@
+import { LRUCache } from 'lru-cache';
+
 /**
  * Embeddings are stored as `bytea` holding Float32 little-endian values, in every configuration: node-postgres
  * parses `real[]` ~13× slower (connector-design §5.3), and bytea needs no extension. Vectors are normalised
@@ -42,31 +44,18 @@ export const vectorLiteral = (v: Float32Array): string => `[${Array.from(v).join
  * newer stamp misses. Used by the portable vector search, which ranks in JS.
  */
 export class VectorCache {
-  private readonly entries = new Map<string, { stamp: string; vec: Float32Array }>();
-  private bytes = 0;
+  private readonly entries: LRUCache<string, { stamp: string; vec: Float32Array }>;
 
-  constructor(private readonly maxBytes = 256 * 1024 * 1024) {}
+  constructor(maxBytes = 256 * 1024 * 1024) {
+    this.entries = new LRUCache({ maxSize: maxBytes, sizeCalculation: (e) => Math.max(1, e.vec.byteLength) });
+  }
 
   get(id: string, stamp: string): Float32Array | undefined {
     const hit = this.entries.get(id);
-    if (!hit || hit.stamp !== stamp) return undefined;
-    this.entries.delete(id);
-    this.entries.set(id, hit);
-    return hit.vec;
+    return hit?.stamp === stamp ? hit.vec : undefined;
   }
 
   set(id: string, stamp: string, vec: Float32Array): void {
-    const old = this.entries.get(id);
-    if (old) {
-      this.bytes -= old.vec.byteLength;
-      this.entries.delete(id);
-    }
     this.entries.set(id, { stamp, vec });
-    this.bytes += vec.byteLength;
-    while (this.bytes > this.maxBytes && this.entries.size) {
-      const [oldest, entry] = this.entries.entries().next().value!;
-      this.entries.delete(oldest);
-      this.bytes -= entry.vec.byteLength;
-    }
   }
 }

@@ -1,6 +1,7 @@
 import { authorize } from '../authz/index.js';
 import { EventEmitter } from 'node:events';
 import { and, asc, desc, eq, inArray, isNotNull, sql, type SQL } from 'drizzle-orm';
+import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import { tables, type Database, type Executor, type Transaction, isUniqueViolation } from '../db/index.js';
 import { recordAudit } from '../audit/index.js';
@@ -80,7 +81,11 @@ export class SkillsService {
   /** Emits `change` with a SkillChange whenever what a user can see may have changed. */
   readonly events = new EventEmitter();
   /** The files of the versions last run (see workingCopy). */
-  private readonly recentVersions = new VersionFilesCache(32 * 1024 * 1024);
+  private readonly recentVersions = new LRUCache<string, Pick<VersionContents, 'version' | 'files'>>({
+    maxSize: 32 * 1024 * 1024,
+    maxEntrySize: 8 * 1024 * 1024,
+    sizeCalculation: ({ files }) => files.reduce((n, f) => n + f.data.length + f.path.length, 1),
+  });
 
   constructor(
     private readonly db: Database,
@@ -411,7 +416,9 @@ export class SkillsService {
     const recent = this.recentVersions.get(skill.currentVersionId!);
     if (recent) return { skill, ...recent };
     const read = await this.contentsOf(skill, await this.versionById(this.db, skill.currentVersionId!));
-    this.recentVersions.set(read.contents, read.complete);
+    // A version with a file that could not be read is not kept: it is read again next time.
+    const { version, files } = read.contents;
+    if (read.complete) this.recentVersions.set(version.id, { version, files });
     return read.contents;
   }
 
@@ -894,38 +901,4 @@ function parsePackage(pkg: SkillFiles): ParsedSkill {
   if (!skillMd)
     throw unprocessable('invalid_archive', 'SKILL.md not found at the skill root', { entry: SKILL_MD });
   return parseSkillMd(decodeUtf8Strict(skillMd.data), pkg.rootFolder);
-}
-
-/**
- * The files of recently run versions, by version id, least recently used first out within `maxBytes`. A version
- * with a missing file (a blob that could not be read) is not kept, so that it is read again next time.
- */
-class VersionFilesCache {
-  private readonly entries = new Map<
-    string,
-    { version: VersionRow; files: VersionContents['files']; bytes: number }
-  >();
-  private bytes = 0;
-
-  constructor(private readonly maxBytes: number) {}
-
-  get(versionId: string): Pick<VersionContents, 'version' | 'files'> | null {
-    const e = this.entries.get(versionId);
-    if (!e) return null;
-    this.entries.delete(versionId);
-    this.entries.set(versionId, e);
-    return { version: e.version, files: e.files };
-  }
-
-  set(c: VersionContents, complete: boolean): void {
-    const bytes = c.files.reduce((n, f) => n + f.data.length + f.path.length, 0);
-    if (!complete || bytes > this.maxBytes / 4 || this.entries.has(c.version.id)) return;
-    this.entries.set(c.version.id, { version: c.version, files: c.files, bytes });
-    this.bytes += bytes;
-    for (const [id, e] of this.entries) {
-      if (this.bytes <= this.maxBytes) break;
-      this.entries.delete(id);
-      this.bytes -= e.bytes;
-    }
-  }
 }
