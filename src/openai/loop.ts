@@ -11,6 +11,7 @@ import type {
   LanguageModelV3ToolCall,
   LanguageModelV3Usage,
   SharedV3ProviderMetadata,
+  SharedV3Warning,
 } from '@ai-sdk/provider';
 import { asToolResultText } from './tool-output.js';
 import { openAiFunction, ToolError, type Tool, type ToolContext, type ToolRegistry } from '../tools/index.js';
@@ -308,6 +309,9 @@ async function* streamedStep(
           content.push({ type: 'tool-call', toolCallId: part.toolCallId });
           yield part;
           break;
+        case 'stream-start':
+          reportWarnings(model, part.warnings);
+          break;
         case 'finish':
           finish = part;
           break;
@@ -333,6 +337,7 @@ async function* generatedStep(
   call: LanguageModelV3CallOptions,
 ): AsyncGenerator<StepPart> {
   const result = await model.doGenerate(call);
+  reportWarnings(model, result.warnings);
   const content: StepEnd['content'] = [];
   for (const part of result.content) {
     if (part.type === 'text' || part.type === 'reasoning') {
@@ -344,6 +349,16 @@ async function* generatedStep(
     }
   }
   yield { type: 'end', content, finishReason: result.finishReason, usage: result.usage };
+}
+
+/**
+ * The provider's warnings (a setting it does not support, say) where the AI SDK reports them:
+ * `AI_SDK_LOG_WARNINGS`, which the server points at its log (server/context.ts).
+ */
+function reportWarnings(model: LanguageModelV3, warnings: SharedV3Warning[]): void {
+  const log = globalThis.AI_SDK_LOG_WARNINGS;
+  if (warnings.length && typeof log === 'function')
+    log({ warnings, provider: model.provider, model: model.modelId });
 }
 
 const NO_USAGE: LanguageModelV3Usage = {
