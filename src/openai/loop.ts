@@ -102,9 +102,9 @@ type Outcome = { id: string; name: string } & ({ output: string } | { error: unk
  * reached. Yields what the edge writes out.
  *
  * This is the loop `streamText`/`generateText` run (their `stopWhen` step count, tool-call parsing, tool
- * execution after the step, response messages and usage totals), written out because `streamText` costs about
- * half a millisecond before the request leaves and another half before the first token arrives (its stream
- * pipeline, per turn: bench/README.md, issue 13). The provider package still speaks the wire protocol.
+ * execution after the step, response messages and usage totals), written out because `streamText`'s per-turn
+ * work (validating the messages, telemetry spans, a pipeline of a dozen web streams) cost a streamed turn's first
+ * token about 1.3 ms on Node 20 (bench/README.md, issue 13). The provider package still speaks the wire protocol.
  * Tool failures the model can act on come back to it as error text; the client's abort and a refused
  * `beforeTool` end the turn.
  */
@@ -230,12 +230,11 @@ export async function* runTurn(input: TurnInput): AsyncGenerator<TurnEvent> {
         calls.some((c) => !clientNames.has(c.name)) && !calls.some((c) => clientNames.has(c.name));
       // Another step when every call has its result (a client tool's has none: the client answers it).
       if (calls.length === 0 || outputs.length < calls.length || step >= input.maxSteps) {
-        const messages = responseMessages;
         yield {
           type: 'finish',
           finishReason: finishReasonOf(finishReason.unified, serverCallsPending),
           usage,
-          responseMessages: async () => messages,
+          responseMessages: async () => responseMessages,
         };
         return;
       }
