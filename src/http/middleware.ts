@@ -119,13 +119,19 @@ const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
  * so a case-sensitive prefix test would let such bodies through without a limit.
  */
 export function jsonBodyLimit(maxSize: number): MiddlewareHandler<AppEnv> {
-  const limit = bodyLimit({
-    maxSize,
-    onError: (c) => errorResponse(c, 413, 'payload_too_large', 'Request body too large'),
-  });
+  const tooLarge = (c: Context<AppEnv>) =>
+    errorResponse(c, 413, 'payload_too_large', 'Request body too large');
+  const limit = bodyLimit({ maxSize, onError: tooLarge });
   return async (c, next) => {
     const mediaType = (c.req.header('content-type') ?? '').split(';')[0]!.trim();
-    return JSON_MEDIA_TYPE.test(mediaType) ? limit(c, next) : next();
+    if (!JSON_MEDIA_TYPE.test(mediaType) || c.req.method === 'GET' || c.req.method === 'HEAD') return next();
+    // A declared length (Node's parser reads no more) decides, as it does inside `bodyLimit`; asking `bodyLimit`
+    // first would build the web stream of the body (`c.req.raw.body`), which loses @hono/node-server's direct
+    // read of the body for `c.req.json()`: about 0.2 ms a request on Node 20.
+    const length = c.req.header('content-length');
+    if (length !== undefined && c.req.header('transfer-encoding') === undefined)
+      return parseInt(length, 10) > maxSize ? tooLarge(c) : next();
+    return limit(c, next);
   };
 }
 

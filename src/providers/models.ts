@@ -1,4 +1,5 @@
-import type { EmbeddingModel, LanguageModel } from 'ai';
+import type { LanguageModelV3 } from '@ai-sdk/provider';
+import type { EmbeddingModel } from 'ai';
 import { guardedFetch } from '../shared/url-guard.js';
 
 export type ProviderKind = 'openai-compatible' | 'anthropic';
@@ -35,7 +36,7 @@ async function sdkProvider(c: ProviderConnection) {
   });
 }
 
-export async function languageModel(c: ProviderConnection, model: string): Promise<LanguageModel> {
+export async function languageModel(c: ProviderConnection, model: string): Promise<LanguageModelV3> {
   return (await sdkProvider(c)).languageModel(model);
 }
 

@@ -1,5 +1,5 @@
 import { and, asc, eq, isNull, or } from 'drizzle-orm';
-import type { LanguageModel } from 'ai';
+import type { LanguageModelV3 } from '@ai-sdk/provider';
 import { tables, type Database } from '../db/index.js';
 import { recordAudit } from '../audit/index.js';
 import type { SettingsService } from '../admin/index.js';
@@ -76,7 +76,7 @@ export class ProvidersService {
   /** Provider rows by id for the chat path (`connectionFor`); dropped on every change made here. */
   private readonly rows = new TtlCache<string, Row | null>(CONNECTION_CACHE_MS);
   /** Chat models built from a cached row (or the environment's settings), by model name (`languageModel`). */
-  private readonly models = new WeakMap<object, Map<string, Promise<LanguageModel>>>();
+  private readonly models = new WeakMap<object, Map<string, Promise<LanguageModelV3>>>();
 
   constructor(
     private readonly db: Database,
@@ -307,7 +307,7 @@ export class ProvidersService {
    * constructs the SDK's response schemas, which then compile on first use, about a third of a millisecond per
    * request. A changed or expired row is a new object, so its model is built anew with the new key and address.
    */
-  async languageModel(ownerId: string, providerId: string | null, model: string): Promise<LanguageModel> {
+  async languageModel(ownerId: string, providerId: string | null, model: string): Promise<LanguageModelV3> {
     const row = await this.usableRow(ownerId, providerId);
     const source: object = row ?? this.env;
     let byName = this.models.get(source);

@@ -126,6 +126,7 @@ describe('model providers', () => {
     const stream = await client.chat.completions.create({
       model: 'claude-bot',
       stream: true,
+      seed: 7, // not an Anthropic setting: the provider warns, and the warning goes to the server log
       messages: [{ role: 'user', content: 'which skills?' }],
     });
     let text = '';
@@ -135,5 +136,10 @@ describe('model providers', () => {
     expect(sent.path).toBe('/v1/messages');
     expect(sent.headers['x-api-key']).toBe('sk-provider-secret-value');
     expect(sent.body.system).toEqual([expect.objectContaining({ text: 'Be brief.' })]);
+    const warnings = t.logs.filter((l) => l.includes('model provider warning')).map((l) => JSON.parse(l));
+    expect(warnings[0]?.ai_sdk).toMatchObject({
+      provider: 'anthropic.messages',
+      warnings: expect.arrayContaining([{ type: 'unsupported', feature: 'seed' }]),
+    });
   });
 });

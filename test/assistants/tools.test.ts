@@ -209,6 +209,66 @@ describe('the server-side tool loop', () => {
     expect(err.code).toBe('tool_name_conflict');
   });
 
+  it('ends at the step limit with finish_reason length and the usage of every step, streamed or not', async () => {
+    const limited = await createAssistant(alice.api, {
+      name: 'two-steps',
+      provider_id: toolAssistant.provider_id,
+      skills: 'all',
+      max_steps: 2,
+    });
+    const loop = { tool_calls: [{ name: 'load_skill_metadata', arguments: {} }] };
+    llm.script(loop, loop);
+    const answer = await aliceClient.chat.completions.create({
+      model: 'two-steps',
+      messages: [{ role: 'user', content: 'x' }],
+    });
+    expect(answer.choices[0]!.finish_reason).toBe('length');
+    expect(answer.usage).toEqual({ prompt_tokens: 20, completion_tokens: 10, total_tokens: 30 });
+    llm.script(loop, loop);
+    const chunks = [];
+    for await (const chunk of await aliceClient.chat.completions.create({
+      model: 'two-steps',
+      messages: [{ role: 'user', content: 'x' }],
+      stream: true,
+      stream_options: { include_usage: true },
+    }))
+      chunks.push(chunk);
+    expect(chunks.map((c) => c.choices[0]?.finish_reason).filter(Boolean)).toEqual(['length']);
+    expect(chunks.at(-1)!.usage).toEqual({ prompt_tokens: 20, completion_tokens: 10, total_tokens: 30 });
+    expect(llm.remaining).toBe(0);
+    expect((await alice.api.delete(`/api/v1/assistants/${limited.id}`)).status).toBe(204);
+  });
+
+  it('tells the model what was wrong with a call (a tool it does not have, arguments that are not JSON) and goes on', async () => {
+    for (const stream of [false, true]) {
+      let told: string[] = [];
+      llm.script(
+        {
+          tool_calls: [
+            { name: 'no_such_tool', arguments: {} },
+            { name: 'load_skill', arguments: '{"skill_name": ' },
+          ],
+        },
+        {
+          respond: (body) => {
+            told = toolTexts(body);
+            return { content: 'Sorry.' };
+          },
+        },
+      );
+      const res = await fetch(`${t.baseUrl}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${aliceClient.apiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'pdf-helper', stream, messages: [{ role: 'user', content: 'x' }] }),
+      });
+      expect(res.status).toBe(200);
+      expect(await res.text()).toContain('"finish_reason":"stop"');
+      expect(told).toHaveLength(2);
+      expect(told[0]).toMatch(/^Model tried to call unavailable tool 'no_such_tool'\. Available tools: /);
+      expect(told[1]).toMatch(/^Invalid input for tool load_skill: JSON parsing failed: /);
+    }
+  });
+
   it('tells the client not to retry once a tool ran', async () => {
     llm.script({ tool_calls: [{ name: 'load_skill_metadata', arguments: {} }] }, { status: 500 });
     const before = llm.requests.length;

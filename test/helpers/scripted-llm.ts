@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 /** One scripted model turn: text, tool calls, an error status, or a response that never comes. */
 export interface ScriptedTurn {
   content?: string;
-  tool_calls?: Array<{ name: string; arguments: Record<string, unknown> }>;
+  /** Arguments given as a string are sent as they are (OpenAI's format only): a model writing invalid JSON. */
+  tool_calls?: Array<{ name: string; arguments: Record<string, unknown> | string }>;
   /** Answer with this HTTP status and an error body instead. */
   status?: number;
   /** Wait this long before answering (ms). */
@@ -116,7 +117,7 @@ const callsOf = (turn: ScriptedTurn) =>
   (turn.tool_calls ?? []).map((c) => ({
     id: `call_${++callCounter}`,
     name: c.name,
-    arguments: JSON.stringify(c.arguments),
+    arguments: typeof c.arguments === 'string' ? c.arguments : JSON.stringify(c.arguments),
   }));
 const usageOf = (turn: ScriptedTurn) => turn.usage ?? { prompt: 10, completion: 5 };
 const pieces = (text: string, size: number) => text.match(new RegExp(`[\\s\\S]{1,${size}}`, 'g')) ?? [];
