@@ -1,8 +1,10 @@
 /**
  * MCP benchmark (issues 4, 10, 11): `node --import tsx bench/mcp.bench.ts`.
  *
- * Every server runs in a process of its own; this process is only the load generator, and prints its own CPU use
- * next to the servers' (from /proc), so that a saturated client is seen rather than mistaken for the server.
+ * Every server runs in a process of its own, and so does the load generator (`bench/mcp-load.ts`: raw keep-alive
+ * sockets replaying pre-serialized requests, a few percent of a core); it reports its own CPU use next to the
+ * servers', PostgreSQL's and Redis's and the whole machine's (from /proc), so that a saturated client, a busy
+ * database or a machine shared with other work is seen rather than mistaken for the server.
  *
  * 1. `load_skill` throughput and p50/p99 at 1, 8 and 32 concurrent clients, per protocol era (`modern` =
  *    2026-07-28 pinned, `legacy` = 2025 stateless), against
@@ -10,10 +12,11 @@
  *      - a bare SDK v2 server (`bench/mcp-bare-server.ts`): `createMcpHandler`, one in-memory tool answering text
  *        of the same size, a bearer check, node:http,
  *    interleaved (bare, Skillport, … BENCH_ROUNDS rounds; the median round is reported). The load generator
- *    does not run the SDK client per call: it records the exact HTTP request the SDK client sends for the call
- *    (headers and body, per era) and replays it over keep-alive sockets, one socket per client.
+ *    does not run the SDK client per call: this process records the exact HTTP request the SDK client sends for
+ *    the call (headers and body, per era), and the generator replays its bytes over keep-alive sockets, one
+ *    socket per client, checking that every answer is a successful tool result.
  * 2. With PostgreSQL and Redis: the same call through `serve --workers 2` against `serve` (one process) at 8 and
- *    32 clients, interleaved.
+ *    32 clients, interleaved, with where the machine's CPU went (each server process, PostgreSQL, Redis, the rest).
  * 3. `load_skill_metadata` for a user with 10 skills and one with BENCH_SKILLS (5,000), warm (sequential calls
  *    after a warm-up), and the catalog query alone (what a cold call adds).
  *
@@ -25,7 +28,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,6 +41,7 @@ import type { Principal } from '../src/shared/principal.js';
 import { keyWithScopes } from '../src/accounts/api-tokens.js';
 import { freePort } from '../test/helpers/pg-cluster.js';
 import { percentile, runStatement } from './lib.js';
+import type { CpuUse, LoadJob, LoadResult } from './mcp-load.js';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 4000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -103,33 +107,53 @@ interface Measured {
   p99: number;
   errors: number;
   bytes: number;
-  /** Cores used by this process (the load generator) and by the server's processes during the measurement. */
-  loadCores: number;
-  serverCores: number;
+  /** Cores used during the measurement by the load generator, the server's processes, PostgreSQL, Redis, all. */
+  cpu: CpuUse;
 }
 
-function once(agent: http.Agent, r: Replay): Promise<{ ok: boolean; bytes: number }> {
-  return new Promise((resolve) => {
-    const req = http.request(
-      { host: '127.0.0.1', port: r.port, method: 'POST', path: r.path, agent, headers: r.headers },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const body = Buffer.concat(chunks).toString('utf8');
-          resolve({
-            ok: res.statusCode === 200 && body.includes('"result"') && !body.includes('"isError":true'),
-            bytes: body.length,
-          });
-        });
-      },
-    );
-    req.on('error', () => resolve({ ok: false, bytes: 0 }));
-    req.end(r.body);
+/** The load generator's process (`bench/mcp-load.ts`): one job at a time, over IPC. */
+interface LoadGenerator {
+  run(job: LoadJob): Promise<LoadResult>;
+  stop(): Promise<void>;
+}
+
+function startLoadGenerator(): LoadGenerator {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/mcp-load.ts'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    run: (job) =>
+      new Promise((resolve, reject) => {
+        child.once('message', (m: { result?: LoadResult; error?: string }) =>
+          m.result ? resolve(m.result) : reject(new Error(`load generator: ${m.error}`)),
+        );
+        child.send(job);
+      }),
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
 
-/** `clients` loops, each replaying `r` back to back over its own keep-alive socket. */
+/** The recorded request as the bytes that go on the wire (base64), with what node:http would add to it. */
+function wireRequest(r: Replay): string {
+  const headers = Object.entries(r.headers).filter(([k]) => k !== 'host' && k !== 'connection');
+  const head = [
+    `POST ${r.path} HTTP/1.1`,
+    `host: 127.0.0.1:${r.port}`,
+    'connection: keep-alive',
+    ...headers.map(([k, v]) => `${k}: ${v}`),
+  ].join('\r\n');
+  return Buffer.concat([Buffer.from(`${head}\r\n\r\n`, 'latin1'), Buffer.from(r.body)]).toString('base64');
+}
+
+let generator: LoadGenerator;
+let database: string | undefined;
+
+/** `clients` sockets, each replaying `r` back to back (after `warmup` calls in all), in the load generator. */
 async function load(
   r: Replay,
   clients: number,
@@ -137,70 +161,40 @@ async function load(
   warmup = WARMUP_CALLS,
   maxCalls = CALLS,
 ): Promise<Measured> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
-  let warm = 0;
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      while (warm++ < warmup) await once(agent, r);
-    }),
-  );
-  const latencies: number[] = [];
-  let issued = 0;
-  let errors = 0;
-  let bytes = 0;
-  const cpu0 = process.cpuUsage();
-  const server0 = processTreeCpu(serverPid);
-  const started = performance.now();
-  const deadline = started + SECONDS * 1000;
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      while (issued < maxCalls && performance.now() < deadline) {
-        issued++;
-        const t0 = performance.now();
-        const res = await once(agent, r);
-        latencies.push(performance.now() - t0);
-        if (!res.ok) errors++;
-        else bytes = res.bytes;
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  const serverSeconds = processTreeCpu(serverPid) - server0;
-  agent.destroy();
+  const result = await generator.run({
+    port: r.port,
+    request: wireRequest(r),
+    clients,
+    warmup,
+    maxCalls,
+    seconds: SECONDS,
+    serverPid,
+    ...(database ? { database } : {}),
+  });
   return {
-    rps: latencies.length / seconds,
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-    errors,
-    bytes,
-    loadCores: (cpu.user + cpu.system) / 1e6 / seconds,
-    serverCores: serverSeconds / seconds,
+    rps: result.calls / result.seconds,
+    p50: result.p50,
+    p99: result.p99,
+    errors: result.errors,
+    bytes: result.bytes,
+    cpu: result.cpu,
   };
 }
 
-/** CPU seconds used so far by `pid` and its children (a primary's workers), from /proc. */
-function processTreeCpu(pid: number): number {
-  const ticks = 100; // USER_HZ on Linux
-  const own = (p: number) => {
-    try {
-      const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      return (Number(fields[11]) + Number(fields[12])) / ticks;
-    } catch {
-      return 0;
-    }
-  };
-  let children: number[] = [];
-  try {
-    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    // no children file: count the process alone
-  }
-  return own(pid) + children.reduce((sum, c) => sum + own(c), 0);
+const sum = (xs: number[]) => xs.reduce((s, x) => s + x, 0);
+
+/** One line of the workers' CPU table. */
+function cpuRow(clients: number, label: string, m: Measured): string {
+  const { cpu } = m;
+  const server = sum(cpu.server);
+  const rest = cpu.machineBusy - cpu.loadGen - server - cpu.postgres - cpu.redis;
+  return (
+    `| ${clients} | ${label} | ${m.rps.toFixed(0)} | ${cpu.loadGen.toFixed(2)} | ` +
+    `${cpu.server.map((c) => c.toFixed(2)).join(' + ')} | ${cpu.postgres.toFixed(2)} (${cpu.postgresBackends}) | ` +
+    `${cpu.redis.toFixed(2)} | ` +
+    `${Math.max(0, rest).toFixed(2)} (${cpu.interrupts.toFixed(2)}) | ${Math.max(0, cpu.cpus - cpu.machineBusy).toFixed(2)} | ` +
+    `${((server / m.rps) * 1000).toFixed(3)} |`
+  );
 }
 
 const median = (ms: Measured[]) => [...ms].sort((a, b) => a.rps - b.rps)[Math.floor(ms.length / 2)]!;
@@ -231,15 +225,22 @@ async function startProcess(
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 120_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode}`);
-    const ok = await fetch(`${url}${ready}`).then(
-      (r) => r.status === 200,
-      () => false,
+  // Ready when 10 probes in a row, each on a connection of its own, answer 200: with `--workers`, new connections
+  // go to the workers in turn, and one ready worker does not mean that the others are.
+  const probe = () =>
+    new Promise<boolean>((resolve) =>
+      http
+        .get(`${url}${ready}`, { agent: false }, (res) => {
+          res.resume();
+          resolve(res.statusCode === 200);
+        })
+        .on('error', () => resolve(false)),
     );
-    if (ok) break;
+  for (let inARow = 0; inARow < 10;) {
+    if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode}`);
+    inARow = (await probe()) ? inARow + 1 : 0;
     if (Date.now() > deadline) throw new Error(`${args.join(' ')} did not start`);
-    await new Promise((r) => setTimeout(r, 50));
+    if (inARow === 0) await new Promise((r) => setTimeout(r, 50));
   }
   return {
     url,
@@ -345,6 +346,7 @@ async function main(): Promise<string[]> {
     const u = new URL(ADMIN_URL);
     u.pathname = `/${dbName}`;
     databaseUrl = u.toString();
+    database = dbName;
   }
   const env: Record<string, string> = {
     HOST: '127.0.0.1',
@@ -355,17 +357,21 @@ async function main(): Promise<string[]> {
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
   };
   const running: Proc[] = [];
+  generator = startLoadGenerator();
   try {
     const seeded = await seed(env);
     const ours = await startProcess(['src/cli/main.ts', 'serve'], env, await freePort(), '/ready');
     running.push(ours);
     const args = { skill_name: 'pdf-tools' };
-    const answerBytes = (
-      await once(
-        new http.Agent(),
-        await capture(`${ours.url}/mcp`, seeded.token, 'modern', 'load_skill', args),
-      )
-    ).bytes;
+    const first = await load(
+      await capture(`${ours.url}/mcp`, seeded.token, 'modern', 'load_skill', args),
+      1,
+      ours.pid,
+      0,
+      1,
+    );
+    if (first.errors) throw new Error('load_skill did not answer a successful tool result');
+    const answerBytes = first.bytes;
     // The bare server's answer is the same size as Skillport's (its text plus the same JSON-RPC envelope).
     const bare = await startProcess(
       ['bench/mcp-bare-server.ts'],
@@ -404,7 +410,7 @@ async function main(): Promise<string[]> {
         out(
           `| ${era} | ${clients} | ${b.rps.toFixed(0)} | ${o.rps.toFixed(0)} | ${((o.rps / b.rps) * 100).toFixed(0)}% | ` +
             `${b.p50.toFixed(2)} / ${b.p99.toFixed(2)} | ${o.p50.toFixed(2)} / ${o.p99.toFixed(2)} | ` +
-            `${Math.max(b.loadCores, o.loadCores).toFixed(2)} / ${b.serverCores.toFixed(2)} / ${o.serverCores.toFixed(2)} |`,
+            `${Math.max(b.cpu.loadGen, o.cpu.loadGen).toFixed(2)} / ${sum(b.cpu.server).toFixed(2)} / ${sum(o.cpu.server).toFixed(2)} |`,
         );
       }
     }
@@ -466,6 +472,7 @@ async function main(): Promise<string[]> {
         `| clients | 1 process calls/s | ${WORKERS} workers calls/s | ratio | 1 process p50 / p99 ms | ${WORKERS} workers p50 / p99 ms | cores: load gen / 1 process / ${WORKERS} workers |`,
       );
       out('|---|---|---|---|---|---|---|');
+      const cpuRows: string[] = [];
       for (const clients of LEVELS.filter((c) => c > 1)) {
         const runs: [Measured[], Measured[]] = [[], []];
         for (let r = 0; r < ROUNDS; r++) {
@@ -478,9 +485,22 @@ async function main(): Promise<string[]> {
         out(
           `| ${clients} | ${a.rps.toFixed(0)} | ${w.rps.toFixed(0)} | ${(w.rps / a.rps).toFixed(2)}× | ` +
             `${a.p50.toFixed(2)} / ${a.p99.toFixed(2)} | ${w.p50.toFixed(2)} / ${w.p99.toFixed(2)} | ` +
-            `${Math.max(a.loadCores, w.loadCores).toFixed(2)} / ${a.serverCores.toFixed(2)} / ${w.serverCores.toFixed(2)} |`,
+            `${Math.max(a.cpu.loadGen, w.cpu.loadGen).toFixed(2)} / ${sum(a.cpu.server).toFixed(2)} / ${sum(w.cpu.server).toFixed(2)} |`,
         );
+        cpuRows.push(cpuRow(clients, '1 process', a), cpuRow(clients, `${WORKERS} workers`, w));
       }
+      out();
+      out(
+        `Where the CPU went in those (median) rounds, in cores of the machine's ${os.cpus().length}: server processes ` +
+          `(the primary first, then each worker), the PostgreSQL backends of the bench's database (how many), Redis, everything ` +
+          `else that ran (other processes; in brackets the kernel's interrupt work) and idle; and the server's CPU per call:`,
+      );
+      out();
+      out(
+        '| clients | server | calls/s | load gen | server processes | PostgreSQL (backends) | Redis | rest of the machine (interrupts) | idle | server ms CPU per call |',
+      );
+      out('|---|---|---|---|---|---|---|---|---|---|');
+      for (const row of cpuRows) out(row);
     }
     out();
     out(
@@ -492,6 +512,7 @@ async function main(): Promise<string[]> {
     return lines;
   } finally {
     for (const p of running.reverse()) await p.stop();
+    await generator.stop();
     if (ADMIN_URL) await runStatement(ADMIN_URL, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
     rmSync(dataDir, { recursive: true, force: true });
   }
