@@ -40,7 +40,10 @@ export interface CpuUse {
   redis: number;
   /** Every CPU of the machine, busy (user, system, interrupts, steal), whoever used it. */
   machineBusy: number;
-  /** The kernel's interrupt work (irq, softirq: much of loopback networking), part of `machineBusy`. */
+  /**
+   * The kernel's interrupt work (irq, softirq: much of loopback networking), part of `machineBusy`; the kernel also
+   * charges it to the process it interrupted, so it overlaps the figures above.
+   */
   interrupts: number;
   cpus: number;
 }
