@@ -29,7 +29,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -207,12 +206,16 @@ interface Proc {
   stop(): Promise<void>;
 }
 
-/** Starts a child process and resolves when `ready` answers 200 (polled; bounded). */
+/**
+ * Starts a child process and resolves when it prints a line matching `ready` (bounded). For `serve` that is the
+ * CLI's "listening on" line, printed once every worker is ready (a `/ready` probe may reach a ready worker while
+ * another is still starting). Its output is read until then, and drained unread after.
+ */
 async function startProcess(
   args: string[],
   env: Record<string, string>,
   port: number,
-  ready: string,
+  ready: RegExp,
 ): Promise<Proc> {
   const profile = process.env.BENCH_PROFILE_DIR
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
@@ -220,30 +223,31 @@ async function startProcess(
   const child: ChildProcess = spawn(process.execPath, [...profile, '--import', 'tsx', ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env, PORT: String(port) },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 120_000;
-  // Ready when 10 probes in a row, each on a connection of its own, answer 200: with `--workers`, new connections
-  // go to the workers in turn, and one ready worker does not mean that the others are.
-  const probe = () =>
-    new Promise<boolean>((resolve) =>
-      http
-        .get(`${url}${ready}`, { agent: false }, (res) => {
-          res.resume();
-          resolve(res.statusCode === 200);
-        })
-        .on('error', () => resolve(false)),
-    );
-  for (let inARow = 0; inARow < 10;) {
-    if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode}`);
-    inARow = (await probe()) ? inARow + 1 : 0;
-    if (Date.now() > deadline) throw new Error(`${args.join(' ')} did not start`);
-    if (inARow === 0) await new Promise((r) => setTimeout(r, 50));
-  }
+  const stdout = child.stdout!;
+  await new Promise<void>((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => settle(new Error(`${args.join(' ')} did not start`)), 120_000);
+    const onData = (chunk: Buffer) => {
+      seen = (seen + chunk.toString('utf8')).slice(-64 * 1024);
+      if (ready.test(seen)) settle();
+    };
+    const onExit = (code: number | null) => settle(new Error(`${args.join(' ')} exited with ${code}`));
+    const settle = (err?: Error) => {
+      clearTimeout(timer);
+      stdout.off('data', onData);
+      child.off('exit', onExit);
+      stdout.resume(); // the server's log lines from now on: read and dropped
+      if (err) reject(err);
+      else resolve();
+    };
+    stdout.on('data', onData);
+    child.once('exit', onExit);
+  });
   return {
-    url,
+    url: `http://127.0.0.1:${port}`,
     pid: child.pid!,
     async stop() {
       child.kill('SIGTERM');
@@ -251,6 +255,9 @@ async function startProcess(
     },
   };
 }
+
+/** What `serve` prints once it (every worker) is ready. */
+const SERVING = /^Skillport .* listening on /m;
 
 interface Seeded {
   token: string;
@@ -360,7 +367,7 @@ async function main(): Promise<string[]> {
   generator = startLoadGenerator();
   try {
     const seeded = await seed(env);
-    const ours = await startProcess(['src/cli/main.ts', 'serve'], env, await freePort(), '/ready');
+    const ours = await startProcess(['src/cli/main.ts', 'serve'], env, await freePort(), SERVING);
     running.push(ours);
     const args = { skill_name: 'pdf-tools' };
     const first = await load(
@@ -377,7 +384,7 @@ async function main(): Promise<string[]> {
       ['bench/mcp-bare-server.ts'],
       { BARE_TOKEN: seeded.token, BARE_TEXT_BYTES: String(answerBytes - 60) },
       await freePort(),
-      '/health',
+      /^listening$/m,
     );
     running.push(bare);
     out(
@@ -453,13 +460,13 @@ async function main(): Promise<string[]> {
       await ours.stop();
       running.length = 0;
       const redisEnv = { ...env, REDIS_URL, REDIS_PREFIX: `bench-${randomBytes(4).toString('hex')}:` };
-      const one = await startProcess(['src/cli/main.ts', 'serve'], redisEnv, await freePort(), '/ready');
+      const one = await startProcess(['src/cli/main.ts', 'serve'], redisEnv, await freePort(), SERVING);
       running.push(one);
       const several = await startProcess(
         ['src/cli/main.ts', 'serve', '--workers', String(WORKERS)],
         redisEnv,
         await freePort(),
-        '/ready',
+        SERVING,
       );
       running.push(several);
       const replays = await Promise.all(
