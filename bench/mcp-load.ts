@@ -14,6 +14,8 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 export interface LoadJob {
   port: number;
@@ -54,7 +56,7 @@ export interface LoadResult {
   p50: number;
   p99: number;
   errors: number;
-  /** The body size of the last successful answer. */
+  /** The body size of the last successful answer (as sent: a chunked one with its framing). */
   bytes: number;
   cpu: CpuUse;
 }
@@ -94,48 +96,47 @@ function succeeded(buf: Buffer, body: number, end: number): boolean {
   return view.indexOf(RESULT) >= 0 && view.indexOf(IS_ERROR) < 0;
 }
 
-/** How a socket's reads are handled: set per phase (warm-up, measurement) by `drive`. */
-type OnRead = (data: Buffer) => void;
-
-interface Conn {
-  socket: net.Socket;
-  onRead: OnRead;
-}
-
 /** Larger answers than this would not fit the read buffer kept per socket (the bench's are a few KB). */
 const MAX_ANSWER_BYTES = 1024 * 1024;
 
 /**
- * A keep-alive socket whose reads land in one buffer of its own (`onread`: no buffer allocated per read, no
- * stream machinery), handed to the current `onRead`.
+ * One client's keep-alive connection. Its reads land in one buffer of its own (`onread`: no buffer allocated per
+ * read, no stream machinery) and go to the current `onRead`; `onClose` hears the socket end. Both are set per
+ * phase (warm-up, measurement) by `drive`.
  */
-function connect(port: number): Promise<Conn> {
-  return new Promise((resolve, reject) => {
-    const buffer = Buffer.allocUnsafe(64 * 1024);
-    const conn: Conn = {
-      socket: net.connect({
-        host: '127.0.0.1',
-        port,
-        noDelay: true,
-        onread: {
-          buffer,
-          callback: (n: number) => {
-            conn.onRead(buffer.subarray(0, n));
-            return true;
-          },
+class Conn {
+  socket!: net.Socket;
+  onRead: (data: Buffer) => void = () => undefined;
+  onClose: () => void = () => undefined;
+  private readonly buffer = Buffer.allocUnsafe(64 * 1024);
+
+  constructor(private readonly port: number) {}
+
+  /** A new socket (the first, or after the server closed one); `connected` once it is. */
+  open(connected: () => void): void {
+    const socket = net.connect({
+      host: '127.0.0.1',
+      port: this.port,
+      noDelay: true,
+      onread: {
+        buffer: this.buffer,
+        callback: (n: number) => {
+          this.onRead(this.buffer.subarray(0, n));
+          return true;
         },
-      }),
-      onRead: () => undefined,
-    };
-    conn.socket.once('connect', () => resolve(conn));
-    conn.socket.once('error', reject);
-  });
+      },
+    });
+    this.socket = socket;
+    socket.once('connect', connected);
+    socket.on('error', () => undefined); // the close that follows is what counts
+    socket.once('close', () => this.onClose());
+  }
 }
 
 /**
- * Sends `request` on every socket, back to back, until `more()` says stop; `done(ok, bytes, sentAt)` per answer.
- * Resolves when every socket has had its last answer. A socket the server closes counts as a failed call and ends
- * that client (a keep-alive server does not close them).
+ * Sends `request` on every connection, back to back, until `more()` says stop; `done(ok, bytes, sentAt)` per
+ * answer. Resolves when every connection has had its last answer. A connection the server closes (which a
+ * keep-alive server does not do) fails the call in flight and is opened again for the next.
  */
 function drive(
   conns: Conn[],
@@ -151,20 +152,17 @@ function drive(
     for (const conn of conns) {
       if (!more()) break;
       active++;
-      const { socket } = conn;
       // An answer that arrives in several reads is gathered here (the read buffer is reused by the next read).
       const gathered = Buffer.allocUnsafe(MAX_ANSWER_BYTES);
       let have = 0;
       let sentAt = 0;
-      let inFlight = true;
       const send = () => {
         sentAt = performance.now();
-        inFlight = true;
-        socket.write(request);
+        conn.socket.write(request);
       };
       const stop = () => {
         conn.onRead = () => undefined;
-        socket.off('close', onClose);
+        conn.onClose = () => undefined;
         finish();
       };
       conn.onRead = (data) => {
@@ -176,25 +174,47 @@ function drive(
         const answer = answerEnd(buf);
         if (!answer) {
           if (buf === data) have = data.copy(gathered, 0);
-          if (have >= MAX_ANSWER_BYTES) socket.destroy(); // an answer too large for this generator: a failure
+          if (have >= MAX_ANSWER_BYTES) conn.socket.destroy(); // an answer too large for this generator: a failure
           return;
         }
         // One request in flight per socket: the answer is the whole of what arrived.
         have = 0;
-        inFlight = false;
         done(succeeded(buf, answer.body, answer.end), answer.end - answer.body, sentAt);
         if (more()) send();
         else stop();
       };
-      const onClose = () => {
-        if (inFlight) done(false, 0, sentAt);
-        stop();
+      conn.onClose = () => {
+        have = 0;
+        done(false, 0, sentAt);
+        if (!more()) return stop();
+        sentAt = performance.now(); // a connection that cannot be opened fails this call
+        conn.open(send);
       };
-      socket.on('close', onClose);
-      send();
+      if (conn.socket.destroyed) {
+        sentAt = performance.now();
+        conn.open(send);
+      } else send();
     }
     if (active === 0) resolve();
   });
+}
+
+/** `count` open connections to `port`. */
+function connectAll(port: number, count: number): Promise<Conn[]> {
+  return Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<Conn>((resolve, reject) => {
+          const conn = new Conn(port);
+          conn.onClose = () => reject(new Error(`could not connect to port ${port}`));
+          conn.open(() => {
+            conn.onClose = () => undefined;
+            resolve(conn);
+          });
+        }),
+    ),
+  );
 }
 
 // ---- CPU use, from /proc ----------------------------------------------------------------------------------------
@@ -291,7 +311,7 @@ function cpuBetween(a: CpuSnapshot, b: CpuSnapshot, seconds: number): CpuUse {
 
 export async function runLoad(job: LoadJob): Promise<LoadResult> {
   const request = Buffer.from(job.request, 'base64');
-  const conns = await Promise.all(Array.from({ length: job.clients }, () => connect(job.port)));
+  const conns = await connectAll(job.port, job.clients);
   try {
     let warm = 0;
     let lastBytes = 0;
@@ -331,8 +351,12 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
   }
 }
 
-// Run by the bench as a child process: one job per message, one result back.
-if (process.send) {
+// Run by the bench as a child process: one job per message, one result back. (Imported, by a test, it is not.)
+if (
+  process.send &&
+  process.argv[1] &&
+  import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href
+) {
   process.on('message', (job: LoadJob) => {
     runLoad(job).then(
       (result) => process.send!({ result }),
