@@ -1,8 +1,10 @@
 /**
  * MCP benchmark (issues 4, 10, 11): `node --import tsx bench/mcp.bench.ts`.
  *
- * Every server runs in a process of its own; this process is only the load generator, and prints its own CPU use
- * next to the servers' (from /proc), so that a saturated client is seen rather than mistaken for the server.
+ * Every server runs in a process of its own, and so does the load generator (`bench/mcp-load.ts`: raw keep-alive
+ * sockets replaying pre-serialized requests, a few percent of a core); it reports its own CPU use next to the
+ * servers', PostgreSQL's and Redis's and the whole machine's (from /proc), so that a saturated client, a busy
+ * database or a machine shared with other work is seen rather than mistaken for the server.
  *
  * 1. `load_skill` throughput and p50/p99 at 1, 8 and 32 concurrent clients, per protocol era (`modern` =
  *    2026-07-28 pinned, `legacy` = 2025 stateless), against
@@ -10,14 +12,15 @@
  *      - a bare SDK v2 server (`bench/mcp-bare-server.ts`): `createMcpHandler`, one in-memory tool answering text
  *        of the same size, a bearer check, node:http,
  *    interleaved (bare, Skillport, … BENCH_ROUNDS rounds; the median round is reported). The load generator
- *    does not run the SDK client per call: it records the exact HTTP request the SDK client sends for the call
- *    (headers and body, per era) and replays it over keep-alive sockets, one socket per client.
+ *    does not run the SDK client per call: this process records the exact HTTP request the SDK client sends for
+ *    the call (headers and body, per era), and the generator replays its bytes over keep-alive sockets, one
+ *    socket per client, checking that every answer is a successful tool result.
  * 2. With PostgreSQL and Redis: the same call through `serve --workers 2` against `serve` (one process) at 8 and
- *    32 clients, interleaved.
+ *    32 clients, interleaved, with where the machine's CPU went (each server process, PostgreSQL, Redis, the rest).
  * 3. `load_skill_metadata` for a user with 10 skills and one with BENCH_SKILLS (5,000), warm (sequential calls
  *    after a warm-up), and the catalog query alone (what a cold call adds).
  *
- * Environment: BENCH_CALLS (max calls per measurement, 4000), BENCH_SECONDS (max seconds, 5), BENCH_ROUNDS (3),
+ * Environment: BENCH_CALLS (max calls per measurement, 30000), BENCH_SECONDS (max seconds, 5), BENCH_ROUNDS (3),
  * BENCH_ERAS (`modern,legacy`), BENCH_LEVELS (`1,8,32`), BENCH_SKILLS (5000; 0 skips part 3),
  * BENCH_DATABASE_URL (PostgreSQL instead of PGlite: a URL whose role may create databases; the bench creates and
  * drops its own), BENCH_REDIS_URL (default redis://127.0.0.1:6379; part 2 runs with PostgreSQL only),
@@ -25,8 +28,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import http from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -38,8 +40,9 @@ import type { Principal } from '../src/shared/principal.js';
 import { keyWithScopes } from '../src/accounts/api-tokens.js';
 import { freePort } from '../test/helpers/pg-cluster.js';
 import { percentile, runStatement } from './lib.js';
+import type { CpuUse, LoadJob, LoadResult } from './mcp-load.js';
 
-const CALLS = Number(process.env.BENCH_CALLS ?? 4000);
+const CALLS = Number(process.env.BENCH_CALLS ?? 30000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const ERAS = (process.env.BENCH_ERAS ?? 'modern,legacy')
@@ -103,33 +106,53 @@ interface Measured {
   p99: number;
   errors: number;
   bytes: number;
-  /** Cores used by this process (the load generator) and by the server's processes during the measurement. */
-  loadCores: number;
-  serverCores: number;
+  /** Cores used during the measurement by the load generator, the server's processes, PostgreSQL, Redis, all. */
+  cpu: CpuUse;
 }
 
-function once(agent: http.Agent, r: Replay): Promise<{ ok: boolean; bytes: number }> {
-  return new Promise((resolve) => {
-    const req = http.request(
-      { host: '127.0.0.1', port: r.port, method: 'POST', path: r.path, agent, headers: r.headers },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const body = Buffer.concat(chunks).toString('utf8');
-          resolve({
-            ok: res.statusCode === 200 && body.includes('"result"') && !body.includes('"isError":true'),
-            bytes: body.length,
-          });
-        });
-      },
-    );
-    req.on('error', () => resolve({ ok: false, bytes: 0 }));
-    req.end(r.body);
+/** The load generator's process (`bench/mcp-load.ts`): one job at a time, over IPC. */
+interface LoadGenerator {
+  run(job: LoadJob): Promise<LoadResult>;
+  stop(): Promise<void>;
+}
+
+function startLoadGenerator(): LoadGenerator {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/mcp-load.ts'], {
+    cwd: ROOT,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return {
+    run: (job) =>
+      new Promise((resolve, reject) => {
+        child.once('message', (m: { result?: LoadResult; error?: string }) =>
+          m.result ? resolve(m.result) : reject(new Error(`load generator: ${m.error}`)),
+        );
+        child.send(job);
+      }),
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
 
-/** `clients` loops, each replaying `r` back to back over its own keep-alive socket. */
+/** The recorded request as the bytes that go on the wire (base64), with what node:http would add to it. */
+function wireRequest(r: Replay): string {
+  const headers = Object.entries(r.headers).filter(([k]) => k !== 'host' && k !== 'connection');
+  const head = [
+    `POST ${r.path} HTTP/1.1`,
+    `host: 127.0.0.1:${r.port}`,
+    'connection: keep-alive',
+    ...headers.map(([k, v]) => `${k}: ${v}`),
+  ].join('\r\n');
+  return Buffer.concat([Buffer.from(`${head}\r\n\r\n`, 'latin1'), Buffer.from(r.body)]).toString('base64');
+}
+
+let generator: LoadGenerator;
+let database: string | undefined;
+
+/** `clients` sockets, each replaying `r` back to back (after `warmup` calls in all), in the load generator. */
 async function load(
   r: Replay,
   clients: number,
@@ -137,70 +160,40 @@ async function load(
   warmup = WARMUP_CALLS,
   maxCalls = CALLS,
 ): Promise<Measured> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
-  let warm = 0;
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      while (warm++ < warmup) await once(agent, r);
-    }),
-  );
-  const latencies: number[] = [];
-  let issued = 0;
-  let errors = 0;
-  let bytes = 0;
-  const cpu0 = process.cpuUsage();
-  const server0 = processTreeCpu(serverPid);
-  const started = performance.now();
-  const deadline = started + SECONDS * 1000;
-  await Promise.all(
-    Array.from({ length: clients }, async () => {
-      while (issued < maxCalls && performance.now() < deadline) {
-        issued++;
-        const t0 = performance.now();
-        const res = await once(agent, r);
-        latencies.push(performance.now() - t0);
-        if (!res.ok) errors++;
-        else bytes = res.bytes;
-      }
-    }),
-  );
-  const seconds = (performance.now() - started) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  const serverSeconds = processTreeCpu(serverPid) - server0;
-  agent.destroy();
+  const result = await generator.run({
+    port: r.port,
+    request: wireRequest(r),
+    clients,
+    warmup,
+    maxCalls,
+    seconds: SECONDS,
+    serverPid,
+    ...(database ? { database } : {}),
+  });
   return {
-    rps: latencies.length / seconds,
-    p50: percentile(latencies, 50),
-    p99: percentile(latencies, 99),
-    errors,
-    bytes,
-    loadCores: (cpu.user + cpu.system) / 1e6 / seconds,
-    serverCores: serverSeconds / seconds,
+    rps: result.calls / result.seconds,
+    p50: result.p50,
+    p99: result.p99,
+    errors: result.errors,
+    bytes: result.bytes,
+    cpu: result.cpu,
   };
 }
 
-/** CPU seconds used so far by `pid` and its children (a primary's workers), from /proc. */
-function processTreeCpu(pid: number): number {
-  const ticks = 100; // USER_HZ on Linux
-  const own = (p: number) => {
-    try {
-      const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      return (Number(fields[11]) + Number(fields[12])) / ticks;
-    } catch {
-      return 0;
-    }
-  };
-  let children: number[] = [];
-  try {
-    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    // no children file: count the process alone
-  }
-  return own(pid) + children.reduce((sum, c) => sum + own(c), 0);
+const sum = (xs: number[]) => xs.reduce((s, x) => s + x, 0);
+
+/** One line of the workers' CPU table. */
+function cpuRow(clients: number, label: string, m: Measured): string {
+  const { cpu } = m;
+  const server = sum(cpu.server);
+  const rest = cpu.machineBusy - cpu.loadGen - server - cpu.postgres - cpu.redis;
+  return (
+    `| ${clients} | ${label} | ${m.rps.toFixed(0)} | ${cpu.loadGen.toFixed(2)} | ` +
+    `${cpu.server.map((c) => c.toFixed(2)).join(' + ')} | ${cpu.postgres.toFixed(2)} (${cpu.postgresBackends}) | ` +
+    `${cpu.redis.toFixed(2)} | ` +
+    `${Math.max(0, rest).toFixed(2)} | ${Math.max(0, cpu.cpus - cpu.machineBusy).toFixed(2)} | ${cpu.interrupts.toFixed(2)} | ` +
+    `${((server / m.rps) * 1000).toFixed(3)} |`
+  );
 }
 
 const median = (ms: Measured[]) => [...ms].sort((a, b) => a.rps - b.rps)[Math.floor(ms.length / 2)]!;
@@ -213,12 +206,16 @@ interface Proc {
   stop(): Promise<void>;
 }
 
-/** Starts a child process and resolves when `ready` answers 200 (polled; bounded). */
+/**
+ * Starts a child process and resolves when it prints a line matching `ready` (bounded). For `serve` that is the
+ * CLI's "listening on" line, printed once every worker is ready (a `/ready` probe may reach a ready worker while
+ * another is still starting). Its output is read until then, and drained unread after.
+ */
 async function startProcess(
   args: string[],
   env: Record<string, string>,
   port: number,
-  ready: string,
+  ready: RegExp,
 ): Promise<Proc> {
   const profile = process.env.BENCH_PROFILE_DIR
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`]
@@ -226,23 +223,31 @@ async function startProcess(
   const child: ChildProcess = spawn(process.execPath, [...profile, '--import', 'tsx', ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env, PORT: String(port) },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode}`);
-    const ok = await fetch(`${url}${ready}`).then(
-      (r) => r.status === 200,
-      () => false,
-    );
-    if (ok) break;
-    if (Date.now() > deadline) throw new Error(`${args.join(' ')} did not start`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const stdout = child.stdout!;
+  await new Promise<void>((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => settle(new Error(`${args.join(' ')} did not start`)), 120_000);
+    const onData = (chunk: Buffer) => {
+      seen = (seen + chunk.toString('utf8')).slice(-64 * 1024);
+      if (ready.test(seen)) settle();
+    };
+    const onExit = (code: number | null) => settle(new Error(`${args.join(' ')} exited with ${code}`));
+    const settle = (err?: Error) => {
+      clearTimeout(timer);
+      stdout.off('data', onData);
+      child.off('exit', onExit);
+      stdout.resume(); // the server's log lines from now on: read and dropped
+      if (err) reject(err);
+      else resolve();
+    };
+    stdout.on('data', onData);
+    child.once('exit', onExit);
+  });
   return {
-    url,
+    url: `http://127.0.0.1:${port}`,
     pid: child.pid!,
     async stop() {
       child.kill('SIGTERM');
@@ -250,6 +255,9 @@ async function startProcess(
     },
   };
 }
+
+/** What `serve` prints once it (every worker) is ready. */
+const SERVING = /^Skillport .* listening on /m;
 
 interface Seeded {
   token: string;
@@ -345,6 +353,7 @@ async function main(): Promise<string[]> {
     const u = new URL(ADMIN_URL);
     u.pathname = `/${dbName}`;
     databaseUrl = u.toString();
+    database = dbName;
   }
   const env: Record<string, string> = {
     HOST: '127.0.0.1',
@@ -355,23 +364,27 @@ async function main(): Promise<string[]> {
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
   };
   const running: Proc[] = [];
+  generator = startLoadGenerator();
   try {
     const seeded = await seed(env);
-    const ours = await startProcess(['src/cli/main.ts', 'serve'], env, await freePort(), '/ready');
+    const ours = await startProcess(['src/cli/main.ts', 'serve'], env, await freePort(), SERVING);
     running.push(ours);
     const args = { skill_name: 'pdf-tools' };
-    const answerBytes = (
-      await once(
-        new http.Agent(),
-        await capture(`${ours.url}/mcp`, seeded.token, 'modern', 'load_skill', args),
-      )
-    ).bytes;
+    const first = await load(
+      await capture(`${ours.url}/mcp`, seeded.token, 'modern', 'load_skill', args),
+      1,
+      ours.pid,
+      0,
+      1,
+    );
+    if (first.errors) throw new Error('load_skill did not answer a successful tool result');
+    const answerBytes = first.bytes;
     // The bare server's answer is the same size as Skillport's (its text plus the same JSON-RPC envelope).
     const bare = await startProcess(
       ['bench/mcp-bare-server.ts'],
       { BARE_TOKEN: seeded.token, BARE_TEXT_BYTES: String(answerBytes - 60) },
       await freePort(),
-      '/health',
+      /^listening$/m,
     );
     running.push(bare);
     out(
@@ -404,7 +417,7 @@ async function main(): Promise<string[]> {
         out(
           `| ${era} | ${clients} | ${b.rps.toFixed(0)} | ${o.rps.toFixed(0)} | ${((o.rps / b.rps) * 100).toFixed(0)}% | ` +
             `${b.p50.toFixed(2)} / ${b.p99.toFixed(2)} | ${o.p50.toFixed(2)} / ${o.p99.toFixed(2)} | ` +
-            `${Math.max(b.loadCores, o.loadCores).toFixed(2)} / ${b.serverCores.toFixed(2)} / ${o.serverCores.toFixed(2)} |`,
+            `${Math.max(b.cpu.loadGen, o.cpu.loadGen).toFixed(2)} / ${sum(b.cpu.server).toFixed(2)} / ${sum(o.cpu.server).toFixed(2)} |`,
         );
       }
     }
@@ -447,13 +460,13 @@ async function main(): Promise<string[]> {
       await ours.stop();
       running.length = 0;
       const redisEnv = { ...env, REDIS_URL, REDIS_PREFIX: `bench-${randomBytes(4).toString('hex')}:` };
-      const one = await startProcess(['src/cli/main.ts', 'serve'], redisEnv, await freePort(), '/ready');
+      const one = await startProcess(['src/cli/main.ts', 'serve'], redisEnv, await freePort(), SERVING);
       running.push(one);
       const several = await startProcess(
         ['src/cli/main.ts', 'serve', '--workers', String(WORKERS)],
         redisEnv,
         await freePort(),
-        '/ready',
+        SERVING,
       );
       running.push(several);
       const replays = await Promise.all(
@@ -466,6 +479,7 @@ async function main(): Promise<string[]> {
         `| clients | 1 process calls/s | ${WORKERS} workers calls/s | ratio | 1 process p50 / p99 ms | ${WORKERS} workers p50 / p99 ms | cores: load gen / 1 process / ${WORKERS} workers |`,
       );
       out('|---|---|---|---|---|---|---|');
+      const cpuRows: string[] = [];
       for (const clients of LEVELS.filter((c) => c > 1)) {
         const runs: [Measured[], Measured[]] = [[], []];
         for (let r = 0; r < ROUNDS; r++) {
@@ -478,9 +492,23 @@ async function main(): Promise<string[]> {
         out(
           `| ${clients} | ${a.rps.toFixed(0)} | ${w.rps.toFixed(0)} | ${(w.rps / a.rps).toFixed(2)}× | ` +
             `${a.p50.toFixed(2)} / ${a.p99.toFixed(2)} | ${w.p50.toFixed(2)} / ${w.p99.toFixed(2)} | ` +
-            `${Math.max(a.loadCores, w.loadCores).toFixed(2)} / ${a.serverCores.toFixed(2)} / ${w.serverCores.toFixed(2)} |`,
+            `${Math.max(a.cpu.loadGen, w.cpu.loadGen).toFixed(2)} / ${sum(a.cpu.server).toFixed(2)} / ${sum(w.cpu.server).toFixed(2)} |`,
         );
+        cpuRows.push(cpuRow(clients, '1 process', a), cpuRow(clients, `${WORKERS} workers`, w));
       }
+      out();
+      out(
+        `Where the CPU went in those (median) rounds, in cores of the machine's ${os.cpus().length}: server processes ` +
+          `(the primary first, then each worker), the PostgreSQL backends of the bench's database (how many), Redis, everything ` +
+          `else that ran (other processes) and idle; the kernel's interrupt work (mostly loopback networking, already ` +
+          `inside the processes' figures); and the server's CPU per call:`,
+      );
+      out();
+      out(
+        '| clients | server | calls/s | load gen | server processes | PostgreSQL (backends) | Redis | rest of the machine | idle | interrupts | server ms CPU per call |',
+      );
+      out('|---|---|---|---|---|---|---|---|---|---|---|');
+      for (const row of cpuRows) out(row);
     }
     out();
     out(
@@ -492,6 +520,7 @@ async function main(): Promise<string[]> {
     return lines;
   } finally {
     for (const p of running.reverse()) await p.stop();
+    await generator.stop();
     if (ADMIN_URL) await runStatement(ADMIN_URL, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
     rmSync(dataDir, { recursive: true, force: true });
   }
