@@ -4,7 +4,7 @@ import { accessSync, constants } from 'node:fs';
  * The launcher: the first program of every run, run by the server (root) before the uid drop. Written in Perl
  * because perl-base is Essential on Debian/Ubuntu, starts in ~2 ms and can make raw syscalls without modules.
  *
- * It is started ahead of its run (the sandbox keeps one spare, see sandbox.ts), so that perl's start is off the
+ * It is started ahead of its run (the sandbox keeps one spare, see launch.ts), so that perl's start is off the
  * run's path: it does the steps that need no run (0 and 1), then waits for the run's parameters on fd 3.
  * 0. Dies with the server (PR_SET_PDEATHSIG): a server killed with SIGKILL does not leave its runs going (strict
  *    runs die with it through bwrap's --die-with-parent; whitelist leftovers are swept at the next start, see
