@@ -1,7 +1,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { BWRAP, PRLIMIT, SANDBOX_WORKDIR, SETPRIV, buildBwrapArgs } from './bwrap.js';
 import type { CgroupRun } from './cgroup.js';
-import { plainCommandArgv } from './command.js';
+import { plainCommandArgv } from './command-parse.js';
 import type { SandboxContext } from './context.js';
 import { PERL_STARTUP_ENV, launcherParams, nativeSyscalls, type Rlimit } from './reaper.js';
 import type { Prepared } from './setup.js';

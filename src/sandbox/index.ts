@@ -26,7 +26,7 @@ export type {
 export { defaultSandboxConfig } from './types.js';
 export { createSandbox } from './sandbox.js';
 export { probeBubblewrap } from './bwrap.js';
-export { parseWhitelistCommand } from './command.js';
+export { parseWhitelistCommand } from './command-parse.js';
 export { claimRunRoot, sweepStaleRunRoots } from './runroot.js';
 
 /**

@@ -1,5 +1,5 @@
 import { InvalidInputError, PayloadTooLargeError } from '../shared/errors.js';
-import { parseWhitelistCommand, refuse } from './command.js';
+import { parseWhitelistCommand, refuse } from './command-parse.js';
 import { resolveProgram } from './command-line.js';
 import type { SandboxContext } from './context.js';
 import type { RunRequest } from './types.js';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { randomHex } from '../shared/crypto.js';
 import { SANDBOX_WORKDIR, bwrapSupportsDisableUserns, detectHostLayout, type HostLayout } from './bwrap.js';
 import { detectCgroups, type CgroupManager } from './cgroup.js';
-import { BLOCKED_PROGRAMS } from './command.js';
+import { BLOCKED_PROGRAMS } from './command-parse.js';
 import type { SandboxContext } from './context.js';
 import { isInside } from './paths.js';
 import { procHidesOtherUids } from './procs.js';

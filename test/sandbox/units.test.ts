@@ -10,7 +10,7 @@ import {
 } from '../../src/sandbox/index.js';
 import { CappedCapture, utf8Boundary } from '../../src/sandbox/output.js';
 import { normalizeRelativePath } from '../../src/sandbox/paths.js';
-import { plainCommandArgv } from '../../src/sandbox/command.js';
+import { plainCommandArgv } from '../../src/sandbox/command-parse.js';
 import { procHidesOtherUids } from '../../src/sandbox/procs.js';
 import { nativeSyscalls, parseReaperLine, prctlSyscallNumber } from '../../src/sandbox/reaper.js';
 import { TEST_UIDS, file, makeSandbox, tempDir, type TestSandbox } from './helpers.js';
