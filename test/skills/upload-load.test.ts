@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Api, registerUser } from '../helpers/api.js';
 import { heavyArchive, percentile, sampleHealth, type HeavyKind } from '../helpers/heavy-uploads.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
+import { collectGarbage } from '../helpers/gc.js';
 
 const MiB = 1024 * 1024;
 const UPLOADS = 8;
@@ -27,7 +28,7 @@ describe('concurrent uploads at the limits', () => {
     const users = await Promise.all(archives.map((_, i) => registerUser(anon, `heavy${i}`)));
     for (const zip of archives) expect(zip.length).toBeLessThan(MiB);
 
-    global.gc?.();
+    collectGarbage();
     const rssBefore = process.memoryUsage().rss;
     let rssPeak = rssBefore;
     const watch = setInterval(() => (rssPeak = Math.max(rssPeak, process.memoryUsage().rss)), 25);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Api, registerUser } from '../helpers/api.js';
+import { collectGarbage } from '../helpers/gc.js';
 import { connectMcp } from '../helpers/mcp.js';
 import { until } from '../helpers/until.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
@@ -61,13 +62,17 @@ it(`${CYCLES} crash/restart cycles with a grandchild leave no stray process and 
   expect(perInstance).toBeGreaterThanOrEqual(3);
   let baseline = 0;
   for (let i = 0; i < CYCLES; i++) {
-    if (i === 20) baseline = process.memoryUsage().rss; // after warm-up
+    if (i === 20) {
+      collectGarbage();
+      baseline = process.memoryUsage().rss; // after warm-up
+    }
     const crashed = await client.callTool({ name: 'leaky__crash', arguments: {} });
     expect(crashed.isError).toBe(true);
     expect((await admin.post(`/api/v1/mcp-servers/${id}/restart`)).status).toBe(200);
     await until(`cycle ${i} running`, isRunning);
   }
   await until('one tree left', async () => markerProcesses().length === perInstance);
+  collectGarbage();
   const grown = (process.memoryUsage().rss - baseline) / 1024 / 1024;
   console.log(`rss growth over ${CYCLES - 20} crash/restart cycles: ${grown.toFixed(1)} MiB`);
   expect(grown).toBeLessThan(64);
