@@ -93,11 +93,6 @@ const TABLE = 'mcp_servers';
 type ServerRow = typeof tables.mcpServers.$inferSelect;
 type RuntimeRow = typeof tables.mcpServerRuntime.$inferSelect;
 
-/**
- * Upstream MCP servers as a resource: create, change, delete, hide, with the rules of `policy.ts`, the SSRF
- * guard on URLs, and secrets sealed at rest (bound to row and field). Emits `change` after every commit so the
- * supervisor reconciles and the tool provider drops the affected users' tool lists (bridged to other instances).
- */
 /** An enabled server as the tool provider and search see it: who owns it, its tool rules and catalog. */
 export interface ServerCatalog {
   id: string;
@@ -108,6 +103,11 @@ export interface ServerCatalog {
   catalog: CatalogTool[];
 }
 
+/**
+ * Upstream MCP servers as a resource: create, change, delete, hide, with the rules of `policy.ts`, the SSRF
+ * guard on URLs, and secrets sealed at rest (bound to row and field). Emits `change` after every commit so the
+ * supervisor reconciles and the tool provider drops the affected users' tool lists (bridged to other instances).
+ */
 export class UpstreamsService {
   readonly events = new EventEmitter<{ change: [ServerChange] }>();
 
