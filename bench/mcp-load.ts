@@ -17,6 +17,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { percentile } from './lib.js';
 
 export interface LoadJob {
   port: number;
@@ -346,10 +347,9 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
     );
     const seconds = (performance.now() - started) / 1000;
     const cpu = cpuBetween(before, snapshot(serverPids, db), seconds);
-    const sorted = latencies.subarray(0, answered).sort();
-    const rank = (p: number) =>
-      sorted[Math.min(answered - 1, Math.max(0, Math.ceil((p / 100) * answered) - 1))]!;
-    return { calls: answered, seconds, p50: rank(50), p99: rank(99), errors, bytes: lastBytes, cpu };
+    const measured = Array.from(latencies.subarray(0, answered));
+    const [p50, p99] = [percentile(measured, 50), percentile(measured, 99)];
+    return { calls: answered, seconds, p50, p99, errors, bytes: lastBytes, cpu };
   } finally {
     for (const c of conns) c.socket.destroy();
   }
