@@ -48,9 +48,6 @@ export async function openDatabase(opts: OpenOptions): Promise<DatabaseHandle> {
     : await openPglite(opts.embeddedDir, opts.vectors !== false, opts.migrate !== false);
   if (opts.migrate !== false) {
     try {
-      // On PGlite, one query tells that nothing is to be done (PostgreSQL's path takes its lock first, and its
-      // first contact names DATABASE_URL when it fails).
-      if (handle.kind === 'pglite' && (await migrationsCurrent(handle.db))) return handle;
       await handle.migrate();
     } catch (err) {
       await handle.close();
@@ -85,7 +82,12 @@ async function openPglite(
     db,
     kind: 'pglite',
     ping: () => ping(db),
-    migrate: () => migratePglite(db as never, { migrationsFolder: MIGRATIONS_DIR }),
+    // One query tells that nothing is to be done, before the migrator reads and hashes every file (PostgreSQL's
+    // migrate takes its lock first instead, and its first contact names DATABASE_URL when it fails).
+    migrate: async () => {
+      if (!(await migrationsCurrent(db)))
+        await migratePglite(db as never, { migrationsFolder: MIGRATIONS_DIR });
+    },
     async close() {
       try {
         await client.close();
