@@ -24,7 +24,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
   const warn = (message: string, details?: unknown) => config.onWarning?.(message, details);
   const ctx: SandboxContext = { config, level, limits, closed: false, warn };
   const slots = createRunSlots(ctx);
-  const setup = createSetup(ctx, slots.hasUidPool);
+  const setup = createSetup(ctx);
   const checkRequest = createRequestCheck(ctx);
   const launcher = createLauncher(ctx);
   const active = new Set<{ kill: () => void; done: Promise<unknown> }>();

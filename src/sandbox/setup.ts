@@ -81,8 +81,7 @@ export interface Setup {
   close(): Promise<void>;
 }
 
-/** `hasUidPool`: runs have uids of their own (slots.ts), one condition of `concurrentWhitelist`. */
-export function createSetup(ctx: SandboxContext, hasUidPool: boolean): Setup {
+export function createSetup(ctx: SandboxContext): Setup {
   const { config, level } = ctx;
   let preparing: Promise<Prepared> | null = null;
   const prepare = (): Promise<Prepared> => {
@@ -134,7 +133,9 @@ export function createSetup(ctx: SandboxContext, hasUidPool: boolean): Setup {
         hasLdSoCache: await exists('/etc/ld.so.cache'),
         launcher,
         concurrentWhitelist:
-          hasUidPool && procHidesOtherUids(await readFile('/proc/self/mountinfo', 'utf8').catch(() => '')),
+          // Runs have uids of their own (a uid pool, slots.ts): one condition of running whitelist runs at once.
+          !!config.uidPool &&
+          procHidesOtherUids(await readFile('/proc/self/mountinfo', 'utf8').catch(() => '')),
       };
     })();
     preparing.catch(() => {

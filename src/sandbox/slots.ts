@@ -17,8 +17,6 @@ export interface RunSlots {
   release(slot: Slot): void;
   /** Runs `fn` once every call queued before it has settled (whitelist runs that may not overlap). */
   oneAtATime<T>(fn: () => Promise<T>): Promise<T>;
-  /** A uid pool is configured: each run has a uid of its own. */
-  readonly hasUidPool: boolean;
 }
 
 export function createRunSlots(ctx: SandboxContext): RunSlots {
@@ -73,5 +71,5 @@ export function createRunSlots(ctx: SandboxContext): RunSlots {
     if (slot.dedicatedUid && slot.uid !== null && freeUids) freeUids.push(slot.uid);
   }
 
-  return { acquire, release, oneAtATime, hasUidPool: freeUids !== null };
+  return { acquire, release, oneAtATime };
 }
