@@ -70,11 +70,25 @@ const Name = z.string().trim().min(1).max(100);
 const ExpiresAt = z.iso.datetime({ offset: true }).nullish();
 const IdParam = z.object({ id: z.uuid() });
 
+interface ApiKeyRoutesDeps {
+  apiTokens: ApiTokens;
+  auth: Authenticator;
+}
+
 /**
  * API keys: `/api-keys` (permissions, assistants, restriction, disable) and its older alias `/tokens`
  * (the `scopes` shape, kept for existing clients). Both are the same keys through the same service.
  */
-export function apiKeyRoutes({ apiTokens, auth }: { apiTokens: ApiTokens; auth: Authenticator }) {
+export function apiKeyRoutes(deps: ApiKeyRoutesDeps) {
+  const app = createRouter();
+  app.route('/', listAndRevokeRoutes(deps));
+  app.route('/', apiKeyWriteRoutes(deps));
+  app.route('/', tokenCreateRoutes(deps));
+  return app;
+}
+
+/** `/api-keys` and `/tokens`: list keys, revoke one. */
+function listAndRevokeRoutes({ apiTokens, auth }: ApiKeyRoutesDeps) {
   const app = createRouter();
   const guard = (action: Action) => requirePermission(auth, action);
 
@@ -110,6 +124,14 @@ export function apiKeyRoutes({ apiTokens, auth }: { apiTokens: ApiTokens; auth: 
       },
     );
   }
+
+  return app;
+}
+
+/** `/api-keys`: create a key, change one. */
+function apiKeyWriteRoutes({ apiTokens, auth }: ApiKeyRoutesDeps) {
+  const app = createRouter();
+  const guard = (action: Action) => requirePermission(auth, action);
 
   app.openapi(
     createRoute({
@@ -195,6 +217,14 @@ export function apiKeyRoutes({ apiTokens, auth }: { apiTokens: ApiTokens; auth: 
       return c.json(updated, 200);
     },
   );
+
+  return app;
+}
+
+/** `POST /tokens`: create a key in the older `scopes` shape. */
+function tokenCreateRoutes({ apiTokens, auth }: ApiKeyRoutesDeps) {
+  const app = createRouter();
+  const guard = (action: Action) => requirePermission(auth, action);
 
   app.openapi(
     createRoute({

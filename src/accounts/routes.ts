@@ -56,9 +56,19 @@ export interface AccountsRoutesDeps {
   auth: Authenticator;
 }
 
-export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps) {
+export function accountsRoutes(deps: AccountsRoutesDeps) {
   const app = createRouter();
-  const guard = (action: Action) => requirePermission(auth, action);
+  app.route('/', authRoutes(deps));
+  app.route('/', ownAccountRoutes(deps));
+  app.route('/', userListRoutes(deps));
+  app.route('/', oneUserRoutes(deps));
+  app.route('/', apiKeyRoutes(deps));
+  return app;
+}
+
+/** `/auth`: sign up, log in, refresh and log out (public routes: no bearer token). */
+function authRoutes({ accounts }: AccountsRoutesDeps) {
+  const app = createRouter();
 
   app.openapi(
     createRoute({
@@ -115,6 +125,14 @@ export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps
       return c.body(null, 204);
     },
   );
+
+  return app;
+}
+
+/** `/users/me`: your own account (read, change, change password, delete). */
+function ownAccountRoutes({ accounts, auth }: AccountsRoutesDeps) {
+  const app = createRouter();
+  const guard = (action: Action) => requirePermission(auth, action);
 
   app.openapi(
     createRoute({
@@ -178,6 +196,14 @@ export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps
     },
   );
 
+  return app;
+}
+
+/** `/users` (admin): list users, create one. */
+function userListRoutes({ accounts, auth }: AccountsRoutesDeps) {
+  const app = createRouter();
+  const guard = (action: Action) => requirePermission(auth, action);
+
   app.openapi(
     createRoute({
       method: 'get',
@@ -223,6 +249,14 @@ export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps
       return c.json(user, 201);
     },
   );
+
+  return app;
+}
+
+/** `/users/{id}` (admin): change a user, delete one, set their password. */
+function oneUserRoutes({ accounts, auth }: AccountsRoutesDeps) {
+  const app = createRouter();
+  const guard = (action: Action) => requirePermission(auth, action);
 
   app.openapi(
     createRoute({
@@ -288,8 +322,6 @@ export function accountsRoutes({ accounts, apiTokens, auth }: AccountsRoutesDeps
       return c.body(null, 204);
     },
   );
-
-  app.route('/', apiKeyRoutes({ apiTokens, auth }));
 
   return app;
 }

@@ -99,7 +99,17 @@ export interface SkillsRoutesDeps {
   uploads: Uploads;
 }
 
-export function skillsRoutes({ skills, auth, uploads }: SkillsRoutesDeps) {
+export function skillsRoutes(deps: SkillsRoutesDeps) {
+  const app = createRouter();
+  app.route('/', collectionRoutes(deps));
+  app.route('/', oneSkillRoutes(deps));
+  app.route('/', versionRoutes(deps));
+  app.route('/', versionFileRoutes(deps));
+  return app;
+}
+
+/** `/skills`: list skills, upload a new one. */
+function collectionRoutes({ skills, auth, uploads }: SkillsRoutesDeps) {
   const app = createRouter();
   const guard = (action: Action) => requirePermission(auth, action);
 
@@ -151,6 +161,14 @@ export function skillsRoutes({ skills, auth, uploads }: SkillsRoutesDeps) {
       return c.json(result, 201);
     },
   );
+
+  return app;
+}
+
+/** `/skills/{name}`: read one skill, change it (enable, allow commands, share, hide), delete it. */
+function oneSkillRoutes({ skills, auth }: SkillsRoutesDeps) {
+  const app = createRouter();
+  const guard = (action: Action) => requirePermission(auth, action);
 
   app.openapi(
     createRoute({
@@ -217,6 +235,14 @@ export function skillsRoutes({ skills, auth, uploads }: SkillsRoutesDeps) {
       return c.body(null, 204);
     },
   );
+
+  return app;
+}
+
+/** `/skills/{name}/versions`: upload a new version, list them, roll back to one, delete one. */
+function versionRoutes({ skills, auth, uploads }: SkillsRoutesDeps) {
+  const app = createRouter();
+  const guard = (action: Action) => requirePermission(auth, action);
 
   app.openapi(
     createRoute({
@@ -294,6 +320,14 @@ export function skillsRoutes({ skills, auth, uploads }: SkillsRoutesDeps) {
       return c.body(null, 204);
     },
   );
+
+  return app;
+}
+
+/** A version's files: its file tree, the whole version as a zip, one file's bytes. */
+function versionFileRoutes({ skills, auth }: SkillsRoutesDeps) {
+  const app = createRouter();
+  const guard = (action: Action) => requirePermission(auth, action);
 
   app.openapi(
     createRoute({

@@ -99,18 +99,32 @@ const McpServer = z
 
 const IdParam = z.object({ id: z.uuid() });
 
-/** `/mcp-servers`: upstream MCP servers (CRUD, hide, start/stop/restart, stderr). */
-export function upstreamRoutes(deps: {
+interface UpstreamRoutesDeps {
   upstreams: UpstreamsService;
   upstreamSupervisor: UpstreamSupervisor;
   auth: Authenticator;
-}) {
-  const { upstreams, upstreamSupervisor: supervisor } = deps;
+}
+
+/** `/mcp-servers`: upstream MCP servers (CRUD, hide, start/stop/restart, stderr). */
+export function upstreamRoutes(deps: UpstreamRoutesDeps) {
   const app = createRouter();
-  const authed = requirePermission(deps.auth, 'mcp-servers.use');
+  app.route('/', serverCrudRoutes(deps));
+  app.route('/', serverControlRoutes(deps));
+  return app;
+}
+
+/** The route helper of every `/mcp-servers` route: one tag, the bearer scheme, the `mcp-servers.use` guard. */
+function mcpServerRoute(auth: Authenticator) {
+  const authed = requirePermission(auth, 'mcp-servers.use');
   const tags = ['mcp-servers'];
-  const route = <R extends Parameters<typeof createRoute>[0]>(r: R) =>
+  return <R extends Parameters<typeof createRoute>[0]>(r: R) =>
     createRoute({ ...r, tags, security: bearerSecurity, middleware: [authed] as const });
+}
+
+/** `/mcp-servers` and `/mcp-servers/{id}`: list, add, read, change and delete servers. */
+function serverCrudRoutes({ upstreams, auth }: UpstreamRoutesDeps) {
+  const app = createRouter();
+  const route = mcpServerRoute(auth);
 
   app.openapi(
     route({
@@ -174,6 +188,14 @@ export function upstreamRoutes(deps: {
       return c.body(null, 204);
     },
   );
+  return app;
+}
+
+/** Hide a shared server, start, stop or restart one, read its stderr. */
+function serverControlRoutes({ upstreams, upstreamSupervisor: supervisor, auth }: UpstreamRoutesDeps) {
+  const app = createRouter();
+  const route = mcpServerRoute(auth);
+
   app.openapi(
     route({
       method: 'put',
