@@ -58,6 +58,12 @@ const secretKeyFile = (env: Env & { dataDir: string }) =>
   env.DATABASE_URL || env.SECRET_KEY ? undefined : path.join(env.dataDir, 'secret_key');
 
 export function addOperationsCommands(program: Command, version: string): void {
+  addBackupCommands(program, version);
+  addBlobsCommands(program);
+}
+
+/** `backup` and `restore`. */
+function addBackupCommands(program: Command, version: string): void {
   program
     .command('backup')
     .description(
@@ -120,7 +126,10 @@ export function addOperationsCommands(program: Command, version: string): void {
       );
       console.log(`Restored the backup of ${manifest.created_at} (${JSON.stringify(manifest.counts)}).`);
     });
+}
 
+/** `blobs migrate` and `blobs gc`. */
+function addBlobsCommands(program: Command): void {
   const blobs = program.command('blobs').description('where file contents live (BLOB_STORE)');
   blobs
     .command('migrate')

@@ -9,6 +9,7 @@ import type { Prepared } from './setup.js';
 import type { Slot } from './slots.js';
 import type { SpawnHelper, SpawnedProcess } from './spawner.js';
 import { RUNNER_FD, listenToRunner, mountNamespaceOf } from './strict-runner.js';
+import type { SecurityLevel } from './types.js';
 import { PIPE_GRACE_MS, armKill, within } from './watchdog.js';
 
 const fdClosed = (fd: Readable | null | undefined): Promise<void> =>
@@ -31,18 +32,9 @@ export interface Launcher {
   ): Promise<Launched>;
 }
 
-export function createLauncher(ctx: SandboxContext): Launcher {
-  const { level, limits, warn } = ctx;
-  /** The argv of this sandbox's launchers (the same for every run), and the stdio every run is spawned with. */
-  const launcherSpawn = (helper: SpawnHelper, prep: Prepared) => ({
-    argv: launcherArgv({
-      parentPid: helper.pid,
-      keepFds: level === 'strict' ? 5 : 3,
-      confines: level !== 'disabled' && nativeSyscalls() !== null,
-    }),
-    stdio: runStdio(prep.launcher),
-  });
-  const runStdio = (useReaper: boolean): Array<'pipe' | 'ignore'> => [
+/** The stdio every run is spawned with: output, and the pipes to the launcher, bwrap and the runner it needs. */
+function runStdio(level: SecurityLevel, useReaper: boolean): Array<'pipe' | 'ignore'> {
+  return [
     'ignore',
     'pipe',
     'pipe',
@@ -50,40 +42,67 @@ export function createLauncher(ctx: SandboxContext): Launcher {
     useReaper && level === 'strict' ? 'pipe' : 'ignore',
     level === 'strict' ? 'pipe' : 'ignore', // RUNNER_FD
   ];
-  // Output past what the capture keeps and scans is drained and dropped by the helper itself.
-  const relayed = Math.max(limits.maxOutputBytes, SCAN_BUDGET) + 64 * 1024;
+}
 
-  /**
-   * A launcher started ahead of the next run, waiting for its parameters: perl's start (2–3 ms) is then off the
-   * run's path. One spare at a time, of the current spawn helper; a run that finds none starts its own.
-   */
-  let spare: { helper: SpawnHelper; proc: Promise<SpawnedProcess>; gone: boolean } | null = null;
-  const startLauncher = (helper: SpawnHelper, prep: Prepared) => {
-    const { argv, stdio } = launcherSpawn(helper, prep);
+/**
+ * A launcher started ahead of the next run, waiting for its parameters: perl's start (2–3 ms) is then off the
+ * run's path. One spare at a time, of the current spawn helper; a run that finds none starts its own.
+ */
+class SpareLauncher {
+  private spare: { helper: SpawnHelper; proc: Promise<SpawnedProcess>; gone: boolean } | null = null;
+
+  constructor(
+    private readonly ctx: SandboxContext,
+    private readonly relayed: number,
+  ) {}
+
+  /** The argv of this sandbox's launchers (the same for every run), and the stdio every run is spawned with. */
+  private launcherSpawn(helper: SpawnHelper, prep: Prepared) {
+    const level = this.ctx.level;
+    return {
+      argv: launcherArgv({
+        parentPid: helper.pid,
+        keepFds: level === 'strict' ? 5 : 3,
+        confines: level !== 'disabled' && nativeSyscalls() !== null,
+      }),
+      stdio: runStdio(level, prep.launcher),
+    };
+  }
+
+  private startLauncher(helper: SpawnHelper, prep: Prepared): Promise<SpawnedProcess> {
+    const { argv, stdio } = this.launcherSpawn(helper, prep);
     // The launcher chdirs to its run's dir and sets the run's environment itself.
     return helper.spawn({
       file: argv[0]!,
       args: argv.slice(1),
       cwd: prep.workRoot,
       env: { ...PERL_STARTUP_ENV },
-      forwardLimits: { 1: relayed, 2: relayed },
+      forwardLimits: { 1: this.relayed, 2: this.relayed },
       stdio,
     });
-  };
+  }
+
   /** Gives the run to the spare launcher (or to a new one), then starts the next spare: after, not before. */
-  async function launchWith(helper: SpawnHelper, prep: Prepared, params: Buffer): Promise<SpawnedProcess> {
-    const s = spare?.helper === helper && !spare.gone ? spare : null;
-    spare = null;
+  async launchWith(helper: SpawnHelper, prep: Prepared, params: Buffer): Promise<SpawnedProcess> {
+    const s = this.spare?.helper === helper && !this.spare.gone ? this.spare : null;
+    this.spare = null;
     const mine = s ? await s.proc : null;
-    const proc = mine && mine.pid > 0 && !s!.gone ? mine : await startLauncher(helper, prep);
+    const proc = mine && mine.pid > 0 && !s!.gone ? mine : await this.startLauncher(helper, prep);
     proc.stdio[3]?.write(params);
-    if (!ctx.closed && spare === null) {
-      const next = { helper, proc: startLauncher(helper, prep), gone: false };
+    if (!this.ctx.closed && this.spare === null) {
+      const next = { helper, proc: this.startLauncher(helper, prep), gone: false };
       void next.proc.then((p) => p.exited).then(() => (next.gone = true));
-      spare = next;
+      this.spare = next;
     }
     return proc;
   }
+}
+
+export function createLauncher(ctx: SandboxContext): Launcher {
+  const { level, limits, warn } = ctx;
+  // Output past what the capture keeps and scans is drained and dropped by the helper itself.
+  const relayed = Math.max(limits.maxOutputBytes, SCAN_BUDGET) + 64 * 1024;
+  const spare = new SpareLauncher(ctx, relayed);
 
   /**
    * Spawns the run (through the spawn helper) in its own process group and wires its pipes: output, launcher
@@ -104,7 +123,7 @@ export function createLauncher(ctx: SandboxContext): Launcher {
     // told what to run.
     let child: SpawnedProcess;
     if (Buffer.isBuffer(what)) {
-      child = await launchWith(helper, prep, what);
+      child = await spare.launchWith(helper, prep, what);
     } else {
       child = await helper.spawn({
         file: what.argv[0]!,
@@ -112,7 +131,7 @@ export function createLauncher(ctx: SandboxContext): Launcher {
         cwd: dir,
         env: what.env,
         forwardLimits: { 1: relayed, 2: relayed },
-        stdio: runStdio(useReaper),
+        stdio: runStdio(level, useReaper),
       });
     }
     const pgid = child.pid;
@@ -165,53 +184,53 @@ export function createLauncher(ctx: SandboxContext): Launcher {
       resolveMain(e);
     });
     listenToBwrap(run);
-    listenToLauncher(run);
+    listenToLauncher(run, warn);
     stdout.attach(child.stdio[1]!);
     stderr.attach(child.stdio[2]!);
     armKill(ctx, run, dir, slot, cg);
     return run;
   }
 
-  /** Strict: bwrap's --info-fd JSON names the host pid of the sandbox's pid 1 (and so its mount namespace). */
-  function listenToBwrap(run: Launched): void {
-    const infoFd = run.infoFd;
-    if (!infoFd) return;
-    let info = '';
-    infoFd.on('error', () => undefined);
-    infoFd.on('data', (d: Buffer) => {
-      info += d.toString('latin1');
-      const m = /"child-pid"\s*:\s*(\d+)/.exec(info);
-      if (m && run.nsInitPid === 0) {
-        run.nsInitPid = Number(m[1]);
-        run.sandboxMountNs = mountNamespaceOf(run.nsInitPid);
-      }
-    });
-  }
-
-  /** The launcher's status lines: the command's pid once started, then its exit. */
-  function listenToLauncher(run: Launched): void {
-    const statusFd = run.statusFd;
-    if (!statusFd) return;
-    let buf = '';
-    statusFd.on('error', () => undefined);
-    statusFd.on('data', (d: Buffer) => {
-      buf += d.toString('latin1');
-      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-        const ev = parseReaperLine(buf.slice(0, nl));
-        buf = buf.slice(nl + 1);
-        if (ev?.type === 'nocgroup') {
-          warn('sandbox: the launcher could not join the run cgroup; the run goes on with its rlimits');
-        } else if (ev?.type === 'pid') {
-          run.mainPid = ev.pid;
-          if (run.killRequested) run.kill();
-        } else if (ev?.type === 'exit') {
-          const signal =
-            ev.signal === null ? null : ((SIGNAL_NAMES.get(ev.signal) ?? 'SIGKILL') as NodeJS.Signals);
-          run.resolveMain({ code: ev.code, signal });
-        }
-      }
-    });
-  }
-
   return { launch };
+}
+
+/** Strict: bwrap's --info-fd JSON names the host pid of the sandbox's pid 1 (and so its mount namespace). */
+function listenToBwrap(run: Launched): void {
+  const infoFd = run.infoFd;
+  if (!infoFd) return;
+  let info = '';
+  infoFd.on('error', () => undefined);
+  infoFd.on('data', (d: Buffer) => {
+    info += d.toString('latin1');
+    const m = /"child-pid"\s*:\s*(\d+)/.exec(info);
+    if (m && run.nsInitPid === 0) {
+      run.nsInitPid = Number(m[1]);
+      run.sandboxMountNs = mountNamespaceOf(run.nsInitPid);
+    }
+  });
+}
+
+/** The launcher's status lines: the command's pid once started, then its exit. */
+function listenToLauncher(run: Launched, warn: SandboxContext['warn']): void {
+  const statusFd = run.statusFd;
+  if (!statusFd) return;
+  let buf = '';
+  statusFd.on('error', () => undefined);
+  statusFd.on('data', (d: Buffer) => {
+    buf += d.toString('latin1');
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const ev = parseReaperLine(buf.slice(0, nl));
+      buf = buf.slice(nl + 1);
+      if (ev?.type === 'nocgroup') {
+        warn('sandbox: the launcher could not join the run cgroup; the run goes on with its rlimits');
+      } else if (ev?.type === 'pid') {
+        run.mainPid = ev.pid;
+        if (run.killRequested) run.kill();
+      } else if (ev?.type === 'exit') {
+        const signal =
+          ev.signal === null ? null : ((SIGNAL_NAMES.get(ev.signal) ?? 'SIGKILL') as NodeJS.Signals);
+        run.resolveMain({ code: ev.code, signal });
+      }
+    }
+  });
 }

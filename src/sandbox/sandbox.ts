@@ -2,7 +2,7 @@ import { UnavailableError } from '../shared/errors.js';
 import type { CgroupRun } from './cgroup.js';
 import { MiB, commandLine } from './command-line.js';
 import type { SandboxContext } from './context.js';
-import { createLauncher } from './launch.js';
+import { createLauncher, type Launcher } from './launch.js';
 import { createRequestCheck } from './request.js';
 import { collectStrictRun, results } from './results.js';
 import { createSetup, validateConfig, type Prepared } from './setup.js';
@@ -46,6 +46,8 @@ export function createSandbox(config: SandboxConfig): Sandbox {
     );
   };
 
+  const execute = createExecute(ctx, launcher, spawnHelper);
+
   async function run(req: RunRequest): Promise<RunResult> {
     // Everything up to acquire() is synchronous, so refusals and 429s come back at once.
     if (ctx.closed) throw new UnavailableError('sandbox_closed', 'The sandbox is shutting down');
@@ -77,6 +79,25 @@ export function createSandbox(config: SandboxConfig): Sandbox {
     }
   }
 
+  return {
+    level,
+    run,
+    async close() {
+      ctx.closed = true;
+      for (const h of active) h.kill();
+      await Promise.all([...active].map((h) => h.done));
+      await (await helper?.catch(() => null))?.close();
+      await setup.close();
+    },
+  };
+}
+
+/**
+ * A run once it holds its slot: its work dir and cgroup prepared, started, watched until it ends, its result
+ * collected, and what it left removed.
+ */
+function createExecute(ctx: SandboxContext, launcher: Launcher, spawnHelper: () => Promise<SpawnHelper>) {
+  const { level, warn } = ctx;
   async function execute(
     command: string,
     program: string | null,
@@ -94,7 +115,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
       // Independent of each other: prepared together.
       const [work, runCg, spawner] = await Promise.allSettled([
         prepareWorkdir(prep.workRoot, planned, { uid: slot.uid, gid: slot.gid, tmpDir: level !== 'strict' }),
-        runCgroup(prep),
+        runCgroup(ctx, prep),
         spawnHelper(),
       ]);
       cg = runCg.status === 'fulfilled' ? runCg.value : null;
@@ -152,26 +173,16 @@ export function createSandbox(config: SandboxConfig): Sandbox {
     }
   }
 
-  /** The run's own cgroup (memory and pids limits), when the host delegates one; the run goes on without. */
-  async function runCgroup(prep: Prepared): Promise<CgroupRun | null> {
-    if (!prep.cgroups) return null;
-    return prep.cgroups
-      .createRun({ memoryBytes: limits.maxMemoryMb * MiB, pids: limits.maxProcesses })
-      .catch((err: Error) => {
-        warn('sandbox: could not create a cgroup for the run', { error: err.message });
-        return null;
-      });
-  }
+  return execute;
+}
 
-  return {
-    level,
-    run,
-    async close() {
-      ctx.closed = true;
-      for (const h of active) h.kill();
-      await Promise.all([...active].map((h) => h.done));
-      await (await helper?.catch(() => null))?.close();
-      await setup.close();
-    },
-  };
+/** The run's own cgroup (memory and pids limits), when the host delegates one; the run goes on without. */
+async function runCgroup(ctx: SandboxContext, prep: Prepared): Promise<CgroupRun | null> {
+  if (!prep.cgroups) return null;
+  return prep.cgroups
+    .createRun({ memoryBytes: ctx.limits.maxMemoryMb * MiB, pids: ctx.limits.maxProcesses })
+    .catch((err: Error) => {
+      ctx.warn('sandbox: could not create a cgroup for the run', { error: err.message });
+      return null;
+    });
 }

@@ -158,56 +158,16 @@ async function buildServices(
   closers: Array<() => Promise<void>>,
 ): Promise<AppContext> {
   const metrics = new Metrics({ dataDir: config.DATA_DIR, databaseUp: () => db.ping() });
-  const rateLimiter: RateLimiter = bus
-    ? new RedisRateLimiter(bus.pub, config.REDIS_PREFIX)
-    : new MemoryRateLimiter();
-  const accessTokens = new AccessTokens(config.SECRET_KEY, config.ACCESS_TOKEN_TTL_SECONDS);
-  const apiTokens = new ApiTokens(db.db);
-  const accounts = new AccountsService(db.db, accessTokens, apiTokens, rateLimiter, {
-    signup: config.SIGNUP,
-    refreshTokenTtlDays: config.REFRESH_TOKEN_TTL_DAYS,
-    rateLimit: {
-      perIp: config.AUTH_RATE_LIMIT_PER_IP,
-      perAccount: config.AUTH_RATE_LIMIT_PER_ACCOUNT,
-      windowSeconds: config.AUTH_RATE_LIMIT_WINDOW_SECONDS,
-    },
-  });
-  const oauthConnections = new OAuthConnections(db.db, apiTokens.events);
-  const authenticator = new Authenticator(accessTokens, apiTokens, accounts, oauthConnections);
-  const blobs = await blobStoreFrom(config, db, logger, closers);
-  const skills = new SkillsService(db.db, blobs);
-  accounts.onAccountDeleted(skills.afterAccountDeleted);
-  const archiveLimits = archiveLimitsFrom(config);
-  const uploads = await Uploads.open({
-    dir: path.join(config.DATA_DIR, 'uploads'),
-    limits: archiveLimits,
-    concurrency: config.SKILL_UPLOAD_CONCURRENCY,
-    queue: config.SKILL_UPLOAD_QUEUE,
-  });
+  const { rateLimiter, apiTokens, accounts, oauthConnections, authenticator } = buildAccounts(
+    config,
+    db,
+    bus,
+  );
+  const { blobs, skills, archiveLimits, uploads } = await buildSkills(config, db, logger, accounts, closers);
   const warnings: string[] = [];
   const settings = new SettingsService(db.db);
-  if (bus) {
-    // Other instances hear about revoked tokens, disabled users and skill changes at once.
-    const credentials = await bridge(apiTokens.events, 'credentials-changed', bus, (p) =>
-      apiTokens.forgetUser(String(p.userId)),
-    );
-    // A request that ends a session or revokes a key answers once Redis has the event (see Authenticator).
-    apiTokens.propagateWith(() => credentials.settled());
-    await bridge(skills.events, 'change', bus);
-    await bridge(settings.events, 'changed', bus, () => settings.reset());
-  }
-  const oauth = new OAuthServer({
-    db: db.db,
-    box: new SecretBox(config.SECRET_KEY),
-    secretKey: config.SECRET_KEY,
-    trustProxy: config.TRUST_PROXY,
-    accountActive: (userId) => oauthConnections.userActive(userId),
-    connections: oauthConnections,
-    settings,
-    rateLimiter,
-    logger,
-    ...(opts.oauthFetch ? { fetch: opts.oauthFetch } : {}),
-  });
+  if (bus) await bridgeEvents(bus, apiTokens, skills, settings);
+  const oauth = oauthServer(config, opts, logger, db, settings, rateLimiter, oauthConnections);
   closers.push(async () => oauth.close());
   const skillViews = databaseSkillViews(skills);
   closers.push(async () => skillViews.close());
@@ -233,39 +193,18 @@ async function buildServices(
   });
   closers.push(() => search.close());
   tools.register(skillLibraryTools(skillViews, searchSkills(search)));
-  let commandLevel: AppContext['commandLevel'] = 'off';
-  if (config.COMMANDS_ENABLED) {
-    const sandbox = await createCommandSandbox(config, logger, warnings);
-    commandLevel = sandbox.level;
-    closers.push(() => sandbox.close());
-    tools.register(
-      commandTools(skillViews, {
-        sandbox,
-        maxTimeoutSeconds: config.COMMAND_TIMEOUT,
-        enabled: async () => (await settings.get()).commands_enabled,
-        audit: {
-          start: (entry) => recordAudit(db.db, entry),
-          finish: (id, outcome) => completeAudit(db.db, id, outcome),
-        },
-      }),
-    );
-  }
-  const providers = new ProvidersService(db.db, secrets, settings, {
-    apiKey: config.OPENAI_API_KEY,
-    baseUrl: config.OPENAI_BASE_URL,
-  });
-  const assistants = new AssistantsService(db.db, providers, (err) =>
-    logger.warn({ err: loggableError(err) }, 'writing assistant usage failed'),
+  const commandLevel = config.COMMANDS_ENABLED
+    ? await registerCommandTools(config, logger, db, settings, skillViews, tools, warnings, closers)
+    : 'off';
+  const { providers, assistants, sessions } = buildAssistants(
+    config,
+    logger,
+    db,
+    secrets,
+    settings,
+    apiTokens,
+    closers,
   );
-  closers.push(() => assistants.flushUsage());
-  const sessions = new ChatSessions(
-    db.db,
-    config.CHAT_SESSION_TTL_HOURS * 3600 * 1000,
-    config.ASSISTANT_TURN_TIMEOUT * 1000,
-  );
-  apiTokens.checkAssistantIds = (actor, ids) => assistants.assertBindable(actor, ids);
-  // The AI SDK writes its warnings with console.*, which would corrupt a stdio MCP stream: route them to pino.
-  globalThis.AI_SDK_LOG_WARNINGS = (options) => logger.warn({ ai_sdk: options }, 'model provider warning');
   tools.register(upstreamTools(upstreams, upstreamSupervisor));
   // Last, so that the other tools keep their order; the only tools a compact-mode credential is listed.
   tools.register(searchMetaTools(search, tools), { compact: true });
@@ -305,6 +244,144 @@ async function buildServices(
       if (!opts.database) await db.close();
     },
   };
+}
+
+/** Accounts and sign-in: tokens, the rate limiter (shared through Redis when there is one), the authenticator. */
+function buildAccounts(config: Config, db: DatabaseHandle, bus: RedisEventBus | null) {
+  const rateLimiter: RateLimiter = bus
+    ? new RedisRateLimiter(bus.pub, config.REDIS_PREFIX)
+    : new MemoryRateLimiter();
+  const accessTokens = new AccessTokens(config.SECRET_KEY, config.ACCESS_TOKEN_TTL_SECONDS);
+  const apiTokens = new ApiTokens(db.db);
+  const accounts = new AccountsService(db.db, accessTokens, apiTokens, rateLimiter, {
+    signup: config.SIGNUP,
+    refreshTokenTtlDays: config.REFRESH_TOKEN_TTL_DAYS,
+    rateLimit: {
+      perIp: config.AUTH_RATE_LIMIT_PER_IP,
+      perAccount: config.AUTH_RATE_LIMIT_PER_ACCOUNT,
+      windowSeconds: config.AUTH_RATE_LIMIT_WINDOW_SECONDS,
+    },
+  });
+  const oauthConnections = new OAuthConnections(db.db, apiTokens.events);
+  const authenticator = new Authenticator(accessTokens, apiTokens, accounts, oauthConnections);
+  return { rateLimiter, apiTokens, accounts, oauthConnections, authenticator };
+}
+
+/** The skill library: where file contents live, the skills themselves, and the upload path. */
+async function buildSkills(
+  config: Config,
+  db: DatabaseHandle,
+  logger: Logger,
+  accounts: AccountsService,
+  closers: AppContext['closers'],
+) {
+  const blobs = await blobStoreFrom(config, db, logger, closers);
+  const skills = new SkillsService(db.db, blobs);
+  accounts.onAccountDeleted(skills.afterAccountDeleted);
+  const archiveLimits = archiveLimitsFrom(config);
+  const uploads = await Uploads.open({
+    dir: path.join(config.DATA_DIR, 'uploads'),
+    limits: archiveLimits,
+    concurrency: config.SKILL_UPLOAD_CONCURRENCY,
+    queue: config.SKILL_UPLOAD_QUEUE,
+  });
+  return { blobs, skills, archiveLimits, uploads };
+}
+
+/** Other instances hear about revoked tokens, disabled users and skill changes at once. */
+async function bridgeEvents(
+  bus: RedisEventBus,
+  apiTokens: ApiTokens,
+  skills: SkillsService,
+  settings: SettingsService,
+): Promise<void> {
+  const credentials = await bridge(apiTokens.events, 'credentials-changed', bus, (p) =>
+    apiTokens.forgetUser(String(p.userId)),
+  );
+  // A request that ends a session or revokes a key answers once Redis has the event (see Authenticator).
+  apiTokens.propagateWith(() => credentials.settled());
+  await bridge(skills.events, 'change', bus);
+  await bridge(settings.events, 'changed', bus, () => settings.reset());
+}
+
+/** OAuth 2.1 for /mcp: the authorization server. */
+function oauthServer(
+  config: Config,
+  opts: ContextOptions,
+  logger: Logger,
+  db: DatabaseHandle,
+  settings: SettingsService,
+  rateLimiter: RateLimiter,
+  oauthConnections: OAuthConnections,
+): OAuthServer {
+  return new OAuthServer({
+    db: db.db,
+    box: new SecretBox(config.SECRET_KEY),
+    secretKey: config.SECRET_KEY,
+    trustProxy: config.TRUST_PROXY,
+    accountActive: (userId) => oauthConnections.userActive(userId),
+    connections: oauthConnections,
+    settings,
+    rateLimiter,
+    logger,
+    ...(opts.oauthFetch ? { fetch: opts.oauthFetch } : {}),
+  });
+}
+
+/** COMMANDS_ENABLED: the sandbox and run_shell_command; answers the sandbox level in force. */
+async function registerCommandTools(
+  config: Config,
+  logger: Logger,
+  db: DatabaseHandle,
+  settings: SettingsService,
+  skillViews: SkillViews,
+  tools: ToolRegistry,
+  warnings: string[],
+  closers: AppContext['closers'],
+): Promise<Sandbox['level']> {
+  const sandbox = await createCommandSandbox(config, logger, warnings);
+  closers.push(() => sandbox.close());
+  tools.register(
+    commandTools(skillViews, {
+      sandbox,
+      maxTimeoutSeconds: config.COMMAND_TIMEOUT,
+      enabled: async () => (await settings.get()).commands_enabled,
+      audit: {
+        start: (entry) => recordAudit(db.db, entry),
+        finish: (id, outcome) => completeAudit(db.db, id, outcome),
+      },
+    }),
+  );
+  return sandbox.level;
+}
+
+/** Model providers, assistants and their chat sessions. */
+function buildAssistants(
+  config: Config,
+  logger: Logger,
+  db: DatabaseHandle,
+  secrets: SecretBox,
+  settings: SettingsService,
+  apiTokens: ApiTokens,
+  closers: AppContext['closers'],
+) {
+  const providers = new ProvidersService(db.db, secrets, settings, {
+    apiKey: config.OPENAI_API_KEY,
+    baseUrl: config.OPENAI_BASE_URL,
+  });
+  const assistants = new AssistantsService(db.db, providers, (err) =>
+    logger.warn({ err: loggableError(err) }, 'writing assistant usage failed'),
+  );
+  closers.push(() => assistants.flushUsage());
+  const sessions = new ChatSessions(
+    db.db,
+    config.CHAT_SESSION_TTL_HOURS * 3600 * 1000,
+    config.ASSISTANT_TURN_TIMEOUT * 1000,
+  );
+  apiTokens.checkAssistantIds = (actor, ids) => assistants.assertBindable(actor, ids);
+  // The AI SDK writes its warnings with console.*, which would corrupt a stdio MCP stream: route them to pino.
+  globalThis.AI_SDK_LOG_WARNINGS = (options) => logger.warn({ ai_sdk: options }, 'model provider warning');
+  return { providers, assistants, sessions };
 }
 
 /**

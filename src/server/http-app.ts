@@ -17,6 +17,7 @@ import {
   securityHeaders,
   serveOpenApiDocument,
   wellFormedUrl,
+  type AccessLog,
   type AppEnv,
 } from '../http/index.js';
 import { mountMcp } from '../mcp/index.js';
@@ -50,6 +51,40 @@ export function createHttpApp(ctx: AppContext): {
   app.notFound((c) => errorResponse(c, 404, 'not_found', `No route for ${c.req.method} ${c.req.path}`));
 
   const access = accessLog(logger, metrics);
+  useMiddleware(app, ctx, access);
+  mountSystemRoutes(app, ctx);
+  mountRoomRoutes(app, ctx);
+
+  const mcp = mountMcp(app, {
+    config,
+    auth: ctx.authenticator,
+    apiTokens: ctx.apiTokens,
+    logger,
+    access,
+    version: ctx.version,
+    tools: ctx.tools,
+    skillViews: ctx.skillViews,
+    sseRelay: ctx.sseRelay,
+  });
+  ctx.closers.push(() => mcp.close());
+
+  mountApiDocument(app, ctx.version);
+  // Machine paths never fall through to the console's index.html: a client parsing JSON gets a JSON 404.
+  const noRoute = (c: Context<AppEnv>) =>
+    errorResponse(c, 404, 'not_found', `No route for ${c.req.method} ${c.req.path}`);
+  app.all('/.well-known/*', noRoute);
+  app.all('/api/*', noRoute);
+  const consoleMounted = mountConsole(app);
+  const serve = (request: Request, env: HttpBindings) => {
+    const direct = mcp.direct(request, env);
+    return direct ? direct.then((answer) => answer ?? app.fetch(request, env)) : app.fetch(request, env);
+  };
+  return { app, serve, consoleMounted };
+}
+
+/** Cross-cutting middleware, before any route. */
+function useMiddleware(app: OpenAPIHono<AppEnv>, ctx: AppContext, access: AccessLog): void {
+  const { config, logger } = ctx;
   app.use('*', requestContext(logger, access, config.TRUST_PROXY));
   app.use('*', securityHeaders);
   if (config.CORS_ORIGINS.length) {
@@ -74,7 +109,11 @@ export function createHttpApp(ctx: AppContext): {
   app.use(`${API_PREFIX}/*`, jsonBodyLimit(config.MAX_JSON_BODY_BYTES));
   // Text rules for every decoded input: here the URL's encoding; per field in validationHook (http/errors.ts).
   app.use(`${API_PREFIX}/*`, wellFormedUrl);
+}
 
+/** `/health`, `/ready`, `/metrics` and the API's `/info`. */
+function mountSystemRoutes(app: OpenAPIHono<AppEnv>, ctx: AppContext): void {
+  const { config, metrics } = ctx;
   app.get('/health', (c) => c.json({ status: 'ok' }));
   app.get('/ready', async (c) => {
     const database = await ctx.db.ping();
@@ -105,14 +144,17 @@ export function createHttpApp(ctx: AppContext): {
       signup: config.SIGNUP,
     });
   });
+}
 
+/** Each room's routes: the REST API under /api/v1, the OAuth endpoints, the OpenAI-compatible edge at /v1. */
+function mountRoomRoutes(app: OpenAPIHono<AppEnv>, ctx: AppContext): void {
   const deps = { ...ctx, auth: ctx.authenticator, db: ctx.db.db };
   app.route(API_PREFIX, accountsRoutes(deps));
   app.route(API_PREFIX, auditRoutes(deps));
   app.route(API_PREFIX, skillsRoutes(deps));
   app.route(API_PREFIX, adminRoutes(deps));
   app.route(API_PREFIX, oauthRoutes(deps));
-  mountOAuth(app, { oauth: ctx.oauth, publicUrl: config.PUBLIC_URL });
+  mountOAuth(app, { oauth: ctx.oauth, publicUrl: ctx.config.PUBLIC_URL });
   app.route(API_PREFIX, providersRoutes(deps));
   app.route(API_PREFIX, assistantsRoutes(deps));
   app.route(API_PREFIX, sessionRoutes(deps));
@@ -126,26 +168,16 @@ export function createHttpApp(ctx: AppContext): {
   );
   app.route(API_PREFIX, upstreamRoutes(deps));
   internalUpstreamRoutes(app, ctx.upstreamSupervisor);
+}
 
-  const mcp = mountMcp(app, {
-    config,
-    auth: ctx.authenticator,
-    apiTokens: ctx.apiTokens,
-    logger,
-    access,
-    version: ctx.version,
-    tools: ctx.tools,
-    skillViews: ctx.skillViews,
-    sseRelay: ctx.sseRelay,
-  });
-  ctx.closers.push(() => mcp.close());
-
+/** The OpenAPI document of the REST API, and its reference page. */
+function mountApiDocument(app: OpenAPIHono<AppEnv>, version: string): void {
   documentSystemRoutes(app.openAPIRegistry, API_PREFIX);
   serveOpenApiDocument(app, '/api/openapi.json', {
     openapi: '3.1.0',
     info: {
       title: 'Skillport API',
-      version: ctx.version,
+      version,
       description: 'The REST API of the console. MCP clients use `/mcp` (Streamable HTTP) or `/sse` instead.',
       license: { name: 'Apache-2.0', url: 'https://www.apache.org/licenses/LICENSE-2.0' },
     },
@@ -154,17 +186,6 @@ export function createHttpApp(ctx: AppContext): {
     security: bearerSecurity,
   });
   mountApiDocs(app, '/api/openapi.json');
-  // Machine paths never fall through to the console's index.html: a client parsing JSON gets a JSON 404.
-  const noRoute = (c: Context<AppEnv>) =>
-    errorResponse(c, 404, 'not_found', `No route for ${c.req.method} ${c.req.path}`);
-  app.all('/.well-known/*', noRoute);
-  app.all('/api/*', noRoute);
-  const consoleMounted = mountConsole(app);
-  const serve = (request: Request, env: HttpBindings) => {
-    const direct = mcp.direct(request, env);
-    return direct ? direct.then((answer) => answer ?? app.fetch(request, env)) : app.fetch(request, env);
-  };
-  return { app, serve, consoleMounted };
 }
 
 async function metricsAllowed(ctx: AppContext, header: string | undefined): Promise<boolean> {
