@@ -11,7 +11,9 @@
  *      then its RSS);
  *    - the server on a fresh data dir: creates and migrates the database; RSS once /ready answers;
  *    - the server on that existing data dir: time from spawn until /ready answers (polled every 5 ms), RSS.
- *    Ratios are to the bare PGlite open of the same round. With BENCH_BIN_BEFORE=<another build's
+ *    Every process's RSS is read twice: at once, and again after BENCH_SETTLE_MS (3000) ms of idling, when V8 has
+ *    given back the pages the start's allocations grew (both processes alike; the issue's "stays at … until
+ *    restarted" is about that steady state). Ratios are to the bare PGlite open of the same round. With BENCH_BIN_BEFORE=<another build's
  *    bin/skillport.js> (e.g. the commit before a change, built in a scratch copy), that build's server is started
  *    on the same existing data dir in every round too, for a before/after in one run.
  */
@@ -33,10 +35,16 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const UPLOADS = Number(process.env.BENCH_UPLOADS ?? 5);
 const STARTS = Number(process.env.BENCH_STARTS ?? 3);
 const BEFORE = process.env.BENCH_BIN_BEFORE;
+const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 3000);
 const MiB = 2 ** 20;
 
 const since = (t: bigint) => Number(process.hrtime.bigint() - t) / 1e6;
 const median = (xs: number[]) => percentile(xs, 50);
+/** utime + stime of a process (every thread), in ms (clock ticks are 10 ms on Linux). */
+const cpuMs = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+};
 const rssMiB = (pid: number) =>
   Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
@@ -108,20 +116,20 @@ async function stopServer(s: Server): Promise<void> {
   await gone;
 }
 
-/** Bare PGlite in a process of its own: ms from spawn to the answer of `select 1` on `dir`, and its RSS. */
-function bareOpen(dir: string): Promise<{ ms: number; rss: number }> {
+/** Bare PGlite in a process of its own: ms from spawn to the answer of `select 1` on `dir`; it stays up until `stop`. */
+function bareOpen(dir: string): Promise<{ ms: number; child: ChildProcess; stop(): Promise<void> }> {
   const pglite = createRequire(import.meta.url).resolve('@electric-sql/pglite');
   const script = `require(${JSON.stringify(pglite)}).PGlite.create({ dataDir: process.argv[1] })
     .then((db) => db.query('select 1')).then(() => { console.log('ready'); setInterval(() => {}, 1000); });`;
   const t = process.hrtime.bigint();
   const child = spawn(process.execPath, ['-e', script, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    child.stdout.once('data', () => {
-      const ms = since(t);
-      const rss = rssMiB(child.pid!);
-      child.once('exit', () => resolve({ ms, rss }));
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
       child.kill('SIGKILL');
     });
+  return new Promise((resolve, reject) => {
+    child.stdout.once('data', () => resolve({ ms: since(t), child, stop }));
     child.once('error', reject);
   });
 }
@@ -171,28 +179,39 @@ async function uploads(server: Server): Promise<void> {
   );
 }
 
+/** ms to ready, CPU used by then, RSS at ready, and RSS once the process sat idle for SETTLE_MS (MiB), per start. */
+interface Start {
+  ms: number;
+  /** CPU time the process used until then (all its threads), ms. */
+  cpu: number;
+  rss: number;
+  settled: number;
+}
+
+/** RSS now, and again after SETTLE_MS of idling (V8 gives back the start's young-generation pages late). */
+async function rssReadings(pid: number): Promise<{ rss: number; settled: number }> {
+  const rss = rssMiB(pid);
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
+  return { rss, settled: rssMiB(pid) };
+}
+
 async function startups(): Promise<void> {
-  const bare: number[] = [];
-  const bareRss: number[] = [];
-  const fresh: number[] = [];
-  const freshRss: number[] = [];
-  const existing: number[] = [];
-  const existingRss: number[] = [];
-  const before: number[] = [];
-  const beforeRss: number[] = [];
+  const cases = new Map<string, Start[]>(
+    ['bare', 'fresh', 'existing', 'before'].map((name) => [name, [] as Start[]]),
+  );
+  const record = async (name: string, ms: number, pid: number) =>
+    cases.get(name)!.push({ ms, cpu: cpuMs(pid), ...(await rssReadings(pid)) });
   let uploaded = false;
   for (let i = 0; i < STARTS; i++) {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'skillport-bench-pglite-'));
     const first = await startServer(dataDir);
-    fresh.push(first.readyMs);
-    freshRss.push(rssMiB(first.child.pid!));
+    await record('fresh', first.readyMs, first.child.pid!);
     await stopServer(first);
-    const b = await bareOpen(path.join(dataDir, 'db'));
-    bare.push(b.ms);
-    bareRss.push(b.rss);
+    const bare = await bareOpen(path.join(dataDir, 'db'));
+    await record('bare', bare.ms, bare.child.pid!);
+    await bare.stop();
     const again = await startServer(dataDir);
-    existing.push(again.readyMs);
-    existingRss.push(rssMiB(again.child.pid!));
+    await record('existing', again.readyMs, again.child.pid!);
     if (!uploaded) {
       await uploads(again);
       uploaded = true;
@@ -200,24 +219,25 @@ async function startups(): Promise<void> {
     await stopServer(again);
     if (BEFORE) {
       const old = await startServer(dataDir, BEFORE);
-      before.push(old.readyMs);
-      beforeRss.push(rssMiB(old.child.pid!));
+      await record('before', old.readyMs, old.child.pid!);
       await stopServer(old);
     }
     rmSync(dataDir, { recursive: true, force: true });
   }
-  const b = median(bare);
-  const br = median(bareRss);
+  const of = (name: string, key: keyof Start) => median(cases.get(name)!.map((start) => start[key]));
+  const b = of('bare', 'ms');
   console.log(`\n## Start-up and memory (median of ${STARTS}, processes started from scratch)`);
-  console.log(`${'case'.padEnd(40)} ready ms   ×bare   RSS MiB  −bare`);
-  const row = (name: string, ms: number, rss: number) =>
+  console.log(
+    `${'case'.padEnd(40)} ready ms   ×bare  CPU ms   RSS MiB  −bare   RSS after ${SETTLE_MS / 1000} s idle  −bare`,
+  );
+  const row = (label: string, name: string) =>
     console.log(
-      `${name.padEnd(40)} ${ms.toFixed(0).padStart(8)} ${`${(ms / b).toFixed(2)}×`.padStart(7)} ${rss.toFixed(0).padStart(8)} ${(rss - br).toFixed(0).padStart(6)}`,
+      `${label.padEnd(40)} ${of(name, 'ms').toFixed(0).padStart(8)} ${`${(of(name, 'ms') / b).toFixed(2)}×`.padStart(7)} ${of(name, 'cpu').toFixed(0).padStart(7)} ${of(name, 'rss').toFixed(0).padStart(8)} ${(of(name, 'rss') - of('bare', 'rss')).toFixed(0).padStart(6)} ${of(name, 'settled').toFixed(0).padStart(18)} ${(of(name, 'settled') - of('bare', 'settled')).toFixed(0).padStart(6)}`,
     );
-  row('bare PGlite: open existing dir', b, br);
-  row('server: fresh data dir (create+migrate)', median(fresh), median(freshRss));
-  row('server: existing data dir', median(existing), median(existingRss));
-  if (BEFORE) row('before: server, existing data dir', median(before), median(beforeRss));
+  row('bare PGlite: open existing dir', 'bare');
+  row('server: fresh data dir (create+migrate)', 'fresh');
+  row('server: existing data dir', 'existing');
+  if (BEFORE) row('before: server, existing data dir', 'before');
 }
 
 async function main() {
