@@ -26,6 +26,7 @@ import {
 } from '../components/ui';
 import { formatBytes, formatDate, formatRelative, plural } from '../lib/format';
 import { useAction, useAsync, useDocumentTitle, useRowActions } from '../lib/hooks';
+import type { AsyncState } from '../lib/hooks';
 import { renderMarkdown } from '../lib/markdown';
 import { mcpUnlistedWarning } from '../lib/mcp';
 import { resolveSkillPath } from '../lib/paths';
@@ -40,7 +41,6 @@ export function SkillDetailPage({ name }: { name: string }) {
   const skill = skillRes.data;
   const [browseVersion, setBrowseVersion] = useState<number | null>(null);
   const [confirmDelete, setConfirmDelete] = useState(false);
-  const downloadAction = useAction();
 
   useEffect(() => setBrowseVersion(null), [name]);
   const version = browseVersion ?? skill?.current_version ?? null;
@@ -48,100 +48,16 @@ export function SkillDetailPage({ name }: { name: string }) {
   const onSkillChange = (s: Skill) => skillRes.setData(s);
   const reloadVersions = () => versionsRes.reload();
 
-  if (skillRes.error) {
-    const notFound = skillRes.error instanceof ApiError && skillRes.error.status === 404;
-    return (
-      <>
-        <PageHeader back={{ to: '/skills', label: 'Skills' }} title={name} />
-        {notFound ? (
-          <EmptyState
-            icon="search"
-            title="Skill not found"
-            action={
-              <Link to="/skills" className="btn btn-secondary">
-                Back to skills
-              </Link>
-            }
-          >
-            <p>There is no skill called “{name}” in your library. It may have been deleted or renamed.</p>
-          </EmptyState>
-        ) : (
-          <ErrorRetry error={skillRes.error} onRetry={skillRes.reload} />
-        )}
-      </>
-    );
-  }
-
-  if (!skill) {
-    return (
-      <Loading label="Loading skill…">
-        <div className="page-header">
-          <Skeleton height={14} className="w-20" />
-          <Skeleton height={32} className="w-40" />
-          <Skeleton height={16} className="w-60" />
-        </div>
-        <div className="detail-grid">
-          <div className="card">
-            <Skeleton lines={8} height={14} />
-          </div>
-          <div className="card">
-            <Skeleton lines={5} height={14} />
-          </div>
-        </div>
-      </Loading>
-    );
-  }
+  if (skillRes.error) return <SkillLoadError name={name} error={skillRes.error} onRetry={skillRes.reload} />;
+  if (!skill) return <SkillSkeleton />;
 
   const own = skill.origin === 'own';
-  const unlisted = mcpUnlistedWarning(skill.warnings);
-  const otherWarnings = skill.warnings.filter((w) => w !== unlisted);
-  const capitalize = (t: string) => t.charAt(0).toUpperCase() + t.slice(1);
-  const download = () =>
-    downloadAction.run(() => endpoints.downloadVersion(skill.name, skill.current_version));
 
   return (
     <>
-      <PageHeader
-        back={{ to: '/skills', label: 'Skills' }}
-        title={skill.name}
-        description={skill.description}
-        actions={
-          <>
-            <Button onClick={download} busy={downloadAction.busy}>
-              <Icon name="download" />
-              Download
-            </Button>
-            {own && (
-              <Button variant="danger" onClick={() => setConfirmDelete(true)}>
-                Delete skill
-              </Button>
-            )}
-          </>
-        }
-      />
-      <div className="header-meta">
-        <SkillBadges skill={skill} />
-        <ErrorText error={downloadAction.error} />
-      </div>
+      <SkillHeader skill={skill} onDelete={() => setConfirmDelete(true)} />
 
-      {unlisted && (
-        <Alert
-          kind="warning"
-          title="MCP clients' skills/list will not show this skill"
-          className="mb mcp-unlisted"
-        >
-          <p>{capitalize(unlisted.slice(unlisted.indexOf(':') + 1).trim())}</p>
-        </Alert>
-      )}
-      {otherWarnings.length > 0 && (
-        <Alert kind="warning" title={`${plural(otherWarnings.length, 'validation warning')}`} className="mb">
-          <ul>
-            {otherWarnings.map((w, i) => (
-              <li key={i}>{w}</li>
-            ))}
-          </ul>
-        </Alert>
-      )}
+      <SkillWarnings warnings={skill.warnings} />
 
       <div className="detail-grid">
         <div className="detail-main">
@@ -198,25 +114,135 @@ export function SkillDetailPage({ name }: { name: string }) {
         </aside>
       </div>
 
-      <ConfirmDialog
-        open={confirmDelete}
-        title={`Delete ${skill.name}?`}
-        confirmLabel="Delete skill"
-        danger
-        onClose={() => setConfirmDelete(false)}
-        onConfirm={async () => {
-          await endpoints.deleteSkill(skill.name);
-          setConfirmDelete(false);
-          toast(`Deleted ${skill.name}`);
-          navigate('/skills');
-        }}
-      >
-        <p>
-          This permanently deletes the skill and all of its versions. MCP clients will no longer see it. This
-          cannot be undone.
-        </p>
-      </ConfirmDialog>
+      <DeleteSkillDialog name={skill.name} open={confirmDelete} onClose={() => setConfirmDelete(false)} />
     </>
+  );
+}
+
+function SkillHeader({ skill, onDelete }: { skill: Skill; onDelete: () => void }) {
+  const downloadAction = useAction();
+  const download = () =>
+    downloadAction.run(() => endpoints.downloadVersion(skill.name, skill.current_version));
+  return (
+    <>
+      <PageHeader
+        back={{ to: '/skills', label: 'Skills' }}
+        title={skill.name}
+        description={skill.description}
+        actions={
+          <>
+            <Button onClick={download} busy={downloadAction.busy}>
+              <Icon name="download" />
+              Download
+            </Button>
+            {skill.origin === 'own' && (
+              <Button variant="danger" onClick={onDelete}>
+                Delete skill
+              </Button>
+            )}
+          </>
+        }
+      />
+      <div className="header-meta">
+        <SkillBadges skill={skill} />
+        <ErrorText error={downloadAction.error} />
+      </div>
+    </>
+  );
+}
+
+function SkillLoadError({ name, error, onRetry }: { name: string; error: unknown; onRetry: () => void }) {
+  const notFound = error instanceof ApiError && error.status === 404;
+  return (
+    <>
+      <PageHeader back={{ to: '/skills', label: 'Skills' }} title={name} />
+      {notFound ? (
+        <EmptyState
+          icon="search"
+          title="Skill not found"
+          action={
+            <Link to="/skills" className="btn btn-secondary">
+              Back to skills
+            </Link>
+          }
+        >
+          <p>There is no skill called “{name}” in your library. It may have been deleted or renamed.</p>
+        </EmptyState>
+      ) : (
+        <ErrorRetry error={error} onRetry={onRetry} />
+      )}
+    </>
+  );
+}
+
+function SkillSkeleton() {
+  return (
+    <Loading label="Loading skill…">
+      <div className="page-header">
+        <Skeleton height={14} className="w-20" />
+        <Skeleton height={32} className="w-40" />
+        <Skeleton height={16} className="w-60" />
+      </div>
+      <div className="detail-grid">
+        <div className="card">
+          <Skeleton lines={8} height={14} />
+        </div>
+        <div className="card">
+          <Skeleton lines={5} height={14} />
+        </div>
+      </div>
+    </Loading>
+  );
+}
+
+function SkillWarnings({ warnings }: { warnings: string[] }) {
+  const unlisted = mcpUnlistedWarning(warnings);
+  const otherWarnings = warnings.filter((w) => w !== unlisted);
+  const capitalize = (t: string) => t.charAt(0).toUpperCase() + t.slice(1);
+  return (
+    <>
+      {unlisted && (
+        <Alert
+          kind="warning"
+          title="MCP clients' skills/list will not show this skill"
+          className="mb mcp-unlisted"
+        >
+          <p>{capitalize(unlisted.slice(unlisted.indexOf(':') + 1).trim())}</p>
+        </Alert>
+      )}
+      {otherWarnings.length > 0 && (
+        <Alert kind="warning" title={`${plural(otherWarnings.length, 'validation warning')}`} className="mb">
+          <ul>
+            {otherWarnings.map((w, i) => (
+              <li key={i}>{w}</li>
+            ))}
+          </ul>
+        </Alert>
+      )}
+    </>
+  );
+}
+
+function DeleteSkillDialog({ name, open, onClose }: { name: string; open: boolean; onClose: () => void }) {
+  return (
+    <ConfirmDialog
+      open={open}
+      title={`Delete ${name}?`}
+      confirmLabel="Delete skill"
+      danger
+      onClose={onClose}
+      onConfirm={async () => {
+        await endpoints.deleteSkill(name);
+        onClose();
+        toast(`Deleted ${name}`);
+        navigate('/skills');
+      }}
+    >
+      <p>
+        This permanently deletes the skill and all of its versions. MCP clients will no longer see it. This
+        cannot be undone.
+      </p>
+    </ConfirmDialog>
   );
 }
 
@@ -378,72 +404,20 @@ function VersionsSection({
       >
         {(items) => (
           <ul className="version-list">
-            {items.map((v) => {
-              const current = v.number === skill.current_version;
-              return (
-                <li key={v.number} className={`version-row ${current ? 'is-current' : ''}`}>
-                  <div className="version-info">
-                    <p className="version-title">
-                      <strong>Version {v.number}</strong>
-                      {v.label && <span className="muted"> · {v.label}</span>}
-                      {current && <Badge tone="success">Current</Badge>}
-                      {browseVersion === v.number && !current && <Badge tone="accent">Browsing</Badge>}
-                      {mcpUnlistedWarning(v.warnings) && <McpUnlistedBadge />}
-                      {v.warnings.length > 0 && (
-                        <Badge tone="warning" title={v.warnings.join('\n')}>
-                          {plural(v.warnings.length, 'warning')}
-                        </Badge>
-                      )}
-                    </p>
-                    <p className="muted small">
-                      <span title={formatDate(v.created_at)}>{formatRelative(v.created_at)}</span> ·{' '}
-                      {plural(v.file_count, 'file')} · {formatBytes(v.size_bytes)}
-                    </p>
-                  </div>
-                  <div className="version-actions">
-                    <Button
-                      size="sm"
-                      variant="ghost"
-                      onClick={() => onBrowse(v.number)}
-                      aria-label={`Browse files of version ${v.number}`}
-                    >
-                      Files
-                    </Button>
-                    <Button
-                      size="sm"
-                      variant="ghost"
-                      busy={rows.busy === `download-${v.number}`}
-                      onClick={() => act(v.number, 'download')}
-                      aria-label={`Download version ${v.number}`}
-                    >
-                      <Icon name="download" />
-                    </Button>
-                    {own && !current && (
-                      <>
-                        <Button
-                          size="sm"
-                          busy={rows.busy === `rollback-${v.number}`}
-                          onClick={() => act(v.number, 'rollback')}
-                          aria-label={`Roll back to version ${v.number}`}
-                        >
-                          Roll back
-                        </Button>
-                        <Button
-                          size="sm"
-                          variant="ghost"
-                          className="text-danger"
-                          onClick={() => setConfirmDelete(v.number)}
-                          aria-label={`Delete version ${v.number}`}
-                        >
-                          Delete
-                        </Button>
-                      </>
-                    )}
-                  </div>
-                  <FormError message={rows.errors[v.number]} className="version-error" />
-                </li>
-              );
-            })}
+            {items.map((v) => (
+              <VersionRow
+                key={v.number}
+                v={v}
+                current={v.number === skill.current_version}
+                own={own}
+                browsing={browseVersion === v.number}
+                busy={rows.busy}
+                error={rows.errors[v.number]}
+                onBrowse={onBrowse}
+                onAct={act}
+                onDelete={setConfirmDelete}
+              />
+            ))}
           </ul>
         )}
       </ListStates>
@@ -465,6 +439,93 @@ function VersionsSection({
         <p>This version's files are removed for good. You will no longer be able to roll back to it.</p>
       </ConfirmDialog>
     </Card>
+  );
+}
+
+function VersionRow({
+  v,
+  current,
+  own,
+  browsing,
+  busy,
+  error,
+  onBrowse,
+  onAct,
+  onDelete,
+}: {
+  v: SkillVersion;
+  current: boolean;
+  own: boolean;
+  browsing: boolean;
+  /** The busy row action's key (`rollback-3`, `download-3`). */
+  busy: string | null;
+  error: string | undefined;
+  onBrowse: (n: number) => void;
+  onAct: (n: number, kind: 'rollback' | 'download') => void;
+  onDelete: (n: number) => void;
+}) {
+  return (
+    <li className={`version-row ${current ? 'is-current' : ''}`}>
+      <div className="version-info">
+        <p className="version-title">
+          <strong>Version {v.number}</strong>
+          {v.label && <span className="muted"> · {v.label}</span>}
+          {current && <Badge tone="success">Current</Badge>}
+          {browsing && !current && <Badge tone="accent">Browsing</Badge>}
+          {mcpUnlistedWarning(v.warnings) && <McpUnlistedBadge />}
+          {v.warnings.length > 0 && (
+            <Badge tone="warning" title={v.warnings.join('\n')}>
+              {plural(v.warnings.length, 'warning')}
+            </Badge>
+          )}
+        </p>
+        <p className="muted small">
+          <span title={formatDate(v.created_at)}>{formatRelative(v.created_at)}</span> ·{' '}
+          {plural(v.file_count, 'file')} · {formatBytes(v.size_bytes)}
+        </p>
+      </div>
+      <div className="version-actions">
+        <Button
+          size="sm"
+          variant="ghost"
+          onClick={() => onBrowse(v.number)}
+          aria-label={`Browse files of version ${v.number}`}
+        >
+          Files
+        </Button>
+        <Button
+          size="sm"
+          variant="ghost"
+          busy={busy === `download-${v.number}`}
+          onClick={() => onAct(v.number, 'download')}
+          aria-label={`Download version ${v.number}`}
+        >
+          <Icon name="download" />
+        </Button>
+        {own && !current && (
+          <>
+            <Button
+              size="sm"
+              busy={busy === `rollback-${v.number}`}
+              onClick={() => onAct(v.number, 'rollback')}
+              aria-label={`Roll back to version ${v.number}`}
+            >
+              Roll back
+            </Button>
+            <Button
+              size="sm"
+              variant="ghost"
+              className="text-danger"
+              onClick={() => onDelete(v.number)}
+              aria-label={`Delete version ${v.number}`}
+            >
+              Delete
+            </Button>
+          </>
+        )}
+      </div>
+      <FormError message={error} className="version-error" />
+    </li>
   );
 }
 
@@ -730,21 +791,8 @@ function FileViewer({
   const isMd = /\.(md|markdown)$/i.test(file.path);
   const [mode, setMode] = useState<'rendered' | 'source'>(isMd ? 'rendered' : 'source');
   const [dlError, setDlError] = useState<unknown>(null);
-  const imageType = /^image\/(png|jpe?g|gif|webp|svg\+xml)$/i.test(file.content_type);
 
-  const res = useAsync<Loaded>(
-    async (signal) => {
-      if (!imageType && !isTextual(file)) return { kind: 'binary' };
-      if (file.size > (imageType ? MAX_IMAGE : MAX_TEXT)) return { kind: 'too-large' };
-      const blob = await endpoints.fileBlob(skill, version, file.path, signal);
-      // The server's CSP allows `data:` images but not `blob:`, so images are inlined as data URLs.
-      if (imageType) return { kind: 'image', url: await blobToDataUrl(blob, file.content_type) };
-      const bytes = new Uint8Array(await blob.arrayBuffer());
-      if (bytes.subarray(0, 8000).includes(0)) return { kind: 'binary' };
-      return { kind: 'text', text: new TextDecoder().decode(bytes) };
-    },
-    [skill, version, file.path],
-  );
+  const res = useFileContent(skill, version, file);
 
   const md = useMemo(
     () => (isMd && res.data?.kind === 'text' ? renderMarkdown(res.data.text) : null),
@@ -794,42 +842,78 @@ function FileViewer({
       </div>
       <ErrorText error={dlError} />
       <div className="viewer-body">
-        {res.error ? (
-          <ErrorText error={res.error} />
-        ) : res.loading || !res.data ? (
-          <Loading label="Loading file…">
-            <Skeleton lines={8} height={14} />
-          </Loading>
-        ) : res.data.kind === 'binary' ? (
-          <p className="muted viewer-note">
-            Binary file ({file.content_type || 'unknown type'}) — download it to inspect.
-          </p>
-        ) : res.data.kind === 'too-large' ? (
-          <p className="muted viewer-note">
-            This file is too large to preview ({formatBytes(file.size)}). Download it instead.
-          </p>
-        ) : res.data.kind === 'image' ? (
-          <img className="viewer-image" src={res.data.url} alt={file.path} />
-        ) : md && mode === 'rendered' ? (
-          <>
-            {md.frontmatter !== null && (
-              <pre className="frontmatter" tabIndex={0} role="region" aria-label="Front matter">
-                <code>{md.frontmatter}</code>
-              </pre>
-            )}
-            <FormError message={linkError} />
-            <article
-              className="markdown"
-              onClick={onMarkdownClick}
-              dangerouslySetInnerHTML={{ __html: md.html }}
-            />
-          </>
-        ) : (
-          <pre className="source" tabIndex={0} role="region" aria-label={`Contents of ${file.path}`}>
-            <code>{res.data.text}</code>
-          </pre>
-        )}
+        <FileBody
+          file={file}
+          res={res}
+          md={md && mode === 'rendered' ? md : null}
+          linkError={linkError}
+          onMarkdownClick={onMarkdownClick}
+        />
       </div>
     </div>
+  );
+}
+
+function useFileContent(skill: string, version: number, file: SkillFile) {
+  const imageType = /^image\/(png|jpe?g|gif|webp|svg\+xml)$/i.test(file.content_type);
+  return useAsync<Loaded>(
+    async (signal) => {
+      if (!imageType && !isTextual(file)) return { kind: 'binary' };
+      if (file.size > (imageType ? MAX_IMAGE : MAX_TEXT)) return { kind: 'too-large' };
+      const blob = await endpoints.fileBlob(skill, version, file.path, signal);
+      // The server's CSP allows `data:` images but not `blob:`, so images are inlined as data URLs.
+      if (imageType) return { kind: 'image', url: await blobToDataUrl(blob, file.content_type) };
+      const bytes = new Uint8Array(await blob.arrayBuffer());
+      if (bytes.subarray(0, 8000).includes(0)) return { kind: 'binary' };
+      return { kind: 'text', text: new TextDecoder().decode(bytes) };
+    },
+    [skill, version, file.path],
+  );
+}
+
+function FileBody({
+  file,
+  res,
+  md,
+  linkError,
+  onMarkdownClick,
+}: {
+  file: SkillFile;
+  res: AsyncState<Loaded>;
+  /** The rendered Markdown, when it is shown. */
+  md: ReturnType<typeof renderMarkdown> | null;
+  linkError: string | null;
+  onMarkdownClick: (e: MouseEvent<HTMLElement>) => void;
+}) {
+  return res.error ? (
+    <ErrorText error={res.error} />
+  ) : res.loading || !res.data ? (
+    <Loading label="Loading file…">
+      <Skeleton lines={8} height={14} />
+    </Loading>
+  ) : res.data.kind === 'binary' ? (
+    <p className="muted viewer-note">
+      Binary file ({file.content_type || 'unknown type'}) — download it to inspect.
+    </p>
+  ) : res.data.kind === 'too-large' ? (
+    <p className="muted viewer-note">
+      This file is too large to preview ({formatBytes(file.size)}). Download it instead.
+    </p>
+  ) : res.data.kind === 'image' ? (
+    <img className="viewer-image" src={res.data.url} alt={file.path} />
+  ) : md ? (
+    <>
+      {md.frontmatter !== null && (
+        <pre className="frontmatter" tabIndex={0} role="region" aria-label="Front matter">
+          <code>{md.frontmatter}</code>
+        </pre>
+      )}
+      <FormError message={linkError} />
+      <article className="markdown" onClick={onMarkdownClick} dangerouslySetInnerHTML={{ __html: md.html }} />
+    </>
+  ) : (
+    <pre className="source" tabIndex={0} role="region" aria-label={`Contents of ${file.path}`}>
+      <code>{res.data.text}</code>
+    </pre>
   );
 }
