@@ -26,22 +26,51 @@ export function SkillUploader({
   compact?: boolean;
 }) {
   const id = useId();
-  const fileInput = useRef<HTMLInputElement>(null);
-  const folderInput = useRef<HTMLInputElement>(null);
-  const [dragging, setDragging] = useState(false);
+  const up = useSkillUpload(skillName, onUploaded);
+  const { preparing, picked, phase, error } = up;
+  const errorId = `${id}-error`;
+
+  return (
+    <div
+      className={`uploader ${compact ? 'uploader-compact' : ''}`}
+      role="group"
+      aria-label={skillName ? 'Upload a new version' : 'Upload a skill'}
+    >
+      <DropZone id={id} skillName={skillName} upload={up} errorId={errorId} />
+
+      <p className="visually-hidden" role="status">
+        {preparing
+          ? 'Preparing files…'
+          : phase === 'uploading'
+            ? 'Uploading…'
+            : phase === 'processing'
+              ? 'Upload complete; checking the skill…'
+              : picked
+                ? `${picked.label} is ready to upload.`
+                : ''}
+      </p>
+      <div className="upload-status">
+        {preparing && <p className="muted">Preparing files…</p>}
+        {picked && <PickedUpload picked={picked} skillName={skillName} upload={up} />}
+      </div>
+
+      {error ? <UploadError id={errorId} error={error} /> : null}
+    </div>
+  );
+}
+
+type UploadState = ReturnType<typeof useSkillUpload>;
+
+/** The uploader's state: preparing the picked files, then uploading them with progress (cancellable). */
+function useSkillUpload(skillName: string | undefined, onUploaded: (result: UploadResult) => void) {
   const [preparing, setPreparing] = useState(false);
   const [picked, setPicked] = useState<PreparedUpload | null>(null);
   const [progress, setProgress] = useState<UploadProgress | null>(null);
   const [phase, setPhase] = useState<'idle' | 'uploading' | 'processing'>('idle');
   const [error, setError] = useState<unknown>(null);
   const abort = useRef<AbortController | null>(null);
-  const dragDepth = useRef(0);
 
-  useEffect(() => {
-    // React doesn't know the non-standard folder-picker attribute.
-    folderInput.current?.setAttribute('webkitdirectory', '');
-    return () => abort.current?.abort();
-  }, []);
+  useEffect(() => () => abort.current?.abort(), []);
 
   const accept = async (prep: () => Promise<PreparedUpload>) => {
     setError(null);
@@ -54,15 +83,6 @@ export function SkillUploader({
     } finally {
       setPreparing(false);
     }
-  };
-
-  const onDrop = (e: DragEvent<HTMLDivElement>) => {
-    e.preventDefault();
-    dragDepth.current = 0;
-    setDragging(false);
-    if (phase !== 'idle') return;
-    const dt = e.dataTransfer;
-    void accept(() => prepareDrop(dt));
   };
 
   const upload = async () => {
@@ -93,156 +113,198 @@ export function SkillUploader({
     }
   };
 
-  const busy = phase !== 'idle';
   const pct =
     progress && progress.total > 0 ? Math.min(100, Math.round((progress.loaded / progress.total) * 100)) : 0;
-  const errorId = `${id}-error`;
+  return {
+    preparing,
+    picked,
+    phase,
+    error,
+    pct,
+    accept,
+    upload,
+    clear: () => setPicked(null),
+    cancel: () => abort.current?.abort(),
+  };
+}
+
+function DropZone({
+  id,
+  skillName,
+  upload,
+  errorId,
+}: {
+  id: string;
+  skillName?: string;
+  upload: UploadState;
+  errorId: string;
+}) {
+  const { phase, error, accept } = upload;
+  const [dragging, setDragging] = useState(false);
+  const dragDepth = useRef(0);
+  const busy = phase !== 'idle';
+
+  const onDrop = (e: DragEvent<HTMLDivElement>) => {
+    e.preventDefault();
+    dragDepth.current = 0;
+    setDragging(false);
+    if (phase !== 'idle') return;
+    const dt = e.dataTransfer;
+    void accept(() => prepareDrop(dt));
+  };
 
   return (
     <div
-      className={`uploader ${compact ? 'uploader-compact' : ''}`}
-      role="group"
-      aria-label={skillName ? 'Upload a new version' : 'Upload a skill'}
+      className={`dropzone ${dragging ? 'is-dragging' : ''} ${error ? 'has-error' : ''}`}
+      onDragEnter={(e) => {
+        e.preventDefault();
+        dragDepth.current++;
+        setDragging(true);
+      }}
+      onDragOver={(e) => {
+        e.preventDefault();
+        e.dataTransfer.dropEffect = busy ? 'none' : 'copy';
+      }}
+      onDragLeave={() => {
+        dragDepth.current = Math.max(0, dragDepth.current - 1);
+        if (dragDepth.current === 0) setDragging(false);
+      }}
+      onDrop={onDrop}
     >
-      <div
-        className={`dropzone ${dragging ? 'is-dragging' : ''} ${error ? 'has-error' : ''}`}
-        onDragEnter={(e) => {
-          e.preventDefault();
-          dragDepth.current++;
-          setDragging(true);
+      <Icon name="upload" className="dropzone-icon" />
+      <p className="dropzone-title">
+        {skillName ? 'Drop a new version here' : 'Drop a skill folder or a .zip / .skill file here'}
+      </p>
+      <p className="dropzone-sub">The folder must contain a SKILL.md. Folders are zipped in your browser.</p>
+      <Pickers id={id} busy={busy} accept={accept} describedBy={error ? errorId : undefined} />
+    </div>
+  );
+}
+
+/** The hidden file and folder inputs, and the buttons that open them. */
+function Pickers({
+  id,
+  busy,
+  accept,
+  describedBy,
+}: {
+  id: string;
+  busy: boolean;
+  accept: UploadState['accept'];
+  describedBy: string | undefined;
+}) {
+  const fileInput = useRef<HTMLInputElement>(null);
+  const folderInput = useRef<HTMLInputElement>(null);
+
+  useEffect(() => {
+    // React doesn't know the non-standard folder-picker attribute.
+    folderInput.current?.setAttribute('webkitdirectory', '');
+  }, []);
+
+  return (
+    <div className="dropzone-actions">
+      <input
+        ref={fileInput}
+        id={`${id}-file`}
+        type="file"
+        accept=".zip,.skill,application/zip"
+        className="visually-hidden"
+        tabIndex={-1}
+        aria-describedby={describedBy}
+        disabled={busy}
+        onChange={(e) => {
+          const files = Array.from(e.currentTarget.files ?? []);
+          e.currentTarget.value = '';
+          if (files.length) void accept(() => prepareFiles(files.map((file) => ({ path: file.name, file }))));
         }}
-        onDragOver={(e) => {
-          e.preventDefault();
-          e.dataTransfer.dropEffect = busy ? 'none' : 'copy';
+      />
+      <label htmlFor={`${id}-file`} className="visually-hidden">
+        Skill archive (.zip or .skill)
+      </label>
+      <input
+        ref={folderInput}
+        id={`${id}-folder`}
+        type="file"
+        multiple
+        className="visually-hidden"
+        tabIndex={-1}
+        disabled={busy}
+        onChange={(e) => {
+          const list = e.currentTarget.files;
+          if (list && list.length) {
+            const copy = Array.from(list);
+            void accept(() => prepareFolderInput(copy));
+          }
+          e.currentTarget.value = '';
         }}
-        onDragLeave={() => {
-          dragDepth.current = Math.max(0, dragDepth.current - 1);
-          if (dragDepth.current === 0) setDragging(false);
-        }}
-        onDrop={onDrop}
-      >
-        <Icon name="upload" className="dropzone-icon" />
-        <p className="dropzone-title">
-          {skillName ? 'Drop a new version here' : 'Drop a skill folder or a .zip / .skill file here'}
+      />
+      <label htmlFor={`${id}-folder`} className="visually-hidden">
+        Skill folder
+      </label>
+      <Button onClick={() => fileInput.current?.click()} disabled={busy}>
+        <Icon name="file" />
+        Choose a file…
+      </Button>
+      <Button onClick={() => folderInput.current?.click()} disabled={busy}>
+        <Icon name="folder" />
+        Choose a folder…
+      </Button>
+    </div>
+  );
+}
+
+function PickedUpload({
+  picked,
+  skillName,
+  upload,
+}: {
+  picked: PreparedUpload;
+  skillName?: string;
+  upload: UploadState;
+}) {
+  const { phase, pct } = upload;
+  return (
+    <div className="picked">
+      <div className="picked-info">
+        <Icon name={picked.kind === 'folder' ? 'folder' : 'file'} />
+        <span className="picked-name">{picked.label}</span>
+        <span className="muted">
+          {picked.fileCount !== null ? `${plural(picked.fileCount, 'file')}, ` : ''}
+          {formatBytes(picked.blob.size)}
+          {picked.kind !== 'archive' ? ' zipped' : ''}
+        </span>
+      </div>
+      {picked.skipped.length > 0 && (
+        <p className="muted small">
+          Skipped system files: {picked.skipped.slice(0, 5).join(', ')}
+          {picked.skipped.length > 5 ? '…' : ''}
         </p>
-        <p className="dropzone-sub">
-          The folder must contain a SKILL.md. Folders are zipped in your browser.
-        </p>
-        <div className="dropzone-actions">
-          <input
-            ref={fileInput}
-            id={`${id}-file`}
-            type="file"
-            accept=".zip,.skill,application/zip"
-            className="visually-hidden"
-            tabIndex={-1}
-            aria-describedby={error ? errorId : undefined}
-            disabled={busy}
-            onChange={(e) => {
-              const files = Array.from(e.currentTarget.files ?? []);
-              e.currentTarget.value = '';
-              if (files.length)
-                void accept(() => prepareFiles(files.map((file) => ({ path: file.name, file }))));
-            }}
-          />
-          <label htmlFor={`${id}-file`} className="visually-hidden">
-            Skill archive (.zip or .skill)
-          </label>
-          <input
-            ref={folderInput}
-            id={`${id}-folder`}
-            type="file"
-            multiple
-            className="visually-hidden"
-            tabIndex={-1}
-            disabled={busy}
-            onChange={(e) => {
-              const list = e.currentTarget.files;
-              if (list && list.length) {
-                const copy = Array.from(list);
-                void accept(() => prepareFolderInput(copy));
-              }
-              e.currentTarget.value = '';
-            }}
-          />
-          <label htmlFor={`${id}-folder`} className="visually-hidden">
-            Skill folder
-          </label>
-          <Button onClick={() => fileInput.current?.click()} disabled={busy}>
-            <Icon name="file" />
-            Choose a file…
+      )}
+      {phase === 'idle' ? (
+        <div className="picked-actions">
+          <Button variant="primary" onClick={upload.upload}>
+            <Icon name="upload" />
+            {skillName ? 'Upload new version' : 'Upload skill'}
           </Button>
-          <Button onClick={() => folderInput.current?.click()} disabled={busy}>
-            <Icon name="folder" />
-            Choose a folder…
+          <Button variant="ghost" onClick={upload.clear}>
+            Clear
           </Button>
         </div>
-      </div>
-
-      <p className="visually-hidden" role="status">
-        {preparing
-          ? 'Preparing files…'
-          : phase === 'uploading'
-            ? 'Uploading…'
-            : phase === 'processing'
-              ? 'Upload complete; checking the skill…'
-              : picked
-                ? `${picked.label} is ready to upload.`
-                : ''}
-      </p>
-      <div className="upload-status">
-        {preparing && <p className="muted">Preparing files…</p>}
-        {picked && (
-          <div className="picked">
-            <div className="picked-info">
-              <Icon name={picked.kind === 'folder' ? 'folder' : 'file'} />
-              <span className="picked-name">{picked.label}</span>
-              <span className="muted">
-                {picked.fileCount !== null ? `${plural(picked.fileCount, 'file')}, ` : ''}
-                {formatBytes(picked.blob.size)}
-                {picked.kind !== 'archive' ? ' zipped' : ''}
-              </span>
-            </div>
-            {picked.skipped.length > 0 && (
-              <p className="muted small">
-                Skipped system files: {picked.skipped.slice(0, 5).join(', ')}
-                {picked.skipped.length > 5 ? '…' : ''}
-              </p>
-            )}
-            {phase === 'idle' ? (
-              <div className="picked-actions">
-                <Button variant="primary" onClick={upload}>
-                  <Icon name="upload" />
-                  {skillName ? 'Upload new version' : 'Upload skill'}
-                </Button>
-                <Button variant="ghost" onClick={() => setPicked(null)}>
-                  Clear
-                </Button>
-              </div>
-            ) : (
-              <div className="progress-row">
-                <progress
-                  max={100}
-                  value={phase === 'processing' ? undefined : pct}
-                  aria-label="Upload progress"
-                >
-                  {pct}%
-                </progress>
-                <span className="progress-text">
-                  {phase === 'processing' ? 'Checking the skill…' : `Uploading… ${pct}%`}
-                </span>
-                {phase === 'uploading' && (
-                  <Button size="sm" variant="ghost" onClick={() => abort.current?.abort()}>
-                    Cancel
-                  </Button>
-                )}
-              </div>
-            )}
-          </div>
-        )}
-      </div>
-
-      {error ? <UploadError id={errorId} error={error} /> : null}
+      ) : (
+        <div className="progress-row">
+          <progress max={100} value={phase === 'processing' ? undefined : pct} aria-label="Upload progress">
+            {pct}%
+          </progress>
+          <span className="progress-text">
+            {phase === 'processing' ? 'Checking the skill…' : `Uploading… ${pct}%`}
+          </span>
+          {phase === 'uploading' && (
+            <Button size="sm" variant="ghost" onClick={upload.cancel}>
+              Cancel
+            </Button>
+          )}
+        </div>
+      )}
     </div>
   );
 }

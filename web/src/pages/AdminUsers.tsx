@@ -260,43 +260,9 @@ export function UsersSection() {
   const { user: me } = useAuth();
   const [q, setQ] = useState('');
   const query = useDebounced(q.trim(), 250);
-  const [items, setItems] = useState<User[] | null>(null);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [more, setMore] = useState(false);
+  const { items, setItems, cursor, error, retry, more, loadMore } = useUserList(query);
   const rows = useRowActions({ oneError: true });
   const [ask, setAsk] = useState<{ action: UserAction; user: User } | null>(null);
-  const [nonce, setNonce] = useState(0);
-
-  useEffect(() => {
-    let live = true;
-    setItems(null);
-    setError(null);
-    endpoints.listUsers({ q: query || undefined, limit: 50 }).then(
-      (p) => {
-        if (!live) return;
-        setItems(p.items);
-        setCursor(p.next_cursor);
-      },
-      (err: unknown) => live && setError(err),
-    );
-    return () => {
-      live = false;
-    };
-  }, [query, nonce]);
-
-  const loadMore = async () => {
-    setMore(true);
-    try {
-      const p = await endpoints.listUsers({ q: query || undefined, cursor, limit: 50 });
-      setItems((prev) => [...(prev ?? []), ...p.items]);
-      setCursor(p.next_cursor);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setMore(false);
-    }
-  };
 
   const replace = (next: User) => setItems((prev) => prev?.map((x) => (x.id === next.id ? next : x)) ?? prev);
 
@@ -344,38 +310,22 @@ export function UsersSection() {
       <ListStates
         items={items}
         error={error}
-        onRetry={() => setNonce((n) => n + 1)}
+        onRetry={retry}
         placeholder={<LoadingLines label="Loading users…" lines={4} height={44} />}
         empty={<EmptyState icon="users" title={query ? 'No users match' : 'No users'} />}
       >
         {(users) => (
           <DataTable columns={['User', 'Role', 'Status', 'Joined']} actions className="users-table">
             {users.map((u) => (
-              <tr key={u.id}>
-                <td data-label="User">
-                  <div>
-                    <strong>{u.username}</strong>
-                    {u.id === me?.id && <span className="muted"> (you)</span>}
-                    <div className="muted small break">{u.email}</div>
-                  </div>
-                </td>
-                <td data-label="Role">{u.is_admin ? <Badge tone="accent">Admin</Badge> : 'User'}</td>
-                <td data-label="Status">
-                  {u.disabled ? <Badge tone="danger">Disabled</Badge> : <Badge tone="success">Active</Badge>}
-                </td>
-                <td data-label="Joined">{formatDay(u.created_at)}</td>
-                <td className="cell-actions">
-                  {u.id !== me?.id && (
-                    <UserRowActions
-                      u={u}
-                      busy={rows.busy}
-                      onAsk={(action) => setAsk({ action, user: u })}
-                      onSet={(patch) => void update(u, patch).catch(() => {})}
-                    />
-                  )}
-                  <FormError message={rows.errors[u.id]} />
-                </td>
-              </tr>
+              <UserRow
+                key={u.id}
+                u={u}
+                isMe={u.id === me?.id}
+                busy={rows.busy}
+                error={rows.errors[u.id]}
+                onAsk={(action) => setAsk({ action, user: u })}
+                onSet={(patch) => void update(u, patch).catch(() => {})}
+              />
             ))}
           </DataTable>
         )}
@@ -395,5 +345,83 @@ export function UsersSection() {
         onDone={confirmed}
       />
     </Card>
+  );
+}
+
+/** The users matching a search, a page at a time. */
+function useUserList(query: string) {
+  const [items, setItems] = useState<User[] | null>(null);
+  const [cursor, setCursor] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [more, setMore] = useState(false);
+  const [nonce, setNonce] = useState(0);
+
+  useEffect(() => {
+    let live = true;
+    setItems(null);
+    setError(null);
+    endpoints.listUsers({ q: query || undefined, limit: 50 }).then(
+      (p) => {
+        if (!live) return;
+        setItems(p.items);
+        setCursor(p.next_cursor);
+      },
+      (err: unknown) => live && setError(err),
+    );
+    return () => {
+      live = false;
+    };
+  }, [query, nonce]);
+
+  const loadMore = async () => {
+    setMore(true);
+    try {
+      const p = await endpoints.listUsers({ q: query || undefined, cursor, limit: 50 });
+      setItems((prev) => [...(prev ?? []), ...p.items]);
+      setCursor(p.next_cursor);
+    } catch (err) {
+      setError(err);
+    } finally {
+      setMore(false);
+    }
+  };
+
+  return { items, setItems, cursor, error, retry: () => setNonce((n) => n + 1), more, loadMore };
+}
+
+function UserRow({
+  u,
+  isMe,
+  busy,
+  error,
+  onAsk,
+  onSet,
+}: {
+  u: User;
+  isMe: boolean;
+  busy: string | null;
+  error: string | undefined;
+  onAsk: (action: UserAction) => void;
+  onSet: (patch: { disabled?: boolean; is_admin?: boolean }) => void;
+}) {
+  return (
+    <tr>
+      <td data-label="User">
+        <div>
+          <strong>{u.username}</strong>
+          {isMe && <span className="muted"> (you)</span>}
+          <div className="muted small break">{u.email}</div>
+        </div>
+      </td>
+      <td data-label="Role">{u.is_admin ? <Badge tone="accent">Admin</Badge> : 'User'}</td>
+      <td data-label="Status">
+        {u.disabled ? <Badge tone="danger">Disabled</Badge> : <Badge tone="success">Active</Badge>}
+      </td>
+      <td data-label="Joined">{formatDay(u.created_at)}</td>
+      <td className="cell-actions">
+        {!isMe && <UserRowActions u={u} busy={busy} onAsk={onAsk} onSet={onSet} />}
+        <FormError message={error} />
+      </td>
+    </tr>
   );
 }

@@ -156,7 +156,6 @@ function AssistantForm({
     : (providers[0]?.id ?? null);
   const [a, setA] = useState<AssistantInput>(initial ?? { ...emptyAssistant, provider_id: defaultProvider });
   const [error, setError] = useState<string | null>(null);
-  const chosen = a.skills === 'all' ? null : (a.skills ?? []);
   const save = async (e: FormEvent) => {
     e.preventDefault();
     setError(null);
@@ -172,6 +171,29 @@ function AssistantForm({
   };
   return (
     <form onSubmit={(e) => void save(e)} aria-label={initial ? `Edit ${initial.name}` : 'New assistant'}>
+      <ModelFields a={a} setA={setA} providers={providers} />
+      <ToolFields a={a} setA={setA} skills={skills} isAdmin={!!user?.is_admin} />
+      {error && (
+        <p className="error small" role="alert">
+          {error}
+        </p>
+      )}
+      <Button type="submit" variant="primary">
+        {initial ? 'Save' : 'Create assistant'}
+      </Button>{' '}
+      <Button onClick={onCancel}>Cancel</Button>
+    </form>
+  );
+}
+
+interface FieldsProps {
+  a: AssistantInput;
+  setA: (a: AssistantInput) => void;
+}
+
+function ModelFields({ a, setA, providers }: FieldsProps & { providers: ModelProvider[] }) {
+  return (
+    <>
       <TextField
         label="Name (the model id)"
         value={a.name ?? ''}
@@ -231,6 +253,15 @@ function AssistantForm({
         value={a.max_steps ?? 10}
         onChange={(e) => setA({ ...a, max_steps: Number(e.target.value) })}
       />
+    </>
+  );
+}
+
+/** The skills and tools the assistant may use, and its sharing. */
+function ToolFields({ a, setA, skills, isAdmin }: FieldsProps & { skills: Skill[]; isAdmin: boolean }) {
+  const chosen = a.skills === 'all' ? null : (a.skills ?? []);
+  return (
+    <>
       <Switch
         label="All my skills"
         checked={a.skills === 'all'}
@@ -275,23 +306,14 @@ function AssistantForm({
           })
         }
       />
-      {user?.is_admin && (
+      {isAdmin && (
         <Switch
           label="Share with every user"
           checked={a.shared ?? false}
           onChange={(v) => setA({ ...a, shared: v })}
         />
       )}
-      {error && (
-        <p className="error small" role="alert">
-          {error}
-        </p>
-      )}
-      <Button type="submit" variant="primary">
-        {initial ? 'Save' : 'Create assistant'}
-      </Button>{' '}
-      <Button onClick={onCancel}>Cancel</Button>
-    </form>
+    </>
   );
 }
 

@@ -214,6 +214,47 @@ function EventRow({ e, admin }: { e: AuditEntry; admin: boolean }) {
   );
 }
 
+/** The names of the actor and target filtered on, when this page shows them. */
+function filterNames(items: AuditEntry[] | null, filter: AuditQuery) {
+  return {
+    actor: items?.find((e) => e.actor && e.actor.id === filter.actor_id)?.actor?.username,
+    target: (() => {
+      const hit = items?.find((e) => e.target === filter.target);
+      const t = hit && describeTarget(hit);
+      return t ? `${t.kind ?? ''} ${t.name}`.trim() : undefined;
+    })(),
+  };
+}
+
+function Pager({
+  pageNo,
+  loading,
+  next,
+  cursors,
+  onPage,
+}: {
+  pageNo: number;
+  loading: boolean;
+  /** The cursor of the next (older) page, if any. */
+  next: string | null;
+  cursors: (string | null)[];
+  onPage: (cursors: (string | null)[]) => void;
+}) {
+  return (
+    <nav className="pager" aria-label="Activity pages">
+      <Button onClick={() => onPage(cursors.slice(0, -1))} disabled={pageNo === 1 || loading}>
+        Newer
+      </Button>
+      <span className="muted small" aria-live="polite">
+        Page {pageNo}
+      </span>
+      <Button onClick={() => next && onPage([...cursors, next])} disabled={!next || loading}>
+        Older
+      </Button>
+    </nav>
+  );
+}
+
 export function AuditPage() {
   const { user } = useAuth();
   const admin = user?.is_admin ?? false;
@@ -240,14 +281,7 @@ export function AuditPage() {
   const items = page.data?.items ?? null;
   const pageNo = cursors.length;
   const filtered = Object.values(filter).some(Boolean);
-  const names = {
-    actor: items?.find((e) => e.actor && e.actor.id === filter.actor_id)?.actor?.username,
-    target: (() => {
-      const hit = items?.find((e) => e.target === filter.target);
-      const t = hit && describeTarget(hit);
-      return t ? `${t.kind ?? ''} ${t.name}`.trim() : undefined;
-    })(),
-  };
+  const names = filterNames(items, filter);
 
   return (
     <>
@@ -302,26 +336,13 @@ export function AuditPage() {
             </DataTable>
           )}
         </ListStates>
-        <nav className="pager" aria-label="Activity pages">
-          <Button
-            onClick={() => setStack({ key: filterKey, cursors: cursors.slice(0, -1) })}
-            disabled={pageNo === 1 || page.loading}
-          >
-            Newer
-          </Button>
-          <span className="muted small" aria-live="polite">
-            Page {pageNo}
-          </span>
-          <Button
-            onClick={() =>
-              page.data?.next_cursor &&
-              setStack({ key: filterKey, cursors: [...cursors, page.data.next_cursor] })
-            }
-            disabled={!page.data?.next_cursor || page.loading}
-          >
-            Older
-          </Button>
-        </nav>
+        <Pager
+          pageNo={pageNo}
+          loading={page.loading}
+          next={page.data?.next_cursor ?? null}
+          onPage={(cursors) => setStack({ key: filterKey, cursors })}
+          cursors={cursors}
+        />
       </section>
     </>
   );

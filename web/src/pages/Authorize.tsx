@@ -72,39 +72,7 @@ export function AuthorizePage({ uid }: { uid: string }) {
   return (
     <>
       <PageHeader title={`${name} wants to use your skills`} />
-      <Card headingId="authorize-client" title="The application">
-        <dl className="details">
-          <div className="details-row">
-            <dt>Name</dt>
-            <dd data-testid="client-name">{name}</dd>
-          </div>
-          <div className="details-row">
-            <dt>Client id</dt>
-            <dd>
-              <code>{request.client.id}</code>{' '}
-              <span className="muted small">
-                {request.client.registration === 'metadata_document'
-                  ? '(identified by its metadata document)'
-                  : '(registered itself with this server)'}
-              </span>
-            </dd>
-          </div>
-          <div className="details-row">
-            <dt>Answer goes to</dt>
-            <dd>
-              <code>{hostOf(request.redirect_uri)}</code>
-            </dd>
-          </div>
-          <div className="details-row">
-            <dt>Signed in as</dt>
-            <dd>{user?.username}</dd>
-          </div>
-        </dl>
-        <p>
-          It asks for <strong>MCP access</strong> to <code>{request.resource}</code>: listing, reading and
-          running your skills as you. It cannot manage your account, keys or skills.
-        </p>
-      </Card>
+      <ClientCard request={request} name={name} username={user?.username} />
       <Card headingId="authorize-skills" title="Which skills">
         <div className="stack">
           <label className="checkbox">
@@ -143,5 +111,52 @@ export function AuthorizePage({ uid }: { uid: string }) {
         </Button>
       </div>
     </>
+  );
+}
+
+/** Who asks: the client's name and id, where the answer goes, and what it may do. */
+function ClientCard({
+  request,
+  name,
+  username,
+}: {
+  request: OAuthAuthorizationRequest;
+  name: string;
+  username: string | undefined;
+}) {
+  return (
+    <Card headingId="authorize-client" title="The application">
+      <dl className="details">
+        <div className="details-row">
+          <dt>Name</dt>
+          <dd data-testid="client-name">{name}</dd>
+        </div>
+        <div className="details-row">
+          <dt>Client id</dt>
+          <dd>
+            <code>{request.client.id}</code>{' '}
+            <span className="muted small">
+              {request.client.registration === 'metadata_document'
+                ? '(identified by its metadata document)'
+                : '(registered itself with this server)'}
+            </span>
+          </dd>
+        </div>
+        <div className="details-row">
+          <dt>Answer goes to</dt>
+          <dd>
+            <code>{hostOf(request.redirect_uri)}</code>
+          </dd>
+        </div>
+        <div className="details-row">
+          <dt>Signed in as</dt>
+          <dd>{username}</dd>
+        </div>
+      </dl>
+      <p>
+        It asks for <strong>MCP access</strong> to <code>{request.resource}</code>: listing, reading and
+        running your skills as you. It cannot manage your account, keys or skills.
+      </p>
+    </Card>
   );
 }

@@ -132,8 +132,6 @@ export function ConnectPage() {
   const [infoLoaded, setInfoLoaded] = useState(false);
   const fresh = freshToken.get();
   const [token, setToken] = useState(fresh?.token ?? '');
-  const [tab, setTab] = useState(CLIENTS[0]!.id);
-  const tabRefs = useRef<Record<string, HTMLButtonElement | null>>({});
 
   useEffect(() => {
     endpoints
@@ -145,22 +143,6 @@ export function ConnectPage() {
   const url = mcpUrlFrom(info);
   const tok = token.trim() || PLACEHOLDER;
   const tokenLooksWrong = token.trim() !== '' && /\s/.test(token.trim());
-
-  const onKey = (e: KeyboardEvent<HTMLButtonElement>) => {
-    const i = CLIENTS.findIndex((c) => c.id === tab);
-    let next = -1;
-    if (e.key === 'ArrowRight') next = (i + 1) % CLIENTS.length;
-    else if (e.key === 'ArrowLeft') next = (i - 1 + CLIENTS.length) % CLIENTS.length;
-    else if (e.key === 'Home') next = 0;
-    else if (e.key === 'End') next = CLIENTS.length - 1;
-    if (next < 0) return;
-    e.preventDefault();
-    const id = CLIENTS[next]!.id;
-    setTab(id);
-    tabRefs.current[id]?.focus();
-  };
-
-  const active = CLIENTS.find((c) => c.id === tab) ?? CLIENTS[0]!;
 
   return (
     <>
@@ -201,43 +183,69 @@ export function ConnectPage() {
         />
       </Card>
 
-      <Card headingId="clients-heading" title="Configuration">
-        <div className="tabs" role="tablist" aria-label="MCP client">
-          {CLIENTS.map((c) => (
-            <button
-              key={c.id}
-              ref={(el) => {
-                tabRefs.current[c.id] = el;
-              }}
-              type="button"
-              role="tab"
-              id={`tab-${c.id}`}
-              aria-selected={tab === c.id}
-              aria-controls={`panel-${c.id}`}
-              tabIndex={tab === c.id ? 0 : -1}
-              onClick={() => setTab(c.id)}
-              onKeyDown={onKey}
-            >
-              {c.label}
-            </button>
-          ))}
-        </div>
-        <div
-          className="tab-panel"
-          role="tabpanel"
-          id={`panel-${active.id}`}
-          aria-labelledby={`tab-${active.id}`}
-          tabIndex={0}
-        >
-          {active.body(url, tok)}
-          {tok === PLACEHOLDER && (
-            <Alert kind="info">
-              Replace <code>{active.id === 'other' ? 'ask_live_…' : PLACEHOLDER}</code> with one of your
-              tokens, or paste a token above to fill it in.
-            </Alert>
-          )}
-        </div>
-      </Card>
+      <ClientTabs url={url} tok={tok} />
     </>
+  );
+}
+
+/** One configuration per client, as tabs (arrow keys, Home and End move between them). */
+function ClientTabs({ url, tok }: { url: string; tok: string }) {
+  const [tab, setTab] = useState(CLIENTS[0]!.id);
+  const tabRefs = useRef<Record<string, HTMLButtonElement | null>>({});
+
+  const onKey = (e: KeyboardEvent<HTMLButtonElement>) => {
+    const i = CLIENTS.findIndex((c) => c.id === tab);
+    let next = -1;
+    if (e.key === 'ArrowRight') next = (i + 1) % CLIENTS.length;
+    else if (e.key === 'ArrowLeft') next = (i - 1 + CLIENTS.length) % CLIENTS.length;
+    else if (e.key === 'Home') next = 0;
+    else if (e.key === 'End') next = CLIENTS.length - 1;
+    if (next < 0) return;
+    e.preventDefault();
+    const id = CLIENTS[next]!.id;
+    setTab(id);
+    tabRefs.current[id]?.focus();
+  };
+
+  const active = CLIENTS.find((c) => c.id === tab) ?? CLIENTS[0]!;
+
+  return (
+    <Card headingId="clients-heading" title="Configuration">
+      <div className="tabs" role="tablist" aria-label="MCP client">
+        {CLIENTS.map((c) => (
+          <button
+            key={c.id}
+            ref={(el) => {
+              tabRefs.current[c.id] = el;
+            }}
+            type="button"
+            role="tab"
+            id={`tab-${c.id}`}
+            aria-selected={tab === c.id}
+            aria-controls={`panel-${c.id}`}
+            tabIndex={tab === c.id ? 0 : -1}
+            onClick={() => setTab(c.id)}
+            onKeyDown={onKey}
+          >
+            {c.label}
+          </button>
+        ))}
+      </div>
+      <div
+        className="tab-panel"
+        role="tabpanel"
+        id={`panel-${active.id}`}
+        aria-labelledby={`tab-${active.id}`}
+        tabIndex={0}
+      >
+        {active.body(url, tok)}
+        {tok === PLACEHOLDER && (
+          <Alert kind="info">
+            Replace <code>{active.id === 'other' ? 'ask_live_…' : PLACEHOLDER}</code> with one of your tokens,
+            or paste a token above to fill it in.
+          </Alert>
+        )}
+      </div>
+    </Card>
   );
 }

@@ -130,56 +130,19 @@ function ServerCard({
       </p>
       {s.description ? <p>{s.description}</p> : null}
       {s.last_error ? <FormError message={s.last_error} /> : null}
-      <div className="actions">
-        {manageable ? (
-          <>
-            <Button
-              size="sm"
-              busy={rows.busy === 'start'}
-              onClick={() =>
-                act('start', () => endpoints.mcpServerAction(s.id, s.enabled ? 'restart' : 'start'))
-              }
-            >
-              {s.enabled ? 'Restart' : 'Start'}
-            </Button>
-            {s.enabled ? (
-              <Button
-                size="sm"
-                busy={rows.busy === 'stop'}
-                onClick={() => act('stop', () => endpoints.mcpServerAction(s.id, 'stop'))}
-              >
-                Stop
-              </Button>
-            ) : null}
-            <Button size="sm" onClick={onEdit}>
-              Edit
-            </Button>
-            {s.transport === 'stdio' ? (
-              <Button
-                size="sm"
-                onClick={() =>
-                  rows.run('stderr', async () =>
-                    setStderr((await endpoints.mcpServerStderr(s.id)).stderr || '(empty)'),
-                  )
-                }
-              >
-                Show stderr
-              </Button>
-            ) : null}
-            <Button size="sm" variant="danger" onClick={() => setDeleting(true)}>
-              Delete
-            </Button>
-          </>
-        ) : (
-          <Button
-            size="sm"
-            busy={rows.busy === 'hide'}
-            onClick={() => act('hide', () => endpoints.hideMcpServer(s.id, !s.hidden))}
-          >
-            {s.hidden ? 'Show in my tools' : 'Hide from my tools'}
-          </Button>
-        )}
-      </div>
+      <ServerActions
+        server={s}
+        manageable={manageable}
+        busy={rows.busy}
+        act={act}
+        onEdit={onEdit}
+        onStderr={() =>
+          rows.run('stderr', async () =>
+            setStderr((await endpoints.mcpServerStderr(s.id)).stderr || '(empty)'),
+          )
+        }
+        onDelete={() => setDeleting(true)}
+      />
       {Object.values(rows.errors).some(Boolean) ? (
         <FormError message={Object.values(rows.errors).filter(Boolean).join('; ')} />
       ) : null}
@@ -219,6 +182,71 @@ function ServerCard({
   );
 }
 
+/** Start/restart, stop, edit, stderr and delete for who manages the server; hide/show for the others. */
+function ServerActions({
+  server: s,
+  manageable,
+  busy,
+  act,
+  onEdit,
+  onStderr,
+  onDelete,
+}: {
+  server: McpServer;
+  manageable: boolean;
+  busy: string | null;
+  act: (key: string, fn: () => Promise<unknown>) => unknown;
+  onEdit: () => void;
+  onStderr: () => void;
+  onDelete: () => void;
+}) {
+  return (
+    <div className="actions">
+      {manageable ? (
+        <>
+          <Button
+            size="sm"
+            busy={busy === 'start'}
+            onClick={() =>
+              act('start', () => endpoints.mcpServerAction(s.id, s.enabled ? 'restart' : 'start'))
+            }
+          >
+            {s.enabled ? 'Restart' : 'Start'}
+          </Button>
+          {s.enabled ? (
+            <Button
+              size="sm"
+              busy={busy === 'stop'}
+              onClick={() => act('stop', () => endpoints.mcpServerAction(s.id, 'stop'))}
+            >
+              Stop
+            </Button>
+          ) : null}
+          <Button size="sm" onClick={onEdit}>
+            Edit
+          </Button>
+          {s.transport === 'stdio' ? (
+            <Button size="sm" onClick={onStderr}>
+              Show stderr
+            </Button>
+          ) : null}
+          <Button size="sm" variant="danger" onClick={onDelete}>
+            Delete
+          </Button>
+        </>
+      ) : (
+        <Button
+          size="sm"
+          busy={busy === 'hide'}
+          onClick={() => act('hide', () => endpoints.hideMcpServer(s.id, !s.hidden))}
+        >
+          {s.hidden ? 'Show in my tools' : 'Hide from my tools'}
+        </Button>
+      )}
+    </div>
+  );
+}
+
 function ServerForm({
   server,
   onClose,
@@ -229,6 +257,81 @@ function ServerForm({
   onSaved: () => void;
 }) {
   const isAdmin = useAuth().user?.is_admin ?? false;
+  const f = useServerForm(server, onSaved);
+  return (
+    <Card
+      headingId="mcp-server-form"
+      title={server ? `Edit “${server.name}”` : 'Add an MCP server'}
+      onSubmit={f.submit}
+    >
+      {!server ? (
+        <SelectField
+          label="Transport"
+          value={f.transport}
+          onChange={(e) => f.setTransport(e.target.value as McpServer['transport'])}
+        >
+          <option value="streamable-http">Streamable HTTP</option>
+          <option value="sse">SSE (legacy)</option>
+          {isAdmin ? <option value="stdio">stdio (a command, sandboxed)</option> : null}
+        </SelectField>
+      ) : null}
+      <TextField
+        label="Name"
+        hint="a-z, 0-9 and -, up to 20 characters"
+        value={f.name}
+        onChange={(e) => f.setName(e.target.value)}
+      />
+      <TextField
+        label="Description"
+        value={f.description}
+        onChange={(e) => f.setDescription(e.target.value)}
+      />
+      {f.transport === 'stdio' ? (
+        <>
+          <TextField label="Command" value={f.command} onChange={(e) => f.setCommand(e.target.value)} />
+          <TextArea
+            label="Arguments"
+            hint="one per line"
+            value={f.args}
+            onChange={(e) => f.setArgs(e.target.value)}
+          />
+          <TextArea
+            label="Readable paths"
+            hint="host paths the server may read (its install dir), one per line"
+            value={f.readPaths}
+            onChange={(e) => f.setReadPaths(e.target.value)}
+          />
+        </>
+      ) : (
+        <TextField label="URL" value={f.url} onChange={(e) => f.setUrl(e.target.value)} />
+      )}
+      <TextArea
+        label={f.transport === 'stdio' ? 'Environment (secret)' : 'Headers (secret)'}
+        hint={`NAME=value, one per line; ${MASK} keeps a stored value`}
+        value={f.secrets}
+        onChange={(e) => f.setSecrets(e.target.value)}
+      />
+      <TextField
+        label="Call timeout (seconds)"
+        type="number"
+        min={1}
+        value={f.timeout}
+        onChange={(e) => f.setTimeoutSeconds(e.target.value)}
+      />
+      {isAdmin ? <Switch label="Shared with every user" checked={f.shared} onChange={f.setShared} /> : null}
+      {f.save.error ? <ErrorText error={f.save.error} /> : null}
+      <div className="actions">
+        <Button type="submit" variant="primary" busy={f.save.busy}>
+          Save
+        </Button>
+        <Button onClick={onClose}>Cancel</Button>
+      </div>
+    </Card>
+  );
+}
+
+/** The server form's fields, and saving them (creating the server or updating it). */
+function useServerForm(server: McpServer | null, onSaved: () => void) {
   const [transport, setTransport] = useState<McpServer['transport']>(server?.transport ?? 'streamable-http');
   const [name, setName] = useState(server?.name ?? '');
   const [description, setDescription] = useState(server?.description ?? '');
@@ -262,70 +365,28 @@ function ServerForm({
       onSaved();
     });
   };
-  return (
-    <Card
-      headingId="mcp-server-form"
-      title={server ? `Edit “${server.name}”` : 'Add an MCP server'}
-      onSubmit={submit}
-    >
-      {!server ? (
-        <SelectField
-          label="Transport"
-          value={transport}
-          onChange={(e) => setTransport(e.target.value as McpServer['transport'])}
-        >
-          <option value="streamable-http">Streamable HTTP</option>
-          <option value="sse">SSE (legacy)</option>
-          {isAdmin ? <option value="stdio">stdio (a command, sandboxed)</option> : null}
-        </SelectField>
-      ) : null}
-      <TextField
-        label="Name"
-        hint="a-z, 0-9 and -, up to 20 characters"
-        value={name}
-        onChange={(e) => setName(e.target.value)}
-      />
-      <TextField label="Description" value={description} onChange={(e) => setDescription(e.target.value)} />
-      {transport === 'stdio' ? (
-        <>
-          <TextField label="Command" value={command} onChange={(e) => setCommand(e.target.value)} />
-          <TextArea
-            label="Arguments"
-            hint="one per line"
-            value={args}
-            onChange={(e) => setArgs(e.target.value)}
-          />
-          <TextArea
-            label="Readable paths"
-            hint="host paths the server may read (its install dir), one per line"
-            value={readPaths}
-            onChange={(e) => setReadPaths(e.target.value)}
-          />
-        </>
-      ) : (
-        <TextField label="URL" value={url} onChange={(e) => setUrl(e.target.value)} />
-      )}
-      <TextArea
-        label={transport === 'stdio' ? 'Environment (secret)' : 'Headers (secret)'}
-        hint={`NAME=value, one per line; ${MASK} keeps a stored value`}
-        value={secrets}
-        onChange={(e) => setSecrets(e.target.value)}
-      />
-      <TextField
-        label="Call timeout (seconds)"
-        type="number"
-        min={1}
-        value={timeout}
-        onChange={(e) => setTimeoutSeconds(e.target.value)}
-      />
-      {isAdmin ? <Switch label="Shared with every user" checked={shared} onChange={setShared} /> : null}
-      {save.error ? <ErrorText error={save.error} /> : null}
-      <div className="actions">
-        <Button type="submit" variant="primary" busy={save.busy}>
-          Save
-        </Button>
-        <Button onClick={onClose}>Cancel</Button>
-      </div>
-    </Card>
-  );
+  return {
+    transport,
+    setTransport,
+    name,
+    setName,
+    description,
+    setDescription,
+    url,
+    setUrl,
+    command,
+    setCommand,
+    args,
+    setArgs,
+    readPaths,
+    setReadPaths,
+    secrets,
+    setSecrets,
+    shared,
+    setShared,
+    timeout,
+    setTimeoutSeconds,
+    save,
+    submit,
+  };
 }

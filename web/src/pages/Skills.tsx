@@ -116,43 +116,7 @@ export function SkillsPage() {
     setText((t) => (t.trim() === q ? t : q));
   }, [q]);
 
-  const [items, setItems] = useState<Skill[] | null>(null);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const more = useAction();
-  const [nonce, setNonce] = useState(0);
-
-  useEffect(() => {
-    const ctrl = new AbortController();
-    setError(null);
-    setItems(null);
-    endpoints
-      .listSkills({ q: q || undefined, scope, include_disabled: includeDisabled, limit: 30 })
-      .then((page) => {
-        if (ctrl.signal.aborted) return;
-        setItems(page.items);
-        setCursor(page.next_cursor);
-      })
-      .catch((err: unknown) => {
-        if (!ctrl.signal.aborted) setError(err);
-      });
-    return () => ctrl.abort();
-  }, [q, scope, includeDisabled, nonce]);
-
-  const loadMore = async () => {
-    if (!cursor) return;
-    await more.run(async () => {
-      const page = await endpoints.listSkills({
-        q: q || undefined,
-        scope,
-        include_disabled: includeDisabled,
-        cursor,
-        limit: 30,
-      });
-      setItems((prev) => [...(prev ?? []), ...page.items]);
-      setCursor(page.next_cursor);
-    });
-  };
+  const { items, cursor, error, retry, more, loadMore } = useSkillList(q, scope, includeDisabled);
 
   const filtered = q !== '' || scope !== 'all';
 
@@ -168,52 +132,14 @@ export function SkillsPage() {
           </Link>
         }
       />
-      <form
-        className="toolbar"
-        role="search"
-        onSubmit={(e) => {
-          e.preventDefault();
-          setQuery({ q: text.trim() || null });
-        }}
-      >
-        <SearchField
-          id="skill-search"
-          label="Search skills"
-          placeholder="Search skills…"
-          value={text}
-          onChange={setText}
-        />
-        <fieldset className="segmented">
-          <legend className="visually-hidden">Show</legend>
-          {SCOPES.map((s) => (
-            <label key={s.value} className={scope === s.value ? 'is-checked' : ''}>
-              <input
-                type="radio"
-                name="scope"
-                value={s.value}
-                checked={scope === s.value}
-                onChange={() => setQuery({ scope: s.value === 'all' ? null : s.value })}
-              />
-              {s.label}
-            </label>
-          ))}
-        </fieldset>
-        <label className="checkbox">
-          <input
-            type="checkbox"
-            checked={includeDisabled}
-            onChange={(e) => setQuery({ disabled: e.currentTarget.checked ? null : '0' })}
-          />
-          Include disabled
-        </label>
-      </form>
+      <SkillFilters text={text} onText={setText} scope={scope} includeDisabled={includeDisabled} />
 
       {q !== '' && <BestMatches q={q} />}
       <div className="results">
         <ListStates
           items={items}
           error={error}
-          onRetry={() => setNonce((n) => n + 1)}
+          onRetry={retry}
           placeholder={<SkillListSkeleton />}
           empty={
             filtered ? (
@@ -269,5 +195,103 @@ export function SkillsPage() {
         </ListStates>
       </div>
     </>
+  );
+}
+
+/** The listed skills for a query, a page at a time. */
+function useSkillList(q: string, scope: Scope, includeDisabled: boolean) {
+  const [items, setItems] = useState<Skill[] | null>(null);
+  const [cursor, setCursor] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const more = useAction();
+  const [nonce, setNonce] = useState(0);
+
+  useEffect(() => {
+    const ctrl = new AbortController();
+    setError(null);
+    setItems(null);
+    endpoints
+      .listSkills({ q: q || undefined, scope, include_disabled: includeDisabled, limit: 30 })
+      .then((page) => {
+        if (ctrl.signal.aborted) return;
+        setItems(page.items);
+        setCursor(page.next_cursor);
+      })
+      .catch((err: unknown) => {
+        if (!ctrl.signal.aborted) setError(err);
+      });
+    return () => ctrl.abort();
+  }, [q, scope, includeDisabled, nonce]);
+
+  const loadMore = async () => {
+    if (!cursor) return;
+    await more.run(async () => {
+      const page = await endpoints.listSkills({
+        q: q || undefined,
+        scope,
+        include_disabled: includeDisabled,
+        cursor,
+        limit: 30,
+      });
+      setItems((prev) => [...(prev ?? []), ...page.items]);
+      setCursor(page.next_cursor);
+    });
+  };
+
+  return { items, cursor, error, retry: () => setNonce((n) => n + 1), more, loadMore };
+}
+
+/** The search box and filters; they live in the URL. */
+function SkillFilters({
+  text,
+  onText,
+  scope,
+  includeDisabled,
+}: {
+  text: string;
+  onText: (text: string) => void;
+  scope: Scope;
+  includeDisabled: boolean;
+}) {
+  return (
+    <form
+      className="toolbar"
+      role="search"
+      onSubmit={(e) => {
+        e.preventDefault();
+        setQuery({ q: text.trim() || null });
+      }}
+    >
+      <SearchField
+        id="skill-search"
+        label="Search skills"
+        placeholder="Search skills…"
+        value={text}
+        onChange={onText}
+      />
+      <fieldset className="segmented">
+        <legend className="visually-hidden">Show</legend>
+        {SCOPES.map((s) => (
+          <label key={s.value} className={scope === s.value ? 'is-checked' : ''}>
+            <input
+              type="radio"
+              name="scope"
+              value={s.value}
+              checked={scope === s.value}
+              onChange={() => setQuery({ scope: s.value === 'all' ? null : s.value })}
+            />
+            {s.label}
+          </label>
+        ))}
+      </fieldset>
+      <label className="checkbox">
+        <input
+          type="checkbox"
+          checked={includeDisabled}
+          onChange={(e) => setQuery({ disabled: e.currentTarget.checked ? null : '0' })}
+        />
+        Include disabled
+      </label>
+    </form>
   );
 }

@@ -140,6 +140,24 @@ function PermissionFields({
 
 const SKILLS_HINT = 'Comma-separated skill names; the key sees only these skills’ tools. Empty: all skills.';
 
+/** The create form's own checks (field → problem), and the expiry it asks for. */
+function checkNewToken(name: string, permissions: KeyPermissions, expiry: string, customDate: string) {
+  const problems: Record<string, string> = {};
+  if (!name.trim()) problems.name = 'Give the token a name, e.g. “Laptop – Claude Code”.';
+  const permissionProblem = permissionError(permissions);
+  if (permissionProblem) problems.permissions = permissionProblem;
+  let expires_at: string | undefined;
+  if (expiry === 'custom') {
+    const d = customDate ? new Date(`${customDate}T23:59:59`) : null;
+    if (!d || Number.isNaN(d.getTime())) problems.expires_at = 'Pick an expiry date.';
+    else if (d.getTime() <= Date.now()) problems.expires_at = 'The expiry date must be in the future.';
+    else expires_at = d.toISOString();
+  } else if (expiry !== 'never') {
+    expires_at = new Date(Date.now() + Number(expiry) * 86_400_000).toISOString();
+  }
+  return { problems, expires_at };
+}
+
 function CreateTokenForm({ onCreated }: { onCreated: (t: CreatedApiToken) => void }) {
   const [name, setName] = useState('');
   const [permissions, setPermissions] = useState<KeyPermissions>({
@@ -158,19 +176,7 @@ function CreateTokenForm({ onCreated }: { onCreated: (t: CreatedApiToken) => voi
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
-    const problems: Record<string, string> = {};
-    if (!name.trim()) problems.name = 'Give the token a name, e.g. “Laptop – Claude Code”.';
-    const permissionProblem = permissionError(permissions);
-    if (permissionProblem) problems.permissions = permissionProblem;
-    let expires_at: string | undefined;
-    if (expiry === 'custom') {
-      const d = customDate ? new Date(`${customDate}T23:59:59`) : null;
-      if (!d || Number.isNaN(d.getTime())) problems.expires_at = 'Pick an expiry date.';
-      else if (d.getTime() <= Date.now()) problems.expires_at = 'The expiry date must be in the future.';
-      else expires_at = d.toISOString();
-    } else if (expiry !== 'never') {
-      expires_at = new Date(Date.now() + Number(expiry) * 86_400_000).toISOString();
-    }
+    const { problems, expires_at } = checkNewToken(name, permissions, expiry, customDate);
     setLocal(problems);
     setError(null);
     if (Object.keys(problems).length) return;
@@ -423,6 +429,55 @@ function TokenRow({
   );
 }
 
+function TokenTable({
+  items,
+  error,
+  onRetry,
+  onEdit,
+  onToggle,
+  onRevoke,
+}: {
+  items: ApiToken[] | null;
+  error: unknown;
+  onRetry: () => void;
+  onEdit: (t: ApiToken) => void;
+  onToggle: (t: ApiToken) => void;
+  onRevoke: (t: ApiToken) => void;
+}) {
+  return (
+    <Card headingId="tokens-heading" title="Your tokens">
+      <ListStates
+        items={items}
+        error={error}
+        onRetry={onRetry}
+        placeholder={<LoadingLines label="Loading tokens…" lines={3} height={44} />}
+        empty={
+          <EmptyState icon="key" title="No tokens yet">
+            <p>Create one above, then paste it into your MCP client's configuration.</p>
+          </EmptyState>
+        }
+      >
+        {(tokens) => (
+          <DataTable
+            columns={['Name', 'Token', 'Permissions', 'Skills', 'Last used', 'Expires', 'Status']}
+            actions
+          >
+            {tokens.map((t) => (
+              <TokenRow
+                key={t.id}
+                t={t}
+                onEdit={() => onEdit(t)}
+                onToggle={() => onToggle(t)}
+                onRevoke={() => onRevoke(t)}
+              />
+            ))}
+          </DataTable>
+        )}
+      </ListStates>
+    </Card>
+  );
+}
+
 export function TokensPage() {
   useDocumentTitle('API tokens');
   const list = useAsync((_s) => endpoints.listTokens(), []);
@@ -470,36 +525,14 @@ export function TokensPage() {
         />
       )}
 
-      <Card headingId="tokens-heading" title="Your tokens">
-        <ListStates
-          items={items}
-          error={list.error}
-          onRetry={list.reload}
-          placeholder={<LoadingLines label="Loading tokens…" lines={3} height={44} />}
-          empty={
-            <EmptyState icon="key" title="No tokens yet">
-              <p>Create one above, then paste it into your MCP client's configuration.</p>
-            </EmptyState>
-          }
-        >
-          {(tokens) => (
-            <DataTable
-              columns={['Name', 'Token', 'Permissions', 'Skills', 'Last used', 'Expires', 'Status']}
-              actions
-            >
-              {tokens.map((t) => (
-                <TokenRow
-                  key={t.id}
-                  t={t}
-                  onEdit={() => setEditing(t)}
-                  onToggle={() => void toggle(t)}
-                  onRevoke={() => setRevoke(t)}
-                />
-              ))}
-            </DataTable>
-          )}
-        </ListStates>
-      </Card>
+      <TokenTable
+        items={items}
+        error={list.error}
+        onRetry={list.reload}
+        onEdit={setEditing}
+        onToggle={(t) => void toggle(t)}
+        onRevoke={setRevoke}
+      />
 
       <ConnectedAppsCard />
 
