@@ -1,4 +1,4 @@
-import { type Action, may } from '../authz/index.js';
+import { may } from '../authz/index.js';
 import { createRoute } from '@hono/zod-openapi';
 import {
   bearerSecurity,
@@ -10,6 +10,7 @@ import {
   pageOf,
   z,
   requirePermission,
+  type PermissionGuard,
 } from '../http/index.js';
 import { TOKEN_SCOPES } from '../shared/principal.js';
 import { keyWithScopes, type ApiTokens } from './api-tokens.js';
@@ -75,23 +76,25 @@ interface ApiKeyRoutesDeps {
   auth: Authenticator;
 }
 
+/** What each group of these routes gets: the deps, and the permission guard built once for all of them. */
+type GroupDeps = ApiKeyRoutesDeps & { guard: PermissionGuard };
+
 /**
  * API keys: `/api-keys` (permissions, assistants, restriction, disable) and its older alias `/tokens`
  * (the `scopes` shape, kept for existing clients). Both are the same keys through the same service.
  */
 export function apiKeyRoutes(deps: ApiKeyRoutesDeps) {
   const app = createRouter();
-  app.route('/', listAndRevokeRoutes(deps));
-  app.route('/', apiKeyWriteRoutes(deps));
-  app.route('/', tokenCreateRoutes(deps));
+  const groups: GroupDeps = { ...deps, guard: (action) => requirePermission(deps.auth, action) };
+  app.route('/', listAndRevokeRoutes(groups));
+  app.route('/', apiKeyWriteRoutes(groups));
+  app.route('/', tokenCreateRoutes(groups));
   return app;
 }
 
 /** `/api-keys` and `/tokens`: list keys, revoke one. */
-function listAndRevokeRoutes({ apiTokens, auth }: ApiKeyRoutesDeps) {
+function listAndRevokeRoutes({ apiTokens, guard }: GroupDeps) {
   const app = createRouter();
-  const guard = (action: Action) => requirePermission(auth, action);
-
   for (const path of ['/api-keys', '/tokens'] as const) {
     const tags = [path === '/tokens' ? 'tokens' : 'api-keys'];
     app.openapi(
@@ -129,10 +132,8 @@ function listAndRevokeRoutes({ apiTokens, auth }: ApiKeyRoutesDeps) {
 }
 
 /** `/api-keys`: create a key, change one. */
-function apiKeyWriteRoutes({ apiTokens, auth }: ApiKeyRoutesDeps) {
+function apiKeyWriteRoutes({ apiTokens, guard }: GroupDeps) {
   const app = createRouter();
-  const guard = (action: Action) => requirePermission(auth, action);
-
   app.openapi(
     createRoute({
       method: 'post',
@@ -222,10 +223,8 @@ function apiKeyWriteRoutes({ apiTokens, auth }: ApiKeyRoutesDeps) {
 }
 
 /** `POST /tokens`: create a key in the older `scopes` shape. */
-function tokenCreateRoutes({ apiTokens, auth }: ApiKeyRoutesDeps) {
+function tokenCreateRoutes({ apiTokens, guard }: GroupDeps) {
   const app = createRouter();
-  const guard = (action: Action) => requirePermission(auth, action);
-
   app.openapi(
     createRoute({
       method: 'post',

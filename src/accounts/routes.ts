@@ -1,4 +1,3 @@
-import type { Action } from '../authz/index.js';
 import { createRoute } from '@hono/zod-openapi';
 import {
   createRouter,
@@ -11,6 +10,7 @@ import {
   z,
   publicRoute,
   requirePermission,
+  type PermissionGuard,
 } from '../http/index.js';
 import { apiKeyRoutes } from './api-key-routes.js';
 import type { Authenticator } from './authenticate.js';
@@ -56,18 +56,22 @@ export interface AccountsRoutesDeps {
   auth: Authenticator;
 }
 
+/** What each group of these routes gets: the deps, and the permission guard built once for all of them. */
+type GroupDeps = AccountsRoutesDeps & { guard: PermissionGuard };
+
 export function accountsRoutes(deps: AccountsRoutesDeps) {
   const app = createRouter();
-  app.route('/', authRoutes(deps));
-  app.route('/', ownAccountRoutes(deps));
-  app.route('/', userListRoutes(deps));
-  app.route('/', oneUserRoutes(deps));
+  const groups: GroupDeps = { ...deps, guard: (action) => requirePermission(deps.auth, action) };
+  app.route('/', authRoutes(groups));
+  app.route('/', ownAccountRoutes(groups));
+  app.route('/', userListRoutes(groups));
+  app.route('/', oneUserRoutes(groups));
   app.route('/', apiKeyRoutes(deps));
   return app;
 }
 
 /** `/auth`: sign up, log in, refresh and log out (public routes: no bearer token). */
-function authRoutes({ accounts }: AccountsRoutesDeps) {
+function authRoutes({ accounts }: GroupDeps) {
   const app = createRouter();
 
   app.openapi(
@@ -130,10 +134,8 @@ function authRoutes({ accounts }: AccountsRoutesDeps) {
 }
 
 /** `/users/me`: your own account (read, change, change password, delete). */
-function ownAccountRoutes({ accounts, auth }: AccountsRoutesDeps) {
+function ownAccountRoutes({ accounts, guard }: GroupDeps) {
   const app = createRouter();
-  const guard = (action: Action) => requirePermission(auth, action);
-
   app.openapi(
     createRoute({
       method: 'get',
@@ -200,10 +202,8 @@ function ownAccountRoutes({ accounts, auth }: AccountsRoutesDeps) {
 }
 
 /** `/users` (admin): list users, create one. */
-function userListRoutes({ accounts, auth }: AccountsRoutesDeps) {
+function userListRoutes({ accounts, guard }: GroupDeps) {
   const app = createRouter();
-  const guard = (action: Action) => requirePermission(auth, action);
-
   app.openapi(
     createRoute({
       method: 'get',
@@ -254,10 +254,8 @@ function userListRoutes({ accounts, auth }: AccountsRoutesDeps) {
 }
 
 /** `/users/{id}` (admin): change a user, delete one, set their password. */
-function oneUserRoutes({ accounts, auth }: AccountsRoutesDeps) {
+function oneUserRoutes({ accounts, guard }: GroupDeps) {
   const app = createRouter();
-  const guard = (action: Action) => requirePermission(auth, action);
-
   app.openapi(
     createRoute({
       method: 'patch',

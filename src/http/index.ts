@@ -12,6 +12,7 @@ export {
   publicRoute,
   requestContext,
   requirePermission,
+  type PermissionGuard,
   wellFormedUrl,
 } from './middleware.js';
 export { addSecurityHeaders, securityHeaders } from './security-headers.js';

@@ -80,6 +80,9 @@ export type ResourceOf = (c: Context<AppEnv>) => { resource: string; metadataUrl
  * (the MCP endpoint), OAuth access tokens must be bound to that resource and every challenge names the resource
  * metadata (RFC 9728 §5.1), which is how an MCP client discovers where to authorize.
  */
+/** `requirePermission` for one authenticator, as a room's routes apply it per route: `guard('skills.read')`. */
+export type PermissionGuard = (action: Action) => MiddlewareHandler<AppEnv>;
+
 export function requirePermission(
   auth: Authenticator,
   action: Action,

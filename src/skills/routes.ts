@@ -1,4 +1,3 @@
-import type { Action } from '../authz/index.js';
 import { createRoute } from '@hono/zod-openapi';
 import type { Authenticator } from '../accounts/index.js';
 import {
@@ -12,6 +11,7 @@ import {
   pageOf,
   PERMISSION_EXTENSION,
   z,
+  type PermissionGuard,
 } from '../http/index.js';
 import { badRequest } from '../shared/errors.js';
 import { assertStorableInput } from '../shared/text.js';
@@ -99,20 +99,22 @@ export interface SkillsRoutesDeps {
   uploads: Uploads;
 }
 
+/** What each group of these routes gets: the deps, and the permission guard built once for all of them. */
+type GroupDeps = SkillsRoutesDeps & { guard: PermissionGuard };
+
 export function skillsRoutes(deps: SkillsRoutesDeps) {
   const app = createRouter();
-  app.route('/', collectionRoutes(deps));
-  app.route('/', oneSkillRoutes(deps));
-  app.route('/', versionRoutes(deps));
-  app.route('/', versionFileRoutes(deps));
+  const groups: GroupDeps = { ...deps, guard: (action) => requirePermission(deps.auth, action) };
+  app.route('/', collectionRoutes(groups));
+  app.route('/', oneSkillRoutes(groups));
+  app.route('/', versionRoutes(groups));
+  app.route('/', versionFileRoutes(groups));
   return app;
 }
 
 /** `/skills`: list skills, upload a new one. */
-function collectionRoutes({ skills, auth, uploads }: SkillsRoutesDeps) {
+function collectionRoutes({ skills, guard, uploads }: GroupDeps) {
   const app = createRouter();
-  const guard = (action: Action) => requirePermission(auth, action);
-
   app.openapi(
     createRoute({
       method: 'get',
@@ -166,10 +168,8 @@ function collectionRoutes({ skills, auth, uploads }: SkillsRoutesDeps) {
 }
 
 /** `/skills/{name}`: read one skill, change it (enable, allow commands, share, hide), delete it. */
-function oneSkillRoutes({ skills, auth }: SkillsRoutesDeps) {
+function oneSkillRoutes({ skills, guard }: GroupDeps) {
   const app = createRouter();
-  const guard = (action: Action) => requirePermission(auth, action);
-
   app.openapi(
     createRoute({
       method: 'get',
@@ -240,10 +240,8 @@ function oneSkillRoutes({ skills, auth }: SkillsRoutesDeps) {
 }
 
 /** `/skills/{name}/versions`: upload a new version, list them, roll back to one, delete one. */
-function versionRoutes({ skills, auth, uploads }: SkillsRoutesDeps) {
+function versionRoutes({ skills, guard, uploads }: GroupDeps) {
   const app = createRouter();
-  const guard = (action: Action) => requirePermission(auth, action);
-
   app.openapi(
     createRoute({
       method: 'post',
@@ -325,10 +323,8 @@ function versionRoutes({ skills, auth, uploads }: SkillsRoutesDeps) {
 }
 
 /** A version's files: its file tree, the whole version as a zip, one file's bytes. */
-function versionFileRoutes({ skills, auth }: SkillsRoutesDeps) {
+function versionFileRoutes({ skills, guard }: GroupDeps) {
   const app = createRouter();
-  const guard = (action: Action) => requirePermission(auth, action);
-
   app.openapi(
     createRoute({
       method: 'get',
