@@ -167,13 +167,13 @@ async function buildServices(
   const warnings: string[] = [];
   const settings = new SettingsService(db.db);
   if (bus) await bridgeEvents(bus, apiTokens, skills, settings);
-  const oauth = oauthServer(config, opts, logger, db, settings, rateLimiter, oauthConnections);
+  const secrets = new SecretBox(config.SECRET_KEY);
+  const oauth = oauthServer(config, opts, logger, db, secrets, settings, rateLimiter, oauthConnections);
   closers.push(async () => oauth.close());
   const skillViews = databaseSkillViews(skills);
   closers.push(async () => skillViews.close());
   const tools = new ToolRegistry({ metrics });
   closers.push(() => tools.close());
-  const secrets = new SecretBox(config.SECRET_KEY);
   const { upstreams, upstreamSupervisor } = await buildUpstreams(
     config,
     logger,
@@ -310,13 +310,14 @@ function oauthServer(
   opts: ContextOptions,
   logger: Logger,
   db: DatabaseHandle,
+  box: SecretBox,
   settings: SettingsService,
   rateLimiter: RateLimiter,
   oauthConnections: OAuthConnections,
 ): OAuthServer {
   return new OAuthServer({
     db: db.db,
-    box: new SecretBox(config.SECRET_KEY),
+    box,
     secretKey: config.SECRET_KEY,
     trustProxy: config.TRUST_PROXY,
     accountActive: (userId) => oauthConnections.userActive(userId),

@@ -48,7 +48,9 @@ export function createHttpApp(ctx: AppContext): {
   const { config, logger, metrics } = ctx;
   const app = new OpenAPIHono<AppEnv>();
   app.onError(handleError);
-  app.notFound((c) => errorResponse(c, 404, 'not_found', `No route for ${c.req.method} ${c.req.path}`));
+  const noRoute = (c: Context<AppEnv>) =>
+    errorResponse(c, 404, 'not_found', `No route for ${c.req.method} ${c.req.path}`);
+  app.notFound(noRoute);
 
   const access = accessLog(logger, metrics);
   useMiddleware(app, ctx, access);
@@ -70,8 +72,6 @@ export function createHttpApp(ctx: AppContext): {
 
   mountApiDocument(app, ctx.version);
   // Machine paths never fall through to the console's index.html: a client parsing JSON gets a JSON 404.
-  const noRoute = (c: Context<AppEnv>) =>
-    errorResponse(c, 404, 'not_found', `No route for ${c.req.method} ${c.req.path}`);
   app.all('/.well-known/*', noRoute);
   app.all('/api/*', noRoute);
   const consoleMounted = mountConsole(app);
