@@ -3,6 +3,24 @@ import type { Skill } from '../api/types';
 import { Card, Switch } from '../components/ui';
 import { useRowActions } from '../lib/hooks';
 
+type SettingKey = 'enabled' | 'run_commands_enabled' | 'shared' | 'hidden';
+
+const SETTINGS: Record<SettingKey, { label: string; description: string }> = {
+  enabled: { label: 'Enabled', description: 'Disabled skills are hidden from MCP clients.' },
+  run_commands_enabled: {
+    label: 'Allow running commands',
+    description: "Lets MCP clients run this skill's scripts through the server.",
+  },
+  shared: {
+    label: 'Shared with all users',
+    description: 'Every user on this server can use a shared skill.',
+  },
+  hidden: {
+    label: 'Hide from my library',
+    description: 'Hidden shared skills are not offered to your MCP clients.',
+  },
+};
+
 export function SettingsCard({
   skill,
   isAdmin,
@@ -13,9 +31,15 @@ export function SettingsCard({
   onChange: (s: Skill) => void;
 }) {
   const { busy, errors, run } = useRowActions();
-  const own = skill.origin === 'own';
+  // Owners manage their skill; a shared skill's user can only hide it.
+  const keys: SettingKey[] =
+    skill.origin !== 'own'
+      ? ['hidden']
+      : isAdmin
+        ? ['enabled', 'run_commands_enabled', 'shared']
+        : ['enabled', 'run_commands_enabled'];
 
-  const patch = (key: 'enabled' | 'run_commands_enabled' | 'shared' | 'hidden', value: boolean) =>
+  const patch = (key: SettingKey, value: boolean) =>
     run(key, async () => {
       onChange(await endpoints.updateSkill(skill.name, { [key]: value }));
     });
@@ -23,45 +47,16 @@ export function SettingsCard({
   return (
     <Card headingId="settings-heading" title="Settings">
       <div className="stack">
-        {own ? (
-          <>
-            <Switch
-              label="Enabled"
-              description="Disabled skills are hidden from MCP clients."
-              checked={skill.enabled}
-              busy={busy === 'enabled'}
-              error={errors.enabled}
-              onChange={(v) => patch('enabled', v)}
-            />
-            <Switch
-              label="Allow running commands"
-              description="Lets MCP clients run this skill's scripts through the server."
-              checked={skill.run_commands_enabled}
-              busy={busy === 'run_commands_enabled'}
-              error={errors.run_commands_enabled}
-              onChange={(v) => patch('run_commands_enabled', v)}
-            />
-            {isAdmin && (
-              <Switch
-                label="Shared with all users"
-                description="Every user on this server can use a shared skill."
-                checked={skill.shared}
-                busy={busy === 'shared'}
-                error={errors.shared}
-                onChange={(v) => patch('shared', v)}
-              />
-            )}
-          </>
-        ) : (
+        {keys.map((key) => (
           <Switch
-            label="Hide from my library"
-            description="Hidden shared skills are not offered to your MCP clients."
-            checked={skill.hidden}
-            busy={busy === 'hidden'}
-            error={errors.hidden}
-            onChange={(v) => patch('hidden', v)}
+            key={key}
+            {...SETTINGS[key]}
+            checked={skill[key]}
+            busy={busy === key}
+            error={errors[key]}
+            onChange={(v) => patch(key, v)}
           />
-        )}
+        ))}
       </div>
     </Card>
   );
