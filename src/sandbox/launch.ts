@@ -108,14 +108,7 @@ export function createLauncher(ctx: SandboxContext): Launcher {
    * Spawns the run (through the spawn helper) in its own process group and wires its pipes: output, launcher
    * status, bwrap info, runner.
    */
-  async function launch(
-    helper: SpawnHelper,
-    what: Buffer | { argv: string[]; env: Record<string, string> },
-    dir: string,
-    slot: Slot,
-    prep: Prepared,
-    cg: CgroupRun | null,
-  ): Promise<Launched> {
+  const launch: Launcher['launch'] = async (helper, what, dir, slot, prep, cg) => {
     const useReaper = prep.launcher;
     if (ctx.closed) throw new UnavailableError('sandbox_closed', 'The sandbox is shutting down');
     const startedAt = Date.now();
@@ -189,7 +182,7 @@ export function createLauncher(ctx: SandboxContext): Launcher {
     stderr.attach(child.stdio[2]!);
     armKill(ctx, run, dir, slot, cg);
     return run;
-  }
+  };
 
   return { launch };
 }
