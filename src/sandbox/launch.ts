@@ -91,7 +91,13 @@ class SpareLauncher {
     proc.stdio[3]?.write(params);
     if (!this.ctx.closed && this.spare === null) {
       const next = { helper, proc: this.startLauncher(helper, prep), gone: false };
-      void next.proc.then((p) => p.exited).then(() => (next.gone = true));
+      // A spare that cannot start (its helper died meanwhile) is gone as well: its failure is no run's to report.
+      void next.proc
+        .then(
+          (p) => p.exited,
+          () => undefined,
+        )
+        .then(() => (next.gone = true));
       this.spare = next;
     }
     return proc;
