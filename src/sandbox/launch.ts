@@ -56,29 +56,22 @@ class SpareLauncher {
     private readonly relayed: number,
   ) {}
 
-  /** The argv of this sandbox's launchers (the same for every run), and the stdio every run is spawned with. */
-  private launcherSpawn(helper: SpawnHelper, prep: Prepared) {
-    const level = this.ctx.level;
-    return {
-      argv: launcherArgv({
-        parentPid: helper.pid,
-        keepFds: level === 'strict' ? 5 : 3,
-        confines: level !== 'disabled' && nativeSyscalls() !== null,
-      }),
-      stdio: runStdio(level, prep.launcher),
-    };
-  }
-
+  /** Starts a launcher: its argv is the same for every run of this sandbox (the run's parameters follow on fd 3). */
   private startLauncher(helper: SpawnHelper, prep: Prepared): Promise<SpawnedProcess> {
-    const { argv, stdio } = this.launcherSpawn(helper, prep);
+    const level = this.ctx.level;
+    const [file, ...args] = launcherArgv({
+      parentPid: helper.pid,
+      keepFds: level === 'strict' ? 5 : 3,
+      confines: level !== 'disabled' && nativeSyscalls() !== null,
+    });
     // The launcher chdirs to its run's dir and sets the run's environment itself.
     return helper.spawn({
-      file: argv[0]!,
-      args: argv.slice(1),
+      file: file!,
+      args,
       cwd: prep.workRoot,
       env: { ...PERL_STARTUP_ENV },
       forwardLimits: { 1: this.relayed, 2: this.relayed },
-      stdio,
+      stdio: runStdio(level, prep.launcher),
     });
   }
 
