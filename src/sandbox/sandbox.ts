@@ -3,14 +3,14 @@ import type { CgroupRun } from './cgroup.js';
 import { MiB, commandLine } from './command-line.js';
 import type { SandboxContext } from './context.js';
 import { createLauncher, type Launcher } from './launch.js';
-import { createRequestCheck } from './request.js';
+import { createRequestCheck, type CheckedRequest } from './request.js';
 import { collectStrictRun, results } from './results.js';
 import { createSetup, validateConfig, type Prepared } from './setup.js';
 import { createRunSlots, type Slot } from './slots.js';
 import { SpawnHelper } from './spawner.js';
 import type { LimitHit, RunRequest, RunResult, Sandbox, SandboxConfig, SecurityLevel } from './types.js';
 import { endRun, watchLimits } from './watchdog.js';
-import { type planFiles, prepareWorkdir, removeWorkdir } from './workdir.js';
+import { prepareWorkdir, removeWorkdir } from './workdir.js';
 
 /**
  * The sandbox: checks each request (request.ts) and takes its run slot (slots.ts), prepares the run's work dir
@@ -102,7 +102,7 @@ function createExecute(ctx: SandboxContext, launcher: Launcher, spawnHelper: () 
     command: string,
     program: string | null,
     programArgs: string[],
-    planned: ReturnType<typeof planFiles>,
+    planned: CheckedRequest['planned'],
     timeoutMs: number,
     slot: Slot,
     prep: Prepared,
