@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { UnavailableError } from '../shared/errors.js';
 import type { CgroupRun } from './cgroup.js';
+import type { StartCommand } from './command-line.js';
 import type { Exit, Launched, SandboxContext } from './context.js';
 import { CappedCapture, SCAN_BUDGET } from './output.js';
 import { PERL_STARTUP_ENV, launcherArgv, nativeSyscalls, parseReaperLine } from './reaper.js';
@@ -24,7 +25,7 @@ const fdClosed = (fd: Readable | null | undefined): Promise<void> =>
 export interface Launcher {
   launch(
     helper: SpawnHelper,
-    what: Buffer | { argv: string[]; env: Record<string, string> },
+    what: StartCommand,
     dir: string,
     slot: Slot,
     prep: Prepared,

@@ -124,7 +124,7 @@ function createExecute(ctx: SandboxContext, launcher: Launcher, spawnHelper: () 
       const manifest = work.value.manifest;
       if (spawner.status === 'rejected') throw spawner.reason;
       const helper = spawner.value;
-      const { argv, env, params } = commandLine(ctx, {
+      const start = commandLine(ctx, {
         command,
         program,
         programArgs,
@@ -134,7 +134,7 @@ function createExecute(ctx: SandboxContext, launcher: Launcher, spawnHelper: () 
         dir,
         cg,
       });
-      const run = await launcher.launch(helper, params ?? { argv, env }, dir, slot, prep, cg);
+      const run = await launcher.launch(helper, start, dir, slot, prep, cg);
       setKill(run.kill);
       const hits = new Set<LimitHit>();
       const { exit, durationMs, timedOut } = await watchLimits(ctx, run, timeoutMs, dir, slot, hits);
