@@ -51,7 +51,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
   async function run(req: RunRequest): Promise<RunResult> {
     // Everything up to acquire() is synchronous, so refusals and 429s come back at once.
     if (ctx.closed) throw new UnavailableError('sandbox_closed', 'The sandbox is shutting down');
-    const { planned, timeoutMs, program, programArgs } = checkRequest(req);
+    const checked = checkRequest(req);
     const slot = slots.acquire(req.userId);
     let kill: () => void = () => undefined;
     const handle = { kill: () => kill(), done: Promise.resolve() as Promise<unknown> };
@@ -60,7 +60,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
         throw new UnavailableError('sandbox_unavailable', `Sandbox cannot start: ${err.message}`);
       });
       const go = () =>
-        execute(req.command, program, programArgs, planned, timeoutMs, slot, prep, (k) => {
+        execute(req.command, checked, slot, prep, (k) => {
           kill = k;
           if (req.signal?.aborted) k(); // given up on while the run was being prepared
         });
@@ -100,10 +100,7 @@ function createExecute(ctx: SandboxContext, launcher: Launcher, spawnHelper: () 
   const { level, warn } = ctx;
   async function execute(
     command: string,
-    program: string | null,
-    programArgs: string[],
-    planned: CheckedRequest['planned'],
-    timeoutMs: number,
+    { planned, timeoutMs, program, programArgs }: CheckedRequest,
     slot: Slot,
     prep: Prepared,
     setKill: (k: () => void) => void,
