@@ -48,6 +48,9 @@ export function resolveProgram(name: string): string | null {
   return null;
 }
 
+/** What a run is started with: the launcher's parameters (launcherParams), or the argv and environment to spawn. */
+export type StartCommand = Buffer | { argv: string[]; env: Record<string, string> };
+
 /**
  * What starts the command at this level (privilege drop, bwrap, rlimits) and its environment; with the
  * launcher, as the parameters to write to it (launcherParams).
@@ -64,7 +67,7 @@ export function commandLine(
     dir: string;
     cg: CgroupRun | null;
   },
-): { argv: string[]; env: Record<string, string>; params: Buffer | null } {
+): StartCommand {
   const { config, level, limits } = ctx;
   const { command, slot, prep, dir, cg } = run;
   const hasPidsCgroup = cg !== null && prep.cgroups!.controllers.includes('pids');
@@ -137,8 +140,7 @@ export function commandLine(
     inner = ['/bin/sh', '-c', command];
     env = sandboxEnv(dir);
   }
-  const params = prep.launcher
+  return prep.launcher
     ? launcherParams({ cwd: dir, env, cgroupJoinFiles: cg?.joinFiles ?? [], confine, command: inner })
-    : null;
-  return { argv: inner, env, params };
+    : { argv: inner, env };
 }

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { UnavailableError } from '../shared/errors.js';
 import type { CgroupRun } from './cgroup.js';
+import type { StartCommand } from './command-line.js';
 import type { Exit, Launched, SandboxContext } from './context.js';
 import { CappedCapture, SCAN_BUDGET } from './output.js';
 import { PERL_STARTUP_ENV, launcherArgv, nativeSyscalls, parseReaperLine } from './reaper.js';
@@ -24,7 +25,7 @@ const fdClosed = (fd: Readable | null | undefined): Promise<void> =>
 export interface Launcher {
   launch(
     helper: SpawnHelper,
-    what: Buffer | { argv: string[]; env: Record<string, string> },
+    what: StartCommand,
     dir: string,
     slot: Slot,
     prep: Prepared,
@@ -56,29 +57,22 @@ class SpareLauncher {
     private readonly relayed: number,
   ) {}
 
-  /** The argv of this sandbox's launchers (the same for every run), and the stdio every run is spawned with. */
-  private launcherSpawn(helper: SpawnHelper, prep: Prepared) {
-    const level = this.ctx.level;
-    return {
-      argv: launcherArgv({
-        parentPid: helper.pid,
-        keepFds: level === 'strict' ? 5 : 3,
-        confines: level !== 'disabled' && nativeSyscalls() !== null,
-      }),
-      stdio: runStdio(level, prep.launcher),
-    };
-  }
-
+  /** Starts a launcher: its argv is the same for every run of this sandbox (the run's parameters follow on fd 3). */
   private startLauncher(helper: SpawnHelper, prep: Prepared): Promise<SpawnedProcess> {
-    const { argv, stdio } = this.launcherSpawn(helper, prep);
+    const level = this.ctx.level;
+    const [file, ...args] = launcherArgv({
+      parentPid: helper.pid,
+      keepFds: level === 'strict' ? 5 : 3,
+      confines: level !== 'disabled' && nativeSyscalls() !== null,
+    });
     // The launcher chdirs to its run's dir and sets the run's environment itself.
     return helper.spawn({
-      file: argv[0]!,
-      args: argv.slice(1),
+      file: file!,
+      args,
       cwd: prep.workRoot,
       env: { ...PERL_STARTUP_ENV },
       forwardLimits: { 1: this.relayed, 2: this.relayed },
-      stdio,
+      stdio: runStdio(level, prep.launcher),
     });
   }
 
@@ -91,7 +85,13 @@ class SpareLauncher {
     proc.stdio[3]?.write(params);
     if (!this.ctx.closed && this.spare === null) {
       const next = { helper, proc: this.startLauncher(helper, prep), gone: false };
-      void next.proc.then((p) => p.exited).then(() => (next.gone = true));
+      // A spare that cannot start (its helper died meanwhile) is gone as well: its failure is no run's to report.
+      void next.proc
+        .then(
+          (p) => p.exited,
+          () => undefined,
+        )
+        .then(() => (next.gone = true));
       this.spare = next;
     }
     return proc;
@@ -108,14 +108,7 @@ export function createLauncher(ctx: SandboxContext): Launcher {
    * Spawns the run (through the spawn helper) in its own process group and wires its pipes: output, launcher
    * status, bwrap info, runner.
    */
-  async function launch(
-    helper: SpawnHelper,
-    what: Buffer | { argv: string[]; env: Record<string, string> },
-    dir: string,
-    slot: Slot,
-    prep: Prepared,
-    cg: CgroupRun | null,
-  ): Promise<Launched> {
+  const launch: Launcher['launch'] = async (helper, what, dir, slot, prep, cg) => {
     const useReaper = prep.launcher;
     if (ctx.closed) throw new UnavailableError('sandbox_closed', 'The sandbox is shutting down');
     const startedAt = Date.now();
@@ -189,7 +182,7 @@ export function createLauncher(ctx: SandboxContext): Launcher {
     stderr.attach(child.stdio[2]!);
     armKill(ctx, run, dir, slot, cg);
     return run;
-  }
+  };
 
   return { launch };
 }

@@ -6,7 +6,7 @@ import { sweepSharedTemp } from './shared-temp.js';
 import type { Slot } from './slots.js';
 import { collectFromSandbox } from './strict-runner.js';
 import type { LimitHit, RunResult, SandboxLimits } from './types.js';
-import { type CollectResult, collectChanges } from './workdir.js';
+import { type CollectResult, type Manifest, collectChanges } from './workdir.js';
 
 /** What a run's stderr says when it hit a limit the kernel enforces by failing a call (scanned by CappedCapture). */
 export const STDERR_MARKERS: ReadonlyArray<readonly [LimitHit, RegExp]> = [
@@ -46,7 +46,7 @@ export const SIGNAL_NAMES = new Map<number, string>(
 export async function collectStrictRun(
   ctx: SandboxContext,
   run: Launched,
-  manifest: Parameters<typeof collectChanges>[1],
+  manifest: Manifest,
   hits: Set<LimitHit>,
 ): Promise<CollectResult | null> {
   const { limits, warn } = ctx;
@@ -78,7 +78,7 @@ export async function results(
     hits: Set<LimitHit>;
     cg: CgroupRun | null;
     dir: string;
-    manifest: Parameters<typeof collectChanges>[1];
+    manifest: Manifest;
     slot: Slot;
     strictCollected: CollectResult | null;
   },

@@ -3,14 +3,14 @@ import type { CgroupRun } from './cgroup.js';
 import { MiB, commandLine } from './command-line.js';
 import type { SandboxContext } from './context.js';
 import { createLauncher, type Launcher } from './launch.js';
-import { createRequestCheck } from './request.js';
+import { createRequestCheck, type CheckedRequest } from './request.js';
 import { collectStrictRun, results } from './results.js';
 import { createSetup, validateConfig, type Prepared } from './setup.js';
 import { createRunSlots, type Slot } from './slots.js';
 import { SpawnHelper } from './spawner.js';
 import type { LimitHit, RunRequest, RunResult, Sandbox, SandboxConfig, SecurityLevel } from './types.js';
 import { endRun, watchLimits } from './watchdog.js';
-import { type planFiles, prepareWorkdir, removeWorkdir } from './workdir.js';
+import { prepareWorkdir, removeWorkdir } from './workdir.js';
 
 /**
  * The sandbox: checks each request (request.ts) and takes its run slot (slots.ts), prepares the run's work dir
@@ -51,7 +51,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
   async function run(req: RunRequest): Promise<RunResult> {
     // Everything up to acquire() is synchronous, so refusals and 429s come back at once.
     if (ctx.closed) throw new UnavailableError('sandbox_closed', 'The sandbox is shutting down');
-    const { planned, timeoutMs, program, programArgs } = checkRequest(req);
+    const checked = checkRequest(req);
     const slot = slots.acquire(req.userId);
     let kill: () => void = () => undefined;
     const handle = { kill: () => kill(), done: Promise.resolve() as Promise<unknown> };
@@ -60,7 +60,7 @@ export function createSandbox(config: SandboxConfig): Sandbox {
         throw new UnavailableError('sandbox_unavailable', `Sandbox cannot start: ${err.message}`);
       });
       const go = () =>
-        execute(req.command, program, programArgs, planned, timeoutMs, slot, prep, (k) => {
+        execute(req.command, checked, slot, prep, (k) => {
           kill = k;
           if (req.signal?.aborted) k(); // given up on while the run was being prepared
         });
@@ -100,10 +100,7 @@ function createExecute(ctx: SandboxContext, launcher: Launcher, spawnHelper: () 
   const { level, warn } = ctx;
   async function execute(
     command: string,
-    program: string | null,
-    programArgs: string[],
-    planned: ReturnType<typeof planFiles>,
-    timeoutMs: number,
+    { planned, timeoutMs, program, programArgs }: CheckedRequest,
     slot: Slot,
     prep: Prepared,
     setKill: (k: () => void) => void,
@@ -124,7 +121,7 @@ function createExecute(ctx: SandboxContext, launcher: Launcher, spawnHelper: () 
       const manifest = work.value.manifest;
       if (spawner.status === 'rejected') throw spawner.reason;
       const helper = spawner.value;
-      const { argv, env, params } = commandLine(ctx, {
+      const start = commandLine(ctx, {
         command,
         program,
         programArgs,
@@ -134,7 +131,7 @@ function createExecute(ctx: SandboxContext, launcher: Launcher, spawnHelper: () 
         dir,
         cg,
       });
-      const run = await launcher.launch(helper, params ?? { argv, env }, dir, slot, prep, cg);
+      const run = await launcher.launch(helper, start, dir, slot, prep, cg);
       setKill(run.kill);
       const hits = new Set<LimitHit>();
       const { exit, durationMs, timedOut } = await watchLimits(ctx, run, timeoutMs, dir, slot, hits);
