@@ -163,7 +163,7 @@ export function nativeSyscalls(arch: string = process.arch): NativeSyscalls | nu
 }
 
 /** A resource limit as prlimit(1) names it, with its number in the generic Linux numbering (all but alpha, mips, sparc). */
-export const RLIMITS = { cpu: 0, fsize: 1, data: 2, core: 4, nproc: 6, nofile: 7, as: 9 } as const;
+const RLIMITS = { cpu: 0, fsize: 1, data: 2, core: 4, nproc: 6, nofile: 7, as: 9 } as const;
 export type Rlimit = { name: keyof typeof RLIMITS; soft: number; hard: number };
 
 /** Rlimits as the launcher's and the runner's arguments: their count, then resource, soft and hard of each. */

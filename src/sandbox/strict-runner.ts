@@ -135,7 +135,7 @@ export function listenToRunner(
 }
 
 /** The run's work dir as the server sees it: through the root of the runner (the sandbox's pid 1). */
-export function hostViewOfWorkdir(nsInitPid: number): string {
+function hostViewOfWorkdir(nsInitPid: number): string {
   return `/proc/${nsInitPid}/root${SANDBOX_WORKDIR}`;
 }
 
@@ -163,7 +163,7 @@ async function isZombie(pid: number): Promise<boolean> {
  * nothing else is; and the runner (non-dumpable, blocked on fd 5) forks no more, so nothing can change the work dir
  * while the server reads it. Zombies are dead.
  */
-export async function onlyRunnerLeft(runnerPid: number, timeoutMs: number): Promise<boolean> {
+async function onlyRunnerLeft(runnerPid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     let live = false;
