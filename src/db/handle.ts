@@ -60,10 +60,10 @@ export async function migrationsCurrent(db: Database): Promise<boolean> {
   };
   const newest = Math.max(...journal.entries.map((e) => e.when));
   try {
-    const result = await db.execute(sql`select max(created_at) as applied from drizzle.__drizzle_migrations`);
-    const rows = (result as { rows?: unknown[] }).rows ?? (result as unknown as unknown[]);
-    const applied = (rows[0] as { applied: string | number | null } | undefined)?.applied;
-    return applied != null && Number(applied) >= newest;
+    const { rows } = (await db.execute(
+      sql`select max(created_at) as applied from drizzle.__drizzle_migrations`,
+    )) as unknown as { rows: [{ applied: string | number | null }] };
+    return rows[0].applied != null && Number(rows[0].applied) >= newest;
   } catch {
     return false;
   }

@@ -1,7 +1,6 @@
 import type * as Ai from 'ai';
 import type * as AiInternal from 'ai/internal';
 import type { ModelMessage } from 'ai';
-import { getErrorMessage } from '@ai-sdk/provider';
 import type {
   LanguageModelV3,
   LanguageModelV3CallOptions,
@@ -91,7 +90,6 @@ export async function* runTurn(input: TurnInput): AsyncGenerator<TurnEvent> {
   const stop = new AbortController();
   const signal = AbortSignal.any([input.signal, stop.signal]);
   const serverTools = new ServerToolRuns(input, signal, stop);
-  const serverNames = new Set(input.serverTools.map((t) => t.name));
   const clientNames = new Set(input.clientTools.map((t) => t.name));
   const tools = functionTools(input);
   const call: Omit<LanguageModelV3CallOptions, 'prompt'> = {
@@ -133,9 +131,9 @@ export async function* runTurn(input: TurnInput): AsyncGenerator<TurnEvent> {
           else yield { type: 'tool-start', id: c.id, name: c.name, arguments: c.input };
           // A call the model got wrong is answered at once with what was wrong.
           if (c.error !== undefined) {
-            const o: Outcome = { id: c.id, name: c.name, error: getErrorMessage(c.error) };
+            const o: Outcome = { id: c.id, name: c.name, error: c.error };
             outputs.push(o);
-            yield serverTools.endEvent(o);
+            yield toolEnd(o);
           }
         } else end = part;
       }
@@ -143,17 +141,18 @@ export async function* runTurn(input: TurnInput): AsyncGenerator<TurnEvent> {
       usage.prompt += used.inputTokens.total ?? 0;
       usage.completion += used.outputTokens.total ?? 0;
       // Tools run once the step has finished, all at once, and only when the model stopped to call them (not
-      // when it ran out of tokens, for instance); results are reported as they come.
+      // when it ran out of tokens, for instance); results are reported as they come. A call parsed without error
+      // names a server or a client tool (their names cannot clash).
       const runs = new Map<string, Promise<Outcome>>();
       if (finishReason.unified === 'stop' || finishReason.unified === 'tool-calls')
         for (const c of calls)
-          if (c.error === undefined && serverNames.has(c.name)) runs.set(c.id, serverTools.run(c));
+          if (c.error === undefined && !clientNames.has(c.name)) runs.set(c.id, serverTools.run(c));
       while (runs.size) {
         const o = await Promise.race(runs.values());
         runs.delete(o.id);
         if (signal.aborted) throw signal.reason; // a refused `beforeTool` too (see the catch)
         outputs.push(o);
-        yield serverTools.endEvent(o);
+        yield toolEnd(o);
       }
       responseMessages.push(...stepMessages(content, calls, outputs));
       // Server calls only in the last step: the step limit cut the loop (see finishReasonOf).
@@ -197,12 +196,11 @@ function functionTools(input: TurnInput): LanguageModelV3FunctionTool[] {
 
 /**
  * The turn's server tool calls, run through the registry: each call's text for the model (a ToolError is text
- * the model can act on; anything else fails the call), and what its `tool-end` event reports. A refused
- * `beforeTool` aborts the turn and is kept in `stopped`, the error the turn ends with.
+ * the model can act on; anything else fails the call). A refused `beforeTool` aborts the turn and is kept in
+ * `stopped`, the error the turn ends with.
  */
 class ServerToolRuns {
   stopped: TurnStopped | null = null;
-  private readonly outcomes = new Map<string, { isError: boolean; ms: number }>();
 
   constructor(
     private readonly input: TurnInput,
@@ -233,21 +231,15 @@ class ServerToolRuns {
       output = `Error: ${err.message}`;
       isError = true;
     }
-    this.outcomes.set(c.id, { isError, ms: Math.round(performance.now() - started) });
-    return { id: c.id, name: c.name, output };
+    return { id: c.id, name: c.name, output, isError, ms: Math.round(performance.now() - started) };
   }
+}
 
-  endEvent(o: Outcome): TurnEvent {
-    const outcome = this.outcomes.get(o.id);
-    return {
-      type: 'tool-end',
-      id: o.id,
-      name: o.name,
-      result: 'output' in o ? o.output : 'Error: the tool failed',
-      isError: !('output' in o) || (outcome?.isError ?? false),
-      ms: outcome?.ms ?? 0,
-    };
-  }
+/** A call's `tool-end` event: the tool's text, or a failure whose detail went to the model only. */
+function toolEnd(o: Outcome): TurnEvent {
+  return 'output' in o
+    ? { type: 'tool-end', id: o.id, name: o.name, result: o.output, isError: o.isError, ms: o.ms }
+    : { type: 'tool-end', id: o.id, name: o.name, result: 'Error: the tool failed', isError: true, ms: 0 };
 }
 
 /**

@@ -24,8 +24,13 @@ export interface ParsedCall {
   providerMetadata?: SharedV3ProviderMetadata;
 }
 
-/** What a tool call came to: the tool's text, or the error the model is told about. */
-export type Outcome = { id: string; name: string } & ({ output: string } | { error: unknown });
+/**
+ * What a tool call came to: the tool's text (whether it reports an error, how long the tool took), or the error
+ * the model is told about.
+ */
+export type Outcome = { id: string; name: string } & (
+  { output: string; isError: boolean; ms: number } | { error: unknown }
+);
 
 /**
  * A tool call's input as the AI SDK parses it: empty is `{}`, otherwise JSON (refusing `__proto__` keys, as the
@@ -91,12 +96,12 @@ export function stepMessages(
       providerOptions: c.providerMetadata,
     });
   }
-  const order = calls.map((c) => c.id);
-  const results = [...outputs]
-    .sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id))
-    .map((o): ToolResultPart => {
-      const c = byId.get(o.id)!;
-      return {
+  const outputById = new Map(outputs.map((o) => [o.id, o]));
+  const results = calls.flatMap((c): ToolResultPart[] => {
+    const o = outputById.get(c.id);
+    if (!o) return []; // a client tool's call (the client answers it), or one the step's end left unrun
+    return [
+      {
         type: 'tool-result',
         toolCallId: o.id,
         toolName: o.name,
@@ -105,8 +110,9 @@ export function stepMessages(
             ? { type: 'text', value: o.output }
             : { type: 'error-text', value: getErrorMessage(o.error) },
         ...(c.error === undefined && c.providerMetadata ? { providerOptions: c.providerMetadata } : {}),
-      };
-    });
+      },
+    ];
+  });
   return [
     ...(parts.length ? [{ role: 'assistant' as const, content: parts }] : []),
     ...(results.length ? [{ role: 'tool' as const, content: results }] : []),
